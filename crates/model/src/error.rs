@@ -1,0 +1,135 @@
+//! The single error type of `vitfuse-model`.
+//!
+//! Every fallible function in this crate returns [`ModelError`]; library code
+//! never panics on bad input (missing files, malformed JSON, truncated
+//! safetensors, undecodable images, mis-shaped tensors, ...). Each variant's
+//! message names the offending file, tensor or value.
+
+use std::path::{Path, PathBuf};
+
+/// Errors raised while loading configs, weights, tokenizers and images.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A file could not be opened, read, written or renamed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A JSON file could not be parsed or did not have the expected structure.
+    #[error("invalid JSON in {}: {message}", path.display())]
+    Json {
+        /// The file involved.
+        path: PathBuf,
+        /// serde_json's message (includes line and column).
+        message: String,
+    },
+
+    /// `architectures[0]` / `model_type` names a model this crate does not know.
+    #[error("unknown model architecture `{name}` in {} (supported: ViT, CLIP, SigLIP, ViLT, AST)", path.display())]
+    UnknownArchitecture {
+        /// The architecture or model_type string found.
+        name: String,
+        /// The config file.
+        path: PathBuf,
+    },
+
+    /// A recognised setting has a value this crate does not implement.
+    #[error("unsupported {what}: `{value}`")]
+    Unsupported {
+        /// Which setting (e.g. `hidden_act`, `dtype`, `resample`).
+        what: &'static str,
+        /// The offending value.
+        value: String,
+    },
+
+    /// A safetensors file is malformed (truncated, garbage header, bad offsets).
+    #[error("invalid safetensors file {}: {message}", path.display())]
+    Safetensors {
+        /// The file involved.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+
+    /// A tensor that was asked for is not in the checkpoint.
+    #[error("tensor `{name}` not found in the checkpoint")]
+    MissingTensor {
+        /// The tensor name.
+        name: String,
+    },
+
+    /// A tensor exists but has the wrong shape.
+    #[error("tensor `{name}` has shape {actual:?}, expected {expected:?}")]
+    ShapeMismatch {
+        /// The tensor name.
+        name: String,
+        /// The shape the caller expected.
+        expected: Vec<usize>,
+        /// The shape stored in the file.
+        actual: Vec<usize>,
+    },
+
+    /// A tensor has a dtype that cannot be used for the requested conversion.
+    #[error("tensor `{name}` has unsupported dtype {dtype} ({context})")]
+    Dtype {
+        /// The tensor name.
+        name: String,
+        /// The stored dtype, as text.
+        dtype: String,
+        /// What was being attempted.
+        context: &'static str,
+    },
+
+    /// The tokenizer could not be loaded or failed to encode.
+    #[error("tokenizer error ({}): {message}", path.display())]
+    Tokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// The tokenizers crate's message.
+        message: String,
+    },
+
+    /// An image could not be decoded.
+    #[error("cannot decode image {}: {message}", path.display())]
+    Image {
+        /// The image file (or `<memory>`).
+        path: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+
+    /// Caller-supplied data is inconsistent (e.g. data length vs shape).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}
+
+impl ModelError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn json(path: &Path, err: impl std::fmt::Display) -> Self {
+        ModelError::Json {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        }
+    }
+
+    pub(crate) fn safetensors(path: &Path, message: impl Into<String>) -> Self {
+        ModelError::Safetensors {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Convenience alias used throughout the crate.
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;

@@ -1,0 +1,25 @@
+//! `vitfuse-model`: the host-side, GPU-free part of vitfuse's model support.
+//!
+//! - [`config`]: typed Hugging Face `config.json` for ViT, CLIP, SigLIP, ViLT and AST;
+//! - [`weights`]: memory-mapped safetensors checkpoints and host tensor files;
+//! - [`tokenizer`]: `tokenizer.json` encoding with HF truncation/padding semantics;
+//! - [`preprocess`]: Pillow-equivalent image resizing and CLIP/ViT normalisation.
+//!
+//! All fallible operations return [`ModelError`].
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod preprocess;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::{
+    Activation, AstConfig, ClipConfig, ClipTextConfig, ClipVisionConfig, ModelConfig, SiglipConfig,
+    SiglipTextConfig, SiglipVisionConfig, ViTConfig, ViltConfig,
+};
+pub use error::{ModelError, Result};
+pub use preprocess::{ImageProcessor, ImageProcessorConfig, Resample, ResizeSpec, RgbImage};
+pub use tokenizer::{Encoding, Tokenizer};
+pub use weights::{read_host_tensors, write_host_tensors, HostData, HostTensor, Weights};

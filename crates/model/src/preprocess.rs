@@ -1,0 +1,740 @@
+//! Image preprocessing equivalent to Hugging Face's `CLIPImageProcessor`,
+//! `ViTImageProcessor` (and `SiglipImageProcessor`, which has the same steps).
+//!
+//! Pipeline: decode (PNG/JPEG) → RGB → resize → optional centre crop →
+//! rescale → normalise → planar `(3, H, W)` `f32`.
+//!
+//! Resizing reimplements the algorithm of Pillow's `Image.resize` (as used by
+//! the slow HF processors) from its documented behaviour: a separable
+//! convolution, horizontal pass first, whose filter support is scaled by the
+//! downscale factor (antialiasing); weights are normalised per output pixel,
+//! converted to 22-bit fixed point, and each pass rounds and clamps to `u8`.
+//! The horizontal pass runs first unless the height shrinks while the width
+//! does not (then vertical first), matching the fixture's Pillow build.
+//! Filters: box, bilinear (triangle), hamming, bicubic (Keys, a = -0.5) and
+//! lanczos (a = 3); nearest uses pixel-centre sampling.
+
+use std::path::Path;
+
+use crate::error::{ModelError, Result};
+use crate::weights::HostTensor;
+
+/// An 8-bit RGB image, interleaved, row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `height * width * 3` bytes, RGBRGB...
+    pub data: Vec<u8>,
+}
+
+impl RgbImage {
+    /// Wraps interleaved RGB bytes; errors if the length does not match.
+    pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
+        if width.checked_mul(height).and_then(|n| n.checked_mul(3)) != Some(data.len()) {
+            return Err(ModelError::InvalidInput(format!(
+                "RGB image {width}x{height} needs {} bytes, got {}",
+                width.saturating_mul(height).saturating_mul(3),
+                data.len()
+            )));
+        }
+        Ok(RgbImage {
+            width,
+            height,
+            data,
+        })
+    }
+}
+
+/// Decodes a PNG or JPEG file and converts it to RGB (alpha is dropped,
+/// grey is replicated), as `PIL.Image.convert("RGB")` does.
+pub fn load_rgb(path: impl AsRef<Path>) -> Result<RgbImage> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+    decode_rgb_from(&bytes, path)
+}
+
+/// Decodes PNG or JPEG bytes held in memory.
+pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage> {
+    decode_rgb_from(bytes, Path::new("<memory>"))
+}
+
+fn decode_rgb_from(bytes: &[u8], origin: &Path) -> Result<RgbImage> {
+    let err = |message: String| ModelError::Image {
+        path: origin.to_path_buf(),
+        message,
+    };
+    let format = image::guess_format(bytes).map_err(|e| err(e.to_string()))?;
+    let img = image::load_from_memory_with_format(bytes, format).map_err(|e| err(e.to_string()))?;
+    let rgb = img.to_rgb8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    if w == 0 || h == 0 {
+        return Err(err("image has zero width or height".to_string()));
+    }
+    RgbImage::new(w, h, rgb.into_raw())
+}
+
+// ---------------------------------------------------------------------------
+// resampling
+
+/// Resampling filter, numbered as Pillow's `Image.Resampling` (the `resample`
+/// field of `preprocessor_config.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resample {
+    /// 0
+    Nearest,
+    /// 1
+    Lanczos,
+    /// 2
+    Bilinear,
+    /// 3
+    Bicubic,
+    /// 4
+    Box,
+    /// 5
+    Hamming,
+}
+
+impl Resample {
+    /// From Pillow's integer code.
+    pub fn from_pil(code: i64) -> Result<Self> {
+        Ok(match code {
+            0 => Resample::Nearest,
+            1 => Resample::Lanczos,
+            2 => Resample::Bilinear,
+            3 => Resample::Bicubic,
+            4 => Resample::Box,
+            5 => Resample::Hamming,
+            other => {
+                return Err(ModelError::Unsupported {
+                    what: "resample",
+                    value: other.to_string(),
+                })
+            }
+        })
+    }
+
+    /// Half-width of the filter kernel at scale 1.
+    fn support(self) -> f64 {
+        match self {
+            Resample::Nearest | Resample::Box => 0.5,
+            Resample::Bilinear | Resample::Hamming => 1.0,
+            Resample::Bicubic => 2.0,
+            Resample::Lanczos => 3.0,
+        }
+    }
+
+    fn weight(self, x: f64) -> f64 {
+        match self {
+            Resample::Nearest | Resample::Box => {
+                if (-0.5..0.5).contains(&x) {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Resample::Bilinear => {
+                let x = x.abs();
+                if x < 1.0 {
+                    1.0 - x
+                } else {
+                    0.0
+                }
+            }
+            Resample::Hamming => {
+                let x = x.abs();
+                if x == 0.0 {
+                    1.0
+                } else if x >= 1.0 {
+                    0.0
+                } else {
+                    let px = x * std::f64::consts::PI;
+                    px.sin() / px * (0.54 + 0.46 * px.cos())
+                }
+            }
+            Resample::Bicubic => {
+                const A: f64 = -0.5;
+                let x = x.abs();
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }
+            Resample::Lanczos => {
+                if -3.0 < x && x < 3.0 {
+                    sinc(x) * sinc(x / 3.0)
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+fn sinc(x: f64) -> f64 {
+    if x == 0.0 {
+        1.0
+    } else {
+        let px = x * std::f64::consts::PI;
+        px.sin() / px
+    }
+}
+
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// Fixed-point convolution weights for one axis: for output index `i`,
+/// input indices `start[i] .. start[i] + len[i]` with `weights[i * ksize ..]`.
+struct Coeffs {
+    ksize: usize,
+    start: Vec<usize>,
+    len: Vec<usize>,
+    weights: Vec<i32>,
+}
+
+fn coeffs(in_size: usize, out_size: usize, filter: Resample) -> Coeffs {
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = filter.support() * filterscale;
+    let ksize = support.ceil() as usize * 2 + 1;
+    let mut start = Vec::with_capacity(out_size);
+    let mut len = Vec::with_capacity(out_size);
+    let mut weights = vec![0i32; out_size * ksize];
+    let mut w = vec![0f64; ksize];
+    let inv = 1.0 / filterscale;
+    for xx in 0..out_size {
+        let center = (xx as f64 + 0.5) * scale;
+        // truncation toward zero, then clamping, as in C `(int)` casts
+        let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+        let xmax = ((center + support + 0.5) as i64).clamp(0, in_size as i64) as usize;
+        let n = xmax.saturating_sub(xmin).min(ksize);
+        let mut total = 0.0;
+        for (x, wx) in w.iter_mut().enumerate().take(n) {
+            let v = filter.weight((x as f64 + xmin as f64 - center + 0.5) * inv);
+            *wx = v;
+            total += v;
+        }
+        let row = &mut weights[xx * ksize..xx * ksize + n];
+        for (dst, &v) in row.iter_mut().zip(&w[..n]) {
+            let v = if total != 0.0 { v / total } else { v };
+            let f = v * f64::from(1u32 << PRECISION_BITS);
+            *dst = if v < 0.0 {
+                (f - 0.5) as i32
+            } else {
+                (f + 0.5) as i32
+            };
+        }
+        start.push(xmin);
+        len.push(n);
+    }
+    Coeffs {
+        ksize,
+        start,
+        len,
+        weights,
+    }
+}
+
+#[inline]
+fn clip8(acc: i64) -> u8 {
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+fn resample_horizontal(img: &RgbImage, out_w: usize, filter: Resample) -> RgbImage {
+    let c = coeffs(img.width, out_w, filter);
+    let mut out = vec![0u8; img.height * out_w * 3];
+    for y in 0..img.height {
+        let src = &img.data[y * img.width * 3..(y + 1) * img.width * 3];
+        let dst = &mut out[y * out_w * 3..(y + 1) * out_w * 3];
+        for x in 0..out_w {
+            let k = &c.weights[x * c.ksize..x * c.ksize + c.len[x]];
+            let base = c.start[x];
+            let mut acc = [1i64 << (PRECISION_BITS - 1); 3];
+            for (j, &kw) in k.iter().enumerate() {
+                let p = (base + j) * 3;
+                for ch in 0..3 {
+                    acc[ch] += i64::from(src[p + ch]) * i64::from(kw);
+                }
+            }
+            for ch in 0..3 {
+                dst[x * 3 + ch] = clip8(acc[ch]);
+            }
+        }
+    }
+    RgbImage {
+        width: out_w,
+        height: img.height,
+        data: out,
+    }
+}
+
+fn resample_vertical(img: &RgbImage, out_h: usize, filter: Resample) -> RgbImage {
+    let c = coeffs(img.height, out_h, filter);
+    let stride = img.width * 3;
+    let mut out = vec![0u8; out_h * stride];
+    let mut acc = vec![0i64; stride];
+    for y in 0..out_h {
+        let k = &c.weights[y * c.ksize..y * c.ksize + c.len[y]];
+        acc.fill(1i64 << (PRECISION_BITS - 1));
+        for (j, &kw) in k.iter().enumerate() {
+            let row = &img.data[(c.start[y] + j) * stride..(c.start[y] + j + 1) * stride];
+            for (a, &p) in acc.iter_mut().zip(row) {
+                *a += i64::from(p) * i64::from(kw);
+            }
+        }
+        for (d, &a) in out[y * stride..(y + 1) * stride].iter_mut().zip(&acc) {
+            *d = clip8(a);
+        }
+    }
+    RgbImage {
+        width: img.width,
+        height: out_h,
+        data: out,
+    }
+}
+
+fn resize_nearest(img: &RgbImage, out_w: usize, out_h: usize) -> RgbImage {
+    let sx = img.width as f64 / out_w as f64;
+    let sy = img.height as f64 / out_h as f64;
+    let mut out = Vec::with_capacity(out_w * out_h * 3);
+    for y in 0..out_h {
+        let iy = (((y as f64 + 0.5) * sy) as usize).min(img.height - 1);
+        for x in 0..out_w {
+            let ix = (((x as f64 + 0.5) * sx) as usize).min(img.width - 1);
+            let p = (iy * img.width + ix) * 3;
+            out.extend_from_slice(&img.data[p..p + 3]);
+        }
+    }
+    RgbImage {
+        width: out_w,
+        height: out_h,
+        data: out,
+    }
+}
+
+/// Resizes like Pillow's `Image.resize((width, height), resample)` on an RGB image.
+pub fn resize(img: &RgbImage, width: usize, height: usize, filter: Resample) -> Result<RgbImage> {
+    if width == 0 || height == 0 || img.width == 0 || img.height == 0 {
+        return Err(ModelError::InvalidInput(format!(
+            "cannot resize a {}x{} image to {width}x{height}",
+            img.width, img.height
+        )));
+    }
+    if img.data.len() != img.width * img.height * 3 {
+        return Err(ModelError::InvalidInput(
+            "RGB image data length does not match its size".to_string(),
+        ));
+    }
+    if filter == Resample::Nearest {
+        return Ok(resize_nearest(img, width, height));
+    }
+    // Pass order: horizontal first, except when the height shrinks while the
+    // width does not; then the vertical pass runs first (cheaper, and what
+    // current Pillow does). Each pass rounds to u8, so the order matters.
+    let vertical_first = width >= img.width && height < img.height;
+    let mut cur: Option<RgbImage> = None;
+    if vertical_first {
+        cur = Some(resample_vertical(img, height, filter));
+        if width != img.width {
+            let src = cur.as_ref().unwrap_or(img);
+            cur = Some(resample_horizontal(src, width, filter));
+        }
+    } else {
+        if width != img.width {
+            cur = Some(resample_horizontal(img, width, filter));
+        }
+        if height != img.height {
+            let src = cur.as_ref().unwrap_or(img);
+            cur = Some(resample_vertical(src, height, filter));
+        }
+    }
+    Ok(cur.unwrap_or_else(|| img.clone()))
+}
+
+// ---------------------------------------------------------------------------
+// configuration
+
+/// Target of the resize step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResizeSpec {
+    /// Scale so the shorter side equals this, keeping the aspect ratio
+    /// (the longer side is truncated to an integer, as HF does).
+    ShortestEdge(usize),
+    /// Resize to exactly this size.
+    Exact {
+        /// Output height.
+        height: usize,
+        /// Output width.
+        width: usize,
+    },
+}
+
+/// Settings of a `preprocessor_config.json` for an image processor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageProcessorConfig {
+    /// `image_processor_type` (e.g. `CLIPImageProcessor`).
+    pub processor_type: String,
+    /// Whether to resize.
+    pub do_resize: bool,
+    /// Resize target.
+    pub size: ResizeSpec,
+    /// Resize filter.
+    pub resample: Resample,
+    /// Whether to centre-crop after resizing.
+    pub do_center_crop: bool,
+    /// Crop `(height, width)`.
+    pub crop_size: (usize, usize),
+    /// Whether to multiply by `rescale_factor`.
+    pub do_rescale: bool,
+    /// Usually 1/255.
+    pub rescale_factor: f64,
+    /// Whether to normalise with mean/std.
+    pub do_normalize: bool,
+    /// Per-channel mean.
+    pub image_mean: [f64; 3],
+    /// Per-channel standard deviation.
+    pub image_std: [f64; 3],
+}
+
+const CLIP_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
+const CLIP_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
+const HALF: [f64; 3] = [0.5, 0.5, 0.5];
+
+impl ImageProcessorConfig {
+    /// `CLIPImageProcessor` defaults (shortest edge 224, bicubic, crop 224, OpenAI mean/std).
+    pub fn clip_default() -> Self {
+        ImageProcessorConfig {
+            processor_type: "CLIPImageProcessor".to_string(),
+            do_resize: true,
+            size: ResizeSpec::ShortestEdge(224),
+            resample: Resample::Bicubic,
+            do_center_crop: true,
+            crop_size: (224, 224),
+            do_rescale: true,
+            rescale_factor: 1.0 / 255.0,
+            do_normalize: true,
+            image_mean: CLIP_MEAN,
+            image_std: CLIP_STD,
+        }
+    }
+
+    /// `ViTImageProcessor` defaults (224x224, bilinear, mean = std = 0.5).
+    pub fn vit_default() -> Self {
+        ImageProcessorConfig {
+            processor_type: "ViTImageProcessor".to_string(),
+            do_resize: true,
+            size: ResizeSpec::Exact {
+                height: 224,
+                width: 224,
+            },
+            resample: Resample::Bilinear,
+            do_center_crop: false,
+            crop_size: (224, 224),
+            do_rescale: true,
+            rescale_factor: 1.0 / 255.0,
+            do_normalize: true,
+            image_mean: HALF,
+            image_std: HALF,
+        }
+    }
+
+    /// `SiglipImageProcessor` defaults (224x224, bicubic, mean = std = 0.5).
+    pub fn siglip_default() -> Self {
+        ImageProcessorConfig {
+            processor_type: "SiglipImageProcessor".to_string(),
+            resample: Resample::Bicubic,
+            ..Self::vit_default()
+        }
+    }
+
+    /// Reads a `preprocessor_config.json` (or the directory holding it).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let mut path = path.as_ref().to_path_buf();
+        if path.is_dir() {
+            path = path.join("preprocessor_config.json");
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+        Self::from_json_str(&text, &path)
+    }
+
+    /// Parses preprocessor JSON text; `origin` is used in error messages.
+    pub fn from_json_str(text: &str, origin: &Path) -> Result<Self> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ModelError::json(origin, e))?;
+        let bad = |msg: String| ModelError::json(origin, msg);
+        let ty = v
+            .get("image_processor_type")
+            .or_else(|| v.get("feature_extractor_type"))
+            .and_then(|t| t.as_str())
+            .unwrap_or("ViTImageProcessor")
+            .trim_end_matches("Fast")
+            .to_string();
+        let mut c = match ty.as_str() {
+            "CLIPImageProcessor" | "CLIPFeatureExtractor" => Self::clip_default(),
+            "ViTImageProcessor" | "ViTFeatureExtractor" => Self::vit_default(),
+            "SiglipImageProcessor" => Self::siglip_default(),
+            other => {
+                return Err(ModelError::Unsupported {
+                    what: "image_processor_type",
+                    value: other.to_string(),
+                })
+            }
+        };
+        c.processor_type = ty;
+        let get_bool = |k: &str, d: bool| -> Result<bool> {
+            match v.get(k) {
+                None | Some(serde_json::Value::Null) => Ok(d),
+                Some(x) => x
+                    .as_bool()
+                    .ok_or_else(|| bad(format!("`{k}` is not a boolean"))),
+            }
+        };
+        c.do_resize = get_bool("do_resize", c.do_resize)?;
+        c.do_center_crop = get_bool("do_center_crop", c.do_center_crop)?;
+        c.do_rescale = get_bool("do_rescale", c.do_rescale)?;
+        c.do_normalize = get_bool("do_normalize", c.do_normalize)?;
+        if let Some(r) = v.get("resample").filter(|r| !r.is_null()) {
+            let code = r
+                .as_i64()
+                .ok_or_else(|| bad("`resample` is not an integer".to_string()))?;
+            c.resample = Resample::from_pil(code)?;
+        }
+        if let Some(f) = v.get("rescale_factor").filter(|f| !f.is_null()) {
+            c.rescale_factor = f
+                .as_f64()
+                .ok_or_else(|| bad("`rescale_factor` is not a number".to_string()))?;
+        }
+        let triple = |k: &str, d: [f64; 3]| -> Result<[f64; 3]> {
+            match v.get(k) {
+                None | Some(serde_json::Value::Null) => Ok(d),
+                Some(serde_json::Value::Number(n)) => {
+                    let x = n.as_f64().unwrap_or(0.0);
+                    Ok([x, x, x])
+                }
+                Some(serde_json::Value::Array(a)) if a.len() == 3 => {
+                    let mut out = [0.0; 3];
+                    for (o, x) in out.iter_mut().zip(a) {
+                        *o = x
+                            .as_f64()
+                            .ok_or_else(|| bad(format!("`{k}` holds a non-number")))?;
+                    }
+                    Ok(out)
+                }
+                Some(_) => Err(bad(format!("`{k}` must be a number or 3 numbers"))),
+            }
+        };
+        c.image_mean = triple("image_mean", c.image_mean)?;
+        c.image_std = triple("image_std", c.image_std)?;
+        if let Some(s) = v.get("size").filter(|s| !s.is_null()) {
+            c.size = parse_size(s, &c.size).map_err(bad)?;
+        }
+        if let Some(s) = v.get("crop_size").filter(|s| !s.is_null()) {
+            c.crop_size = match parse_size(
+                s,
+                &ResizeSpec::Exact {
+                    height: 0,
+                    width: 0,
+                },
+            )
+            .map_err(bad)?
+            {
+                ResizeSpec::Exact { height, width } => (height, width),
+                ResizeSpec::ShortestEdge(e) => (e, e),
+            };
+        }
+        if c.image_std.contains(&0.0) {
+            return Err(bad("`image_std` contains zero".to_string()));
+        }
+        Ok(c)
+    }
+
+    /// Final `(height, width)` of an image of the given size after resize and crop.
+    pub fn output_size(&self, width: usize, height: usize) -> (usize, usize) {
+        if self.do_center_crop {
+            return self.crop_size;
+        }
+        if !self.do_resize {
+            return (height, width);
+        }
+        resize_target(self.size, width, height)
+    }
+}
+
+fn parse_size(
+    s: &serde_json::Value,
+    current: &ResizeSpec,
+) -> std::result::Result<ResizeSpec, String> {
+    let as_usize = |x: &serde_json::Value, k: &str| -> std::result::Result<usize, String> {
+        x.as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("size field `{k}` is not a positive integer"))
+    };
+    if let Some(n) = s.as_u64() {
+        // legacy integer size: shortest edge for shortest-edge processors, square otherwise
+        let n = as_usize(&serde_json::Value::from(n), "size")?;
+        return Ok(match current {
+            ResizeSpec::ShortestEdge(_) => ResizeSpec::ShortestEdge(n),
+            ResizeSpec::Exact { .. } => ResizeSpec::Exact {
+                height: n,
+                width: n,
+            },
+        });
+    }
+    if let Some(e) = s.get("shortest_edge") {
+        if s.get("longest_edge").is_some_and(|l| !l.is_null()) {
+            return Err(
+                "size with both shortest_edge and longest_edge is not supported".to_string(),
+            );
+        }
+        return Ok(ResizeSpec::ShortestEdge(as_usize(e, "shortest_edge")?));
+    }
+    match (s.get("height"), s.get("width")) {
+        (Some(h), Some(w)) => Ok(ResizeSpec::Exact {
+            height: as_usize(h, "height")?,
+            width: as_usize(w, "width")?,
+        }),
+        _ => Err(format!("unsupported size specification {s}")),
+    }
+}
+
+/// `(height, width)` after the resize step.
+fn resize_target(spec: ResizeSpec, width: usize, height: usize) -> (usize, usize) {
+    match spec {
+        ResizeSpec::Exact { height, width } => (height, width),
+        ResizeSpec::ShortestEdge(edge) => {
+            let (short, long) = if width <= height {
+                (width, height)
+            } else {
+                (height, width)
+            };
+            // int(size * long / short) in Python: exact product, float division, truncation
+            let new_long = ((edge as f64 * long as f64) / short as f64) as usize;
+            if width <= height {
+                (new_long, edge)
+            } else {
+                (edge, new_long)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// processor
+
+/// Applies an [`ImageProcessorConfig`] to images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageProcessor {
+    /// The settings in use.
+    pub config: ImageProcessorConfig,
+}
+
+impl ImageProcessor {
+    /// Wraps a configuration.
+    pub fn new(config: ImageProcessorConfig) -> Self {
+        ImageProcessor { config }
+    }
+
+    /// Loads the configuration from a `preprocessor_config.json`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        Ok(Self::new(ImageProcessorConfig::from_file(path)?))
+    }
+
+    /// Preprocesses one RGB image; returns `((3, H, W), data)` planar `f32`.
+    pub fn preprocess(&self, img: &RgbImage) -> Result<(Vec<usize>, Vec<f32>)> {
+        let c = &self.config;
+        let resized;
+        let img = if c.do_resize {
+            let (h, w) = resize_target(c.size, img.width, img.height);
+            resized = resize(img, w, h, c.resample)?;
+            &resized
+        } else {
+            img
+        };
+        let (out_h, out_w, top, left) = if c.do_center_crop {
+            let (ch, cw) = c.crop_size;
+            // Python floor division; negative offsets mean zero padding
+            let top = (img.height as i64 - ch as i64).div_euclid(2);
+            let left = (img.width as i64 - cw as i64).div_euclid(2);
+            (ch, cw, top, left)
+        } else {
+            (img.height, img.width, 0, 0)
+        };
+        if out_h == 0 || out_w == 0 {
+            return Err(ModelError::InvalidInput("crop size is zero".to_string()));
+        }
+        // same float32 arithmetic as HF: rescale in f64 then cast, normalise in f32
+        let factor = if c.do_rescale { c.rescale_factor } else { 1.0 };
+        let mut lut = [[0f32; 256]; 3];
+        for (ch, table) in lut.iter_mut().enumerate() {
+            for (v, t) in table.iter_mut().enumerate() {
+                let x = (v as f64 * factor) as f32;
+                *t = if c.do_normalize {
+                    (x - c.image_mean[ch] as f32) / c.image_std[ch] as f32
+                } else {
+                    x
+                };
+            }
+        }
+        let plane = out_h * out_w;
+        let mut out = vec![0f32; 3 * plane];
+        for y in 0..out_h {
+            let sy = y as i64 + top;
+            for x in 0..out_w {
+                let sx = x as i64 + left;
+                let inside =
+                    sy >= 0 && sx >= 0 && (sy as usize) < img.height && (sx as usize) < img.width;
+                for ch in 0..3 {
+                    let v = if inside {
+                        img.data[(sy as usize * img.width + sx as usize) * 3 + ch]
+                    } else {
+                        0
+                    };
+                    out[ch * plane + y * out_w + x] = lut[ch][v as usize];
+                }
+            }
+        }
+        Ok((vec![3, out_h, out_w], out))
+    }
+
+    /// Decodes and preprocesses one image file.
+    pub fn preprocess_file(&self, path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f32>)> {
+        self.preprocess(&load_rgb(path)?)
+    }
+
+    /// Preprocesses several images into one `(N, 3, H, W)` tensor; all
+    /// outputs must have the same size (always true with a crop or exact resize).
+    pub fn preprocess_batch(&self, images: &[RgbImage]) -> Result<HostTensor> {
+        let mut shape: Option<Vec<usize>> = None;
+        let mut data = Vec::new();
+        for img in images {
+            let (s, d) = self.preprocess(img)?;
+            match &shape {
+                None => shape = Some(s),
+                Some(prev) if *prev != s => {
+                    return Err(ModelError::InvalidInput(format!(
+                        "batch images preprocess to different shapes {prev:?} and {s:?}"
+                    )))
+                }
+                Some(_) => {}
+            }
+            data.extend_from_slice(&d);
+        }
+        let Some(s) = shape else {
+            return Err(ModelError::InvalidInput("empty image batch".to_string()));
+        };
+        let mut full = vec![images.len()];
+        full.extend(s);
+        HostTensor::f32(full, data)
+    }
+
+    /// Decodes and preprocesses several image files into `(N, 3, H, W)`.
+    pub fn preprocess_files<P: AsRef<Path>>(&self, paths: &[P]) -> Result<HostTensor> {
+        let imgs = paths.iter().map(load_rgb).collect::<Result<Vec<_>>>()?;
+        self.preprocess_batch(&imgs)
+    }
+}

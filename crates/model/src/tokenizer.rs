@@ -1,0 +1,201 @@
+//! Text tokenisation through the `tokenizers` crate (`tokenizer.json`).
+//!
+//! [`Tokenizer::encode_batch`] reproduces Hugging Face's
+//! `tokenizer(texts, padding=..., truncation=True, max_length=...)`: special
+//! tokens are added by the file's post-processor, truncation happens *before*
+//! they are added (so a CLIP sequence cut at `max_length` still ends with the
+//! EOS token), and padding uses the pad token declared in `tokenizer.json`
+//! (or `tokenizer_config.json` next to it), with attention mask 0 on padding.
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::TruncationDirection;
+
+use crate::error::{ModelError, Result};
+
+/// Token ids and attention mask of one text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoding {
+    /// Token ids, special tokens included, padded as requested.
+    pub input_ids: Vec<i64>,
+    /// 1 for real tokens, 0 for padding.
+    pub attention_mask: Vec<i64>,
+}
+
+/// A loaded `tokenizer.json`.
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    path: PathBuf,
+    pad_id: i64,
+    model_max_length: Option<usize>,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("path", &self.path)
+            .field("pad_id", &self.pad_id)
+            .field("model_max_length", &self.model_max_length)
+            .finish()
+    }
+}
+
+impl Tokenizer {
+    /// Loads `tokenizer.json` (`path` may also be the directory holding it).
+    /// A `tokenizer_config.json` beside it, if present, supplies the pad token
+    /// (when `tokenizer.json` declares none) and `model_max_length`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let mut path = path.as_ref().to_path_buf();
+        if path.is_dir() {
+            path = path.join("tokenizer.json");
+        }
+        if !path.is_file() {
+            return Err(ModelError::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer file not found"),
+            ));
+        }
+        let mut inner =
+            tokenizers::Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        let declared_pad = inner.get_padding().map(|p| p.pad_id as i64);
+        // padding and truncation are applied per call by `encode_batch`
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| ModelError::Tokenizer {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+
+        let mut model_max_length = None;
+        let mut config_pad = None;
+        if let Some(dir) = path.parent() {
+            let cfg = dir.join("tokenizer_config.json");
+            if cfg.is_file() {
+                let text = std::fs::read_to_string(&cfg).map_err(|e| ModelError::io(&cfg, e))?;
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| ModelError::json(&cfg, e))?;
+                model_max_length = v
+                    .get("model_max_length")
+                    .and_then(|m| m.as_u64())
+                    .and_then(|m| usize::try_from(m).ok())
+                    .filter(|&m| m < 1_000_000);
+                config_pad = pad_token_of(&v).and_then(|t| inner.token_to_id(&t));
+            }
+        }
+        let pad_id = declared_pad
+            .or(config_pad.map(i64::from))
+            .or(inner.token_to_id("<|endoftext|>").map(i64::from))
+            .or(inner.token_to_id("<pad>").map(i64::from))
+            .unwrap_or(0);
+        Ok(Tokenizer {
+            inner,
+            path,
+            pad_id,
+            model_max_length,
+        })
+    }
+
+    /// Id used for padding.
+    pub fn pad_id(&self) -> i64 {
+        self.pad_id
+    }
+
+    /// Overrides the padding id.
+    pub fn set_pad_id(&mut self, id: i64) {
+        self.pad_id = id;
+    }
+
+    /// `model_max_length` from `tokenizer_config.json`, if known.
+    pub fn model_max_length(&self) -> Option<usize> {
+        self.model_max_length
+    }
+
+    /// Id of a token string, if it is in the vocabulary.
+    pub fn token_to_id(&self, token: &str) -> Option<i64> {
+        self.inner.token_to_id(token).map(i64::from)
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Encodes one text with special tokens, truncated to `max_length`
+    /// (special tokens included) when given. No padding.
+    pub fn encode(&self, text: &str, max_length: Option<usize>) -> Result<Vec<i64>> {
+        let err = |e: tokenizers::Error| ModelError::Tokenizer {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        let mut enc = self.inner.encode(text, false).map_err(err)?;
+        if let Some(max) = max_length {
+            let added = self
+                .inner
+                .get_post_processor()
+                .map(|p| tokenizers::PostProcessor::added_tokens(p, false))
+                .unwrap_or(0);
+            if max < added {
+                return Err(ModelError::InvalidInput(format!(
+                    "max_length {max} is smaller than the {added} special tokens"
+                )));
+            }
+            if enc.len() > max - added {
+                enc.truncate(max - added, 0, TruncationDirection::Right);
+            }
+        }
+        let enc = self.inner.post_process(enc, None, true).map_err(err)?;
+        Ok(enc.get_ids().iter().map(|&i| i64::from(i)).collect())
+    }
+
+    /// Encodes a batch. With `max_length` each sequence is truncated to it
+    /// (keeping the trailing special token); with `pad_to_max` every sequence
+    /// is padded to `max_length` (or, without one, to `model_max_length`),
+    /// otherwise sequences are padded to the longest in the batch.
+    pub fn encode_batch<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        max_length: Option<usize>,
+        pad_to_max: bool,
+    ) -> Result<Vec<Encoding>> {
+        let ids: Vec<Vec<i64>> = texts
+            .iter()
+            .map(|t| self.encode(t.as_ref(), max_length))
+            .collect::<Result<_>>()?;
+        let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
+        let target = if pad_to_max {
+            max_length
+                .or(self.model_max_length)
+                .unwrap_or(longest)
+                .max(longest)
+        } else {
+            longest
+        };
+        Ok(ids
+            .into_iter()
+            .map(|mut input_ids| {
+                let n = input_ids.len();
+                let mut attention_mask = vec![1i64; n];
+                input_ids.resize(target, self.pad_id);
+                attention_mask.resize(target, 0);
+                Encoding {
+                    input_ids,
+                    attention_mask,
+                }
+            })
+            .collect())
+    }
+}
+
+/// `pad_token` of a tokenizer_config.json (plain string or AddedToken object).
+fn pad_token_of(v: &serde_json::Value) -> Option<String> {
+    let p = v.get("pad_token")?;
+    p.as_str().map(str::to_string).or_else(|| {
+        p.get("content")
+            .and_then(|c| c.as_str())
+            .map(str::to_string)
+    })
+}

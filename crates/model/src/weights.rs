@@ -1,0 +1,474 @@
+//! Memory-mapped safetensors checkpoints and host-side tensor files.
+//!
+//! [`Weights`] opens `model.safetensors` (or a sharded checkpoint described by
+//! `model.safetensors.index.json`) through `memmap2`, validates every header
+//! with the `safetensors` crate, and converts F32/F16/BF16 tensors to `f32`
+//! on request, checking names and shapes.
+//!
+//! [`read_host_tensors`] / [`write_host_tensors`] read and (atomically) write
+//! small input/output files holding `f32` and `i64` tensors.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use safetensors::tensor::{Metadata, SafeTensors, TensorInfo};
+pub use safetensors::Dtype;
+
+use crate::error::{ModelError, Result};
+
+/// One memory-mapped `.safetensors` file with its parsed header.
+struct Shard {
+    path: PathBuf,
+    mmap: Mmap,
+    metadata: Metadata,
+    /// Byte offset of the data section (8 + header length).
+    data_start: usize,
+}
+
+impl Shard {
+    fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+        let len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
+        if len < 8 {
+            return Err(ModelError::safetensors(
+                path,
+                format!("file is {len} bytes, too short for a safetensors header"),
+            ));
+        }
+        // SAFETY: the map is read-only; checkpoints are not expected to be
+        // modified while loaded (the same assumption every mmap loader makes).
+        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
+        let (n, metadata) = SafeTensors::read_metadata(&mmap)
+            .map_err(|e| ModelError::safetensors(path, describe(&e)))?;
+        Ok(Shard {
+            path: path.to_path_buf(),
+            mmap,
+            metadata,
+            data_start: 8 + n,
+        })
+    }
+
+    fn bytes(&self, info: &TensorInfo) -> Result<&[u8]> {
+        let (s, e) = info.data_offsets;
+        self.mmap
+            .get(self.data_start + s..self.data_start + e)
+            .ok_or_else(|| ModelError::safetensors(&self.path, "tensor data out of bounds"))
+    }
+}
+
+fn describe(e: &safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall => "header too small (file truncated?)".to_string(),
+        E::InvalidHeaderLength => {
+            "header length exceeds the file size (file truncated?)".to_string()
+        }
+        E::MetadataIncompleteBuffer => {
+            "data section does not match the header (file truncated or padded?)".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn dtype_name(d: Dtype) -> String {
+    format!("{d:?}")
+}
+
+/// Converts little-endian F32/F16/BF16 bytes to `f32`.
+fn bytes_to_f32(name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
+    Ok(match dtype {
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
+            .collect(),
+        other => {
+            return Err(ModelError::Dtype {
+                name: name.to_string(),
+                dtype: dtype_name(other),
+                context: "conversion to f32 supports F32, F16 and BF16",
+            })
+        }
+    })
+}
+
+/// A checkpoint: one or several memory-mapped safetensors files.
+pub struct Weights {
+    shards: Vec<Shard>,
+    /// tensor name → shard index
+    index: HashMap<String, usize>,
+}
+
+impl std::fmt::Debug for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Weights")
+            .field(
+                "files",
+                &self.shards.iter().map(|s| &s.path).collect::<Vec<_>>(),
+            )
+            .field("tensors", &self.index.len())
+            .finish()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ShardIndex {
+    weight_map: HashMap<String, String>,
+}
+
+impl Weights {
+    /// Opens a checkpoint. `path` may be a model directory (containing
+    /// `model.safetensors` or `model.safetensors.index.json`), a
+    /// `.safetensors` file, or a `*.index.json` shard index.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if path.is_dir() {
+            let single = path.join("model.safetensors");
+            let index = path.join("model.safetensors.index.json");
+            if single.is_file() {
+                return Self::open_file(&single);
+            }
+            if index.is_file() {
+                return Self::open_index(&index);
+            }
+            return Err(ModelError::io(
+                &single,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "neither model.safetensors nor model.safetensors.index.json found",
+                ),
+            ));
+        }
+        if path.to_string_lossy().ends_with(".json") {
+            Self::open_index(path)
+        } else {
+            Self::open_file(path)
+        }
+    }
+
+    /// Opens a single `.safetensors` file.
+    pub fn open_file(path: &Path) -> Result<Self> {
+        let shard = Shard::open(path)?;
+        let index = shard
+            .metadata
+            .tensors()
+            .keys()
+            .map(|k| (k.clone(), 0usize))
+            .collect();
+        Ok(Weights {
+            shards: vec![shard],
+            index,
+        })
+    }
+
+    /// Opens a sharded checkpoint from its `model.safetensors.index.json`.
+    pub fn open_index(index_path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(index_path).map_err(|e| ModelError::io(index_path, e))?;
+        let idx: ShardIndex =
+            serde_json::from_str(&text).map_err(|e| ModelError::json(index_path, e))?;
+        let dir = index_path.parent().unwrap_or_else(|| Path::new("."));
+        let mut files: Vec<&String> = idx.weight_map.values().collect();
+        files.sort();
+        files.dedup();
+        let mut shards = Vec::with_capacity(files.len());
+        let mut file_pos = HashMap::new();
+        for f in files {
+            file_pos.insert(f.clone(), shards.len());
+            shards.push(Shard::open(&dir.join(f))?);
+        }
+        let mut index = HashMap::with_capacity(idx.weight_map.len());
+        for (name, file) in &idx.weight_map {
+            let Some(&si) = file_pos.get(file) else {
+                continue;
+            };
+            if shards[si].metadata.info(name).is_none() {
+                return Err(ModelError::safetensors(
+                    &shards[si].path,
+                    format!("index lists tensor `{name}` but the shard does not contain it"),
+                ));
+            }
+            index.insert(name.clone(), si);
+        }
+        Ok(Weights { shards, index })
+    }
+
+    fn info(&self, name: &str) -> Option<(&Shard, &TensorInfo)> {
+        let shard = &self.shards[*self.index.get(name)?];
+        shard.metadata.info(name).map(|i| (shard, i))
+    }
+
+    fn info_or_err(&self, name: &str) -> Result<(&Shard, &TensorInfo)> {
+        self.info(name).ok_or_else(|| ModelError::MissingTensor {
+            name: name.to_string(),
+        })
+    }
+
+    /// Whether the checkpoint holds a tensor of this name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// Shape of a tensor, if present.
+    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.info(name).map(|(_, i)| i.shape.clone())
+    }
+
+    /// Stored dtype of a tensor, if present.
+    pub fn dtype(&self, name: &str) -> Option<Dtype> {
+        self.info(name).map(|(_, i)| i.dtype)
+    }
+
+    /// All tensor names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.index.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Number of tensors.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the checkpoint holds no tensors.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Reads a tensor as `f32`, checking that its shape is `expected_shape`.
+    pub fn get_f32(&self, name: &str, expected_shape: &[usize]) -> Result<Vec<f32>> {
+        let (shard, info) = self.info_or_err(name)?;
+        if info.shape != expected_shape {
+            return Err(ModelError::ShapeMismatch {
+                name: name.to_string(),
+                expected: expected_shape.to_vec(),
+                actual: info.shape.clone(),
+            });
+        }
+        bytes_to_f32(name, info.dtype, shard.bytes(info)?)
+    }
+
+    /// Reads a tensor as `f32` whatever its shape; returns `(shape, data)`.
+    pub fn get_f32_any(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let (shard, info) = self.info_or_err(name)?;
+        Ok((
+            info.shape.clone(),
+            bytes_to_f32(name, info.dtype, shard.bytes(info)?)?,
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// host tensors
+
+/// Element storage of a [`HostTensor`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostData {
+    /// 32-bit floats (F32, or F16/BF16 widened on read).
+    F32(Vec<f32>),
+    /// 64-bit integers (I64, or I32 widened on read).
+    I64(Vec<i64>),
+}
+
+impl HostData {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            HostData::F32(v) => v.len(),
+            HostData::I64(v) => v.len(),
+        }
+    }
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A dense row-major tensor held in host memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// Elements, row-major.
+    pub data: HostData,
+}
+
+impl HostTensor {
+    /// An `f32` tensor; errors if `data.len()` differs from the shape's product.
+    pub fn f32(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
+        let t = HostTensor {
+            shape,
+            data: HostData::F32(data),
+        };
+        t.check("f32")?;
+        Ok(t)
+    }
+
+    /// An `i64` tensor; errors if `data.len()` differs from the shape's product.
+    pub fn i64(shape: Vec<usize>, data: Vec<i64>) -> Result<Self> {
+        let t = HostTensor {
+            shape,
+            data: HostData::I64(data),
+        };
+        t.check("i64")?;
+        Ok(t)
+    }
+
+    fn check(&self, what: &str) -> Result<()> {
+        let n: usize = self.shape.iter().product();
+        if n != self.data.len() {
+            return Err(ModelError::InvalidInput(format!(
+                "{what} tensor of shape {:?} needs {n} elements, got {}",
+                self.shape,
+                self.data.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Number of elements implied by the shape.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The `f32` data, if this is a float tensor.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match &self.data {
+            HostData::F32(v) => Some(v),
+            HostData::I64(_) => None,
+        }
+    }
+
+    /// The `i64` data, if this is an integer tensor.
+    pub fn as_i64(&self) -> Option<&[i64]> {
+        match &self.data {
+            HostData::I64(v) => Some(v),
+            HostData::F32(_) => None,
+        }
+    }
+}
+
+/// Reads every tensor of a safetensors file into host memory.
+/// F32/F16/BF16 become [`HostData::F32`]; I64/I32 become [`HostData::I64`].
+pub fn read_host_tensors(path: impl AsRef<Path>) -> Result<HashMap<String, HostTensor>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| ModelError::safetensors(path, describe(&e)))?;
+    let mut out = HashMap::with_capacity(st.len());
+    for (name, view) in st.iter() {
+        let data = view.data();
+        let hd = match view.dtype() {
+            Dtype::F32 | Dtype::F16 | Dtype::BF16 => {
+                HostData::F32(bytes_to_f32(name, view.dtype(), data)?)
+            }
+            Dtype::I64 => HostData::I64(
+                data.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            ),
+            Dtype::I32 => HostData::I64(
+                data.chunks_exact(4)
+                    .map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                    .collect(),
+            ),
+            other => {
+                return Err(ModelError::Dtype {
+                    name: name.to_string(),
+                    dtype: dtype_name(other),
+                    context: "host tensors support F32, F16, BF16, I64 and I32",
+                })
+            }
+        };
+        out.insert(
+            name.to_string(),
+            HostTensor {
+                shape: view.shape().to_vec(),
+                data: hd,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Borrowed view used to serialise a [`HostTensor`].
+struct HostView<'a>(&'a HostTensor);
+
+impl safetensors::View for HostView<'_> {
+    fn dtype(&self) -> Dtype {
+        match self.0.data {
+            HostData::F32(_) => Dtype::F32,
+            HostData::I64(_) => Dtype::I64,
+        }
+    }
+    fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        match &self.0.data {
+            HostData::F32(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            HostData::I64(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        }
+    }
+    fn data_len(&self) -> usize {
+        match &self.0.data {
+            HostData::F32(v) => v.len() * 4,
+            HostData::I64(v) => v.len() * 8,
+        }
+    }
+}
+
+/// Writes tensors to a safetensors file atomically: the bytes go to a
+/// temporary file in the same directory, which is then renamed over `path`.
+/// Accepts `&HashMap<String, HostTensor>` and `&BTreeMap<String, HostTensor>`.
+pub fn write_host_tensors<'a, I>(path: impl AsRef<Path>, tensors: I) -> Result<()>
+where
+    I: IntoIterator<Item = (&'a String, &'a HostTensor)>,
+{
+    let path = path.as_ref();
+    let mut views: BTreeMap<&str, HostView<'a>> = BTreeMap::new();
+    for (name, t) in tensors {
+        t.check(name)?;
+        views.insert(name.as_str(), HostView(t));
+    }
+    let bytes = safetensors::serialize(views, None)
+        .map_err(|e| ModelError::safetensors(path, e.to_string()))?;
+
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            ModelError::InvalidInput(format!("{} is not a file path", path.display()))
+        })?;
+    let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ModelError::io(&tmp, e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        ModelError::io(path, e)
+    })
+}

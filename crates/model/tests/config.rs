@@ -1,0 +1,241 @@
+//! Parsing of every fixture `config.json` and config error cases.
+
+use std::path::PathBuf;
+
+use vitfuse_model::{Activation, ModelConfig, ModelError};
+
+const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
+
+fn load(name: &str) -> ModelConfig {
+    ModelConfig::from_file(format!("{FIX}/{name}/config.json")).unwrap()
+}
+
+fn tmp(name: &str, content: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("config_tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+#[test]
+fn vit_tiny() {
+    let ModelConfig::Vit(c) = load("vit_tiny") else {
+        panic!("not ViT")
+    };
+    assert_eq!(c.architectures, vec!["ViTForImageClassification"]);
+    assert_eq!(
+        (c.hidden_size, c.num_hidden_layers, c.num_attention_heads),
+        (64, 2, 4)
+    );
+    assert_eq!(c.intermediate_size, 128);
+    assert_eq!(c.hidden_act, Activation::GeluErf);
+    assert_eq!(c.layer_norm_eps, 1e-12);
+    assert_eq!((c.image_size, c.patch_size, c.num_channels), (32, 8, 3));
+    assert!(c.qkv_bias);
+    assert_eq!(c.num_labels(), 5);
+    assert_eq!(c.id2label[&4], "class_4");
+    assert_eq!(c.grid_size(), 4);
+    assert_eq!(c.head_dim(), 16);
+}
+
+#[test]
+fn clip_tiny() {
+    let cfg = load("clip_tiny");
+    assert_eq!(cfg.architecture(), Some("CLIPModel"));
+    assert_eq!(cfg.family(), "clip");
+    let ModelConfig::Clip(c) = cfg else {
+        panic!("not CLIP")
+    };
+    assert_eq!(c.projection_dim, 32);
+    assert!((c.logit_scale_init_value - 2.6592).abs() < 1e-12);
+    let t = &c.text_config;
+    assert_eq!(
+        (t.vocab_size, t.hidden_size, t.intermediate_size),
+        (1000, 48, 192)
+    );
+    assert_eq!(
+        (
+            t.num_hidden_layers,
+            t.num_attention_heads,
+            t.max_position_embeddings
+        ),
+        (2, 4, 16)
+    );
+    assert_eq!(t.hidden_act, Activation::QuickGelu);
+    assert_eq!(
+        (t.eos_token_id, t.pad_token_id, t.bos_token_id),
+        (2, 1, 998)
+    );
+    assert!(t.legacy_eos_pooling());
+    let v = &c.vision_config;
+    assert_eq!(
+        (v.hidden_size, v.image_size, v.patch_size, v.num_channels),
+        (64, 32, 8, 3)
+    );
+    assert_eq!(v.layer_norm_eps, 1e-5);
+    assert_eq!(v.grid_size(), 4);
+}
+
+#[test]
+fn clip_tiny_eos() {
+    let ModelConfig::Clip(c) = load("clip_tiny_eos") else {
+        panic!("not CLIP")
+    };
+    assert_eq!(c.text_config.eos_token_id, 499);
+    assert!(!c.text_config.legacy_eos_pooling());
+    assert_eq!(c.projection_dim, 16);
+    assert_eq!(c.vision_config.image_size, 24);
+}
+
+#[test]
+fn siglip_tiny() {
+    let ModelConfig::Siglip(c) = load("siglip_tiny") else {
+        panic!("not SigLIP")
+    };
+    assert_eq!(c.text_config.hidden_act, Activation::GeluTanh);
+    assert_eq!(c.text_config.projection_size(), 64);
+    assert_eq!(c.text_config.max_position_embeddings, 8);
+    assert_eq!(c.text_config.layer_norm_eps, 1e-6);
+    assert!(c.vision_config.vision_use_head);
+    assert_eq!(c.vision_config.grid_size(), 4);
+}
+
+#[test]
+fn vilt_tiny() {
+    let ModelConfig::Vilt(c) = load("vilt_tiny") else {
+        panic!("not ViLT")
+    };
+    assert_eq!(
+        (c.vocab_size, c.type_vocab_size, c.modality_type_vocab_size),
+        (500, 2, 2)
+    );
+    assert_eq!(
+        (c.image_size, c.patch_size, c.max_position_embeddings),
+        (64, 16, 8)
+    );
+    assert_eq!(c.pad_token_id, None);
+    assert_eq!(c.max_image_length, -1);
+    assert_eq!(c.grid_size(), 4);
+}
+
+#[test]
+fn ast_tiny() {
+    let ModelConfig::Ast(c) = load("ast_tiny") else {
+        panic!("not AST")
+    };
+    assert_eq!((c.num_mel_bins, c.max_length, c.patch_size), (32, 100, 16));
+    assert_eq!((c.frequency_stride, c.time_stride), (10, 10));
+    assert_eq!(c.num_labels(), 6);
+    assert_eq!(c.patch_grid(), (2, 9));
+}
+
+#[test]
+fn defaults_and_model_type_fallback() {
+    let p = tmp("min_vit.json", r#"{"model_type": "vit"}"#);
+    let ModelConfig::Vit(c) = ModelConfig::from_file(&p).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            c.hidden_size,
+            c.num_hidden_layers,
+            c.patch_size,
+            c.image_size
+        ),
+        (768, 12, 16, 224)
+    );
+    assert_eq!(c.num_labels(), 2);
+    let p = tmp(
+        "min_clip.json",
+        r#"{"architectures": ["CLIPModel"], "text_config": {}}"#,
+    );
+    let ModelConfig::Clip(c) = ModelConfig::from_file(&p).unwrap() else {
+        panic!()
+    };
+    assert_eq!(c.text_config.vocab_size, 49408);
+    assert_eq!(c.text_config.eos_token_id, 49407);
+    assert_eq!(c.vision_config.patch_size, 32);
+    assert_eq!(c.projection_dim, 512);
+}
+
+#[test]
+fn activations() {
+    for (s, a) in [
+        ("gelu", Activation::GeluErf),
+        ("gelu_new", Activation::GeluTanh),
+        ("gelu_pytorch_tanh", Activation::GeluTanh),
+        ("quick_gelu", Activation::QuickGelu),
+        ("relu", Activation::Relu),
+    ] {
+        assert_eq!(Activation::parse(s).unwrap(), a);
+    }
+    let p = tmp(
+        "bad_act.json",
+        r#"{"architectures": ["ViTModel"], "hidden_act": "swish"}"#,
+    );
+    let err = ModelConfig::from_file(&p).unwrap_err();
+    assert!(
+        matches!(&err, ModelError::Unsupported { what: "hidden_act", value } if value == "swish"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("hidden_act") && err.to_string().contains("swish"));
+    let p = tmp(
+        "bad_act_nested.json",
+        r#"{"architectures": ["CLIPModel"], "vision_config": {"hidden_act": "silu"}}"#,
+    );
+    let err = ModelConfig::from_file(&p).unwrap_err();
+    assert!(err.to_string().contains("silu"), "{err}");
+}
+
+#[test]
+fn missing_file() {
+    let err = ModelConfig::from_file(format!("{FIX}/does_not_exist/config.json")).unwrap_err();
+    assert!(matches!(err, ModelError::Io { .. }), "{err}");
+    assert!(
+        err.to_string().contains("does_not_exist/config.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn broken_json() {
+    let p = tmp(
+        "broken.json",
+        "{\"architectures\": [\"ViTModel\"], \"hidden_size\": ",
+    );
+    let err = ModelConfig::from_file(&p).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ModelError::Json { .. }), "{msg}");
+    assert!(msg.contains("broken.json") && msg.contains("EOF"), "{msg}");
+    let p = tmp(
+        "wrong_type.json",
+        r#"{"architectures": ["ViTModel"], "hidden_size": "big"}"#,
+    );
+    let msg = ModelConfig::from_file(&p).unwrap_err().to_string();
+    assert!(
+        msg.contains("wrong_type.json") && msg.contains("invalid type"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_architecture() {
+    let p = tmp(
+        "llama.json",
+        r#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}"#,
+    );
+    let err = ModelConfig::from_file(&p).unwrap_err();
+    assert!(
+        matches!(err, ModelError::UnknownArchitecture { .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("LlamaForCausalLM") && msg.contains("llama.json"),
+        "{msg}"
+    );
+    let p = tmp("nothing.json", "{}");
+    let msg = ModelConfig::from_file(&p).unwrap_err().to_string();
+    assert!(msg.contains("unknown model architecture"), "{msg}");
+}

@@ -1,0 +1,555 @@
+//! The GPU context: adapter choice, device with the adapter's real limits, the pipeline cache,
+//! the buffer pool and the command recorder.
+//!
+//! Ops record dispatches into one pending command encoder; nothing is submitted until a read-back
+//! (or an explicit [`Context::flush`]) needs it, and only a read-back waits. Each dispatch's small
+//! parameter struct goes into a slot of one uniform arena that is written once per submission.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::pool::{Pool, PoolStats};
+use crate::profile::Profiler;
+use crate::tensor::Tensor;
+
+/// Optional device features vitfuse uses when the adapter offers them.
+const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::TIMESTAMP_QUERY);
+
+/// Bytes of one uniform slot (parameters of one dispatch); raised to the adapter's offset alignment.
+const UNIFORM_SLOT: u64 = 256;
+/// Uniform slots per submission; a pass with more dispatches submits in several pieces.
+const UNIFORM_SLOTS: u64 = 2048;
+
+/// How to open a [`Context`].
+#[derive(Clone, Debug, Default)]
+pub struct ContextOptions {
+    /// Adapter wanted: a substring of its name, a backend (`vulkan`, `metal`, `dx12`, `gl`,
+    /// `webgpu`), `cpu`/`software`, or an index into the list. Falls back to `VITFUSE_ADAPTER`.
+    pub adapter: Option<String>,
+    /// Time every dispatch with timestamp queries (when the adapter has them).
+    pub profile: bool,
+}
+
+/// What the adapter is and what the device was opened with.
+#[derive(Clone, Debug)]
+pub struct AdapterReport {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub features: Vec<String>,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub max_compute_workgroups_per_dimension: u32,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub max_compute_workgroup_storage_size: u32,
+    pub subgroup_min_size: u32,
+    pub subgroup_max_size: u32,
+}
+
+/// A WGSL kernel: a name, its source (embedded with `include_str!`) and whether its indexing is
+/// proven in bounds so that wgpu's injected bounds checks can be dropped.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub unchecked: bool,
+}
+
+type PipelineKey = (&'static str, Vec<(&'static str, u64)>);
+
+struct Recorder {
+    encoder: Option<wgpu::CommandEncoder>,
+    uniforms: Vec<u8>,
+    slots_used: u64,
+    dispatches: u64,
+}
+
+/// Counters of recorded work, for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordStats {
+    pub dispatches: u64,
+    pub submissions: u64,
+    pub pipelines_compiled: u64,
+}
+
+pub struct Context {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    features: wgpu::Features,
+    pub(crate) pool: Arc<Pool>,
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    rec: Mutex<Recorder>,
+    uniform_buf: wgpu::Buffer,
+    slot: u64,
+    stats: Mutex<RecordStats>,
+    gpu_error: Arc<Mutex<Option<String>>>,
+    profiler: Option<Mutex<Profiler>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn backend_name(b: wgpu::Backend) -> String {
+    format!("{b:?}").to_lowercase()
+}
+
+fn describe(a: &wgpu::Adapter) -> String {
+    let i = a.get_info();
+    format!("{} ({}, {:?})", i.name, backend_name(i.backend), i.device_type)
+}
+
+impl Context {
+    /// Opens the adapter chosen by `opts` (or `VITFUSE_ADAPTER`): by default the high-performance
+    /// one, else any, with Mesa's software adapter as the last resort.
+    pub fn new(opts: &ContextOptions) -> Result<Self> {
+        let wanted = opts.adapter.clone().or_else(|| std::env::var("VITFUSE_ADAPTER").ok()).filter(|s| !s.is_empty());
+        let instance = make_instance(wanted.as_deref());
+        let adapters: Vec<wgpu::Adapter> = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        let adapter = match wanted {
+            Some(w) => pick_adapter(&adapters, &w)?,
+            None => {
+                let req = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    apply_limit_buckets: false,
+                }));
+                match req {
+                    Ok(a) => a,
+                    Err(_) => {
+                        let mut sorted: Vec<&wgpu::Adapter> = adapters.iter().collect();
+                        sorted.sort_by_key(|a| rank(a.get_info().device_type));
+                        sorted.first().map(|a| (*a).clone()).ok_or_else(|| Error::NoAdapter(String::new()))?
+                    }
+                }
+            }
+        };
+        Self::from_adapter(adapter, opts.profile)
+    }
+
+    fn from_adapter(adapter: wgpu::Adapter, profile: bool) -> Result<Self> {
+        let info = adapter.get_info();
+        let features = adapter.features() & WANTED_FEATURES;
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("vitfuse"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), message: e.to_string() })?;
+        let gpu_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let sink = gpu_error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut g = lock(&sink);
+            if g.is_none() {
+                *g = Some(e.to_string());
+            }
+        }));
+        let slot = UNIFORM_SLOT.max(limits.min_uniform_buffer_offset_alignment as u64);
+        let uniform_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("vitfuse.uniforms"),
+            size: slot * UNIFORM_SLOTS,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let profiler = (profile && features.contains(wgpu::Features::TIMESTAMP_QUERY))
+            .then(|| Mutex::new(Profiler::new(&device, &queue)));
+        Ok(Context {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            pool: Pool::new(),
+            pipelines: Mutex::new(HashMap::new()),
+            modules: Mutex::new(HashMap::new()),
+            rec: Mutex::new(Recorder { encoder: None, uniforms: Vec::new(), slots_used: 0, dispatches: 0 }),
+            uniform_buf,
+            slot,
+            stats: Mutex::new(RecordStats::default()),
+            gpu_error,
+            profiler,
+        })
+    }
+
+    /// Every adapter wgpu can see, described as `name (backend, type)`.
+    pub fn list_adapters() -> Vec<String> {
+        let instance = make_instance(None);
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(describe).collect()
+    }
+
+    pub fn report(&self) -> AdapterReport {
+        let mut features: Vec<String> = Vec::new();
+        for (f, n) in [
+            (wgpu::Features::SHADER_F16, "SHADER_F16"),
+            (wgpu::Features::SUBGROUP, "SUBGROUP"),
+            (wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY"),
+        ] {
+            if self.features.contains(f) {
+                features.push(n.to_string());
+            }
+        }
+        AdapterReport {
+            name: self.info.name.clone(),
+            backend: backend_name(self.info.backend),
+            device_type: format!("{:?}", self.info.device_type),
+            driver: self.info.driver.clone(),
+            driver_info: self.info.driver_info.clone(),
+            features,
+            max_storage_buffer_binding_size: self.limits.max_storage_buffer_binding_size as u64,
+            max_buffer_size: self.limits.max_buffer_size,
+            max_compute_workgroups_per_dimension: self.limits.max_compute_workgroups_per_dimension,
+            max_compute_invocations_per_workgroup: self.limits.max_compute_invocations_per_workgroup,
+            max_compute_workgroup_storage_size: self.limits.max_compute_workgroup_storage_size,
+            subgroup_min_size: self.info.subgroup_min_size,
+            subgroup_max_size: self.info.subgroup_max_size,
+        }
+    }
+
+    /// The adapter's name, as benchmarks print it.
+    pub fn adapter_name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// True for CPU (software) adapters such as lavapipe.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    pub fn has_feature(&self, f: wgpu::Features) -> bool {
+        self.features.contains(f)
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
+    pub fn record_stats(&self) -> RecordStats {
+        *lock(&self.stats)
+    }
+
+    /// Returns free pooled buffers to the driver.
+    pub fn trim_pool(&self) {
+        self.pool.trim()
+    }
+
+    /// Fails with [`Error::TooLarge`] when `bytes` cannot be one storage binding on this adapter.
+    pub(crate) fn check_size(&self, shape: &[usize], bytes: u64) -> Result<()> {
+        let limit = self.limits.max_storage_buffer_binding_size as u64;
+        if bytes > limit {
+            return Err(Error::TooLarge { shape: shape.to_vec(), bytes, limit, what: "max_storage_buffer_binding_size" });
+        }
+        if bytes > self.limits.max_buffer_size {
+            return Err(Error::TooLarge {
+                shape: shape.to_vec(),
+                bytes,
+                limit: self.limits.max_buffer_size,
+                what: "max_buffer_size",
+            });
+        }
+        Ok(())
+    }
+
+    fn module(&self, k: &Kernel) -> Result<wgpu::ShaderModule> {
+        if let Some(m) = lock(&self.modules).get(k.name) {
+            return Ok(m.clone());
+        }
+        let desc = wgpu::ShaderModuleDescriptor { label: Some(k.name), source: wgpu::ShaderSource::Wgsl(k.source.into()) };
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let m = if k.unchecked {
+            // SAFETY: kernels marked `unchecked` guard every index against the dims in their
+            // uniform struct (see each shader's header), so the removed bounds checks never fire.
+            unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+        } else {
+            self.device.create_shader_module(desc)
+        };
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu { op: format!("compiling {}", k.name), message: e.to_string() });
+        }
+        lock(&self.modules).insert(k.name, m.clone());
+        Ok(m)
+    }
+
+    /// The compute pipeline for `k` specialised with WGSL `override` constants; cached by kernel
+    /// name and constants, never by tensor dims.
+    pub fn pipeline(&self, k: &Kernel, overrides: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
+        let key: PipelineKey = (k.name, overrides.iter().map(|(n, v)| (*n, v.to_bits())).collect());
+        if let Some(p) = lock(&self.pipelines).get(&key) {
+            return Ok(p.clone());
+        }
+        let module = self.module(k)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let p = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(k.name),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: overrides,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu { op: format!("building pipeline {}", k.name), message: e.to_string() });
+        }
+        lock(&self.stats).pipelines_compiled += 1;
+        lock(&self.pipelines).insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// Splits `n` workgroups into an (x, y, z) grid within `max_compute_workgroups_per_dimension`.
+    /// Kernels recover the linear index as `wid.x + nwg.x * (wid.y + nwg.y * wid.z)` and return
+    /// when it is `>= n`.
+    pub fn grid(&self, op: &'static str, n: u64) -> Result<[u32; 3]> {
+        let max = self.limits.max_compute_workgroups_per_dimension.max(1) as u64;
+        if n <= max {
+            return Ok([n.max(1) as u32, 1, 1]);
+        }
+        let y = n.div_ceil(max);
+        if y <= max {
+            return Ok([n.div_ceil(y) as u32, y as u32, 1]);
+        }
+        let z = n.div_ceil(max * max);
+        if z > max {
+            return Err(Error::LimitExceeded { op, what: "workgroups", value: n, limit: max * max * max });
+        }
+        let per_z = n.div_ceil(z);
+        let y = per_z.div_ceil(max);
+        Ok([per_z.div_ceil(y) as u32, y as u32, z as u32])
+    }
+
+    /// Records one dispatch of `k` over `workgroups` (linear count, split by [`Context::grid`]).
+    /// Binding 0 is `params` (a uniform struct matching the WGSL one field by field); bindings
+    /// 1.. are `tensors` in order, read-only or read-write as the shader declares them.
+    pub fn dispatch<P: bytemuck::Pod>(
+        &self,
+        k: &Kernel,
+        overrides: &[(&'static str, f64)],
+        params: &P,
+        tensors: &[&Tensor],
+        workgroups: u64,
+    ) -> Result<()> {
+        let grid = self.grid(k.name, workgroups)?;
+        let pipeline = self.pipeline(k, overrides)?;
+        let bytes = bytemuck::bytes_of(params);
+        if bytes.len() as u64 > self.slot {
+            return Err(Error::InvalidArgument { op: k.name, message: "parameter struct too large".into() });
+        }
+        let mut rec = lock(&self.rec);
+        if rec.slots_used == UNIFORM_SLOTS {
+            self.submit_locked(&mut rec);
+        }
+        let offset = rec.slots_used * self.slot;
+        rec.uniforms.resize(offset as usize, 0);
+        rec.uniforms.extend_from_slice(bytes);
+        rec.slots_used += 1;
+        rec.dispatches += 1;
+
+        let mut entries = Vec::with_capacity(tensors.len() + 1);
+        entries.push(wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.uniform_buf,
+                offset,
+                size: wgpu::BufferSize::new((bytes.len() as u64).div_ceil(16).max(1) * 16),
+            }),
+        });
+        for (i, t) in tensors.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: t.binding() });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(k.name),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let device = &self.device;
+        let encoder = rec
+            .encoder
+            .get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("vitfuse.pass") }));
+        let mut prof = self.profiler.as_ref().map(lock);
+        let ts = prof.as_mut().and_then(|p| p.begin(k.name));
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(k.name),
+                timestamp_writes: ts.as_ref().map(|(qs, i)| wgpu::ComputePassTimestampWrites {
+                    query_set: qs,
+                    beginning_of_pass_write_index: Some(*i),
+                    end_of_pass_write_index: Some(*i + 1),
+                }),
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+        }
+        lock(&self.stats).dispatches += 1;
+        if prof.as_ref().is_some_and(|p| p.full()) {
+            drop(prof);
+            self.submit_locked(&mut rec);
+        }
+        Ok(())
+    }
+
+    /// Records a buffer-to-buffer copy of `bytes` bytes.
+    pub(crate) fn record_copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        let mut rec = lock(&self.rec);
+        let device = &self.device;
+        let encoder = rec
+            .encoder
+            .get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("vitfuse.pass") }));
+        encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
+    }
+
+    fn submit_locked(&self, rec: &mut Recorder) {
+        let Some(mut encoder) = rec.encoder.take() else { return };
+        if let Some(p) = self.profiler.as_ref() {
+            lock(p).resolve(&mut encoder);
+        }
+        if !rec.uniforms.is_empty() {
+            self.queue.write_buffer(&self.uniform_buf, 0, &rec.uniforms);
+        }
+        self.queue.submit(Some(encoder.finish()));
+        rec.uniforms.clear();
+        rec.slots_used = 0;
+        rec.dispatches = 0;
+        lock(&self.stats).submissions += 1;
+    }
+
+    /// Submits everything recorded so far without waiting.
+    pub fn flush(&self) {
+        let mut rec = lock(&self.rec);
+        self.submit_locked(&mut rec);
+    }
+
+    /// True when dispatches are recorded but not yet submitted.
+    pub fn has_pending(&self) -> bool {
+        lock(&self.rec).encoder.is_some()
+    }
+
+    /// Submits and waits for the GPU to finish; reports a GPU error raised since the last check.
+    pub fn sync(&self) -> Result<()> {
+        self.flush();
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu { op: "sync".into(), message: e.to_string() })?;
+        self.take_gpu_error()
+    }
+
+    pub(crate) fn take_gpu_error(&self) -> Result<()> {
+        match lock(&self.gpu_error).take() {
+            Some(m) => Err(Error::Gpu { op: "device".into(), message: m }),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes host bytes into a buffer. Work recorded earlier is submitted first, so that a
+    /// recycled buffer is not overwritten before the dispatches that still read it.
+    pub(crate) fn write(&self, buf: &wgpu::Buffer, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.flush();
+        self.queue.write_buffer(buf, 0, data);
+    }
+
+    /// Copies `bytes` bytes of `src` to the host. Submits pending work and waits.
+    pub(crate) fn read(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let size = bytes.div_ceil(4) * 4;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("vitfuse.readback"),
+            size: size.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if size > 0 {
+            self.record_copy(src, &staging, size);
+        }
+        self.flush();
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::ReadBack(e.to_string()))?;
+        self.take_gpu_error()?;
+        rx.recv()
+            .map_err(|e| Error::ReadBack(e.to_string()))?
+            .map_err(|e| Error::ReadBack(e.to_string()))?;
+        let out = {
+            let view = slice.get_mapped_range().map_err(|e| Error::ReadBack(e.to_string()))?;
+            view[..bytes as usize].to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Per-kernel GPU time (name, dispatches, total ms) gathered since the last call, when the
+    /// context was opened with `profile` on an adapter with timestamp queries. Syncs.
+    pub fn take_profile(&self) -> Result<Option<Vec<(String, u64, f64)>>> {
+        self.sync()?;
+        match &self.profiler {
+            None => Ok(None),
+            Some(p) => lock(p).take(&self.device).map(Some),
+        }
+    }
+}
+
+/// An instance over the primary backends (Vulkan, Metal, DX12, WebGPU); OpenGL only when asked
+/// for by `wanted` or `WGPU_BACKEND`.
+fn make_instance(wanted: Option<&str>) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    let gl_wanted = wanted.is_some_and(|w| w.eq_ignore_ascii_case("gl"));
+    if std::env::var_os("WGPU_BACKEND").is_none() && !gl_wanted {
+        desc.backends = wgpu::Backends::PRIMARY;
+    }
+    wgpu::Instance::new(desc)
+}
+
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn pick_adapter(adapters: &[wgpu::Adapter], wanted: &str) -> Result<wgpu::Adapter> {
+    let w = wanted.to_lowercase();
+    let available = || adapters.iter().map(describe).collect::<Vec<_>>().join("; ");
+    if adapters.is_empty() {
+        return Err(Error::NoAdapter(format!(" (wanted {wanted:?})")));
+    }
+    if let Ok(i) = w.parse::<usize>() {
+        return adapters.get(i).cloned().ok_or_else(|| Error::AdapterNotFound { wanted: wanted.into(), available: available() });
+    }
+    let mut matches: Vec<&wgpu::Adapter> = adapters
+        .iter()
+        .filter(|a| {
+            let i = a.get_info();
+            let soft = i.device_type == wgpu::DeviceType::Cpu;
+            i.name.to_lowercase().contains(&w)
+                || backend_name(i.backend) == w
+                || ((w == "cpu" || w == "software") && soft)
+        })
+        .collect();
+    matches.sort_by_key(|a| rank(a.get_info().device_type));
+    matches.first().map(|a| (*a).clone()).ok_or_else(|| Error::AdapterNotFound { wanted: wanted.into(), available: available() })
+}

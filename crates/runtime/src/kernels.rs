@@ -1,0 +1,48 @@
+//! The registry of the runtime's WGSL kernels, embedded at build time. One file per kernel
+//! variant under `shaders/runtime/`; `activation.wgsl` is prepended to the kernels that call
+//! `activate()`.
+
+use crate::context::Kernel;
+
+macro_rules! kernel {
+    ($name:ident, $file:literal, unchecked = $u:expr) => {
+        pub const $name: Kernel = Kernel {
+            name: $file,
+            source: include_str!(concat!("../../../shaders/runtime/", $file, ".wgsl")),
+            unchecked: $u,
+        };
+    };
+    ($name:ident, $file:literal, with_activation, unchecked = $u:expr) => {
+        pub const $name: Kernel = Kernel {
+            name: $file,
+            source: concat!(
+                include_str!("../../../shaders/runtime/activation.wgsl"),
+                include_str!(concat!("../../../shaders/runtime/", $file, ".wgsl"))
+            ),
+            unchecked: $u,
+        };
+    };
+}
+
+kernel!(MATMUL_NAIVE, "matmul_naive", with_activation, unchecked = false);
+kernel!(MATMUL_TILED, "matmul_tiled", with_activation, unchecked = true);
+kernel!(LAYERNORM, "layernorm", unchecked = false);
+kernel!(SOFTMAX, "softmax", unchecked = false);
+kernel!(ELEMENTWISE, "elementwise", with_activation, unchecked = false);
+kernel!(SPLIT_HEADS, "split_heads", unchecked = false);
+kernel!(MERGE_HEADS, "merge_heads", unchecked = false);
+kernel!(EMBEDDING, "embedding", unchecked = false);
+kernel!(CONCAT_TOKENS, "concat_tokens", unchecked = false);
+
+/// Every kernel, for `vitfuse info` and the build-all test.
+pub const ALL: &[Kernel] = &[
+    MATMUL_NAIVE,
+    MATMUL_TILED,
+    LAYERNORM,
+    SOFTMAX,
+    ELEMENTWISE,
+    SPLIT_HEADS,
+    MERGE_HEADS,
+    EMBEDDING,
+    CONCAT_TOKENS,
+];

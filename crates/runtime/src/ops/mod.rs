@@ -1,0 +1,73 @@
+//! Core ops. Each validates its inputs (typed errors naming the op and shapes), fills a
+//! `#[repr(C)]` parameter struct that matches its WGSL `Params` field by field, and records one
+//! dispatch. Nothing here waits for the GPU.
+
+mod elementwise;
+mod layout;
+mod matmul;
+mod norm;
+
+pub use elementwise::{activation, add, mul, scale};
+pub use layout::{concat_tokens, embedding, merge_heads, split_heads};
+pub use matmul::{linear, matmul, MatmulKernel, MatmulOptions, WeightLayout};
+pub use norm::{layernorm, softmax, MaskLayout};
+
+/// Epilogue activation (WGSL `activate()` codes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Activation {
+    #[default]
+    None,
+    GeluErf,
+    GeluTanh,
+    QuickGelu,
+    Relu,
+    Tanh,
+}
+
+impl Activation {
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Activation::None => 0,
+            Activation::GeluErf => 1,
+            Activation::GeluTanh => 2,
+            Activation::QuickGelu => 3,
+            Activation::Relu => 4,
+            Activation::Tanh => 5,
+        }
+    }
+}
+
+use crate::{Context, DType, Error, Result, Tensor};
+
+/// Workgroups needed for `n` items at `per` items each.
+pub(crate) fn groups(n: usize, per: usize) -> u64 {
+    (n as u64).div_ceil(per as u64)
+}
+
+/// Checks that every tensor is f32.
+pub(crate) fn f32s(op: &'static str, ts: &[&Tensor]) -> Result<()> {
+    for t in ts {
+        t.expect_dtype(op, DType::F32)?;
+    }
+    Ok(())
+}
+
+/// Rejects inputs with no elements: nothing to do and no valid binding.
+pub(crate) fn non_empty(op: &'static str, t: &Tensor) -> Result<()> {
+    if t.numel() == 0 {
+        return Err(Error::InvalidArgument { op, message: format!("empty tensor {:?}", t.shape()) });
+    }
+    Ok(())
+}
+
+/// Fails when a dim does not fit the u32 that kernels index with.
+pub(crate) fn fits_u32(op: &'static str, n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::LimitExceeded { op, what: "elements", value: n as u64, limit: u32::MAX as u64 })
+}
+
+impl Context {
+    /// A 4-byte tensor bound where a kernel's optional input is absent.
+    pub(crate) fn dummy(&self) -> Result<Tensor> {
+        Tensor::empty(self, &[1], DType::F32)
+    }
+}

@@ -1,0 +1,108 @@
+//! Row reductions: LayerNorm and softmax with an additive mask.
+
+use super::{f32s, fits_u32, non_empty};
+use crate::{kernels, Context, DType, Error, Result, Tensor};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LnParams {
+    rows: u32,
+    cols: u32,
+    eps: f32,
+    _pad: u32,
+}
+
+fn row_wg(ctx: &Context, cols: usize) -> f64 {
+    // Enough lanes to cover the row, at most 256; one SIMD row of lavapipe at the least.
+    let cap = if ctx.is_software() { 64 } else { 256 };
+    (cols.next_power_of_two().clamp(8, cap)) as f64
+}
+
+/// LayerNorm over the last dim of `x` (…, C) with `gamma`, `beta` (C) and the model's `eps`.
+pub fn layernorm(ctx: &Context, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<Tensor> {
+    const OP: &str = "layernorm";
+    f32s(OP, &[x, gamma, beta])?;
+    non_empty(OP, x)?;
+    let cols = x.dim_back(0);
+    gamma.expect_shape("layernorm gamma", &[cols])?;
+    beta.expect_shape("layernorm beta", &[cols])?;
+    let rows = x.numel() / cols;
+    let p = LnParams { rows: fits_u32(OP, rows)?, cols: cols as u32, eps, _pad: 0 };
+    let out = Tensor::empty(ctx, x.shape(), DType::F32)?;
+    ctx.dispatch(&kernels::LAYERNORM, &[("WG", row_wg(ctx, cols))], &p, &[x, gamma, beta, &out], rows as u64)?;
+    Ok(out)
+}
+
+/// How an additive mask lines up with the rows of the softmax input: row `r` uses mask row
+/// `(r / rows_per_group) * mask_rows + r % mask_rows`. For scores (B, NH, Tq, Tk): a key
+/// padding mask (B, Tk) is `{ rows_per_group: NH·Tq, mask_rows: 1 }`, a full (B, Tq, Tk) mask
+/// is `{ rows_per_group: NH·Tq, mask_rows: Tq }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaskLayout {
+    pub rows_per_group: usize,
+    pub mask_rows: usize,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SmParams {
+    rows: u32,
+    cols: u32,
+    scale: f32,
+    has_mask: u32,
+    rows_per_group: u32,
+    mask_rows: u32,
+    _p0: u32,
+    _p1: u32,
+}
+
+/// Row softmax over the last dim of `scale · x + mask`. Rows that are entirely −∞ give zeros.
+pub fn softmax(ctx: &Context, x: &Tensor, mask: Option<(&Tensor, MaskLayout)>, scale: f32) -> Result<Tensor> {
+    const OP: &str = "softmax";
+    f32s(OP, &[x])?;
+    non_empty(OP, x)?;
+    let cols = x.dim_back(0);
+    let rows = x.numel() / cols;
+    let (rpg, mrows) = match mask {
+        Some((m, l)) => {
+            f32s(OP, &[m])?;
+            if l.rows_per_group == 0 || l.mask_rows == 0 || rows % l.rows_per_group != 0 || m.dim_back(0) != cols {
+                return Err(Error::InvalidArgument {
+                    op: OP,
+                    message: format!("mask {:?} with {l:?} does not line up with input {:?}", m.shape(), x.shape()),
+                });
+            }
+            let need = rows / l.rows_per_group * l.mask_rows * cols;
+            if m.numel() != need {
+                return Err(Error::ShapeMismatch {
+                    op: OP,
+                    expected: format!("mask of {need} elements ({} groups × {} rows × {cols})", rows / l.rows_per_group, l.mask_rows),
+                    got: m.shape().to_vec(),
+                });
+            }
+            (l.rows_per_group, l.mask_rows)
+        }
+        None => (1, 1),
+    };
+    let p = SmParams {
+        rows: fits_u32(OP, rows)?,
+        cols: cols as u32,
+        scale,
+        has_mask: mask.is_some() as u32,
+        rows_per_group: rpg as u32,
+        mask_rows: mrows as u32,
+        _p0: 0,
+        _p1: 0,
+    };
+    let out = Tensor::empty(ctx, x.shape(), DType::F32)?;
+    let dummy;
+    let m = match mask {
+        Some((m, _)) => m,
+        None => {
+            dummy = ctx.dummy()?;
+            &dummy
+        }
+    };
+    ctx.dispatch(&kernels::SOFTMAX, &[("WG", row_wg(ctx, cols))], &p, &[x, m, &out], rows as u64)?;
+    Ok(out)
+}

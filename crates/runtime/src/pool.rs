@@ -1,0 +1,116 @@
+//! Buffer pool: intermediate storage buffers are recycled by size class, across ops and across
+//! forward passes. A buffer returns to the pool when the last [`crate::Tensor`] using it drops;
+//! GPU work already recorded against it stays ordered because the queue executes in order.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+/// Counters of the pool, for tests and `vitfuse info`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Buffers created on the device.
+    pub allocations: u64,
+    /// Requests served from the free lists.
+    pub reuses: u64,
+    /// Bytes of every buffer ever created.
+    pub bytes_allocated: u64,
+    /// Bytes currently held in free lists.
+    pub bytes_free: u64,
+}
+
+pub(crate) struct Pool {
+    free: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
+    stats: Mutex<PoolStats>,
+}
+
+/// Rounds a request up to its size class: at least 256 bytes, then eight classes per power of two
+/// (at most 12.5 % waste), so that passes with the same shapes hit the same classes.
+pub(crate) fn size_class(bytes: u64) -> u64 {
+    let b = bytes.max(256);
+    let pow = 63 - b.leading_zeros() as u64; // floor(log2 b)
+    if pow < 3 {
+        return b;
+    }
+    let step = 1u64 << (pow - 3);
+    b.div_ceil(step) * step
+}
+
+impl Pool {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Pool { free: Mutex::new(HashMap::new()), stats: Mutex::new(PoolStats::default()) })
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A buffer of at least `bytes` bytes, usage STORAGE | COPY_SRC | COPY_DST.
+    pub(crate) fn take(self: &Arc<Self>, device: &wgpu::Device, bytes: u64) -> PooledBuffer {
+        let class = size_class(bytes);
+        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&class).and_then(|v| v.pop());
+        let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let buf = match reused {
+            Some(b) => {
+                st.reuses += 1;
+                st.bytes_free -= class;
+                b
+            }
+            None => {
+                st.allocations += 1;
+                st.bytes_allocated += class;
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("vitfuse.pool"),
+                    size: class,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            }
+        };
+        PooledBuffer { buf, class, pool: Arc::downgrade(self) }
+    }
+
+    /// Drops every free buffer (device memory goes back to the driver).
+    pub(crate) fn trim(&self) {
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).bytes_free = 0;
+    }
+}
+
+/// A storage buffer on loan from the pool.
+pub(crate) struct PooledBuffer {
+    buf: wgpu::Buffer,
+    class: u64,
+    pool: Weak<Pool>,
+}
+
+impl PooledBuffer {
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        &self.buf
+    }
+}
+
+impl Drop for PooledBuffer {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.upgrade() {
+            pool.stats.lock().unwrap_or_else(|e| e.into_inner()).bytes_free += self.class;
+            pool.free.lock().unwrap_or_else(|e| e.into_inner()).entry(self.class).or_default().push(self.buf.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn size_classes_bound_waste() {
+        assert_eq!(size_class(1), 256);
+        assert_eq!(size_class(256), 256);
+        assert_eq!(size_class(257), 288);
+        for b in [1000u64, 4097, 605_184, 1 << 20, 3 * (1 << 20) + 7] {
+            let c = size_class(b);
+            assert!(c >= b && (c - b) * 8 <= c, "{b} -> {c}");
+            assert_eq!(size_class(c), c);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Tensors: a pooled storage buffer with a shape and a dtype. Clones and reshapes share the
+//! buffer; the buffer returns to the pool when the last one drops.
+
+use std::sync::Arc;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::pool::PooledBuffer;
+
+/// Element type of a tensor. Kernels compute in f32; `F16` is storage-only room for later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    F32,
+    F16,
+    U32,
+}
+
+impl DType {
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::U32 => 4,
+            DType::F16 => 2,
+        }
+    }
+}
+
+/// Host element types that can be uploaded/downloaded.
+pub trait Element: bytemuck::Pod {
+    const DTYPE: DType;
+}
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+}
+impl Element for u32 {
+    const DTYPE: DType = DType::U32;
+}
+impl Element for half::f16 {
+    const DTYPE: DType = DType::F16;
+}
+
+#[derive(Clone)]
+pub struct Tensor {
+    buf: Arc<PooledBuffer>,
+    shape: Vec<usize>,
+    dtype: DType,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor({:?}, {:?})", self.shape, self.dtype)
+    }
+}
+
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+impl Tensor {
+    /// An uninitialised tensor from the pool (ops write every element of their outputs).
+    pub fn empty(ctx: &Context, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let bytes = (numel(shape) * dtype.size()) as u64;
+        ctx.check_size(shape, bytes)?;
+        let buf = ctx.pool.take(&ctx.device, bytes.div_ceil(4) * 4);
+        Ok(Tensor { buf: Arc::new(buf), shape: shape.to_vec(), dtype })
+    }
+
+    /// Uploads host data. Fails when `data.len()` does not match `shape`.
+    pub fn from_slice<T: Element>(ctx: &Context, shape: &[usize], data: &[T]) -> Result<Tensor> {
+        if data.len() != numel(shape) {
+            return Err(Error::HostLength { shape: shape.to_vec(), expected: numel(shape), got: data.len() });
+        }
+        let t = Tensor::empty(ctx, shape, T::DTYPE)?;
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        if bytes.len() % 4 == 0 {
+            ctx.write(t.buffer(), bytes);
+        } else {
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len().div_ceil(4) * 4, 0);
+            ctx.write(t.buffer(), &padded);
+        }
+        Ok(t)
+    }
+
+    /// A tensor filled with zeros.
+    pub fn zeros(ctx: &Context, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let t = Tensor::empty(ctx, shape, dtype)?;
+        let n = (t.byte_len().div_ceil(4) * 4) as usize;
+        ctx.write(t.buffer(), &vec![0u8; n]);
+        Ok(t)
+    }
+
+    /// Downloads to the host (submits recorded work and waits).
+    pub fn to_vec<T: Element>(&self, ctx: &Context) -> Result<Vec<T>> {
+        if T::DTYPE != self.dtype {
+            return Err(Error::DTypeMismatch { op: "to_vec", expected: self.dtype, got: T::DTYPE });
+        }
+        let bytes = ctx.read(self.buffer(), self.byte_len())?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Size of dim `i` counted from the end (`dim_back(0)` is the last).
+    pub fn dim_back(&self, i: usize) -> usize {
+        if i < self.shape.len() {
+            self.shape[self.shape.len() - 1 - i]
+        } else {
+            1
+        }
+    }
+
+    pub fn byte_len(&self) -> u64 {
+        (self.numel() * self.dtype.size()) as u64
+    }
+
+    /// Same buffer, new shape (no copy). Element counts must agree.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        if numel(shape) != self.numel() {
+            return Err(Error::BadReshape { from: self.shape.clone(), to: shape.to_vec() });
+        }
+        Ok(Tensor { buf: self.buf.clone(), shape: shape.to_vec(), dtype: self.dtype })
+    }
+
+    /// True when both tensors view the same buffer.
+    pub fn same_buffer(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.buf, &other.buf)
+    }
+
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        self.buf.buffer()
+    }
+
+    pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
+        let size = (self.byte_len().div_ceil(4) * 4).max(4);
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: self.buffer(), offset: 0, size: wgpu::BufferSize::new(size) })
+    }
+
+    /// Fails unless the dtype is `want`.
+    pub fn expect_dtype(&self, op: &'static str, want: DType) -> Result<()> {
+        if self.dtype != want {
+            return Err(Error::DTypeMismatch { op, expected: want, got: self.dtype });
+        }
+        Ok(())
+    }
+
+    /// Fails unless the shape is exactly `want`.
+    pub fn expect_shape(&self, op: &'static str, want: &[usize]) -> Result<()> {
+        if self.shape != want {
+            return Err(Error::ShapeMismatch { op, expected: format!("{want:?}"), got: self.shape.clone() });
+        }
+        Ok(())
+    }
+}

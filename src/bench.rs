@@ -1,0 +1,69 @@
+//! Measurements shared by `vitfuse bench` and the criterion benches: each validates its output
+//! against the CPU reference on a sample, then times `iters` recorded-and-submitted runs and
+//! returns the median wall time per run (submit + wait included).
+
+use std::time::Instant;
+
+use vitfuse_runtime::ops::{self, MatmulKernel, MatmulOptions};
+use vitfuse_runtime::{Context, Tensor};
+
+use crate::selfcheck::seeded;
+
+/// Median of the wall times of `iters` runs of `f` (each followed by a GPU sync), in ms.
+pub fn median_ms(ctx: &Context, iters: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    f()?;
+    ctx.sync()?;
+    let mut t = Vec::with_capacity(iters);
+    for _ in 0..iters.max(1) {
+        let t0 = Instant::now();
+        f()?;
+        ctx.sync()?;
+        t.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(|a, b| a.total_cmp(b));
+    Ok(t[t.len() / 2])
+}
+
+/// Times `a (M, K) · w (N, K)ᵀ` with the given kernel; returns (median ms, GFLOP/s).
+pub fn matmul(ctx: &Context, m: usize, k: usize, n: usize, kernel: MatmulKernel, iters: usize) -> anyhow::Result<(f64, f64)> {
+    let a = seeded(m * k, 1);
+    let w = seeded(n * k, 2);
+    let ta = Tensor::from_slice(ctx, &[m, k], &a)?;
+    let tw = Tensor::from_slice(ctx, &[n, k], &w)?;
+    let opts = MatmulOptions { kernel, ..Default::default() };
+    // Validate a sample of outputs before timing.
+    let out = ops::matmul(ctx, &ta, &tw, None, None, opts)?.to_vec::<f32>(ctx)?;
+    for s in 0..16usize {
+        let (i, j) = ((s * 7919) % m, (s * 104_729) % n);
+        let want: f64 = (0..k).map(|l| a[i * k + l] as f64 * w[j * k + l] as f64).sum();
+        let got = out[i * n + j] as f64;
+        anyhow::ensure!((got - want).abs() <= 1e-3 + 1e-3 * want.abs(), "matmul[{i},{j}] = {got}, reference {want}");
+    }
+    let ms = median_ms(ctx, iters, || {
+        ops::matmul(ctx, &ta, &tw, None, None, opts)?;
+        Ok(())
+    })?;
+    Ok((ms, 2.0 * (m * k * n) as f64 / (ms * 1e6)))
+}
+
+/// Times LayerNorm over (rows, cols); returns (median ms, GB/s moved).
+pub fn layernorm(ctx: &Context, rows: usize, cols: usize, iters: usize) -> anyhow::Result<(f64, f64)> {
+    let x = Tensor::from_slice(ctx, &[rows, cols], &seeded(rows * cols, 3))?;
+    let g = Tensor::from_slice(ctx, &[cols], &seeded(cols, 4))?;
+    let b = Tensor::from_slice(ctx, &[cols], &seeded(cols, 5))?;
+    let ms = median_ms(ctx, iters, || {
+        ops::layernorm(ctx, &x, &g, &b, 1e-6)?;
+        Ok(())
+    })?;
+    Ok((ms, (2 * rows * cols * 4) as f64 / (ms * 1e6)))
+}
+
+/// Times softmax over (rows, cols); returns (median ms, GB/s moved).
+pub fn softmax(ctx: &Context, rows: usize, cols: usize, iters: usize) -> anyhow::Result<(f64, f64)> {
+    let x = Tensor::from_slice(ctx, &[rows, cols], &seeded(rows * cols, 6))?;
+    let ms = median_ms(ctx, iters, || {
+        ops::softmax(ctx, &x, None, 0.125)?;
+        Ok(())
+    })?;
+    Ok((ms, (2 * rows * cols * 4) as f64 / (ms * 1e6)))
+}

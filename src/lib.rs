@@ -1,0 +1,10 @@
+//! vitfuse: portable GPU inference for Vision-Transformer multimodal models, from hand-written
+//! WGSL compute kernels run through wgpu. This facade re-exports the workspace crates; the
+//! `vitfuse` binary is the command line.
+
+pub use vitfuse_model as model;
+pub use vitfuse_reference as reference;
+pub use vitfuse_runtime as runtime;
+
+pub mod bench;
+pub mod selfcheck;

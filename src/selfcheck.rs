@@ -1,0 +1,146 @@
+//! Runs every kernel once against the CPU reference and reports (kernel, shape, max error,
+//! time). `vitfuse selfcheck` prints it; a test asserts that every row passes.
+
+use std::time::Instant;
+
+use vitfuse_reference as r;
+use vitfuse_reference::{check_close, Tolerance};
+use vitfuse_runtime::ops::{self, Activation, MaskLayout, MatmulKernel, MatmulOptions, WeightLayout};
+use vitfuse_runtime::{Context, Result, Tensor};
+
+/// One line of the self-check table.
+#[derive(Clone, Debug)]
+pub struct CheckRow {
+    pub kernel: String,
+    pub shape: String,
+    pub max_abs_err: f32,
+    pub passed: bool,
+    /// Wall time of the GPU op including its read-back, in ms.
+    pub ms: f64,
+}
+
+/// The reference's twin of a runtime activation.
+pub fn ref_act(a: Activation) -> r::Activation {
+    match a {
+        Activation::None => r::Activation::None,
+        Activation::GeluErf => r::Activation::GeluErf,
+        Activation::GeluTanh => r::Activation::GeluTanh,
+        Activation::QuickGelu => r::Activation::QuickGelu,
+        Activation::Relu => r::Activation::Relu,
+        Activation::Tanh => r::Activation::Tanh,
+    }
+}
+
+/// Deterministic values in [-1, 1).
+pub fn seeded(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+struct Checker<'a> {
+    ctx: &'a Context,
+    rows: Vec<CheckRow>,
+}
+
+impl Checker<'_> {
+    fn run(&mut self, kernel: &str, shape: &str, tol: Tolerance, want: Vec<f32>, f: impl FnOnce() -> Result<Tensor>) -> Result<()> {
+        let t0 = Instant::now();
+        let got = f()?.to_vec::<f32>(self.ctx)?;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let rep = check_close(&got, &want, tol);
+        self.rows.push(CheckRow { kernel: kernel.into(), shape: shape.into(), max_abs_err: rep.max_abs_err, passed: rep.passed(), ms });
+        Ok(())
+    }
+}
+
+/// Runs the table. GPU errors are returned; numeric mismatches are rows with `passed == false`.
+pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
+    let mut c = Checker { ctx, rows: Vec::new() };
+    let up = |shape: &[usize], seed: u64| -> Result<(Vec<f32>, Tensor)> {
+        let v = seeded(shape.iter().product(), seed);
+        let t = Tensor::from_slice(ctx, shape, &v)?;
+        Ok((v, t))
+    };
+
+    // matmul: tiled and naive on a Linear with every epilogue part, odd sizes.
+    let (b, m, k, n) = (2, 37, 100, 83);
+    let (a, ta) = up(&[b, m, k], 1)?;
+    let (w, tw) = up(&[n, k], 2)?;
+    let (bias, tb) = up(&[n], 3)?;
+    let (res, tr) = up(&[b, m, n], 4)?;
+    let p = r::Matmul { act: r::Activation::GeluErf, ..r::Matmul::linear(b, m, k, n) };
+    let want = r::matmul(&p, &a, &w, Some(&bias), Some(&res));
+    for (name, kern) in [("matmul_tiled", MatmulKernel::Tiled), ("matmul_naive", MatmulKernel::Naive)] {
+        let o = MatmulOptions { act: Activation::GeluErf, kernel: kern, ..Default::default() };
+        c.run(name, "(2,37,100)x(83,100)+bias,gelu,res", Tolerance::KERNEL, want.clone(), || {
+            ops::matmul(ctx, &ta, &tw, Some(&tb), Some(&tr), o)
+        })?;
+    }
+    // matmul with a batched (K, N) second operand (attention's P·V).
+    let (v, tv) = up(&[b, k, n], 5)?;
+    let p = r::Matmul { w_batched: true, w_kn: true, alpha: 0.5, ..r::Matmul::linear(b, m, k, n) };
+    let want = r::matmul(&p, &a, &v, None, None);
+    c.run("matmul_naive", "(2,37,100)x(2,100,83) KN batched", Tolerance::KERNEL, want, || {
+        ops::matmul(ctx, &ta, &tv, None, None, MatmulOptions { alpha: 0.5, layout: WeightLayout::KN, ..Default::default() })
+    })?;
+
+    let (rows, cols) = (50, 197);
+    let (x, tx) = up(&[rows, cols], 6)?;
+    let (g, tg) = up(&[cols], 7)?;
+    let (be, tbe) = up(&[cols], 8)?;
+    c.run("layernorm", "(50,197)", Tolerance::KERNEL, r::layernorm(&x, &g, &be, rows, cols, 1e-6), || {
+        ops::layernorm(ctx, &tx, &tg, &tbe, 1e-6)
+    })?;
+
+    // softmax over (B=2, NH=5, 5, 197) scores with a (B, Tk) padding mask.
+    let mut mask = vec![0f32; 2 * cols];
+    for v in &mut mask[cols + 150..] {
+        *v = f32::NEG_INFINITY;
+    }
+    let tm = Tensor::from_slice(ctx, &[2, cols], &mask)?;
+    let l = MaskLayout { rows_per_group: 25, mask_rows: 1 };
+    let rl = r::MaskLayout { rows_per_group: 25, mask_rows: 1 };
+    c.run("softmax", "(2,5,5,197) + mask(2,197)", Tolerance::KERNEL, r::softmax(&x, Some((&mask, rl)), rows, cols, 0.125), || {
+        ops::softmax(ctx, &tx.reshape(&[2, 5, 5, cols])?, Some((&tm, l)), 0.125)
+    })?;
+
+    let (y, ty) = up(&[rows, cols], 9)?;
+    c.run("elementwise add", "(50,197)", Tolerance::KERNEL, r::add(&x, &y), || ops::add(ctx, &tx, &ty))?;
+    c.run("elementwise scale", "(50,197)", Tolerance::KERNEL, r::scale(&x, -1.5), || ops::scale(ctx, &tx, -1.5))?;
+    let xs: Vec<f32> = x.iter().map(|v| v * 6.0).collect();
+    let txs = Tensor::from_slice(ctx, &[rows, cols], &xs)?;
+    for act in [Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu, Activation::Tanh] {
+        c.run(&format!("activation {act:?}"), "(50,197)", Tolerance::KERNEL, r::activation(&xs, ref_act(act)), || {
+            ops::activation(ctx, &txs, act)
+        })?;
+    }
+
+    // heads: fused QKV (2, 7, 3·4·6) → K → merge back.
+    let (qkv, tqkv) = up(&[2, 7, 72], 10)?;
+    c.run("split_heads", "(2,7,72) K of 4x6", Tolerance::EXACT, r::split_heads(&qkv, 2, 7, 72, 24, 4, 6), || {
+        ops::split_heads(ctx, &tqkv, 24, 4, 6)
+    })?;
+    let (hx, thx) = up(&[2, 4, 7, 6], 11)?;
+    c.run("merge_heads", "(2,4,7,6)", Tolerance::EXACT, r::merge_heads(&hx, 2, 4, 7, 6), || ops::merge_heads(ctx, &thx))?;
+
+    let (table, tt) = up(&[50, 33], 12)?;
+    let ids: Vec<u32> = (0..14).map(|i| (i * 7 % 50) as u32).collect();
+    let tids = Tensor::from_slice(ctx, &[2, 7], &ids)?;
+    c.run("embedding", "(50,33)[2,7]", Tolerance::EXACT, r::embedding(&table, &ids, 50, 33), || {
+        ops::embedding(ctx, &tt, &tids)
+    })?;
+
+    let (ca, tca) = up(&[2, 3, 16], 13)?;
+    let (cb, tcb) = up(&[2, 5, 16], 14)?;
+    c.run("concat_tokens", "(2,3,16)++(2,5,16)", Tolerance::EXACT, r::concat_tokens(&ca, &cb, 2, 3, 5, 16), || {
+        ops::concat_tokens(ctx, &tca, &tcb)
+    })?;
+    Ok(c.rows)
+}
