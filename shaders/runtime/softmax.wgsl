@@ -42,7 +42,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     let mbase = ((row / p.rows_per_group) * p.mask_rows + row % p.mask_rows) * p.cols;
-    var mx = -3.4028235e38;
+    var mx = bitcast<f32>(0xff800000u); // -inf
     for (var c = li; c < p.cols; c += WG) {
         var v = x[base + c] * p.scale;
         if (p.has_mask != 0u) { v += mask[mbase + c]; }
