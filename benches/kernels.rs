@@ -1,1 +1,81 @@
-fn main() {}
+//! Criterion benchmarks of the core kernels at ViT-B shapes (and 1024³), on the default adapter.
+//! Throughput is FLOPs for matmul (criterion prints it as elem/s = FLOP/s) and bytes for the
+//! row kernels. `vitfuse bench` prints the same measurements as JSON lines.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use vitfuse::runtime::ops::{self, MatmulKernel, MatmulOptions};
+use vitfuse::runtime::{Context, ContextOptions, Tensor};
+use vitfuse::selfcheck::seeded;
+
+/// (M, K, N) of ViT-B/16's linear layers at batch 1 and 8, and a square reference.
+const MATMULS: &[(usize, usize, usize)] = &[
+    (197, 768, 768),
+    (197, 768, 2304),
+    (197, 768, 3072),
+    (197, 3072, 768),
+    (197 * 8, 768, 768),
+    (197 * 8, 768, 3072),
+    (1024, 1024, 1024),
+];
+
+fn ctx() -> Context {
+    Context::new(&ContextOptions::default()).expect("benchmarks need a GPU adapter (or lavapipe)")
+}
+
+fn matmul(c: &mut Criterion) {
+    let ctx = ctx();
+    let mut g = c.benchmark_group(format!("matmul [{}]", ctx.adapter_name()));
+    g.sample_size(10);
+    for &(m, k, n) in MATMULS {
+        // Validates a sample against the CPU before anything is timed.
+        vitfuse::bench::matmul(&ctx, m, k, n, MatmulKernel::Tiled, 0).expect("matmul validation");
+        let a = Tensor::from_slice(&ctx, &[m, k], &seeded(m * k, 1)).unwrap();
+        let w = Tensor::from_slice(&ctx, &[n, k], &seeded(n * k, 2)).unwrap();
+        g.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        for (name, kernel) in [("tiled", MatmulKernel::Tiled), ("naive", MatmulKernel::Naive)] {
+            if name == "naive" && m * k * n > 197 * 768 * 768 {
+                continue; // the naive kernel takes seconds per run on software adapters
+            }
+            let opts = MatmulOptions { kernel, ..Default::default() };
+            g.bench_with_input(BenchmarkId::new(name, format!("{m}x{k}x{n}")), &(), |bch, _| {
+                bch.iter(|| {
+                    ops::matmul(&ctx, &a, &w, None, None, opts).unwrap();
+                    ctx.sync().unwrap();
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn rows(c: &mut Criterion) {
+    let ctx = ctx();
+    let mut g = c.benchmark_group(format!("rows [{}]", ctx.adapter_name()));
+    g.sample_size(10);
+    // LayerNorm over ViT-B activations (batch 1 and 8); softmax over attention scores (B·NH·T, T).
+    for (rows, cols) in [(197, 768), (197 * 8, 768)] {
+        let x = Tensor::from_slice(&ctx, &[rows, cols], &seeded(rows * cols, 3)).unwrap();
+        let gm = Tensor::from_slice(&ctx, &[cols], &seeded(cols, 4)).unwrap();
+        g.throughput(Throughput::Bytes((2 * rows * cols * 4) as u64));
+        g.bench_function(BenchmarkId::new("layernorm", format!("{rows}x{cols}")), |b| {
+            b.iter(|| {
+                ops::layernorm(&ctx, &x, &gm, &gm, 1e-6).unwrap();
+                ctx.sync().unwrap();
+            })
+        });
+    }
+    for (rows, cols) in [(12 * 197, 197), (8 * 12 * 197, 197)] {
+        let x = Tensor::from_slice(&ctx, &[rows, cols], &seeded(rows * cols, 5)).unwrap();
+        g.throughput(Throughput::Bytes((2 * rows * cols * 4) as u64));
+        g.bench_function(BenchmarkId::new("softmax", format!("{rows}x{cols}")), |b| {
+            b.iter(|| {
+                ops::softmax(&ctx, &x, None, 0.125).unwrap();
+                ctx.sync().unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, matmul, rows);
+criterion_main!(benches);

@@ -2,6 +2,7 @@
 //! WGSL compute kernels run through wgpu. This facade re-exports the workspace crates; the
 //! `vitfuse` binary is the command line.
 
+pub use vitfuse_attention as attention;
 pub use vitfuse_model as model;
 pub use vitfuse_reference as reference;
 pub use vitfuse_runtime as runtime;

@@ -1,0 +1,420 @@
+//! Plain-loop CPU references of whole models, with the semantics of Hugging Face transformers 5.
+//!
+//! Every model reads its weights by their Hugging Face names through [`WeightSource`] and takes its
+//! configuration as a plain struct of this crate (the caller maps from `config.json`). Errors are
+//! `String`s that name the missing or mis-shaped tensor (or the bad input).
+//!
+//! - [`vit`]: `ViTForImageClassification`;
+//! - [`clip`]: `CLIPModel` (both towers, projections, logits);
+//! - [`siglip`]: `SiglipModel` (attention-pooling vision head, logit bias).
+
+use crate::kernels::{activate, layernorm, matmul, Activation, Matmul};
+
+pub mod clip;
+pub mod siglip;
+pub mod vit;
+
+/// Where a model reads its weights: `get(name)` gives `(shape, row-major f32 data)` or `None`
+/// when the checkpoint has no tensor of that name.
+pub trait WeightSource {
+    fn get(&self, name: &str) -> Option<(Vec<usize>, Vec<f32>)>;
+}
+
+impl<F> WeightSource for F
+where
+    F: Fn(&str) -> Option<(Vec<usize>, Vec<f32>)>,
+{
+    fn get(&self, name: &str) -> Option<(Vec<usize>, Vec<f32>)> {
+        self(name)
+    }
+}
+
+impl WeightSource for std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
+    fn get(&self, name: &str) -> Option<(Vec<usize>, Vec<f32>)> {
+        std::collections::HashMap::get(self, name).cloned()
+    }
+}
+
+/// Reads `name`, requiring exactly `shape`.
+pub(crate) fn tensor(w: &dyn WeightSource, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+    let (got_shape, data) = w.get(name).ok_or_else(|| format!("missing tensor `{name}` (expected shape {shape:?})"))?;
+    if got_shape != shape {
+        return Err(format!("tensor `{name}` has shape {got_shape:?}, expected {shape:?}"));
+    }
+    if data.len() != shape.iter().product::<usize>() {
+        return Err(format!("tensor `{name}` holds {} values, its shape {shape:?} says otherwise", data.len()));
+    }
+    Ok(data)
+}
+
+/// Reads a one-element tensor (shape `[]` or `[1]`).
+pub(crate) fn scalar(w: &dyn WeightSource, name: &str) -> Result<f32, String> {
+    let (shape, data) = w.get(name).ok_or_else(|| format!("missing tensor `{name}` (a scalar)"))?;
+    if data.len() != 1 || shape.iter().product::<usize>() != 1 {
+        return Err(format!("tensor `{name}` has shape {shape:?}, expected a scalar ([] or [1])"));
+    }
+    Ok(data[0])
+}
+
+/// A `(N, K)` Linear weight with an optional `(N,)` bias.
+pub(crate) struct Linear {
+    pub w: Vec<f32>,
+    pub b: Option<Vec<f32>>,
+    pub n: usize,
+    pub k: usize,
+}
+
+impl Linear {
+    /// `{prefix}.weight` (N, K) and, when `bias`, `{prefix}.bias` (N,).
+    pub fn load(w: &dyn WeightSource, prefix: &str, n: usize, k: usize, bias: bool) -> Result<Self, String> {
+        let wt = tensor(w, &format!("{prefix}.weight"), &[n, k])?;
+        let b = if bias { Some(tensor(w, &format!("{prefix}.bias"), &[n])?) } else { None };
+        Ok(Linear { w: wt, b, n, k })
+    }
+
+    /// `act(x Wᵀ + b) + residual` over `rows` rows of `x`.
+    pub fn apply(&self, x: &[f32], rows: usize, act: Activation, residual: Option<&[f32]>) -> Vec<f32> {
+        debug_assert_eq!(x.len(), rows * self.k);
+        let p = Matmul { act, ..Matmul::linear(1, rows, self.k, self.n) };
+        matmul(&p, x, &self.w, self.b.as_deref(), residual)
+    }
+}
+
+/// LayerNorm weights `{prefix}.weight` / `{prefix}.bias`, both (D,).
+pub(crate) struct Norm {
+    pub g: Vec<f32>,
+    pub b: Vec<f32>,
+    pub eps: f32,
+}
+
+impl Norm {
+    pub fn load(w: &dyn WeightSource, prefix: &str, d: usize, eps: f32) -> Result<Self, String> {
+        Ok(Norm { g: tensor(w, &format!("{prefix}.weight"), &[d])?, b: tensor(w, &format!("{prefix}.bias"), &[d])?, eps })
+    }
+
+    pub fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        layernorm(x, &self.g, &self.b, rows, self.g.len(), self.eps)
+    }
+}
+
+/// Scaled dot-product attention over heads, f64 accumulation.
+///
+/// `q` is (B, Tq, NH·HS), `k` and `v` are (B, Tk, NH·HS) (heads side by side in the columns, as
+/// the Hugging Face Linear projections produce them); `mask` is an additive (B, Tq, Tk) mask
+/// (−∞ blocks a key). Scores are scaled by `1/√HS`. Returns (B, Tq, NH·HS). A query row whose every
+/// key is blocked gives zeros.
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    mask: Option<&[f32]>,
+    batch: usize,
+    tq: usize,
+    tk: usize,
+    heads: usize,
+    head_dim: usize,
+) -> Vec<f32> {
+    let c = heads * head_dim;
+    assert_eq!(q.len(), batch * tq * c, "attention: q length");
+    assert_eq!(k.len(), batch * tk * c, "attention: k length");
+    assert_eq!(v.len(), batch * tk * c, "attention: v length");
+    if let Some(m) = mask {
+        assert_eq!(m.len(), batch * tq * tk, "attention: mask length");
+    }
+    let scale = 1.0 / (head_dim as f64).sqrt();
+    let mut out = vec![0f32; batch * tq * c];
+    let mut scores = vec![0f64; tk];
+    for b in 0..batch {
+        for h in 0..heads {
+            let off = h * head_dim;
+            for i in 0..tq {
+                let qrow = &q[(b * tq + i) * c + off..(b * tq + i) * c + off + head_dim];
+                let mut mx = f64::NEG_INFINITY;
+                for j in 0..tk {
+                    let krow = &k[(b * tk + j) * c + off..(b * tk + j) * c + off + head_dim];
+                    let dot: f64 = qrow.iter().zip(krow).map(|(&a, &bb)| a as f64 * bb as f64).sum();
+                    let mut s = dot * scale;
+                    if let Some(m) = mask {
+                        s += m[(b * tq + i) * tk + j] as f64;
+                    }
+                    scores[j] = s;
+                    mx = mx.max(s);
+                }
+                if mx == f64::NEG_INFINITY {
+                    continue;
+                }
+                let mut sum = 0f64;
+                for s in scores.iter_mut() {
+                    *s = (*s - mx).exp();
+                    sum += *s;
+                }
+                for d in 0..head_dim {
+                    let mut acc = 0f64;
+                    for j in 0..tk {
+                        acc += scores[j] * v[(b * tk + j) * c + off + d] as f64;
+                    }
+                    out[(b * tq + i) * c + off + d] = (acc / sum) as f32;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sizes shared by the pre-LN encoder layers of ViT, CLIP and SigLIP.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct LayerDims {
+    pub hidden: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub eps: f32,
+    pub act: Activation,
+}
+
+/// Tensor naming of one encoder layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LayerStyle {
+    /// `layernorm_before`, `attention.attention.{query,key,value}`, `attention.output.dense`,
+    /// `layernorm_after`, `intermediate.dense`, `output.dense`.
+    Vit { qkv_bias: bool },
+    /// `layer_norm1`, `self_attn.{q,k,v,out}_proj`, `layer_norm2`, `mlp.fc1`, `mlp.fc2` (CLIP, SigLIP).
+    Clip,
+}
+
+/// One pre-LN transformer block's weights.
+pub(crate) struct EncoderLayer {
+    ln1: Norm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    ln2: Norm,
+    fc1: Linear,
+    fc2: Linear,
+    dims: LayerDims,
+}
+
+impl EncoderLayer {
+    pub fn load(w: &dyn WeightSource, prefix: &str, style: LayerStyle, dims: LayerDims) -> Result<Self, String> {
+        let (d, f) = (dims.hidden, dims.intermediate);
+        if dims.heads == 0 || d % dims.heads != 0 {
+            return Err(format!("{prefix}: hidden size {d} is not a multiple of {} heads", dims.heads));
+        }
+        let p = |s: &str| format!("{prefix}.{s}");
+        Ok(match style {
+            LayerStyle::Vit { qkv_bias } => EncoderLayer {
+                ln1: Norm::load(w, &p("layernorm_before"), d, dims.eps)?,
+                q: Linear::load(w, &p("attention.attention.query"), d, d, qkv_bias)?,
+                k: Linear::load(w, &p("attention.attention.key"), d, d, qkv_bias)?,
+                v: Linear::load(w, &p("attention.attention.value"), d, d, qkv_bias)?,
+                o: Linear::load(w, &p("attention.output.dense"), d, d, true)?,
+                ln2: Norm::load(w, &p("layernorm_after"), d, dims.eps)?,
+                fc1: Linear::load(w, &p("intermediate.dense"), f, d, true)?,
+                fc2: Linear::load(w, &p("output.dense"), d, f, true)?,
+                dims,
+            },
+            LayerStyle::Clip => EncoderLayer {
+                ln1: Norm::load(w, &p("layer_norm1"), d, dims.eps)?,
+                q: Linear::load(w, &p("self_attn.q_proj"), d, d, true)?,
+                k: Linear::load(w, &p("self_attn.k_proj"), d, d, true)?,
+                v: Linear::load(w, &p("self_attn.v_proj"), d, d, true)?,
+                o: Linear::load(w, &p("self_attn.out_proj"), d, d, true)?,
+                ln2: Norm::load(w, &p("layer_norm2"), d, dims.eps)?,
+                fc1: Linear::load(w, &p("mlp.fc1"), f, d, true)?,
+                fc2: Linear::load(w, &p("mlp.fc2"), d, f, true)?,
+                dims,
+            },
+        })
+    }
+
+    /// `x += attn(ln1(x)); x += mlp(ln2(x))` over (B, T, D); `mask` is an additive (B, T, T) mask.
+    pub fn forward(&self, x: &[f32], batch: usize, t: usize, mask: Option<&[f32]>) -> Vec<f32> {
+        let rows = batch * t;
+        let h = self.ln1.apply(x, rows);
+        let q = self.q.apply(&h, rows, Activation::None, None);
+        let k = self.k.apply(&h, rows, Activation::None, None);
+        let v = self.v.apply(&h, rows, Activation::None, None);
+        let heads = self.dims.heads;
+        let a = attention(&q, &k, &v, mask, batch, t, t, heads, self.dims.hidden / heads);
+        let x = self.o.apply(&a, rows, Activation::None, Some(x));
+        let h = self.ln2.apply(&x, rows);
+        let m = self.fc1.apply(&h, rows, self.dims.act, None);
+        self.fc2.apply(&m, rows, Activation::None, Some(&x))
+    }
+}
+
+/// Loads `layers` blocks named `{prefix}.{i}`.
+pub(crate) fn load_layers(
+    w: &dyn WeightSource,
+    prefix: &str,
+    layers: usize,
+    style: LayerStyle,
+    dims: LayerDims,
+) -> Result<Vec<EncoderLayer>, String> {
+    (0..layers).map(|i| EncoderLayer::load(w, &format!("{prefix}.{i}"), style, dims)).collect()
+}
+
+/// Non-overlapping patch embedding: a Conv2d with kernel = stride = `patch` over (B, C, H, W)
+/// pixels, weight (D, C, P, P), optional bias (D,). Returns (B, (H/P)·(W/P), D), patches in
+/// row-major grid order (the `flatten(2).transpose(1, 2)` of transformers).
+#[allow(clippy::too_many_arguments)]
+pub fn patch_embed(
+    pixels: &[f32],
+    batch: usize,
+    channels: usize,
+    height: usize,
+    width: usize,
+    patch: usize,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    dim: usize,
+) -> Vec<f32> {
+    let (gh, gw) = (height / patch, width / patch);
+    let np = gh * gw;
+    let kk = channels * patch * patch;
+    assert_eq!(pixels.len(), batch * channels * height * width, "patch_embed: pixel length");
+    assert_eq!(weight.len(), dim * kk, "patch_embed: weight length");
+    // im2col: (B·NP, C·P·P) in the weight's (C, P, P) order, then one linear layer
+    let mut cols = vec![0f32; batch * np * kk];
+    for b in 0..batch {
+        for py in 0..gh {
+            for px in 0..gw {
+                let row = (b * np + py * gw + px) * kk;
+                for c in 0..channels {
+                    for ky in 0..patch {
+                        for kx in 0..patch {
+                            let y = py * patch + ky;
+                            let x = px * patch + kx;
+                            cols[row + (c * patch + ky) * patch + kx] = pixels[((b * channels + c) * height + y) * width + x];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    matmul(&Matmul::linear(1, batch * np, kk, dim), &cols, weight, bias, None)
+}
+
+/// Row-wise L2 normalisation of (rows, cols): `x / ‖x‖₂` (f64 norm).
+pub fn l2_normalize(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    for r in 0..rows {
+        let row = &x[r * cols..(r + 1) * cols];
+        let n = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+        for c in 0..cols {
+            out[r * cols + c] = (row[c] as f64 / n) as f32;
+        }
+    }
+    out
+}
+
+/// `out[i, j] = scale · Σ_k a[i, k] b[j, k] + bias` for a (M, K) and b (N, K) (f64 accumulation).
+pub(crate) fn scaled_similarity(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, scale: f64, bias: f64) -> Vec<f32> {
+    let mut out = vec![0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let dot: f64 = (0..k).map(|l| a[i * k + l] as f64 * b[j * k + l] as f64).sum();
+            out[i * n + j] = (dot * scale + bias) as f32;
+        }
+    }
+    out
+}
+
+/// (R, C) → (C, R).
+pub(crate) fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = x[r * cols + c];
+        }
+    }
+    out
+}
+
+/// Adds a (T, D) position table to every one of `batch` (T, D) sequences.
+pub(crate) fn add_positions(x: &mut [f32], pos: &[f32], batch: usize) {
+    let td = pos.len();
+    for b in 0..batch {
+        for (v, p) in x[b * td..(b + 1) * td].iter_mut().zip(pos) {
+            *v = (*v as f64 + *p as f64) as f32;
+        }
+    }
+}
+
+/// Token ids (i64, as Hugging Face hands them) → u32 embedding rows, rejecting out-of-range ids.
+pub(crate) fn token_ids(ids: &[i64], vocab: usize) -> Result<Vec<u32>, String> {
+    ids.iter()
+        .map(|&id| {
+            if id < 0 || id as usize >= vocab {
+                Err(format!("token id {id} outside the vocabulary of {vocab}"))
+            } else {
+                Ok(id as u32)
+            }
+        })
+        .collect()
+}
+
+/// Checks `pixels` is (B, C, S, S).
+pub(crate) fn check_pixels(pixels: &[f32], batch: usize, channels: usize, size: usize, patch: usize) -> Result<(), String> {
+    if patch == 0 || size % patch != 0 {
+        return Err(format!("image size {size} is not a multiple of patch size {patch}"));
+    }
+    let want = batch * channels * size * size;
+    if pixels.len() != want {
+        return Err(format!(
+            "pixel_values holds {} values, expected {batch}×{channels}×{size}×{size} = {want}",
+            pixels.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Elementwise activation in place (f64 math), for heads outside [`Linear::apply`].
+#[allow(dead_code)]
+pub(crate) fn activate_in_place(x: &mut [f32], act: Activation) {
+    for v in x {
+        *v = activate(act, *v as f64) as f32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attention_uniform_keys_average_values() {
+        // identical keys → uniform weights → mean of values
+        let q = [1.0, 0.0, 0.5, 0.5];
+        let k = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let out = attention(&q, &k, &v, None, 1, 2, 3, 1, 2);
+        for r in 0..2 {
+            assert!((out[r * 2] - 3.0).abs() < 1e-6 && (out[r * 2 + 1] - 4.0).abs() < 1e-6);
+        }
+        // mask out all but key 2
+        let m = [f32::NEG_INFINITY, f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
+        let out = attention(&q, &k, &v, Some(&m), 1, 2, 3, 1, 2);
+        assert_eq!(&out[..2], &[5.0, 6.0]);
+        assert_eq!(&out[2..], &[0.0, 0.0]);
+    }
+
+    #[test]
+    fn patch_embed_matches_direct_conv() {
+        let (b, c, s, p, d) = (1, 2, 4, 2, 3);
+        let px: Vec<f32> = (0..b * c * s * s).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..d * c * p * p).map(|i| (i as f32 * 0.11).cos()).collect();
+        let bias = [0.1, -0.2, 0.3];
+        let out = patch_embed(&px, b, c, s, s, p, &w, Some(&bias), d);
+        // patch (1, 0) → index 2, output channel 1
+        let mut want = bias[1] as f64;
+        for ci in 0..c {
+            for ky in 0..p {
+                for kx in 0..p {
+                    want += px[(ci * s + 2 + ky) * s + kx] as f64 * w[((c + ci) * p + ky) * p + kx] as f64;
+                }
+            }
+        }
+        assert!((out[2 * d + 1] as f64 - want).abs() < 1e-5);
+    }
+}

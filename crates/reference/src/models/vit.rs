@@ -1,0 +1,75 @@
+//! `ViTForImageClassification` (transformers `modeling_vit.py`): conv patch embedding, CLS token,
+//! learned position embeddings, pre-LN encoder, final LayerNorm, linear classifier on the CLS token.
+
+use super::{check_pixels, load_layers, patch_embed, tensor, LayerDims, LayerStyle, Linear, Norm, WeightSource};
+use crate::kernels::Activation;
+
+/// The `ViTConfig` values the forward pass needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VitParams {
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub eps: f32,
+    pub act: Activation,
+    pub patch: usize,
+    pub image_size: usize,
+    pub channels: usize,
+    /// Classifier width; 0 means a checkpoint without a head (`logits` is then empty).
+    pub num_labels: usize,
+    /// Whether query/key/value have biases (`qkv_bias`, true for every released ViT).
+    pub qkv_bias: bool,
+}
+
+/// What [`forward`] returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VitOutputs {
+    /// (B, 1 + patches, hidden), after the final `vit.layernorm`.
+    pub last_hidden_state: Vec<f32>,
+    /// (B, num_labels).
+    pub logits: Vec<f32>,
+    /// Tokens per image (1 + patches).
+    pub tokens: usize,
+}
+
+/// Runs `ViTForImageClassification` on `batch` images of (C, S, S) `pixel_values` (S = image_size).
+/// Weight names are those of the Hugging Face checkpoint (`vit.` prefix, `classifier`).
+pub fn forward(p: &VitParams, w: &dyn WeightSource, pixel_values: &[f32], batch: usize) -> Result<VitOutputs, String> {
+    let d = p.hidden;
+    check_pixels(pixel_values, batch, p.channels, p.image_size, p.patch)?;
+    let grid = p.image_size / p.patch;
+    let np = grid * grid;
+    let t = np + 1;
+
+    // embeddings
+    let pw = tensor(w, "vit.embeddings.patch_embeddings.projection.weight", &[d, p.channels, p.patch, p.patch])?;
+    let pb = tensor(w, "vit.embeddings.patch_embeddings.projection.bias", &[d])?;
+    let cls = tensor(w, "vit.embeddings.cls_token", &[1, 1, d])?;
+    let pos = tensor(w, "vit.embeddings.position_embeddings", &[1, t, d])?;
+    let patches = patch_embed(pixel_values, batch, p.channels, p.image_size, p.image_size, p.patch, &pw, Some(&pb), d);
+    let mut x = vec![0f32; batch * t * d];
+    for b in 0..batch {
+        x[b * t * d..b * t * d + d].copy_from_slice(&cls);
+        x[b * t * d + d..(b + 1) * t * d].copy_from_slice(&patches[b * np * d..(b + 1) * np * d]);
+    }
+    super::add_positions(&mut x, &pos, batch);
+
+    // encoder
+    let dims = LayerDims { hidden: d, heads: p.heads, intermediate: p.intermediate, eps: p.eps, act: p.act };
+    let layers = load_layers(w, "vit.encoder.layer", p.layers, LayerStyle::Vit { qkv_bias: p.qkv_bias }, dims)?;
+    for layer in &layers {
+        x = layer.forward(&x, batch, t, None);
+    }
+    let last_hidden_state = Norm::load(w, "vit.layernorm", d, p.eps)?.apply(&x, batch * t);
+
+    // classifier on the CLS token
+    let logits = if p.num_labels > 0 {
+        let head = Linear::load(w, "classifier", p.num_labels, d, true)?;
+        let cls_rows: Vec<f32> = (0..batch).flat_map(|b| last_hidden_state[b * t * d..b * t * d + d].to_vec()).collect();
+        head.apply(&cls_rows, batch, Activation::None, None)
+    } else {
+        Vec::new()
+    };
+    Ok(VitOutputs { last_hidden_state, logits, tokens: t })
+}
