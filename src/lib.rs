@@ -4,8 +4,12 @@
 
 pub use vitfuse_attention as attention;
 pub use vitfuse_model as model;
+pub use vitfuse_patch as patch;
 pub use vitfuse_reference as reference;
 pub use vitfuse_runtime as runtime;
 
 pub mod bench;
 pub mod selfcheck;
+
+mod reference_path;
+pub use reference_path::reference_forward;

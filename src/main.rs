@@ -4,6 +4,9 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use vitfuse::runtime::ops::MatmulKernel;
+use std::path::PathBuf;
+
+use vitfuse::model::tasks::Session;
 use vitfuse::runtime::{Context, ContextOptions};
 
 #[derive(Parser)]
@@ -23,6 +26,73 @@ enum Cmd {
     Info,
     /// Runs every kernel once against the CPU reference and prints a table.
     Selfcheck,
+    /// Runs the model in DIR on Hugging Face-named input tensors and writes every output.
+    Forward {
+        /// Model folder: config.json + model.safetensors.
+        #[arg(long)]
+        model: PathBuf,
+        /// safetensors file with `pixel_values`, `input_ids`, `attention_mask`, ….
+        #[arg(long)]
+        inputs: PathBuf,
+        /// Where to write the outputs (safetensors, written atomically).
+        #[arg(long)]
+        output: PathBuf,
+        /// Run the plain-loop CPU reference instead of the GPU.
+        #[arg(long)]
+        reference: bool,
+    },
+    /// Tokenizes texts; one JSON object per text: {"input_ids": [...], "attention_mask": [...]}.
+    Tokenize {
+        /// tokenizer.json (a model folder works too).
+        #[arg(long)]
+        tokenizer: PathBuf,
+        /// Truncate and pad to this length (default: the tokenizer's model_max_length).
+        #[arg(long)]
+        max_length: Option<usize>,
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Preprocesses images into `pixel_values` (N, 3, H, W).
+    Preprocess {
+        /// preprocessor_config.json or the folder holding it.
+        #[arg(long)]
+        processor: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(required = true)]
+        image: Vec<PathBuf>,
+    },
+    /// Ranks labels for images: the classifier head (ViT) or zero-shot over --labels (CLIP).
+    Classify {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(required = true)]
+        image: Vec<PathBuf>,
+        /// Comma-separated candidate labels (CLIP).
+        #[arg(long)]
+        labels: Option<String>,
+        /// Prompt template; `{}` is replaced by each label.
+        #[arg(long, default_value = "a photo of a {}")]
+        prompt: String,
+        /// How many labels to show per image.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Embeddings of images or texts, as JSON lines or a safetensors file.
+    Embed {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, num_args = 1.., conflicts_with = "text", required_unless_present = "text")]
+        image: Vec<PathBuf>,
+        #[arg(long, num_args = 1..)]
+        text: Vec<String>,
+        /// Write `embeddings` (N, P) here instead of printing JSON lines.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Benchmarks, printed as JSON lines.
     Bench {
         #[command(subcommand)]
@@ -100,6 +170,78 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("{failed} of {} kernels disagree with the CPU reference", rows.len());
             }
             println!("{} passed, 0 failed", rows.len());
+        }
+        Cmd::Forward { model, inputs, output, reference } => {
+            let inputs = vitfuse::model::read_host_tensors(&inputs)?;
+            let outs = if reference {
+                vitfuse::reference_forward(&model, &inputs)?
+            } else {
+                let ctx = open(&cli.adapter)?;
+                let m = vitfuse::model::Model::load(&ctx, &model)?;
+                m.forward(&ctx, &inputs)?
+            };
+            vitfuse::model::write_host_tensors(&output, &outs)?;
+            for (k, v) in &outs {
+                eprintln!("{k}: {:?}", v.shape);
+            }
+        }
+        Cmd::Tokenize { tokenizer, max_length, text } => {
+            let path = if tokenizer.is_dir() { tokenizer.join("tokenizer.json") } else { tokenizer };
+            let tok = vitfuse::model::Tokenizer::from_file(&path)?;
+            for e in tok.encode_batch(&text, max_length, true)? {
+                println!("{}", json!({"input_ids": e.input_ids, "attention_mask": e.attention_mask}));
+            }
+        }
+        Cmd::Preprocess { processor, output, image } => {
+            let path = if processor.is_dir() { processor.join("preprocessor_config.json") } else { processor };
+            let p = vitfuse::model::ImageProcessor::from_file(&path)?;
+            let t = p.preprocess_files(&image)?;
+            eprintln!("pixel_values: {:?}", t.shape);
+            let mut m = std::collections::BTreeMap::new();
+            m.insert("pixel_values".to_string(), t);
+            vitfuse::model::write_host_tensors(&output, &m)?;
+        }
+        Cmd::Classify { model, image, labels, prompt, top, json } => {
+            let ctx = open(&cli.adapter)?;
+            let s = Session::open(&ctx, &model)?;
+            let labels: Vec<String> = labels
+                .map(|l| l.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+                .unwrap_or_default();
+            let ranked = s.classify(&ctx, &image, &labels, &prompt)?;
+            for (img, r) in image.iter().zip(ranked) {
+                let r: Vec<_> = r.into_iter().take(top.max(1)).collect();
+                if json {
+                    let labels: Vec<_> = r.iter().map(|x| json!({"label": x.label, "score": x.score, "logit": x.logit})).collect();
+                    println!("{}", json!({"image": img.display().to_string(), "labels": labels}));
+                } else {
+                    println!("{}", img.display());
+                    for (i, x) in r.iter().enumerate() {
+                        println!("  {:>2}. {:<40} {:>7.2}%  (logit {:.3})", i + 1, x.label, 100.0 * x.score, x.logit);
+                    }
+                }
+            }
+        }
+        Cmd::Embed { model, image, text, output } => {
+            let ctx = open(&cli.adapter)?;
+            let s = Session::open(&ctx, &model)?;
+            let (names, (shape, v)): (Vec<String>, _) = if !image.is_empty() {
+                (image.iter().map(|p| p.display().to_string()).collect(), s.embed_images(&ctx, &image)?)
+            } else {
+                (text.clone(), s.embed_texts(&ctx, &text)?)
+            };
+            match output {
+                Some(out) => {
+                    let mut m = std::collections::BTreeMap::new();
+                    m.insert("embeddings".to_string(), vitfuse::model::HostTensor::f32(shape, v)?);
+                    vitfuse::model::write_host_tensors(&out, &m)?;
+                }
+                None => {
+                    let d = shape[1];
+                    for (n, row) in names.iter().zip(v.chunks(d)) {
+                        println!("{}", json!({"input": n, "embedding": row}));
+                    }
+                }
+            }
         }
         Cmd::Bench { what } => {
             let ctx = open(&cli.adapter)?;

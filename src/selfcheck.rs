@@ -142,5 +142,10 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
     c.run("concat_tokens", "(2,3,16)++(2,5,16)", Tolerance::EXACT, r::concat_tokens(&ca, &cb, 2, 3, 5, 16), || {
         ops::concat_tokens(ctx, &tca, &tcb)
     })?;
+    let tix = Tensor::from_slice(ctx, &[2], &[0u32, 4])?;
+    c.run("take_tokens", "(2,5,16)[0,4]", Tolerance::EXACT, r::take_tokens(&cb, &[0, 4], 2, 5, 16), || {
+        ops::take_tokens(ctx, &tcb, &tix)
+    })?;
+    c.run("l2_normalize", "(50,197)", Tolerance::KERNEL, r::l2_normalize(&x, rows, cols), || ops::l2_normalize(ctx, &tx))?;
     Ok(c.rows)
 }

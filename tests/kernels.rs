@@ -156,6 +156,28 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(cfg(16))]
+
+    #[test]
+    fn take_tokens_matches_reference(b in 1usize..4, t in dim(20), d in dim(70), seed in 0u64..1000) {
+        let ctx = gpu();
+        let (x, tx) = up(&[b, t, d], seed);
+        let idx: Vec<u32> = (0..b).map(|i| ((seed as usize + i * 7) % (t + 1)) as u32).collect();
+        let ti = Tensor::from_slice(ctx, &[b], &idx).unwrap();
+        let got = ops::take_tokens(ctx, &tx, &ti).unwrap().to_vec::<f32>(ctx).unwrap();
+        assert_close(&got, &r::take_tokens(&x, &idx, b, t, d), Tolerance::EXACT);
+    }
+
+    #[test]
+    fn l2_normalize_matches_reference(rows in dim(20), cols in dim(300), seed in 0u64..1000) {
+        let ctx = gpu();
+        let (x, tx) = up(&[rows, cols], seed);
+        let got = ops::l2_normalize(ctx, &tx).unwrap().to_vec::<f32>(ctx).unwrap();
+        assert_close(&got, &r::l2_normalize(&x, rows, cols), Tolerance::KERNEL);
+    }
+}
+
 #[test]
 fn matmul_fixed_vit_shape() {
     // One real ViT-B MLP-like projection, (197, 768) · (96, 768)ᵀ, erf GELU, both kernels.
@@ -166,7 +188,7 @@ fn matmul_fixed_vit_shape() {
 #[test]
 fn selfcheck_table_passes() {
     let rows = vitfuse::selfcheck::run(gpu()).unwrap();
-    assert!(rows.len() >= 16);
+    assert!(rows.len() >= 18);
     for r in rows {
         assert!(r.passed, "{} {} max error {}", r.kernel, r.shape, r.max_abs_err);
     }

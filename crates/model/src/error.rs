@@ -106,6 +106,10 @@ pub enum ModelError {
     /// Caller-supplied data is inconsistent (e.g. data length vs shape).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+
+    /// The GPU runtime failed (adapter limits, device errors, shape checks inside an op).
+    #[error(transparent)]
+    Runtime(#[from] vitfuse_runtime::Error),
 }
 
 impl ModelError {

@@ -5,14 +5,22 @@
 //! - [`tokenizer`]: `tokenizer.json` encoding with HF truncation/padding semantics;
 //! - [`preprocess`]: Pillow-equivalent image resizing and CLIP/ViT normalisation.
 //!
+//! - [`nn`], [`vit`], [`clip`], [`pipeline`]: the model families on the GPU (vitfuse-runtime,
+//!   -patch, -attention).
+//!
 //! All fallible operations return [`ModelError`].
 
 #![warn(missing_docs)]
 
+pub mod clip;
 pub mod config;
 pub mod error;
+pub mod nn;
+pub mod pipeline;
+pub mod tasks;
 pub mod preprocess;
 pub mod tokenizer;
+pub mod vit;
 pub mod weights;
 
 pub use config::{
@@ -20,6 +28,7 @@ pub use config::{
     SiglipTextConfig, SiglipVisionConfig, ViTConfig, ViltConfig,
 };
 pub use error::{ModelError, Result};
+pub use pipeline::Model;
 pub use preprocess::{ImageProcessor, ImageProcessorConfig, Resample, ResizeSpec, RgbImage};
 pub use tokenizer::{Encoding, Tokenizer};
 pub use weights::{read_host_tensors, write_host_tensors, HostData, HostTensor, Weights};

@@ -201,6 +201,31 @@ pub fn concat_tokens(a: &[f32], b: &[f32], batch: usize, t1: usize, t2: usize, d
     out
 }
 
+/// One token per sequence: `x` (B, T, D) at `idx[b]` → (B, D); indices past T give zeros.
+pub fn take_tokens(x: &[f32], idx: &[u32], b: usize, t: usize, d: usize) -> Vec<f32> {
+    let mut out = vec![0f32; b * d];
+    for bi in 0..b {
+        let ti = idx[bi] as usize;
+        if ti < t {
+            out[bi * d..(bi + 1) * d].copy_from_slice(&x[(bi * t + ti) * d..(bi * t + ti + 1) * d]);
+        }
+    }
+    out
+}
+
+/// Rows divided by their L2 norm (at least 1e-12).
+pub fn l2_normalize(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    for r in 0..rows {
+        let row = &x[r * cols..(r + 1) * cols];
+        let n = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt().max(1e-12);
+        for c in 0..cols {
+            out[r * cols + c] = (row[c] as f64 / n) as f32;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,8 @@
 pub mod attention;
 pub mod close;
 pub mod kernels;
+pub mod patch;
+pub mod models;
 
 pub use close::{assert_close, check_close, CloseReport, Tolerance};
 pub use kernels::*;

@@ -26,6 +26,9 @@ macro_rules! kernel {
 
 kernel!(MATMUL_NAIVE, "matmul_naive", with_activation, unchecked = false);
 kernel!(MATMUL_TILED, "matmul_tiled", with_activation, unchecked = true);
+kernel!(MATMUL_SUBGROUP, "matmul_subgroup", with_activation, unchecked = true);
+kernel!(MATMUL_BLOCKED, "matmul_blocked", with_activation, unchecked = true);
+kernel!(MATMUL_SHARED, "matmul_shared", with_activation, unchecked = true);
 kernel!(LAYERNORM, "layernorm", unchecked = false);
 kernel!(SOFTMAX, "softmax", unchecked = false);
 kernel!(ELEMENTWISE, "elementwise", with_activation, unchecked = false);
@@ -33,11 +36,15 @@ kernel!(SPLIT_HEADS, "split_heads", unchecked = false);
 kernel!(MERGE_HEADS, "merge_heads", unchecked = false);
 kernel!(EMBEDDING, "embedding", unchecked = false);
 kernel!(CONCAT_TOKENS, "concat_tokens", unchecked = false);
+kernel!(TAKE_TOKENS, "take_tokens", unchecked = false);
+kernel!(L2_NORMALIZE, "l2_normalize", unchecked = false);
 
 /// Every kernel, for `vitfuse info` and the build-all test.
 pub const ALL: &[Kernel] = &[
     MATMUL_NAIVE,
     MATMUL_TILED,
+    MATMUL_BLOCKED,
+    MATMUL_SHARED,
     LAYERNORM,
     SOFTMAX,
     ELEMENTWISE,
@@ -45,4 +52,9 @@ pub const ALL: &[Kernel] = &[
     MERGE_HEADS,
     EMBEDDING,
     CONCAT_TOKENS,
+    TAKE_TOKENS,
+    L2_NORMALIZE,
 ];
+
+/// Kernels that compile only where the device has `wgpu::Features::SUBGROUP` (kept out of `ALL`).
+pub const NEEDS_SUBGROUP: &[Kernel] = &[MATMUL_SUBGROUP];

@@ -4,11 +4,13 @@
 //! configuration as a plain struct of this crate (the caller maps from `config.json`). Errors are
 //! `String`s that name the missing or mis-shaped tensor (or the bad input).
 //!
-//! - [`vit`]: `ViTForImageClassification`;
-//! - [`clip`]: `CLIPModel` (both towers, projections, logits);
-//! - [`siglip`]: `SiglipModel` (attention-pooling vision head, logit bias).
+//! - [`vit`] — `ViTForImageClassification`;
+//! - [`clip`] — `CLIPModel` (both towers, projections, logits);
+//! - [`siglip`] — `SiglipModel` (attention-pooling vision head, logit bias).
+//!
+//! The blocks ([`patch_embed`], [`attention`], the pre-LN encoder layer) are shared by all three.
 
-use crate::kernels::{activate, layernorm, matmul, Activation, Matmul};
+use crate::kernels::{layernorm, matmul, Activation, Matmul};
 
 pub mod clip;
 pub mod siglip;
@@ -37,21 +39,30 @@ impl WeightSource for std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> 
 
 /// Reads `name`, requiring exactly `shape`.
 pub(crate) fn tensor(w: &dyn WeightSource, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
-    let (got_shape, data) = w.get(name).ok_or_else(|| format!("missing tensor `{name}` (expected shape {shape:?})"))?;
+    let (got_shape, data) = w
+        .get(name)
+        .ok_or_else(|| format!("missing tensor `{name}` (expected shape {shape:?})"))?;
     if got_shape != shape {
         return Err(format!("tensor `{name}` has shape {got_shape:?}, expected {shape:?}"));
     }
     if data.len() != shape.iter().product::<usize>() {
-        return Err(format!("tensor `{name}` holds {} values, its shape {shape:?} says otherwise", data.len()));
+        return Err(format!(
+            "tensor `{name}` holds {} values, its shape {shape:?} says otherwise",
+            data.len()
+        ));
     }
     Ok(data)
 }
 
 /// Reads a one-element tensor (shape `[]` or `[1]`).
 pub(crate) fn scalar(w: &dyn WeightSource, name: &str) -> Result<f32, String> {
-    let (shape, data) = w.get(name).ok_or_else(|| format!("missing tensor `{name}` (a scalar)"))?;
+    let (shape, data) = w
+        .get(name)
+        .ok_or_else(|| format!("missing tensor `{name}` (a scalar)"))?;
     if data.len() != 1 || shape.iter().product::<usize>() != 1 {
-        return Err(format!("tensor `{name}` has shape {shape:?}, expected a scalar ([] or [1])"));
+        return Err(format!(
+            "tensor `{name}` has shape {shape:?}, expected a scalar ([] or [1])"
+        ));
     }
     Ok(data[0])
 }
@@ -68,14 +79,21 @@ impl Linear {
     /// `{prefix}.weight` (N, K) and, when `bias`, `{prefix}.bias` (N,).
     pub fn load(w: &dyn WeightSource, prefix: &str, n: usize, k: usize, bias: bool) -> Result<Self, String> {
         let wt = tensor(w, &format!("{prefix}.weight"), &[n, k])?;
-        let b = if bias { Some(tensor(w, &format!("{prefix}.bias"), &[n])?) } else { None };
+        let b = if bias {
+            Some(tensor(w, &format!("{prefix}.bias"), &[n])?)
+        } else {
+            None
+        };
         Ok(Linear { w: wt, b, n, k })
     }
 
     /// `act(x Wᵀ + b) + residual` over `rows` rows of `x`.
     pub fn apply(&self, x: &[f32], rows: usize, act: Activation, residual: Option<&[f32]>) -> Vec<f32> {
         debug_assert_eq!(x.len(), rows * self.k);
-        let p = Matmul { act, ..Matmul::linear(1, rows, self.k, self.n) };
+        let p = Matmul {
+            act,
+            ..Matmul::linear(1, rows, self.k, self.n)
+        };
         matmul(&p, x, &self.w, self.b.as_deref(), residual)
     }
 }
@@ -89,7 +107,11 @@ pub(crate) struct Norm {
 
 impl Norm {
     pub fn load(w: &dyn WeightSource, prefix: &str, d: usize, eps: f32) -> Result<Self, String> {
-        Ok(Norm { g: tensor(w, &format!("{prefix}.weight"), &[d])?, b: tensor(w, &format!("{prefix}.bias"), &[d])?, eps })
+        Ok(Norm {
+            g: tensor(w, &format!("{prefix}.weight"), &[d])?,
+            b: tensor(w, &format!("{prefix}.bias"), &[d])?,
+            eps,
+        })
     }
 
     pub fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
@@ -199,7 +221,10 @@ impl EncoderLayer {
     pub fn load(w: &dyn WeightSource, prefix: &str, style: LayerStyle, dims: LayerDims) -> Result<Self, String> {
         let (d, f) = (dims.hidden, dims.intermediate);
         if dims.heads == 0 || d % dims.heads != 0 {
-            return Err(format!("{prefix}: hidden size {d} is not a multiple of {} heads", dims.heads));
+            return Err(format!(
+                "{prefix}: hidden size {d} is not a multiple of {} heads",
+                dims.heads
+            ));
         }
         let p = |s: &str| format!("{prefix}.{s}");
         Ok(match style {
@@ -252,7 +277,9 @@ pub(crate) fn load_layers(
     style: LayerStyle,
     dims: LayerDims,
 ) -> Result<Vec<EncoderLayer>, String> {
-    (0..layers).map(|i| EncoderLayer::load(w, &format!("{prefix}.{i}"), style, dims)).collect()
+    (0..layers)
+        .map(|i| EncoderLayer::load(w, &format!("{prefix}.{i}"), style, dims))
+        .collect()
 }
 
 /// Non-overlapping patch embedding: a Conv2d with kernel = stride = `patch` over (B, C, H, W)
@@ -273,7 +300,11 @@ pub fn patch_embed(
     let (gh, gw) = (height / patch, width / patch);
     let np = gh * gw;
     let kk = channels * patch * patch;
-    assert_eq!(pixels.len(), batch * channels * height * width, "patch_embed: pixel length");
+    assert_eq!(
+        pixels.len(),
+        batch * channels * height * width,
+        "patch_embed: pixel length"
+    );
     assert_eq!(weight.len(), dim * kk, "patch_embed: weight length");
     // im2col: (B·NP, C·P·P) in the weight's (C, P, P) order, then one linear layer
     let mut cols = vec![0f32; batch * np * kk];
@@ -286,7 +317,8 @@ pub fn patch_embed(
                         for kx in 0..patch {
                             let y = py * patch + ky;
                             let x = px * patch + kx;
-                            cols[row + (c * patch + ky) * patch + kx] = pixels[((b * channels + c) * height + y) * width + x];
+                            cols[row + (c * patch + ky) * patch + kx] =
+                                pixels[((b * channels + c) * height + y) * width + x];
                         }
                     }
                 }
@@ -356,8 +388,14 @@ pub(crate) fn token_ids(ids: &[i64], vocab: usize) -> Result<Vec<u32>, String> {
 }
 
 /// Checks `pixels` is (B, C, S, S).
-pub(crate) fn check_pixels(pixels: &[f32], batch: usize, channels: usize, size: usize, patch: usize) -> Result<(), String> {
-    if patch == 0 || size % patch != 0 {
+pub(crate) fn check_pixels(
+    pixels: &[f32],
+    batch: usize,
+    channels: usize,
+    size: usize,
+    patch: usize,
+) -> Result<(), String> {
+    if patch == 0 || size / patch * patch != size {
         return Err(format!("image size {size} is not a multiple of patch size {patch}"));
     }
     let want = batch * channels * size * size;
@@ -368,14 +406,6 @@ pub(crate) fn check_pixels(pixels: &[f32], batch: usize, channels: usize, size: 
         ));
     }
     Ok(())
-}
-
-/// Elementwise activation in place (f64 math), for heads outside [`Linear::apply`].
-#[allow(dead_code)]
-pub(crate) fn activate_in_place(x: &mut [f32], act: Activation) {
-    for v in x {
-        *v = activate(act, *v as f64) as f32;
-    }
 }
 
 #[cfg(test)]
@@ -393,7 +423,14 @@ mod tests {
             assert!((out[r * 2] - 3.0).abs() < 1e-6 && (out[r * 2 + 1] - 4.0).abs() < 1e-6);
         }
         // mask out all but key 2
-        let m = [f32::NEG_INFINITY, f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
+        let m = [
+            f32::NEG_INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            f32::NEG_INFINITY,
+            f32::NEG_INFINITY,
+            f32::NEG_INFINITY,
+        ];
         let out = attention(&q, &k, &v, Some(&m), 1, 2, 3, 1, 2);
         assert_eq!(&out[..2], &[5.0, 6.0]);
         assert_eq!(&out[2..], &[0.0, 0.0]);

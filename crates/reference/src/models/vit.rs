@@ -43,11 +43,25 @@ pub fn forward(p: &VitParams, w: &dyn WeightSource, pixel_values: &[f32], batch:
     let t = np + 1;
 
     // embeddings
-    let pw = tensor(w, "vit.embeddings.patch_embeddings.projection.weight", &[d, p.channels, p.patch, p.patch])?;
+    let pw = tensor(
+        w,
+        "vit.embeddings.patch_embeddings.projection.weight",
+        &[d, p.channels, p.patch, p.patch],
+    )?;
     let pb = tensor(w, "vit.embeddings.patch_embeddings.projection.bias", &[d])?;
     let cls = tensor(w, "vit.embeddings.cls_token", &[1, 1, d])?;
     let pos = tensor(w, "vit.embeddings.position_embeddings", &[1, t, d])?;
-    let patches = patch_embed(pixel_values, batch, p.channels, p.image_size, p.image_size, p.patch, &pw, Some(&pb), d);
+    let patches = patch_embed(
+        pixel_values,
+        batch,
+        p.channels,
+        p.image_size,
+        p.image_size,
+        p.patch,
+        &pw,
+        Some(&pb),
+        d,
+    );
     let mut x = vec![0f32; batch * t * d];
     for b in 0..batch {
         x[b * t * d..b * t * d + d].copy_from_slice(&cls);
@@ -56,8 +70,20 @@ pub fn forward(p: &VitParams, w: &dyn WeightSource, pixel_values: &[f32], batch:
     super::add_positions(&mut x, &pos, batch);
 
     // encoder
-    let dims = LayerDims { hidden: d, heads: p.heads, intermediate: p.intermediate, eps: p.eps, act: p.act };
-    let layers = load_layers(w, "vit.encoder.layer", p.layers, LayerStyle::Vit { qkv_bias: p.qkv_bias }, dims)?;
+    let dims = LayerDims {
+        hidden: d,
+        heads: p.heads,
+        intermediate: p.intermediate,
+        eps: p.eps,
+        act: p.act,
+    };
+    let layers = load_layers(
+        w,
+        "vit.encoder.layer",
+        p.layers,
+        LayerStyle::Vit { qkv_bias: p.qkv_bias },
+        dims,
+    )?;
     for layer in &layers {
         x = layer.forward(&x, batch, t, None);
     }
@@ -66,10 +92,16 @@ pub fn forward(p: &VitParams, w: &dyn WeightSource, pixel_values: &[f32], batch:
     // classifier on the CLS token
     let logits = if p.num_labels > 0 {
         let head = Linear::load(w, "classifier", p.num_labels, d, true)?;
-        let cls_rows: Vec<f32> = (0..batch).flat_map(|b| last_hidden_state[b * t * d..b * t * d + d].to_vec()).collect();
+        let cls_rows: Vec<f32> = (0..batch)
+            .flat_map(|b| last_hidden_state[b * t * d..b * t * d + d].to_vec())
+            .collect();
         head.apply(&cls_rows, batch, Activation::None, None)
     } else {
         Vec::new()
     };
-    Ok(VitOutputs { last_hidden_state, logits, tokens: t })
+    Ok(VitOutputs {
+        last_hidden_state,
+        logits,
+        tokens: t,
+    })
 }

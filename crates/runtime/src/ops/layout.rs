@@ -130,3 +130,33 @@ pub fn concat_tokens(ctx: &Context, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     ctx.dispatch(&kernels::CONCAT_TOKENS, &[], &p, &[a, b, &out], groups(out.numel(), 64))?;
     Ok(out)
 }
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TakeParams {
+    b: u32,
+    t: u32,
+    d: u32,
+    _pad: u32,
+}
+
+/// One token per sequence: `x` (B, T, D), `idx` (B) u32 → (B, D).
+pub fn take_tokens(ctx: &Context, x: &Tensor, idx: &Tensor) -> Result<Tensor> {
+    const OP: &str = "take_tokens";
+    f32s(OP, &[x])?;
+    idx.expect_dtype(OP, DType::U32)?;
+    non_empty(OP, x)?;
+    if x.rank() != 3 || idx.shape() != [x.shape()[0]] {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            expected: format!("x (B, T, D) and idx (B); x is {:?}", x.shape()),
+            got: idx.shape().to_vec(),
+        });
+    }
+    let (b, t, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+    fits_u32(OP, x.numel())?;
+    let out = Tensor::empty(ctx, &[b, d], DType::F32)?;
+    let p = TakeParams { b: b as u32, t: t as u32, d: d as u32, _pad: 0 };
+    ctx.dispatch(&kernels::TAKE_TOKENS, &[], &p, &[x, idx, &out], groups(b * d, 64))?;
+    Ok(out)
+}

@@ -16,13 +16,50 @@ pub enum WeightLayout {
 /// Which kernel runs the matmul.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MatmulKernel {
-    /// The tiled kernel where the layout allows it, else the naive one.
+    /// `Tiled` where the layout allows it (W as (N, K)), else `Naive`.
     #[default]
     Auto,
-    /// One output per invocation (baseline and oracle).
+    /// One output per invocation (baseline and oracle); the only kernel for `WeightLayout::KN`.
     Naive,
-    /// The register-blocked kernel (requires `WeightLayout::NK`).
+    /// The best tiled kernel for this adapter and K (see [`MatmulKernel::resolve`]).
     Tiled,
+    /// `matmul_subgroup`: one 8-lane subgroup per 24 x 32 tile, vec4 loads; software adapters
+    /// with subgroups of at least 8 lanes, K % 4 == 0.
+    Subgroup,
+    /// `matmul_blocked`: 8 lanes per 16 x 128 tile, vec4 loads, no subgroups; K % 4 == 0.
+    Blocked,
+    /// `matmul_shared`: 16 x 16 invocations per 64 x 64 tile staged in workgroup memory; any K,
+    /// meant for hardware GPUs.
+    Shared,
+    /// `matmul_tiled`: rows shared by the workgroup, 4 x 4 per invocation, scalar loads; any K.
+    Scalar,
+}
+
+impl MatmulKernel {
+    /// The concrete kernel this choice runs for an (N, K)-layout matmul with inner dim `k` on
+    /// `ctx`'s adapter: on software adapters `Subgroup`, else `Blocked` when K % 4 == 0, else
+    /// `Scalar`; on hardware GPUs `Shared`. Concrete kernels resolve to themselves.
+    pub fn resolve(self, ctx: &Context, k: usize) -> MatmulKernel {
+        match self {
+            MatmulKernel::Auto | MatmulKernel::Tiled => {
+                if !ctx.is_software() {
+                    MatmulKernel::Shared
+                } else if k % 4 != 0 {
+                    MatmulKernel::Scalar
+                } else if subgroups_of_8(ctx) {
+                    MatmulKernel::Subgroup
+                } else {
+                    MatmulKernel::Blocked
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Whether `matmul_subgroup` can run: subgroups, and an 8-invocation workgroup is one subgroup.
+fn subgroups_of_8(ctx: &Context) -> bool {
+    ctx.has_feature(wgpu::Features::SUBGROUP) && ctx.report().subgroup_min_size >= 8
 }
 
 /// Epilogue and layout of a matmul.
@@ -53,16 +90,20 @@ struct Params {
     _pad: u32,
 }
 
-/// Invocations per workgroup of the tiled kernel (columns are WG·RN per workgroup).
-fn tiled_wg(ctx: &Context) -> u32 {
+/// Invocations per workgroup of `matmul_tiled` (columns are WG·RN per workgroup).
+fn scalar_wg(ctx: &Context) -> u32 {
     if ctx.is_software() {
         32
     } else {
         64
     }
 }
-const TILED_RM: u64 = 4;
-const TILED_RN: u64 = 4;
+/// Rows and columns of one workgroup's output tile, per kernel (as in each shader's header).
+const SCALAR_RM: u64 = 4;
+const SCALAR_RN: u64 = 4;
+const SUBGROUP_TILE: (u64, u64) = (24, 32);
+const BLOCKED_TILE: (u64, u64) = (16, 128);
+const SHARED_TILE: (u64, u64) = (64, 64);
 
 /// `out = act(alpha · a · wᵀ + bias) + residual`.
 ///
@@ -146,23 +187,34 @@ pub fn matmul(
         alpha: opts.alpha,
         _pad: 0,
     };
-    let tiled = match opts.kernel {
-        MatmulKernel::Naive => false,
-        MatmulKernel::Auto => opts.layout == WeightLayout::NK,
-        MatmulKernel::Tiled => {
-            if opts.layout != WeightLayout::NK {
-                return Err(Error::InvalidArgument { op: OP, message: "the tiled kernel needs W as (N, K)".into() });
-            }
-            true
-        }
+    let kernel = match opts.kernel {
+        MatmulKernel::Auto if opts.layout == WeightLayout::KN => MatmulKernel::Naive,
+        kern => kern.resolve(ctx, k),
     };
+    let unsupported = |message: String| Err(Error::InvalidArgument { op: OP, message });
+    if kernel != MatmulKernel::Naive && opts.layout != WeightLayout::NK {
+        return unsupported(format!("the {kernel:?} matmul kernel needs W as (N, K)"));
+    }
+    if matches!(kernel, MatmulKernel::Subgroup | MatmulKernel::Blocked) && k % 4 != 0 {
+        return unsupported(format!("the {kernel:?} matmul kernel needs K % 4 == 0, got K = {k}"));
+    }
+    if kernel == MatmulKernel::Subgroup && !subgroups_of_8(ctx) {
+        return unsupported("the Subgroup matmul kernel needs subgroups of at least 8 lanes".into());
+    }
     let tensors = [a, w, bias_t, res_t, &out];
-    if tiled {
-        let wg = tiled_wg(ctx);
-        let tiles = batch as u64 * (m as u64).div_ceil(TILED_RM) * (n as u64).div_ceil(wg as u64 * TILED_RN);
-        ctx.dispatch(&kernels::MATMUL_TILED, &[("WG", wg as f64)], &params, &tensors, tiles)?;
-    } else {
-        ctx.dispatch(&kernels::MATMUL_NAIVE, &[], &params, &tensors, groups(batch * m * n, 64))?;
+    let tiles = |(tm, tn): (u64, u64)| batch as u64 * (m as u64).div_ceil(tm) * (n as u64).div_ceil(tn);
+    match kernel {
+        MatmulKernel::Naive | MatmulKernel::Auto | MatmulKernel::Tiled => {
+            ctx.dispatch(&kernels::MATMUL_NAIVE, &[], &params, &tensors, groups(batch * m * n, 64))?
+        }
+        MatmulKernel::Subgroup => ctx.dispatch(&kernels::MATMUL_SUBGROUP, &[], &params, &tensors, tiles(SUBGROUP_TILE))?,
+        MatmulKernel::Blocked => ctx.dispatch(&kernels::MATMUL_BLOCKED, &[], &params, &tensors, tiles(BLOCKED_TILE))?,
+        MatmulKernel::Shared => ctx.dispatch(&kernels::MATMUL_SHARED, &[], &params, &tensors, tiles(SHARED_TILE))?,
+        MatmulKernel::Scalar => {
+            let wg = scalar_wg(ctx);
+            let n_tiles = tiles((SCALAR_RM, wg as u64 * SCALAR_RN));
+            ctx.dispatch(&kernels::MATMUL_TILED, &[("WG", wg as f64)], &params, &tensors, n_tiles)?
+        }
     }
     Ok(out)
 }

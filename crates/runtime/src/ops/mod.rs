@@ -8,9 +8,9 @@ mod matmul;
 mod norm;
 
 pub use elementwise::{activation, add, mul, scale};
-pub use layout::{concat_tokens, embedding, merge_heads, split_heads};
+pub use layout::{concat_tokens, embedding, merge_heads, split_heads, take_tokens};
 pub use matmul::{linear, matmul, MatmulKernel, MatmulOptions, WeightLayout};
-pub use norm::{layernorm, softmax, MaskLayout};
+pub use norm::{l2_normalize, layernorm, softmax, MaskLayout};
 
 /// Epilogue activation (WGSL `activate()` codes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

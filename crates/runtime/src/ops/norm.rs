@@ -106,3 +106,25 @@ pub fn softmax(ctx: &Context, x: &Tensor, mask: Option<(&Tensor, MaskLayout)>, s
     ctx.dispatch(&kernels::SOFTMAX, &[("WG", row_wg(ctx, cols))], &p, &[x, m, &out], rows as u64)?;
     Ok(out)
 }
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct L2Params {
+    rows: u32,
+    cols: u32,
+    _p0: u32,
+    _p1: u32,
+}
+
+/// Rows of `x` (…, C) divided by their L2 norm (at least 1e-12).
+pub fn l2_normalize(ctx: &Context, x: &Tensor) -> Result<Tensor> {
+    const OP: &str = "l2_normalize";
+    f32s(OP, &[x])?;
+    non_empty(OP, x)?;
+    let cols = x.dim_back(0);
+    let rows = x.numel() / cols;
+    let p = L2Params { rows: fits_u32(OP, rows)?, cols: cols as u32, _p0: 0, _p1: 0 };
+    let out = Tensor::empty(ctx, x.shape(), DType::F32)?;
+    ctx.dispatch(&kernels::L2_NORMALIZE, &[("WG", row_wg(ctx, cols))], &p, &[x, &out], rows as u64)?;
+    Ok(out)
+}

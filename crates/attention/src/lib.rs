@@ -1,0 +1,309 @@
+//! Fused multi-head scaled-dot-product attention for vitfuse, flash-attention style
+//! (Dao et al. 2022, "FlashAttention": online softmax over key tiles, no (Tq, Tk) score matrix in
+//! memory), with the composed fallback built from the runtime's ops (split_heads → matmul →
+//! masked softmax → matmul → merge_heads) that also serves as the test oracle.
+//!
+//! Heads are read in place: Q, K and V are (B, T, C) tensors whose heads start at a column
+//! offset ([`Heads`]), so a fused QKV projection feeds the kernel without any split.
+//!
+//! ```no_run
+//! use vitfuse_attention::{self_attention, AttentionOptions, Context, Tensor};
+//! # let ctx = Context::new(&Default::default())?;
+//! let qkv = Tensor::from_slice(&ctx, &[1, 3, 3 * 2 * 4], &[0.1f32; 72])?;
+//! let out = self_attention(&ctx, &qkv, None, AttentionOptions::new(2, 4))?; // (1, 3, 8)
+//! # Ok::<(), vitfuse_attention::Error>(())
+//! ```
+
+use vitfuse_runtime::ops::{self, MaskLayout, MatmulOptions, WeightLayout};
+pub use vitfuse_runtime::{Context, Error, Result, Tensor};
+use vitfuse_runtime::{DType, Kernel};
+
+/// The WGSL kernels of this crate (one file per kernel under `shaders/attention/`).
+pub mod kernels {
+    use super::Kernel;
+
+    /// Fused attention; indexing is clamped or guarded against its params (see its header).
+    pub const FLASH_ATTENTION: Kernel = Kernel {
+        name: "flash_attention",
+        source: include_str!("../../../shaders/attention/flash_attention.wgsl"),
+        unchecked: true,
+    };
+    /// Builds the additive (G, Tq, Tk) key + causal mask of the composed path.
+    pub const ATTENTION_MASK: Kernel = Kernel {
+        name: "attention_mask",
+        source: include_str!("../../../shaders/attention/attention_mask.wgsl"),
+        unchecked: false,
+    };
+    /// Every kernel of the crate.
+    pub const ALL: &[Kernel] = &[FLASH_ATTENTION, ATTENTION_MASK];
+}
+
+/// Largest head size the fused kernel supports.
+pub const MAX_HEAD_SIZE: usize = 128;
+
+/// A (B, T, C_total) tensor whose heads start at column `offset`: head h, dim d is column
+/// offset + h*HS + d.
+#[derive(Clone, Copy)]
+pub struct Heads<'a> {
+    pub x: &'a Tensor,
+    pub offset: usize,
+}
+
+impl<'a> Heads<'a> {
+    pub fn new(x: &'a Tensor, offset: usize) -> Self {
+        Heads { x, offset }
+    }
+}
+
+/// Number and size of heads, the score scale and whether query i sees only keys j <= i.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionOptions {
+    pub nh: usize,
+    pub hs: usize,
+    pub scale: f32,
+    pub causal: bool,
+}
+
+impl AttentionOptions {
+    /// `nh` heads of `hs`, scale 1/√hs, not causal.
+    pub fn new(nh: usize, hs: usize) -> Self {
+        AttentionOptions { nh, hs, scale: 1.0 / (hs.max(1) as f32).sqrt(), causal: false }
+    }
+}
+
+/// Tile sizes of the fused kernel (its WGSL `override`s); [`FusedConfig::for_context`] picks them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FusedConfig {
+    /// Queries (lanes) per workgroup; a multiple of 8.
+    pub wg: u32,
+    /// Keys per tile.
+    pub bk: u32,
+    /// Stage K/V tiles in workgroup memory (GPUs) or read them at lane-uniform addresses
+    /// straight from the buffer (lavapipe, where barriers are dear and uniform loads broadcast).
+    pub smem: bool,
+}
+
+/// vec4 chunks per head the kernel is specialised for: the next power of two of ⌈HS/4⌉.
+fn hs4_bucket(hs: usize) -> u32 {
+    hs.div_ceil(4).next_power_of_two() as u32
+}
+
+impl FusedConfig {
+    /// Tiles for this adapter and head size.
+    pub fn for_context(ctx: &Context, hs: usize) -> Self {
+        if ctx.is_software() {
+            FusedConfig { wg: 8, bk: 32, smem: false }
+        } else {
+            // Two (BK, HS4) vec4 tiles within 16 KiB (or less when the adapter offers less).
+            let budget = (ctx.limits().max_compute_workgroup_storage_size as usize).min(16384);
+            let per_key = 2 * 16 * hs4_bucket(hs.max(1)) as usize;
+            let bk = (budget / per_key).clamp(8, 32);
+            FusedConfig { wg: 64, bk: 1 << bk.ilog2(), smem: true }
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FlashParams {
+    b: u32,
+    nh: u32,
+    tq: u32,
+    tk: u32,
+    hs: u32,
+    flags: u32,
+    scale: f32,
+    nqb: u32,
+    q_stride: u32,
+    q_off: u32,
+    k_stride: u32,
+    k_off: u32,
+    v_stride: u32,
+    v_off: u32,
+    _p0: u32,
+    _p1: u32,
+}
+
+/// Validated dims of one attention call.
+struct Dims {
+    b: usize,
+    tq: usize,
+    tk: usize,
+}
+
+fn invalid(op: &'static str, message: String) -> Error {
+    Error::InvalidArgument { op, message }
+}
+
+fn fits_u32(op: &'static str, n: usize) -> Result<()> {
+    if n > u32::MAX as usize {
+        return Err(Error::LimitExceeded { op, what: "elements", value: n as u64, limit: u32::MAX as u64 });
+    }
+    Ok(())
+}
+
+fn check(op: &'static str, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, o: &AttentionOptions) -> Result<Dims> {
+    if o.nh == 0 || o.hs == 0 || o.hs > MAX_HEAD_SIZE {
+        return Err(invalid(op, format!("need 1..={MAX_HEAD_SIZE} head size and at least one head; got nh {} hs {}", o.nh, o.hs)));
+    }
+    if !o.scale.is_finite() {
+        return Err(invalid(op, format!("scale must be finite, got {}", o.scale)));
+    }
+    for (name, h) in [("q", q), ("k", k), ("v", v)] {
+        h.x.expect_dtype(op, DType::F32)?;
+        if h.x.rank() != 3 || h.x.numel() == 0 {
+            return Err(Error::ShapeMismatch { op, expected: format!("{name} as a non-empty (B, T, C)"), got: h.x.shape().to_vec() });
+        }
+        if h.offset + o.nh * o.hs > h.x.shape()[2] {
+            return Err(invalid(
+                op,
+                format!("{name}: cannot take {} heads of {} at column {} from {:?}", o.nh, o.hs, h.offset, h.x.shape()),
+            ));
+        }
+        fits_u32(op, h.x.numel())?;
+    }
+    let (b, tq, tk) = (q.x.shape()[0], q.x.shape()[1], k.x.shape()[1]);
+    if k.x.shape()[0] != b {
+        return Err(Error::ShapeMismatch { op, expected: format!("k with batch {b}"), got: k.x.shape().to_vec() });
+    }
+    if v.x.shape()[0] != b || v.x.shape()[1] != tk {
+        return Err(Error::ShapeMismatch { op, expected: format!("v as ({b}, {tk}, C)"), got: v.x.shape().to_vec() });
+    }
+    if o.causal && tq != tk {
+        return Err(invalid(op, format!("causal attention needs Tq == Tk, got {tq} and {tk}")));
+    }
+    if let Some(m) = key_mask {
+        m.expect_dtype(op, DType::F32)?;
+        m.expect_shape(op, &[b, tk])?;
+    }
+    fits_u32(op, b * tq * o.nh * o.hs)?;
+    fits_u32(op, b * o.nh * tq * tk)?;
+    Ok(Dims { b, tq, tk })
+}
+
+/// Fused scaled-dot-product attention, flash-attention style (online softmax, K/V tiles in
+/// workgroup memory on GPUs). q: (B, Tq, ·), k and v: (B, Tk, ·) viewed through [`Heads`];
+/// key_mask: optional additive f32 mask (B, Tk) (0 keep, −∞ or very negative drop). causal:
+/// query i sees keys j <= i (requires Tq == Tk). Output (B, Tq, NH·HS), heads merged; a query
+/// whose keys are all −∞ gives zeros. One dispatch.
+pub fn attention(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, opts: AttentionOptions) -> Result<Tensor> {
+    attention_with(ctx, q, k, v, key_mask, opts, FusedConfig::for_context(ctx, opts.hs))
+}
+
+/// [`attention`] with explicit tile sizes (for tuning and benchmarks).
+pub fn attention_with(
+    ctx: &Context,
+    q: Heads,
+    k: Heads,
+    v: Heads,
+    key_mask: Option<&Tensor>,
+    opts: AttentionOptions,
+    cfg: FusedConfig,
+) -> Result<Tensor> {
+    const OP: &str = "attention";
+    let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
+    if cfg.wg == 0 || cfg.wg % 8 != 0 || cfg.bk == 0 || cfg.wg > ctx.limits().max_compute_invocations_per_workgroup {
+        return Err(invalid(OP, format!("bad tile config {cfg:?}")));
+    }
+    let hs4 = hs4_bucket(opts.hs);
+    if cfg.smem && (2 * 16 * cfg.bk * hs4) > ctx.limits().max_compute_workgroup_storage_size {
+        return Err(invalid(OP, format!("{cfg:?} needs more workgroup memory than the adapter has for head size {}", opts.hs)));
+    }
+    let (nh, hs) = (opts.nh, opts.hs);
+    let nqb = tq.div_ceil(cfg.wg as usize);
+    let out = Tensor::empty(ctx, &[b, tq, nh * hs], DType::F32)?;
+    let p = FlashParams {
+        b: b as u32,
+        nh: nh as u32,
+        tq: tq as u32,
+        tk: tk as u32,
+        hs: hs as u32,
+        flags: key_mask.is_some() as u32 | (opts.causal as u32) << 1,
+        scale: opts.scale,
+        nqb: nqb as u32,
+        q_stride: q.x.shape()[2] as u32,
+        q_off: q.offset as u32,
+        k_stride: k.x.shape()[2] as u32,
+        k_off: k.offset as u32,
+        v_stride: v.x.shape()[2] as u32,
+        v_off: v.offset as u32,
+        _p0: 0,
+        _p1: 0,
+    };
+    let dummy;
+    let m = match key_mask {
+        Some(m) => m,
+        None => {
+            dummy = Tensor::empty(ctx, &[1], DType::F32)?;
+            &dummy
+        }
+    };
+    let overrides = [
+        ("WG", cfg.wg as f64),
+        ("BK", cfg.bk as f64),
+        ("HS4", hs4 as f64),
+        ("SMEM", cfg.smem as u32 as f64),
+    ];
+    let groups = (b * nh) as u64 * nqb as u64;
+    ctx.dispatch(&kernels::FLASH_ATTENTION, &overrides, &p, &[q.x, k.x, v.x, m, &out], groups)?;
+    Ok(out)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MaskParams {
+    g: u32,
+    tq: u32,
+    tk: u32,
+    flags: u32,
+}
+
+/// The same result from composed runtime ops: split_heads → matmul (QKᵀ, alpha = scale) →
+/// masked softmax → matmul (P·V, KN layout) → merge_heads. Materialises the (B, NH, Tq, Tk)
+/// scores; a causal mask is built on the GPU. Fallback and test oracle.
+pub fn attention_composed(
+    ctx: &Context,
+    q: Heads,
+    k: Heads,
+    v: Heads,
+    key_mask: Option<&Tensor>,
+    opts: AttentionOptions,
+) -> Result<Tensor> {
+    const OP: &str = "attention_composed";
+    let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
+    let (nh, hs) = (opts.nh, opts.hs);
+    let qh = ops::split_heads(ctx, q.x, q.offset, nh, hs)?; // (B, NH, Tq, HS)
+    let kh = ops::split_heads(ctx, k.x, k.offset, nh, hs)?.reshape(&[b * nh, tk, hs])?;
+    let vh = ops::split_heads(ctx, v.x, v.offset, nh, hs)?.reshape(&[b * nh, tk, hs])?;
+    let scores = ops::matmul(ctx, &qh, &kh, None, None, MatmulOptions { alpha: opts.scale, ..Default::default() })?;
+    let built;
+    let mask = if opts.causal {
+        let g = if key_mask.is_some() { b } else { 1 };
+        built = Tensor::empty(ctx, &[g, tq, tk], DType::F32)?;
+        let dummy;
+        let km = match key_mask {
+            Some(m) => m,
+            None => {
+                dummy = Tensor::empty(ctx, &[1], DType::F32)?;
+                &dummy
+            }
+        };
+        let p = MaskParams { g: g as u32, tq: tq as u32, tk: tk as u32, flags: key_mask.is_some() as u32 | 2 };
+        ctx.dispatch(&kernels::ATTENTION_MASK, &[], &p, &[km, &built], (g * tq * tk).div_ceil(64) as u64)?;
+        Some((&built, MaskLayout { rows_per_group: if g == 1 { b * nh * tq } else { nh * tq }, mask_rows: tq }))
+    } else {
+        key_mask.map(|m| (m, MaskLayout { rows_per_group: nh * tq, mask_rows: 1 }))
+    };
+    let probs = ops::softmax(ctx, &scores, mask, 1.0)?;
+    let o = ops::matmul(ctx, &probs, &vh, None, None, MatmulOptions { layout: WeightLayout::KN, ..Default::default() })?;
+    ops::merge_heads(ctx, &o)
+}
+
+/// Convenience for a fused QKV projection (B, T, 3·NH·HS): q at 0, k at NH·HS, v at 2·NH·HS.
+pub fn self_attention(ctx: &Context, qkv: &Tensor, key_mask: Option<&Tensor>, opts: AttentionOptions) -> Result<Tensor> {
+    let c = opts.nh * opts.hs;
+    if qkv.rank() != 3 || qkv.shape()[2] != 3 * c {
+        return Err(Error::ShapeMismatch { op: "self_attention", expected: format!("(B, T, {})", 3 * c), got: qkv.shape().to_vec() });
+    }
+    attention(ctx, Heads::new(qkv, 0), Heads::new(qkv, c), Heads::new(qkv, 2 * c), key_mask, opts)
+}

@@ -1,0 +1,235 @@
+//! CLIP (CLIPModel) on the GPU: a ViT image tower and a causal text tower, each projected into
+//! a shared space, L2-normalised and compared with a learned temperature (Radford et al. 2021;
+//! transformers' `modeling_clip.py`).
+#![allow(missing_docs)]
+
+use std::collections::BTreeMap;
+
+use vitfuse_patch::{self as patch, PatchOptions};
+use vitfuse_runtime::ops::{self, Activation as Act, MatmulOptions};
+use vitfuse_runtime::{Context, Tensor};
+
+use crate::config::ClipConfig;
+use crate::error::{ModelError, Result};
+use crate::nn::{additive_mask, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
+use crate::vit::put;
+use crate::weights::Weights;
+
+pub struct ClipVision {
+    patch_w: Tensor,
+    cls: Tensor,
+    pos: Tensor,
+    pre_ln: LayerNorm,
+    encoder: Encoder,
+    post_ln: LayerNorm,
+    proj: Linear,
+    channels: usize,
+    image_size: usize,
+    patch: usize,
+}
+
+pub struct ClipText {
+    tok: Tensor,
+    pos: Tensor,
+    encoder: Encoder,
+    final_ln: LayerNorm,
+    proj: Linear,
+    vocab: usize,
+    max_len: usize,
+    eos: i64,
+}
+
+pub struct Clip {
+    pub config: ClipConfig,
+    pub vision: ClipVision,
+    pub text: ClipText,
+    /// exp(logit_scale).
+    pub scale: f32,
+}
+
+/// Per-tower outputs, on the GPU.
+pub struct ClipImageOutputs {
+    pub last_hidden_state: Tensor,
+    /// Projected pooled features (before normalisation).
+    pub features: Tensor,
+    pub embeds: Tensor,
+}
+
+pub struct ClipTextOutputs {
+    pub last_hidden_state: Tensor,
+    pub features: Tensor,
+    pub embeds: Tensor,
+}
+
+impl ClipVision {
+    pub fn load(l: &Loader, c: &ClipConfig) -> Result<Self> {
+        let v = &c.vision_config;
+        let (d, p, g) = (v.hidden_size, v.patch_size, v.grid_size());
+        let e = l.pp("embeddings");
+        let dims = EncoderDims {
+            hidden: d,
+            heads: v.num_attention_heads,
+            intermediate: v.intermediate_size,
+            layers: v.num_hidden_layers,
+            eps: v.layer_norm_eps,
+            act: v.hidden_act,
+        };
+        Ok(ClipVision {
+            patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels, p, p])?,
+            cls: e.tensor("class_embedding", &[d])?.reshape(&[1, d])?,
+            pos: e.tensor("position_embedding.weight", &[g * g + 1, d])?,
+            pre_ln: LayerNorm::load(l, "pre_layrnorm", d, v.layer_norm_eps)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
+            post_ln: LayerNorm::load(l, "post_layernorm", d, v.layer_norm_eps)?,
+            proj: Linear { w: Loader::new(l.ctx, l.weights, "").tensor("visual_projection.weight", &[c.projection_dim, d])?, b: None },
+            channels: v.num_channels,
+            image_size: v.image_size,
+            patch: p,
+        })
+    }
+
+    pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<ClipImageOutputs> {
+        let want = [self.channels, self.image_size, self.image_size];
+        if pixel_values.rank() != 4 || pixel_values.shape()[1..] != want {
+            return Err(ModelError::InvalidInput(format!(
+                "pixel_values has shape {:?}; this model takes (B, {}, {}, {})",
+                pixel_values.shape(),
+                want[0],
+                want[1],
+                want[2]
+            )));
+        }
+        let p = self.patch;
+        let x = patch::patch_embed(ctx, pixel_values, &self.patch_w, None, Some(&self.cls), Some(&self.pos), PatchOptions {
+            patch: [p, p],
+            stride: [p, p],
+        })?;
+        let x = self.pre_ln.forward(ctx, &x)?;
+        let x = self.encoder.forward(ctx, &x, None, false)?;
+        let b = x.shape()[0];
+        let zeros = Tensor::from_slice(ctx, &[b], &vec![0u32; b])?;
+        let pooled = self.post_ln.forward(ctx, &ops::take_tokens(ctx, &x, &zeros)?)?;
+        let features = self.proj.forward(ctx, &pooled, Act::None, None)?;
+        let embeds = ops::l2_normalize(ctx, &features)?;
+        Ok(ClipImageOutputs { last_hidden_state: x, features, embeds })
+    }
+}
+
+impl ClipText {
+    pub fn load(l: &Loader, c: &ClipConfig) -> Result<Self> {
+        let t = &c.text_config;
+        let d = t.hidden_size;
+        let e = l.pp("embeddings");
+        let dims = EncoderDims {
+            hidden: d,
+            heads: t.num_attention_heads,
+            intermediate: t.intermediate_size,
+            layers: t.num_hidden_layers,
+            eps: t.layer_norm_eps,
+            act: t.hidden_act,
+        };
+        Ok(ClipText {
+            tok: e.tensor("token_embedding.weight", &[t.vocab_size, d])?,
+            pos: e.tensor("position_embedding.weight", &[t.max_position_embeddings, d])?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
+            final_ln: LayerNorm::load(l, "final_layer_norm", d, t.layer_norm_eps)?,
+            proj: Linear { w: Loader::new(l.ctx, l.weights, "").tensor("text_projection.weight", &[c.projection_dim, d])?, b: None },
+            vocab: t.vocab_size,
+            max_len: t.max_position_embeddings,
+            eos: t.eos_token_id,
+        })
+    }
+
+    /// Where each sequence is pooled: argmax(ids) for the legacy `eos_token_id == 2`, else the
+    /// first `eos_token_id` (0 when absent), as transformers does.
+    pub fn pool_positions(&self, ids: &[i64], b: usize, t: usize) -> Vec<u32> {
+        (0..b)
+            .map(|i| {
+                let row = &ids[i * t..(i + 1) * t];
+                let pos = if self.eos == 2 {
+                    // First index of the maximum, like torch.argmax.
+                    row.iter().enumerate().fold(0, |best, (j, &v)| if v > row[best] { j } else { best })
+                } else {
+                    row.iter().position(|&v| v == self.eos).unwrap_or(0)
+                };
+                pos as u32
+            })
+            .collect()
+    }
+
+    /// `input_ids` and `attention_mask` are (B, T) host values (T ≤ max_position_embeddings).
+    pub fn forward(&self, ctx: &Context, ids: &[i64], mask: Option<&[i64]>, b: usize, t: usize) -> Result<ClipTextOutputs> {
+        if b == 0 || t == 0 || ids.len() != b * t || t > self.max_len {
+            return Err(ModelError::InvalidInput(format!(
+                "input_ids must be (B, T) with 0 < T <= {}; got {} ids for B = {b}, T = {t}",
+                self.max_len,
+                ids.len()
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&v| v < 0 || v as usize >= self.vocab) {
+            return Err(ModelError::InvalidInput(format!("token id {bad} is outside the vocabulary of {}", self.vocab)));
+        }
+        if mask.is_some_and(|m| m.len() != b * t) {
+            return Err(ModelError::InvalidInput("attention_mask must have the shape of input_ids".into()));
+        }
+        let ids_u: Vec<u32> = ids.iter().map(|&v| v as u32).collect();
+        let pos_u: Vec<u32> = (0..b * t).map(|i| (i % t) as u32).collect();
+        let tid = Tensor::from_slice(ctx, &[b, t], &ids_u)?;
+        let pid = Tensor::from_slice(ctx, &[b, t], &pos_u)?;
+        let x = ops::add(ctx, &ops::embedding(ctx, &self.tok, &tid)?, &ops::embedding(ctx, &self.pos, &pid)?)?;
+        let key_mask = match mask {
+            Some(m) => Some(Tensor::from_slice(ctx, &[b, t], &additive_mask(m))?),
+            None => None,
+        };
+        let x = self.encoder.forward(ctx, &x, key_mask.as_ref(), true)?;
+        let x = self.final_ln.forward(ctx, &x)?;
+        let pos = Tensor::from_slice(ctx, &[b], &self.pool_positions(ids, b, t))?;
+        let features = self.proj.forward(ctx, &ops::take_tokens(ctx, &x, &pos)?, Act::None, None)?;
+        let embeds = ops::l2_normalize(ctx, &features)?;
+        Ok(ClipTextOutputs { last_hidden_state: x, features, embeds })
+    }
+}
+
+impl Clip {
+    pub fn load(ctx: &Context, weights: &Weights, config: &ClipConfig) -> Result<Self> {
+        let root = Loader::new(ctx, weights, "");
+        let scale = root.host("logit_scale", &[])?.first().copied().unwrap_or(config.logit_scale_init_value as f32);
+        Ok(Clip {
+            config: config.clone(),
+            vision: ClipVision::load(&root.pp("vision_model"), config)?,
+            text: ClipText::load(&root.pp("text_model"), config)?,
+            scale: scale.exp(),
+        })
+    }
+
+    /// `scale · a · bᵀ`: (Na, P) × (Nb, P) → (Na, Nb).
+    pub fn logits(&self, ctx: &Context, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        Ok(ops::matmul(ctx, a, b, None, None, MatmulOptions { alpha: self.scale, ..Default::default() })?)
+    }
+
+    /// Every CLIPModel output named as in transformers, downloaded.
+    pub fn forward_all(
+        &self,
+        ctx: &Context,
+        pixel_values: &Tensor,
+        ids: &[i64],
+        mask: Option<&[i64]>,
+        b: usize,
+        t: usize,
+    ) -> Result<BTreeMap<String, crate::HostTensor>> {
+        let img = self.vision.forward(ctx, pixel_values)?;
+        let txt = self.text.forward(ctx, ids, mask, b, t)?;
+        let lpi = self.logits(ctx, &img.embeds, &txt.embeds)?;
+        let lpt = self.logits(ctx, &txt.embeds, &img.embeds)?;
+        let mut m = BTreeMap::new();
+        put(ctx, &mut m, "logits_per_image", &lpi)?;
+        put(ctx, &mut m, "logits_per_text", &lpt)?;
+        put(ctx, &mut m, "image_embeds", &img.embeds)?;
+        put(ctx, &mut m, "text_embeds", &txt.embeds)?;
+        put(ctx, &mut m, "vision_last_hidden_state", &img.last_hidden_state)?;
+        put(ctx, &mut m, "vision_pooler_output", &img.features)?;
+        put(ctx, &mut m, "text_last_hidden_state", &txt.last_hidden_state)?;
+        put(ctx, &mut m, "text_pooler_output", &txt.features)?;
+        Ok(m)
+    }
+}

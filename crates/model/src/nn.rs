@@ -1,0 +1,246 @@
+#![allow(missing_docs)]
+//! GPU building blocks shared by the model families: weight loading by name prefix (candle's
+//! `vb.pp("encoder")`), Linear, LayerNorm and the pre-LN transformer encoder layer.
+//!
+//! Q, K and V projections are fused into one (3D, D) Linear at load time, so that attention reads
+//! its three operands out of one matmul output.
+
+use vitfuse_attention::{self as attn, AttentionOptions};
+use vitfuse_runtime::ops::{self, Activation as Act};
+use vitfuse_runtime::{Context, Tensor};
+
+use crate::config::Activation;
+use crate::error::{ModelError, Result};
+use crate::weights::Weights;
+
+/// The runtime's epilogue activation for a config's `hidden_act`.
+pub fn act(a: Activation) -> Act {
+    match a {
+        Activation::GeluErf => Act::GeluErf,
+        Activation::GeluTanh => Act::GeluTanh,
+        Activation::QuickGelu => Act::QuickGelu,
+        Activation::Relu => Act::Relu,
+    }
+}
+
+/// Uploads checkpoint tensors by name under a prefix.
+#[derive(Clone)]
+pub struct Loader<'a> {
+    pub ctx: &'a Context,
+    pub weights: &'a Weights,
+    prefix: String,
+}
+
+impl<'a> Loader<'a> {
+    pub fn new(ctx: &'a Context, weights: &'a Weights, prefix: &str) -> Self {
+        Loader { ctx, weights, prefix: prefix.to_string() }
+    }
+
+    /// A loader for `prefix.name.`.
+    pub fn pp(&self, name: &str) -> Loader<'a> {
+        Loader { ctx: self.ctx, weights: self.weights, prefix: format!("{}{}.", self.prefix, name) }
+    }
+
+    pub fn name(&self, name: &str) -> String {
+        format!("{}{}", self.prefix, name)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.weights.contains(&self.name(name))
+    }
+
+    /// Host values of a tensor, checked against `shape`.
+    pub fn host(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        self.weights.get_f32(&self.name(name), shape)
+    }
+
+    /// A tensor on the GPU, checked against `shape`.
+    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let v = self.host(name, shape)?;
+        Ok(Tensor::from_slice(self.ctx, shape, &v)?)
+    }
+
+    /// The tensor when present (optional biases).
+    pub fn optional(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
+        if self.contains(name) {
+            self.tensor(name, shape).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// `y = act(x Wᵀ + b) + residual` with W as Hugging Face stores it, (out, in).
+pub struct Linear {
+    pub w: Tensor,
+    pub b: Option<Tensor>,
+}
+
+impl Linear {
+    /// Loads `name.weight` (out, in) and, when present, `name.bias` (out).
+    pub fn load(l: &Loader, name: &str, out: usize, inp: usize) -> Result<Self> {
+        let l = l.pp(name);
+        Ok(Linear { w: l.tensor("weight", &[out, inp])?, b: l.optional("bias", &[out])? })
+    }
+
+    /// Concatenates several Linears with the same input along the output dim (fused QKV).
+    pub fn load_fused(l: &Loader, names: &[&str], out: usize, inp: usize) -> Result<Self> {
+        let mut w = Vec::with_capacity(names.len() * out * inp);
+        let mut b = Vec::with_capacity(names.len() * out);
+        let mut any_bias = false;
+        for n in names {
+            let p = l.pp(n);
+            w.extend(p.host("weight", &[out, inp])?);
+            if p.contains("bias") {
+                any_bias = true;
+                b.extend(p.host("bias", &[out])?);
+            } else {
+                b.extend(std::iter::repeat_n(0.0, out));
+            }
+        }
+        let n = names.len() * out;
+        Ok(Linear {
+            w: Tensor::from_slice(l.ctx, &[n, inp], &w)?,
+            b: if any_bias { Some(Tensor::from_slice(l.ctx, &[n], &b)?) } else { None },
+        })
+    }
+
+    pub fn forward(&self, ctx: &Context, x: &Tensor, a: Act, residual: Option<&Tensor>) -> Result<Tensor> {
+        Ok(ops::linear(ctx, x, &self.w, self.b.as_ref(), a, residual)?)
+    }
+}
+
+pub struct LayerNorm {
+    pub g: Tensor,
+    pub b: Tensor,
+    pub eps: f32,
+}
+
+impl LayerNorm {
+    pub fn load(l: &Loader, name: &str, dim: usize, eps: f64) -> Result<Self> {
+        let l = l.pp(name);
+        Ok(LayerNorm { g: l.tensor("weight", &[dim])?, b: l.tensor("bias", &[dim])?, eps: eps as f32 })
+    }
+
+    pub fn forward(&self, ctx: &Context, x: &Tensor) -> Result<Tensor> {
+        Ok(ops::layernorm(ctx, x, &self.g, &self.b, self.eps)?)
+    }
+}
+
+/// Weight names of one encoder layer in a model family.
+pub struct LayerNames {
+    pub ln1: &'static str,
+    pub q: &'static str,
+    pub k: &'static str,
+    pub v: &'static str,
+    pub out: &'static str,
+    pub ln2: &'static str,
+    pub fc1: &'static str,
+    pub fc2: &'static str,
+}
+
+/// ViT, ViLT, AST (`vit.encoder.layer.{i}`).
+pub const VIT_NAMES: LayerNames = LayerNames {
+    ln1: "layernorm_before",
+    q: "attention.attention.query",
+    k: "attention.attention.key",
+    v: "attention.attention.value",
+    out: "attention.output.dense",
+    ln2: "layernorm_after",
+    fc1: "intermediate.dense",
+    fc2: "output.dense",
+};
+
+/// CLIP and SigLIP (`…encoder.layers.{i}`).
+pub const CLIP_NAMES: LayerNames = LayerNames {
+    ln1: "layer_norm1",
+    q: "self_attn.q_proj",
+    k: "self_attn.k_proj",
+    v: "self_attn.v_proj",
+    out: "self_attn.out_proj",
+    ln2: "layer_norm2",
+    fc1: "mlp.fc1",
+    fc2: "mlp.fc2",
+};
+
+/// Dimensions of a transformer encoder.
+#[derive(Clone, Copy, Debug)]
+pub struct EncoderDims {
+    pub hidden: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub layers: usize,
+    pub eps: f64,
+    pub act: Activation,
+}
+
+/// One pre-LN block: `x += attn(ln1(x))`, `x += mlp(ln2(x))`.
+pub struct EncoderLayer {
+    ln1: LayerNorm,
+    qkv: Linear,
+    out: Linear,
+    ln2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    act: Act,
+    opts: AttentionOptions,
+}
+
+impl EncoderLayer {
+    pub fn load(l: &Loader, names: &LayerNames, d: &EncoderDims) -> Result<Self> {
+        if d.heads == 0 || d.hidden % d.heads != 0 {
+            return Err(ModelError::InvalidInput(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                d.hidden, d.heads
+            )));
+        }
+        let hs = d.hidden / d.heads;
+        Ok(EncoderLayer {
+            ln1: LayerNorm::load(l, names.ln1, d.hidden, d.eps)?,
+            qkv: Linear::load_fused(l, &[names.q, names.k, names.v], d.hidden, d.hidden)?,
+            out: Linear::load(l, names.out, d.hidden, d.hidden)?,
+            ln2: LayerNorm::load(l, names.ln2, d.hidden, d.eps)?,
+            fc1: Linear::load(l, names.fc1, d.intermediate, d.hidden)?,
+            fc2: Linear::load(l, names.fc2, d.hidden, d.intermediate)?,
+            act: act(d.act),
+            opts: AttentionOptions { nh: d.heads, hs, scale: (hs as f32).powf(-0.5), causal: false },
+        })
+    }
+
+    /// `key_mask`: additive (B, T) mask; `causal`: each token sees itself and earlier ones.
+    pub fn forward(&self, ctx: &Context, x: &Tensor, key_mask: Option<&Tensor>, causal: bool) -> Result<Tensor> {
+        let h = self.ln1.forward(ctx, x)?;
+        let qkv = self.qkv.forward(ctx, &h, Act::None, None)?;
+        let a = attn::self_attention(ctx, &qkv, key_mask, AttentionOptions { causal, ..self.opts })?;
+        let x = self.out.forward(ctx, &a, Act::None, Some(x))?;
+        let h = self.ln2.forward(ctx, &x)?;
+        let m = self.fc1.forward(ctx, &h, self.act, None)?;
+        self.fc2.forward(ctx, &m, Act::None, Some(&x))
+    }
+}
+
+/// A stack of encoder layers under `prefix.{i}`.
+pub struct Encoder {
+    pub layers: Vec<EncoderLayer>,
+}
+
+impl Encoder {
+    pub fn load(l: &Loader, names: &LayerNames, d: &EncoderDims) -> Result<Self> {
+        let layers = (0..d.layers).map(|i| EncoderLayer::load(&l.pp(&i.to_string()), names, d)).collect::<Result<_>>()?;
+        Ok(Encoder { layers })
+    }
+
+    pub fn forward(&self, ctx: &Context, x: &Tensor, key_mask: Option<&Tensor>, causal: bool) -> Result<Tensor> {
+        let mut x = x.clone();
+        for l in &self.layers {
+            x = l.forward(ctx, &x, key_mask, causal)?;
+        }
+        Ok(x)
+    }
+}
+
+/// Additive key mask (B, T) from a 0/1 attention mask: 0 where kept, the lowest f32 where not
+/// (transformers uses `finfo.min` the same way).
+pub fn additive_mask(attention_mask: &[i64]) -> Vec<f32> {
+    attention_mask.iter().map(|&m| if m != 0 { 0.0 } else { f32::MIN }).collect()
+}

@@ -1,0 +1,96 @@
+//! Model loading by architecture and the `forward` entry point used by `vitfuse forward`:
+//! Hugging Face input names in, Hugging Face output names out.
+#![allow(missing_docs)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use vitfuse_runtime::{Context, Tensor};
+
+use crate::clip::Clip;
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::vit::Vit;
+use crate::weights::{HostData, HostTensor, Weights};
+
+/// A loaded model of a supported family.
+pub enum Model {
+    Vit(Box<Vit>),
+    Clip(Box<Clip>),
+}
+
+impl Model {
+    /// Reads `config.json` and the safetensors checkpoint in `dir` and uploads the weights.
+    pub fn load(ctx: &Context, dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let config = ModelConfig::from_file(dir)?;
+        let weights = Weights::open(dir)?;
+        Self::from_parts(ctx, &config, &weights)
+    }
+
+    pub fn from_parts(ctx: &Context, config: &ModelConfig, weights: &Weights) -> Result<Self> {
+        match config {
+            ModelConfig::Vit(c) => Ok(Model::Vit(Box::new(Vit::load(ctx, weights, c)?))),
+            ModelConfig::Clip(c) => Ok(Model::Clip(Box::new(Clip::load(ctx, weights, c)?))),
+            other => Err(ModelError::Unsupported { what: "architecture (not yet on the GPU path)", value: other.family().to_string() }),
+        }
+    }
+
+    pub fn family(&self) -> &'static str {
+        match self {
+            Model::Vit(_) => "vit",
+            Model::Clip(_) => "clip",
+        }
+    }
+
+    /// Runs the model on inputs named as in transformers and returns every output it names.
+    pub fn forward(&self, ctx: &Context, inputs: &HashMap<String, HostTensor>) -> Result<BTreeMap<String, HostTensor>> {
+        match self {
+            Model::Vit(m) => {
+                let px = pixel_tensor(ctx, inputs)?;
+                let o = m.forward(ctx, &px)?;
+                m.outputs(ctx, &o)
+            }
+            Model::Clip(m) => {
+                let px = pixel_tensor(ctx, inputs)?;
+                let (ids, shape) = int_input(inputs, "input_ids")?;
+                if shape.len() != 2 {
+                    return Err(ModelError::InvalidInput(format!("input_ids must be (B, T), got {shape:?}")));
+                }
+                let mask = match inputs.get("attention_mask") {
+                    Some(_) => {
+                        let (m, s) = int_input(inputs, "attention_mask")?;
+                        if s != shape {
+                            return Err(ModelError::InvalidInput(format!(
+                                "attention_mask has shape {s:?} but input_ids has {shape:?}"
+                            )));
+                        }
+                        Some(m)
+                    }
+                    None => None,
+                };
+                m.forward_all(ctx, &px, &ids, mask.as_deref(), shape[0], shape[1])
+            }
+        }
+    }
+}
+
+/// `pixel_values` (B, C, H, W) f32, uploaded.
+pub fn pixel_tensor(ctx: &Context, inputs: &HashMap<String, HostTensor>) -> Result<Tensor> {
+    let t = inputs.get("pixel_values").ok_or_else(|| ModelError::InvalidInput("the inputs have no `pixel_values`".into()))?;
+    let v = t.as_f32().ok_or_else(|| ModelError::InvalidInput("`pixel_values` must be a float tensor".into()))?;
+    if t.shape.len() != 4 {
+        return Err(ModelError::InvalidInput(format!("pixel_values must be (B, C, H, W), got {:?}", t.shape)));
+    }
+    Ok(Tensor::from_slice(ctx, &t.shape, v)?)
+}
+
+/// An integer input (i64 stored; f32 holding integers is accepted too).
+pub fn int_input(inputs: &HashMap<String, HostTensor>, name: &str) -> Result<(Vec<i64>, Vec<usize>)> {
+    let t = inputs.get(name).ok_or_else(|| ModelError::InvalidInput(format!("the inputs have no `{name}`")))?;
+    let v = match &t.data {
+        HostData::I64(v) => v.clone(),
+        HostData::F32(v) => v.iter().map(|&x| x as i64).collect(),
+    };
+    Ok((v, t.shape.clone()))
+}

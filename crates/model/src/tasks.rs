@@ -1,0 +1,152 @@
+//! User-level tasks over a model folder: image/text embeddings and image classification
+//! (the ViT classifier head, or CLIP zero-shot over label prompts).
+#![allow(missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use vitfuse_runtime::{Context, Tensor};
+
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::pipeline::Model;
+use crate::preprocess::{ImageProcessor, ImageProcessorConfig, ResizeSpec};
+use crate::tokenizer::Tokenizer;
+
+/// A model folder opened for tasks: the model, its image processor and (for CLIP) tokenizer.
+pub struct Session {
+    pub model: Model,
+    pub processor: ImageProcessor,
+    pub dir: PathBuf,
+    tokenizer: Option<Tokenizer>,
+}
+
+/// One ranked label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scored {
+    pub label: String,
+    /// Softmax probability (ViT head, CLIP) or independent sigmoid probability (SigLIP).
+    pub score: f32,
+    pub logit: f32,
+}
+
+impl Session {
+    pub fn open(ctx: &Context, dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let model = Model::load(ctx, &dir)?;
+        let pc = dir.join("preprocessor_config.json");
+        let processor = if pc.exists() {
+            ImageProcessor::from_file(&pc)?
+        } else {
+            // No processor file: the family's defaults at the model's own resolution.
+            let (mut cfg, size) = match &model {
+                Model::Vit(m) => (ImageProcessorConfig::vit_default(), m.config.image_size),
+                Model::Clip(m) => (ImageProcessorConfig::clip_default(), m.config.vision_config.image_size),
+            };
+            cfg.size = match cfg.size {
+                ResizeSpec::ShortestEdge(_) => ResizeSpec::ShortestEdge(size),
+                ResizeSpec::Exact { .. } => ResizeSpec::Exact { height: size, width: size },
+            };
+            cfg.crop_size = (size, size);
+            ImageProcessor::new(cfg)
+        };
+        let tj = dir.join("tokenizer.json");
+        let tokenizer = if tj.exists() { Some(Tokenizer::from_file(&tj)?) } else { None };
+        Ok(Session { model, processor, dir, tokenizer })
+    }
+
+    fn tokenizer(&self) -> Result<&Tokenizer> {
+        self.tokenizer.as_ref().ok_or_else(|| {
+            ModelError::InvalidInput(format!("{} has no tokenizer.json, which text input needs", self.dir.display()))
+        })
+    }
+
+    fn pixels(&self, ctx: &Context, images: &[PathBuf]) -> Result<Tensor> {
+        let t = self.processor.preprocess_files(images)?;
+        let v = t.as_f32().ok_or_else(|| ModelError::InvalidInput("preprocessing gave no floats".into()))?;
+        Ok(Tensor::from_slice(ctx, &t.shape, v)?)
+    }
+
+    /// L2-normalised image embeddings (N, P) (CLIP), or the CLS hidden state (ViT).
+    pub fn embed_images(&self, ctx: &Context, images: &[PathBuf]) -> Result<(Vec<usize>, Vec<f32>)> {
+        let px = self.pixels(ctx, images)?;
+        let t = match &self.model {
+            Model::Clip(m) => m.vision.forward(ctx, &px)?.embeds,
+            Model::Vit(m) => {
+                let o = m.forward(ctx, &px)?;
+                let b = px.shape()[0];
+                let zeros = Tensor::from_slice(ctx, &[b], &vec![0u32; b])?;
+                vitfuse_runtime::ops::take_tokens(ctx, &o.last_hidden_state, &zeros)?
+            }
+        };
+        Ok((t.shape().to_vec(), t.to_vec::<f32>(ctx)?))
+    }
+
+    /// L2-normalised text embeddings (N, P) (CLIP only).
+    pub fn embed_texts(&self, ctx: &Context, texts: &[String]) -> Result<(Vec<usize>, Vec<f32>)> {
+        let t = self.text_embeds(ctx, texts)?;
+        Ok((t.shape().to_vec(), t.to_vec::<f32>(ctx)?))
+    }
+
+    fn text_embeds(&self, ctx: &Context, texts: &[String]) -> Result<Tensor> {
+        let Model::Clip(m) = &self.model else {
+            return Err(ModelError::InvalidInput(format!("{} model has no text tower", self.model.family())));
+        };
+        if texts.is_empty() {
+            return Err(ModelError::InvalidInput("no text given".into()));
+        }
+        let max = m.config.text_config.max_position_embeddings;
+        let enc = self.tokenizer()?.encode_batch(texts, Some(max), false)?;
+        let t = enc[0].input_ids.len();
+        let ids: Vec<i64> = enc.iter().flat_map(|e| e.input_ids.iter().copied()).collect();
+        let mask: Vec<i64> = enc.iter().flat_map(|e| e.attention_mask.iter().copied()).collect();
+        Ok(m.text.forward(ctx, &ids, Some(&mask), texts.len(), t)?.embeds)
+    }
+
+    /// Ranked labels per image: the classifier head (ViT) or zero-shot over `labels` (CLIP),
+    /// each label put into `prompt` at `{}`.
+    pub fn classify(&self, ctx: &Context, images: &[PathBuf], labels: &[String], prompt: &str) -> Result<Vec<Vec<Scored>>> {
+        let px = self.pixels(ctx, images)?;
+        let (names, logits, n) = match &self.model {
+            Model::Vit(m) => {
+                let o = m.forward(ctx, &px)?;
+                let logits = o.logits.ok_or_else(|| {
+                    ModelError::InvalidInput("this ViT checkpoint has no classifier head (ViTModel); use `embed`".into())
+                })?;
+                let n = logits.shape()[1];
+                let names: Vec<String> = (0..n)
+                    .map(|i| m.config.id2label.get(&i).cloned().unwrap_or_else(|| format!("LABEL_{i}")))
+                    .collect();
+                (names, logits.to_vec::<f32>(ctx)?, n)
+            }
+            Model::Clip(m) => {
+                if labels.is_empty() {
+                    return Err(ModelError::InvalidInput("zero-shot classification with CLIP needs --labels".into()));
+                }
+                let texts: Vec<String> = labels.iter().map(|l| prompt.replace("{}", l)).collect();
+                let img = m.vision.forward(ctx, &px)?;
+                let txt = self.text_embeds(ctx, &texts)?;
+                let logits = m.logits(ctx, &img.embeds, &txt)?;
+                (labels.to_vec(), logits.to_vec::<f32>(ctx)?, labels.len())
+            }
+        };
+        Ok(logits
+            .chunks(n)
+            .map(|row| {
+                let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let z: f32 = row.iter().map(|v| (v - mx).exp()).sum();
+                let mut s: Vec<Scored> = row
+                    .iter()
+                    .zip(&names)
+                    .map(|(&l, name)| Scored { label: name.clone(), score: (l - mx).exp() / z, logit: l })
+                    .collect();
+                s.sort_by(|a, b| b.score.total_cmp(&a.score));
+                s
+            })
+            .collect())
+    }
+}
+
+/// The architecture named in a model folder's config (for messages).
+pub fn describe(dir: &Path) -> Result<String> {
+    Ok(ModelConfig::from_file(dir)?.family().to_string())
+}

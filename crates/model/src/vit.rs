@@ -1,0 +1,134 @@
+//! ViT (ViTModel, ViTForImageClassification) on the GPU: patch embedding with CLS and learned
+//! positions, pre-LN encoder, final LayerNorm, pooler and classifier (Dosovitskiy et al. 2021;
+//! transformers' `modeling_vit.py`).
+#![allow(missing_docs)]
+
+use std::collections::BTreeMap;
+
+use vitfuse_patch::{self as patch, PatchOptions};
+use vitfuse_runtime::ops::{self, Activation as Act};
+use vitfuse_runtime::{Context, Tensor};
+
+use crate::config::ViTConfig;
+use crate::error::{ModelError, Result};
+use crate::nn::{Encoder, EncoderDims, LayerNorm, Linear, Loader, VIT_NAMES};
+use crate::weights::Weights;
+
+pub struct Vit {
+    pub config: ViTConfig,
+    patch_w: Tensor,
+    patch_b: Tensor,
+    cls: Tensor,
+    pos: Tensor,
+    encoder: Encoder,
+    norm: LayerNorm,
+    pooler: Option<Linear>,
+    classifier: Option<Linear>,
+}
+
+/// Outputs of a ViT forward pass, still on the GPU.
+pub struct VitOutputs {
+    pub last_hidden_state: Tensor,
+    pub pooler_output: Option<Tensor>,
+    pub logits: Option<Tensor>,
+}
+
+impl Vit {
+    pub fn load(ctx: &Context, weights: &Weights, config: &ViTConfig) -> Result<Self> {
+        let root = Loader::new(ctx, weights, "");
+        let l = if weights.contains("vit.embeddings.cls_token") { root.pp("vit") } else { root.clone() };
+        let c = config;
+        let (d, p, ch) = (c.hidden_size, c.patch_size, c.num_channels);
+        let g = c.grid_size();
+        let e = l.pp("embeddings");
+        let dims = EncoderDims {
+            hidden: d,
+            heads: c.num_attention_heads,
+            intermediate: c.intermediate_size,
+            layers: c.num_hidden_layers,
+            eps: c.layer_norm_eps,
+            act: c.hidden_act,
+        };
+        let classifier = if root.contains("classifier.weight") {
+            let n = weights.shape("classifier.weight").map(|s| s[0]).unwrap_or(0);
+            Some(Linear::load(&root, "classifier", n, d)?)
+        } else {
+            None
+        };
+        Ok(Vit {
+            config: c.clone(),
+            patch_w: e.tensor("patch_embeddings.projection.weight", &[d, ch, p, p])?,
+            patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
+            cls: e.tensor("cls_token", &[1, 1, d])?.reshape(&[1, d])?,
+            pos: e.tensor("position_embeddings", &[1, g * g + 1, d])?.reshape(&[g * g + 1, d])?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &dims)?,
+            norm: LayerNorm::load(&l, "layernorm", d, c.layer_norm_eps)?,
+            pooler: if l.contains("pooler.dense.weight") { Some(Linear::load(&l.pp("pooler"), "dense", d, d)?) } else { None },
+            classifier,
+        })
+    }
+
+    /// `pixel_values` (B, C, H, W) at the configured resolution.
+    pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<VitOutputs> {
+        let c = &self.config;
+        let want = [c.num_channels, c.image_size, c.image_size];
+        if pixel_values.rank() != 4 || pixel_values.shape()[1..] != want {
+            return Err(ModelError::InvalidInput(format!(
+                "pixel_values has shape {:?}; this model takes (B, {}, {}, {})",
+                pixel_values.shape(),
+                want[0],
+                want[1],
+                want[2]
+            )));
+        }
+        let p = c.patch_size;
+        let x = patch::patch_embed(
+            ctx,
+            pixel_values,
+            &self.patch_w,
+            Some(&self.patch_b),
+            Some(&self.cls),
+            Some(&self.pos),
+            PatchOptions { patch: [p, p], stride: [p, p] },
+        )?;
+        let x = self.encoder.forward(ctx, &x, None, false)?;
+        let x = self.norm.forward(ctx, &x)?;
+        let b = x.shape()[0];
+        let need_cls = self.pooler.is_some() || self.classifier.is_some();
+        let cls = if need_cls {
+            let zeros = Tensor::from_slice(ctx, &[b], &vec![0u32; b])?;
+            Some(ops::take_tokens(ctx, &x, &zeros)?)
+        } else {
+            None
+        };
+        let pooler_output = match (&self.pooler, &cls) {
+            (Some(pl), Some(t)) => Some(pl.forward(ctx, t, Act::Tanh, None)?),
+            _ => None,
+        };
+        let logits = match (&self.classifier, &cls) {
+            (Some(cl), Some(t)) => Some(cl.forward(ctx, t, Act::None, None)?),
+            _ => None,
+        };
+        Ok(VitOutputs { last_hidden_state: x, pooler_output, logits })
+    }
+
+    /// Downloads the outputs under transformers' names.
+    pub fn outputs(&self, ctx: &Context, o: &VitOutputs) -> Result<BTreeMap<String, crate::HostTensor>> {
+        let mut m = BTreeMap::new();
+        put(ctx, &mut m, "last_hidden_state", &o.last_hidden_state)?;
+        if let Some(t) = &o.pooler_output {
+            put(ctx, &mut m, "pooler_output", t)?;
+        }
+        if let Some(t) = &o.logits {
+            put(ctx, &mut m, "logits", t)?;
+        }
+        Ok(m)
+    }
+}
+
+/// Reads `t` back into `m[name]`.
+pub(crate) fn put(ctx: &Context, m: &mut BTreeMap<String, crate::HostTensor>, name: &str, t: &Tensor) -> Result<()> {
+    let v = t.to_vec::<f32>(ctx)?;
+    m.insert(name.to_string(), crate::HostTensor::f32(t.shape().to_vec(), v)?);
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! Patch embedding for ViT, CLIP, SigLIP and AST: the `Conv2d(C, D, kernel=(ph, pw),
+//! stride=(sh, sw))` of the Hugging Face `*PatchEmbeddings` modules flattened to tokens, with the
+//! CLS (and distillation) tokens prepended and the position embeddings added, as transformers'
+//! `ViTEmbeddings` / `ASTEmbeddings` do; plus the bicubic resize of position embeddings of
+//! `ViTEmbeddings.interpolate_pos_encoding` (transformers ≥ 4.45, size-based).
+//!
+//! [`patch_embed`] is one dispatch of `shaders/patch/patch_embed.wgsl`: a register-blocked GEMM
+//! whose A operand is read straight from the image (implicit im2col) with bias, prefix tokens and
+//! position embeddings fused. [`patch_embed_composed`] is its fallback and oracle: im2col →
+//! [`vitfuse_runtime::ops::matmul`] → token assembly.
+//!
+//! ```no_run
+//! use vitfuse_patch::{patch_embed, Context, PatchOptions, Tensor};
+//! let ctx = Context::new(&Default::default())?;
+//! let px = Tensor::from_slice(&ctx, &[1, 1, 4, 4], &[1f32; 16])?;
+//! let w = Tensor::from_slice(&ctx, &[1, 1, 2, 2], &[1f32; 4])?;
+//! let y = patch_embed(&ctx, &px, &w, None, None, None, PatchOptions::square(2))?;
+//! assert_eq!(y.to_vec::<f32>(&ctx)?, vec![4.0; 4]);
+//! # Ok::<(), vitfuse_patch::Error>(())
+//! ```
+
+pub mod kernels;
+
+pub use vitfuse_runtime::{Context, Error, Result, Tensor};
+use vitfuse_runtime::{ops, DType};
+
+/// Patch size and stride of the patch-embedding convolution (no padding, no dilation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatchOptions {
+    /// (ph, pw): the convolution kernel.
+    pub patch: [usize; 2],
+    /// (sh, sw): equal to `patch` for ViT, smaller for AST's overlapping patches.
+    pub stride: [usize; 2],
+}
+
+impl PatchOptions {
+    /// Square, non-overlapping patches of `p` (ViT, CLIP, SigLIP).
+    pub fn square(p: usize) -> Self {
+        PatchOptions { patch: [p, p], stride: [p, p] }
+    }
+}
+
+/// Problem dims after validation.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    d: usize,
+    ph: usize,
+    pw: usize,
+    sh: usize,
+    sw: usize,
+    gh: usize,
+    gw: usize,
+    np: usize,
+}
+
+impl Dims {
+    fn k(&self) -> usize {
+        self.c * self.ph * self.pw
+    }
+    fn gp(&self) -> usize {
+        self.gh * self.gw
+    }
+    fn tokens(&self) -> usize {
+        self.np + self.gp()
+    }
+}
+
+fn invalid(op: &'static str, message: String) -> Error {
+    Error::InvalidArgument { op, message }
+}
+
+fn fits_u32(op: &'static str, n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::LimitExceeded { op, what: "elements", value: n as u64, limit: u32::MAX as u64 })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(
+    op: &'static str,
+    pixels: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    prefix: Option<&Tensor>,
+    pos: Option<&Tensor>,
+    opts: PatchOptions,
+) -> Result<Dims> {
+    for t in [Some(pixels), Some(weight), bias, prefix, pos].into_iter().flatten() {
+        t.expect_dtype(op, DType::F32)?;
+    }
+    if pixels.rank() != 4 || pixels.numel() == 0 {
+        return Err(Error::ShapeMismatch { op, expected: "pixels (B, C, H, W), non-empty".into(), got: pixels.shape().to_vec() });
+    }
+    let [b, c, h, w] = [pixels.shape()[0], pixels.shape()[1], pixels.shape()[2], pixels.shape()[3]];
+    let [ph, pw] = opts.patch;
+    let [sh, sw] = opts.stride;
+    if ph == 0 || pw == 0 || sh == 0 || sw == 0 {
+        return Err(invalid(op, format!("patch {:?} and stride {:?} must be positive", opts.patch, opts.stride)));
+    }
+    if h < ph || w < pw {
+        return Err(invalid(op, format!("image {h}x{w} is smaller than one patch {ph}x{pw}")));
+    }
+    if weight.rank() != 4 || weight.shape()[1..] != [c, ph, pw] || weight.shape()[0] == 0 {
+        return Err(Error::ShapeMismatch { op, expected: format!("weight (D, {c}, {ph}, {pw})"), got: weight.shape().to_vec() });
+    }
+    let d = weight.shape()[0];
+    if let Some(bb) = bias {
+        bb.expect_shape(op, &[d])?;
+    }
+    let np = match prefix {
+        Some(pr) => {
+            if pr.rank() != 2 || pr.shape()[1] != d || pr.shape()[0] == 0 {
+                return Err(Error::ShapeMismatch { op, expected: format!("prefix (NP, {d}) with NP > 0"), got: pr.shape().to_vec() });
+            }
+            pr.shape()[0]
+        }
+        None => 0,
+    };
+    let dims = Dims { b, c, h, w, d, ph, pw, sh, sw, gh: (h - ph) / sh + 1, gw: (w - pw) / sw + 1, np };
+    if let Some(ps) = pos {
+        ps.expect_shape(op, &[dims.tokens(), d])?;
+    }
+    fits_u32(op, pixels.numel().max(weight.numel()).max(b * dims.tokens() * d).max(b * dims.gp() * dims.k()))?;
+    Ok(dims)
+}
+
+/// A 16-byte tensor bound where a kernel's optional input is absent (also big enough for a
+/// `vec4` binding).
+fn dummy(ctx: &Context) -> Result<Tensor> {
+    Tensor::empty(ctx, &[4], DType::F32)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FusedParams {
+    b: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    d: u32,
+    ph: u32,
+    pw: u32,
+    sh: u32,
+    sw: u32,
+    gh: u32,
+    gw: u32,
+    np: u32,
+    k: u32,
+    m: u32,
+    flags: u32,
+    tiles_n: u32,
+}
+
+/// Columns per invocation of the fused kernel (the WGSL `RN`).
+const FUSED_RN: usize = 8;
+/// Patches per workgroup of the fused kernel.
+const FUSED_RM: usize = 8;
+
+/// Invocations per workgroup of the fused kernel: one lavapipe SIMD row on software adapters.
+fn fused_wg(ctx: &Context) -> usize {
+    if ctx.is_software() {
+        8
+    } else {
+        32
+    }
+}
+
+/// The subgroup flavour needs subgroups that hold all 8 rows of a tile.
+fn use_subgroups(ctx: &Context) -> bool {
+    let r = ctx.report();
+    ctx.has_feature(vitfuse_runtime::wgpu::Features::SUBGROUP) && r.subgroup_min_size >= 8
+}
+
+/// Patch embedding in one dispatch: `pixels` (B, C, H, W), `weight` (D, C, ph, pw) exactly as the
+/// Hugging Face Conv2d stores it, `bias` (D); `prefix` (NP, D) learned tokens put in front of
+/// every image (CLS, or CLS + distillation for AST); `pos` (NP + GH·GW, D) added to every token,
+/// prefix included. GH = (H − ph)/sh + 1, GW = (W − pw)/sw + 1 (floor, a conv without padding);
+/// patches in raster order. Returns (B, NP + GH·GW, D).
+pub fn patch_embed(
+    ctx: &Context,
+    pixels: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    prefix: Option<&Tensor>,
+    pos: Option<&Tensor>,
+    opts: PatchOptions,
+) -> Result<Tensor> {
+    const OP: &str = "patch_embed";
+    let dm = check(OP, pixels, weight, bias, prefix, pos, opts)?;
+    let out = Tensor::empty(ctx, &[dm.b, dm.tokens(), dm.d], DType::F32)?;
+    let wg = fused_wg(ctx);
+    let k = dm.k();
+    let m = dm.b * dm.gp();
+    let va = dm.pw % 4 == 0 && dm.sw % 4 == 0 && dm.w % 4 == 0;
+    let vw = k % 4 == 0;
+    let tiles_n = dm.d.div_ceil(wg * FUSED_RN);
+    let gemm = m.div_ceil(FUSED_RM) as u64 * tiles_n as u64;
+    let pre = (dm.b * dm.np * dm.d).div_ceil(wg * 8) as u64;
+    let params = FusedParams {
+        b: dm.b as u32,
+        c: dm.c as u32,
+        h: dm.h as u32,
+        w: dm.w as u32,
+        d: dm.d as u32,
+        ph: dm.ph as u32,
+        pw: dm.pw as u32,
+        sh: dm.sh as u32,
+        sw: dm.sw as u32,
+        gh: dm.gh as u32,
+        gw: dm.gw as u32,
+        np: dm.np as u32,
+        k: k as u32,
+        m: m as u32,
+        flags: bias.is_some() as u32 | (pos.is_some() as u32) << 1,
+        tiles_n: tiles_n as u32,
+    };
+    let dummy = dummy(ctx)?;
+    let px4 = if va { pixels } else { &dummy };
+    let w4 = if vw { weight } else { &dummy };
+    let kernel = if use_subgroups(ctx) { &kernels::PATCH_EMBED_SG } else { &kernels::PATCH_EMBED_WG };
+    let overrides = [("WG", wg as f64), ("VA", va as u8 as f64), ("VW", vw as u8 as f64)];
+    let tensors = [pixels, px4, weight, w4, bias.unwrap_or(&dummy), prefix.unwrap_or(&dummy), pos.unwrap_or(&dummy), &out];
+    ctx.dispatch(kernel, &overrides, &params, &tensors, gemm + pre)?;
+    Ok(out)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Im2colParams {
+    b: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    ph: u32,
+    pw: u32,
+    sh: u32,
+    sw: u32,
+    gh: u32,
+    gw: u32,
+    k: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AssembleParams {
+    b: u32,
+    gp: u32,
+    np: u32,
+    d: u32,
+    has_pos: u32,
+    _p: [u32; 3],
+}
+
+/// The composed fallback and oracle of [`patch_embed`] (same arguments and result): an im2col
+/// gather to (B·GH·GW, C·ph·pw), [`ops::matmul`] with the weight viewed as (D, C·ph·pw) and the
+/// bias, then a pass that prepends the prefix tokens and adds the position embeddings.
+pub fn patch_embed_composed(
+    ctx: &Context,
+    pixels: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    prefix: Option<&Tensor>,
+    pos: Option<&Tensor>,
+    opts: PatchOptions,
+) -> Result<Tensor> {
+    const OP: &str = "patch_embed_composed";
+    let dm = check(OP, pixels, weight, bias, prefix, pos, opts)?;
+    let (k, m) = (dm.k(), dm.b * dm.gp());
+    let cols = Tensor::empty(ctx, &[m, k], DType::F32)?;
+    let p = Im2colParams {
+        b: dm.b as u32,
+        c: dm.c as u32,
+        h: dm.h as u32,
+        w: dm.w as u32,
+        ph: dm.ph as u32,
+        pw: dm.pw as u32,
+        sh: dm.sh as u32,
+        sw: dm.sw as u32,
+        gh: dm.gh as u32,
+        gw: dm.gw as u32,
+        k: k as u32,
+        _pad: 0,
+    };
+    ctx.dispatch(&kernels::IM2COL, &[], &p, &[pixels, &cols], ((m * k) as u64).div_ceil(64))?;
+    let y = ops::matmul(ctx, &cols, &weight.reshape(&[dm.d, k])?, bias, None, ops::MatmulOptions::default())?;
+    if dm.np == 0 && pos.is_none() {
+        return y.reshape(&[dm.b, dm.gp(), dm.d]);
+    }
+    let out = Tensor::empty(ctx, &[dm.b, dm.tokens(), dm.d], DType::F32)?;
+    let dummy = dummy(ctx)?;
+    let p = AssembleParams { b: dm.b as u32, gp: dm.gp() as u32, np: dm.np as u32, d: dm.d as u32, has_pos: pos.is_some() as u32, _p: [0; 3] };
+    let tensors = [&y, prefix.unwrap_or(&dummy), pos.unwrap_or(&dummy), &out];
+    ctx.dispatch(&kernels::ASSEMBLE_TOKENS, &[], &p, &tensors, (out.numel() as u64).div_ceil(64))?;
+    Ok(out)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct InterpParams {
+    gh: u32,
+    gw: u32,
+    nh: u32,
+    nw: u32,
+    d: u32,
+    _p: [u32; 3],
+}
+
+/// Bicubic resize of a grid of position embeddings `pos_grid` (gh·gw, D), row-major, to
+/// (nh·nw, D), as transformers' ViT `interpolate_pos_encoding` does it: PyTorch
+/// `interpolate(size=(nh, nw), mode="bicubic", align_corners=False)` (a = −0.75, no antialias,
+/// source coordinate `(dst + ½)·in/out − ½`, edge taps clamped). Callers split off the prefix
+/// rows first; with nh = H / ph and nw = W / pw as transformers computes them.
+pub fn interpolate_pos_bicubic(ctx: &Context, pos_grid: &Tensor, gh: usize, gw: usize, nh: usize, nw: usize) -> Result<Tensor> {
+    const OP: &str = "interpolate_pos_bicubic";
+    pos_grid.expect_dtype(OP, DType::F32)?;
+    if gh == 0 || gw == 0 || nh == 0 || nw == 0 {
+        return Err(invalid(OP, format!("grids must be non-empty: {gh}x{gw} -> {nh}x{nw}")));
+    }
+    if pos_grid.rank() != 2 || pos_grid.shape()[0] != gh * gw || pos_grid.shape()[1] == 0 {
+        return Err(Error::ShapeMismatch { op: OP, expected: format!("pos_grid ({}, D)", gh * gw), got: pos_grid.shape().to_vec() });
+    }
+    let d = pos_grid.shape()[1];
+    fits_u32(OP, (nh * nw * d).max(pos_grid.numel()))?;
+    let out = Tensor::empty(ctx, &[nh * nw, d], DType::F32)?;
+    let p = InterpParams { gh: gh as u32, gw: gw as u32, nh: nh as u32, nw: nw as u32, d: d as u32, _p: [0; 3] };
+    ctx.dispatch(&kernels::INTERP_BICUBIC, &[], &p, &[pos_grid, &out], (out.numel() as u64).div_ceil(64))?;
+    Ok(out)
+}

@@ -1,0 +1,293 @@
+//! `CLIPModel` (transformers `modeling_clip.py`): a ViT image tower with `pre_layrnorm` and a
+//! pooled, post-LayerNormed CLS token; a causal text tower pooled at the end-of-text token; two
+//! bias-free projections; L2-normalised embeddings; cosine logits scaled by `exp(logit_scale)`.
+
+use super::{
+    check_pixels, l2_normalize, load_layers, patch_embed, scalar, scaled_similarity, tensor, token_ids, transpose,
+    LayerDims, LayerStyle, Linear, Norm, WeightSource,
+};
+use crate::kernels::{embedding, Activation};
+
+/// The `CLIPVisionConfig` values the forward pass needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClipVisionParams {
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub eps: f32,
+    pub act: Activation,
+    pub patch: usize,
+    pub image_size: usize,
+    pub channels: usize,
+}
+
+/// The `CLIPTextConfig` values the forward pass needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClipTextParams {
+    pub vocab: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub eps: f32,
+    pub act: Activation,
+    /// Size of the position table (`max_position_embeddings`).
+    pub max_positions: usize,
+}
+
+/// `CLIPConfig`: both towers and the shared projection width.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClipParams {
+    pub text: ClipTextParams,
+    pub vision: ClipVisionParams,
+    pub projection_dim: usize,
+}
+
+/// The image tower's outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipVisionOutputs {
+    /// (N, 1 + patches, vision.hidden): the encoder output (no post LayerNorm, as in transformers).
+    pub last_hidden_state: Vec<f32>,
+    /// (N, vision.hidden): `post_layernorm` of the CLS token.
+    pub pooled: Vec<f32>,
+    /// (N, projection_dim): `visual_projection(pooled)` (`get_image_features`).
+    pub image_features: Vec<f32>,
+    pub tokens: usize,
+}
+
+/// The text tower's outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipTextOutputs {
+    /// (N, L, text.hidden) after `final_layer_norm`; padded positions carry no meaning.
+    pub last_hidden_state: Vec<f32>,
+    /// (N, text.hidden): the row at the pooling position.
+    pub pooled: Vec<f32>,
+    /// (N, projection_dim): `text_projection(pooled)` (`get_text_features`).
+    pub text_features: Vec<f32>,
+    /// The pooling position of every text.
+    pub pool_positions: Vec<usize>,
+}
+
+/// Every `CLIPModel` output, under the names of `expected.safetensors`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipOutputs {
+    /// (n_images, n_texts).
+    pub logits_per_image: Vec<f32>,
+    /// (n_texts, n_images).
+    pub logits_per_text: Vec<f32>,
+    /// (n_images, projection_dim), L2-normalised.
+    pub image_embeds: Vec<f32>,
+    /// (n_texts, projection_dim), L2-normalised.
+    pub text_embeds: Vec<f32>,
+    /// (n_images, 1 + patches, vision.hidden).
+    pub vision_last_hidden_state: Vec<f32>,
+    /// (n_images, projection_dim): projected, before normalisation.
+    pub vision_pooler_output: Vec<f32>,
+    /// (n_texts, seq_len, text.hidden).
+    pub text_last_hidden_state: Vec<f32>,
+    /// (n_texts, projection_dim): projected, before normalisation.
+    pub text_pooler_output: Vec<f32>,
+}
+
+/// The image tower plus `visual_projection` on `n_images` (C, S, S) images.
+pub fn vision_forward(
+    p: &ClipParams,
+    w: &dyn WeightSource,
+    pixel_values: &[f32],
+    n_images: usize,
+) -> Result<ClipVisionOutputs, String> {
+    let v = &p.vision;
+    let d = v.hidden;
+    check_pixels(pixel_values, n_images, v.channels, v.image_size, v.patch)?;
+    let grid = v.image_size / v.patch;
+    let np = grid * grid;
+    let t = np + 1;
+
+    let pw = tensor(
+        w,
+        "vision_model.embeddings.patch_embedding.weight",
+        &[d, v.channels, v.patch, v.patch],
+    )?;
+    let cls = tensor(w, "vision_model.embeddings.class_embedding", &[d])?;
+    let pos = tensor(w, "vision_model.embeddings.position_embedding.weight", &[t, d])?;
+    let patches = patch_embed(
+        pixel_values,
+        n_images,
+        v.channels,
+        v.image_size,
+        v.image_size,
+        v.patch,
+        &pw,
+        None,
+        d,
+    );
+    let mut x = vec![0f32; n_images * t * d];
+    for b in 0..n_images {
+        x[b * t * d..b * t * d + d].copy_from_slice(&cls);
+        x[b * t * d + d..(b + 1) * t * d].copy_from_slice(&patches[b * np * d..(b + 1) * np * d]);
+    }
+    super::add_positions(&mut x, &pos, n_images);
+    x = Norm::load(w, "vision_model.pre_layrnorm", d, v.eps)?.apply(&x, n_images * t);
+
+    let dims = LayerDims {
+        hidden: d,
+        heads: v.heads,
+        intermediate: v.intermediate,
+        eps: v.eps,
+        act: v.act,
+    };
+    for layer in load_layers(w, "vision_model.encoder.layers", v.layers, LayerStyle::Clip, dims)? {
+        x = layer.forward(&x, n_images, t, None);
+    }
+
+    let cls_rows: Vec<f32> = (0..n_images)
+        .flat_map(|b| x[b * t * d..b * t * d + d].to_vec())
+        .collect();
+    let pooled = Norm::load(w, "vision_model.post_layernorm", d, v.eps)?.apply(&cls_rows, n_images);
+    let proj = Linear::load(w, "visual_projection", p.projection_dim, d, false)?;
+    let image_features = proj.apply(&pooled, n_images, Activation::None, None);
+    Ok(ClipVisionOutputs {
+        last_hidden_state: x,
+        pooled,
+        image_features,
+        tokens: t,
+    })
+}
+
+/// Where `CLIPTextTransformer` pools each text: the position of the largest id when
+/// `eos_token_id == 2` (configs older than transformers 4.31), else the first position holding
+/// `eos_token_id` (position 0 when there is none, as `argmax` of an all-false row gives).
+pub fn pool_positions(input_ids: &[i64], n_texts: usize, seq_len: usize, eos_token_id: i64) -> Vec<usize> {
+    (0..n_texts)
+        .map(|b| {
+            let row = &input_ids[b * seq_len..(b + 1) * seq_len];
+            if eos_token_id == 2 {
+                // torch.argmax gives the first of equal maxima
+                let mut best = 0;
+                for (i, &id) in row.iter().enumerate() {
+                    if id > row[best] {
+                        best = i;
+                    }
+                }
+                best
+            } else {
+                row.iter().position(|&id| id == eos_token_id).unwrap_or(0)
+            }
+        })
+        .collect()
+}
+
+/// The text tower plus `text_projection` on `n_texts` rows of `seq_len` ids. `attention_mask`
+/// (same shape, 1 = token, 0 = padding) may be empty for "all tokens".
+pub fn text_forward(
+    p: &ClipParams,
+    w: &dyn WeightSource,
+    input_ids: &[i64],
+    attention_mask: &[i64],
+    n_texts: usize,
+    seq_len: usize,
+    eos_token_id: i64,
+) -> Result<ClipTextOutputs, String> {
+    let tp = &p.text;
+    let d = tp.hidden;
+    let (b, l) = (n_texts, seq_len);
+    if input_ids.len() != b * l {
+        return Err(format!("input_ids holds {} ids, expected {b}×{l}", input_ids.len()));
+    }
+    if !attention_mask.is_empty() && attention_mask.len() != b * l {
+        return Err(format!(
+            "attention_mask holds {} values, expected {b}×{l}",
+            attention_mask.len()
+        ));
+    }
+    if l > tp.max_positions {
+        return Err(format!(
+            "sequence length {l} exceeds max_position_embeddings {}",
+            tp.max_positions
+        ));
+    }
+
+    let tok = tensor(w, "text_model.embeddings.token_embedding.weight", &[tp.vocab, d])?;
+    let pos = tensor(
+        w,
+        "text_model.embeddings.position_embedding.weight",
+        &[tp.max_positions, d],
+    )?;
+    let ids = token_ids(input_ids, tp.vocab)?;
+    let mut x = embedding(&tok, &ids, tp.vocab, d);
+    super::add_positions(&mut x, &pos[..l * d], b);
+
+    // causal mask + key-padding mask, additive (B, L, L)
+    let mut mask = vec![0f32; b * l * l];
+    for bi in 0..b {
+        for i in 0..l {
+            for j in 0..l {
+                let padded = !attention_mask.is_empty() && attention_mask[bi * l + j] == 0;
+                if j > i || padded {
+                    mask[(bi * l + i) * l + j] = f32::NEG_INFINITY;
+                }
+            }
+        }
+    }
+
+    let dims = LayerDims {
+        hidden: d,
+        heads: tp.heads,
+        intermediate: tp.intermediate,
+        eps: tp.eps,
+        act: tp.act,
+    };
+    for layer in load_layers(w, "text_model.encoder.layers", tp.layers, LayerStyle::Clip, dims)? {
+        x = layer.forward(&x, b, l, Some(&mask));
+    }
+    let last_hidden_state = Norm::load(w, "text_model.final_layer_norm", d, tp.eps)?.apply(&x, b * l);
+
+    let pool_positions = pool_positions(input_ids, b, l, eos_token_id);
+    let pooled: Vec<f32> = pool_positions
+        .iter()
+        .enumerate()
+        .flat_map(|(bi, &i)| last_hidden_state[(bi * l + i) * d..(bi * l + i + 1) * d].to_vec())
+        .collect();
+    let proj = Linear::load(w, "text_projection", p.projection_dim, d, false)?;
+    let text_features = proj.apply(&pooled, b, Activation::None, None);
+    Ok(ClipTextOutputs {
+        last_hidden_state,
+        pooled,
+        text_features,
+        pool_positions,
+    })
+}
+
+/// Runs the whole `CLIPModel`: `n_images` (C, S, S) images and `n_texts` × `seq_len` token ids.
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    p: &ClipParams,
+    w: &dyn WeightSource,
+    pixel_values: &[f32],
+    n_images: usize,
+    input_ids: &[i64],
+    attention_mask: &[i64],
+    n_texts: usize,
+    seq_len: usize,
+    eos_token_id: i64,
+) -> Result<ClipOutputs, String> {
+    let vis = vision_forward(p, w, pixel_values, n_images)?;
+    let txt = text_forward(p, w, input_ids, attention_mask, n_texts, seq_len, eos_token_id)?;
+    let e = p.projection_dim;
+    let image_embeds = l2_normalize(&vis.image_features, n_images, e);
+    let text_embeds = l2_normalize(&txt.text_features, n_texts, e);
+    let logit_scale = (scalar(w, "logit_scale")? as f64).exp();
+    let logits_per_text = scaled_similarity(&text_embeds, &image_embeds, n_texts, n_images, e, logit_scale, 0.0);
+    let logits_per_image = transpose(&logits_per_text, n_texts, n_images);
+    Ok(ClipOutputs {
+        logits_per_image,
+        logits_per_text,
+        image_embeds,
+        text_embeds,
+        vision_last_hidden_state: vis.last_hidden_state,
+        vision_pooler_output: vis.image_features,
+        text_last_hidden_state: txt.last_hidden_state,
+        text_pooler_output: txt.text_features,
+    })
+}

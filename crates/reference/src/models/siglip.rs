@@ -1,0 +1,274 @@
+//! `SiglipModel` (transformers `modeling_siglip.py`): a ViT image tower without CLS token whose
+//! output is pooled by a multi-head attention head (learned probe query, `nn.MultiheadAttention`
+//! with packed q/k/v, LayerNorm, MLP residual); a non-causal text tower pooled at the last position
+//! and passed through `head`; sigmoid-loss logits `exp(logit_scale) · cos + logit_bias`.
+
+use super::{
+    attention, check_pixels, l2_normalize, load_layers, patch_embed, scalar, scaled_similarity, tensor, token_ids,
+    transpose, LayerDims, LayerStyle, Linear, Norm, WeightSource,
+};
+use crate::kernels::{embedding, Activation};
+
+/// The `SiglipVisionConfig` values the forward pass needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SiglipVisionParams {
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub eps: f32,
+    pub act: Activation,
+    pub patch: usize,
+    pub image_size: usize,
+    pub channels: usize,
+}
+
+/// The `SiglipTextConfig` values the forward pass needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SiglipTextParams {
+    pub vocab: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub eps: f32,
+    pub act: Activation,
+    pub max_positions: usize,
+    /// Output width of `text_model.head` (`projection_size`, default `hidden`).
+    pub projection_size: usize,
+}
+
+/// `SiglipConfig`: both towers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SiglipParams {
+    pub text: SiglipTextParams,
+    pub vision: SiglipVisionParams,
+}
+
+/// The image tower's outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiglipVisionOutputs {
+    /// (N, patches, vision.hidden) after `post_layernorm`.
+    pub last_hidden_state: Vec<f32>,
+    /// (N, vision.hidden): the attention-pooling head's output.
+    pub pooled: Vec<f32>,
+    pub tokens: usize,
+}
+
+/// The text tower's outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiglipTextOutputs {
+    /// (N, L, text.hidden) after `final_layer_norm`.
+    pub last_hidden_state: Vec<f32>,
+    /// (N, projection_size): `head(last_hidden_state[:, -1])`.
+    pub pooled: Vec<f32>,
+}
+
+/// Every `SiglipModel` output, under the names of `expected.safetensors`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiglipOutputs {
+    /// (n_images, n_texts).
+    pub logits_per_image: Vec<f32>,
+    /// (n_texts, n_images).
+    pub logits_per_text: Vec<f32>,
+    /// (n_images, vision.hidden), L2-normalised.
+    pub image_embeds: Vec<f32>,
+    /// (n_texts, projection_size), L2-normalised.
+    pub text_embeds: Vec<f32>,
+    /// (n_images, patches, vision.hidden).
+    pub vision_last_hidden_state: Vec<f32>,
+    /// (n_images, vision.hidden): the pooling head's output, before normalisation.
+    pub vision_pooler_output: Vec<f32>,
+    /// (n_texts, seq_len, text.hidden).
+    pub text_last_hidden_state: Vec<f32>,
+    /// (n_texts, projection_size): the text head's output, before normalisation.
+    pub text_pooler_output: Vec<f32>,
+}
+
+/// The image tower (embeddings, encoder, `post_layernorm`, attention-pooling head).
+pub fn vision_forward(
+    p: &SiglipParams,
+    w: &dyn WeightSource,
+    pixel_values: &[f32],
+    n_images: usize,
+) -> Result<SiglipVisionOutputs, String> {
+    let v = &p.vision;
+    let d = v.hidden;
+    let b = n_images;
+    check_pixels(pixel_values, b, v.channels, v.image_size, v.patch)?;
+    let grid = v.image_size / v.patch;
+    let t = grid * grid;
+
+    let pw = tensor(
+        w,
+        "vision_model.embeddings.patch_embedding.weight",
+        &[d, v.channels, v.patch, v.patch],
+    )?;
+    let pb = tensor(w, "vision_model.embeddings.patch_embedding.bias", &[d])?;
+    let pos = tensor(w, "vision_model.embeddings.position_embedding.weight", &[t, d])?;
+    let mut x = patch_embed(
+        pixel_values,
+        b,
+        v.channels,
+        v.image_size,
+        v.image_size,
+        v.patch,
+        &pw,
+        Some(&pb),
+        d,
+    );
+    super::add_positions(&mut x, &pos, b);
+
+    let dims = LayerDims {
+        hidden: d,
+        heads: v.heads,
+        intermediate: v.intermediate,
+        eps: v.eps,
+        act: v.act,
+    };
+    for layer in load_layers(w, "vision_model.encoder.layers", v.layers, LayerStyle::Clip, dims)? {
+        x = layer.forward(&x, b, t, None);
+    }
+    let last_hidden_state = Norm::load(w, "vision_model.post_layernorm", d, v.eps)?.apply(&x, b * t);
+
+    // attention-pooling head: one probe query per image over every patch token
+    let probe = tensor(w, "vision_model.head.probe", &[1, 1, d])?;
+    let in_w = tensor(w, "vision_model.head.attention.in_proj_weight", &[3 * d, d])?;
+    let in_b = tensor(w, "vision_model.head.attention.in_proj_bias", &[3 * d])?;
+    let part = |i: usize| Linear {
+        w: in_w[i * d * d..(i + 1) * d * d].to_vec(),
+        b: Some(in_b[i * d..(i + 1) * d].to_vec()),
+        n: d,
+        k: d,
+    };
+    let (wq, wk, wv) = (part(0), part(1), part(2));
+    let out_proj = Linear::load(w, "vision_model.head.attention.out_proj", d, d, true)?;
+    let q1 = wq.apply(&probe, 1, Activation::None, None);
+    let q: Vec<f32> = (0..b).flat_map(|_| q1.iter().copied()).collect();
+    let k = wk.apply(&last_hidden_state, b * t, Activation::None, None);
+    let vv = wv.apply(&last_hidden_state, b * t, Activation::None, None);
+    let a = attention(&q, &k, &vv, None, b, 1, t, v.heads, d / v.heads);
+    let h = out_proj.apply(&a, b, Activation::None, None);
+    let ln = Norm::load(w, "vision_model.head.layernorm", d, v.eps)?;
+    let fc1 = Linear::load(w, "vision_model.head.mlp.fc1", v.intermediate, d, true)?;
+    let fc2 = Linear::load(w, "vision_model.head.mlp.fc2", d, v.intermediate, true)?;
+    let m = fc1.apply(&ln.apply(&h, b), b, v.act, None);
+    let pooled = fc2.apply(&m, b, Activation::None, Some(&h));
+    Ok(SiglipVisionOutputs {
+        last_hidden_state,
+        pooled,
+        tokens: t,
+    })
+}
+
+/// The text tower on `n_texts` rows of `seq_len` ids (no causal mask). `attention_mask` may be
+/// empty (SigLIP checkpoints are used with max-length padding and no mask); when given, padded
+/// keys are blocked.
+pub fn text_forward(
+    p: &SiglipParams,
+    w: &dyn WeightSource,
+    input_ids: &[i64],
+    attention_mask: &[i64],
+    n_texts: usize,
+    seq_len: usize,
+) -> Result<SiglipTextOutputs, String> {
+    let tp = &p.text;
+    let d = tp.hidden;
+    let (b, l) = (n_texts, seq_len);
+    if input_ids.len() != b * l {
+        return Err(format!("input_ids holds {} ids, expected {b}×{l}", input_ids.len()));
+    }
+    if !attention_mask.is_empty() && attention_mask.len() != b * l {
+        return Err(format!(
+            "attention_mask holds {} values, expected {b}×{l}",
+            attention_mask.len()
+        ));
+    }
+    if l == 0 || l > tp.max_positions {
+        return Err(format!("sequence length {l} outside 1..={}", tp.max_positions));
+    }
+
+    let tok = tensor(w, "text_model.embeddings.token_embedding.weight", &[tp.vocab, d])?;
+    let pos = tensor(
+        w,
+        "text_model.embeddings.position_embedding.weight",
+        &[tp.max_positions, d],
+    )?;
+    let ids = token_ids(input_ids, tp.vocab)?;
+    let mut x = embedding(&tok, &ids, tp.vocab, d);
+    super::add_positions(&mut x, &pos[..l * d], b);
+
+    let mask: Option<Vec<f32>> = (!attention_mask.is_empty()).then(|| {
+        let mut m = vec![0f32; b * l * l];
+        for bi in 0..b {
+            for i in 0..l {
+                for j in 0..l {
+                    if attention_mask[bi * l + j] == 0 {
+                        m[(bi * l + i) * l + j] = f32::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+        m
+    });
+
+    let dims = LayerDims {
+        hidden: d,
+        heads: tp.heads,
+        intermediate: tp.intermediate,
+        eps: tp.eps,
+        act: tp.act,
+    };
+    for layer in load_layers(w, "text_model.encoder.layers", tp.layers, LayerStyle::Clip, dims)? {
+        x = layer.forward(&x, b, l, mask.as_deref());
+    }
+    let last_hidden_state = Norm::load(w, "text_model.final_layer_norm", d, tp.eps)?.apply(&x, b * l);
+    let last: Vec<f32> = (0..b)
+        .flat_map(|bi| last_hidden_state[(bi * l + l - 1) * d..(bi * l + l) * d].to_vec())
+        .collect();
+    let head = Linear::load(w, "text_model.head", tp.projection_size, d, true)?;
+    let pooled = head.apply(&last, b, Activation::None, None);
+    Ok(SiglipTextOutputs {
+        last_hidden_state,
+        pooled,
+    })
+}
+
+/// Runs the whole `SiglipModel`.
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    p: &SiglipParams,
+    w: &dyn WeightSource,
+    pixel_values: &[f32],
+    n_images: usize,
+    input_ids: &[i64],
+    attention_mask: &[i64],
+    n_texts: usize,
+    seq_len: usize,
+) -> Result<SiglipOutputs, String> {
+    if p.vision.hidden != p.text.projection_size {
+        return Err(format!(
+            "vision width {} differs from the text head width {}",
+            p.vision.hidden, p.text.projection_size
+        ));
+    }
+    let vis = vision_forward(p, w, pixel_values, n_images)?;
+    let txt = text_forward(p, w, input_ids, attention_mask, n_texts, seq_len)?;
+    let e = p.vision.hidden;
+    let image_embeds = l2_normalize(&vis.pooled, n_images, e);
+    let text_embeds = l2_normalize(&txt.pooled, n_texts, e);
+    let scale = (scalar(w, "logit_scale")? as f64).exp();
+    let bias = scalar(w, "logit_bias")? as f64;
+    let logits_per_text = scaled_similarity(&text_embeds, &image_embeds, n_texts, n_images, e, scale, bias);
+    let logits_per_image = transpose(&logits_per_text, n_texts, n_images);
+    Ok(SiglipOutputs {
+        logits_per_image,
+        logits_per_text,
+        image_embeds,
+        text_embeds,
+        vision_last_hidden_state: vis.last_hidden_state,
+        vision_pooler_output: vis.pooled,
+        text_last_hidden_state: txt.last_hidden_state,
+        text_pooler_output: txt.pooled,
+    })
+}

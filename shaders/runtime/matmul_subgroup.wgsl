@@ -1,0 +1,161 @@
+// matmul_subgroup: Linear-layer matmul for K % 4 == 0 on software rasterisers (lavapipe) with
+// subgroups of at least 8 lanes; W as Hugging Face stores it (N, K).
+//   out[b, m, n] = act(alpha * sum_k a[b, m, k] * W[(b), n, k] + bias[n]) + res[b, m, n]
+// One workgroup = one subgroup of 8 lanes owns a tile of 24 rows x 32 columns. Lane l owns the
+// 4 columns n0 + 8j + l (j = 0..3) of all 24 rows: six mat4x4 accumulators, one per group of 4
+// rows, with acc_r[j][i] = out[row 4r + i, column j]. K is walked in vec4 chunks, 8 chunks per
+// block: each lane loads chunk k + l of all 24 rows (one vec4 load per row shared by the whole
+// subgroup), then for u = 0..7 the rows' chunk k + u is taken from lane u (subgroup shuffle with
+// a constant lane after inlining) and each lane loads its 4 columns' chunk k + u itself.
+// With A4 = mat4x4(4 rows' chunks) and W4 = mat4x4(4 columns' chunks), transpose(A4) * W4 is
+// the 4x4 block of their dot products. Everything in the hot loop is straight-line code: the
+// software compiler does not unroll loops with this much work per iteration.
+// Rows and columns past the edge are clamped for loading and skipped when storing.
+// Bindings: 0 params (uniform Params)
+//           1 a:    (B, M, K)       read as vec4 chunks, K % 4 == 0
+//           2 w:    (N, K), or (B, N, K) when flags bit 3; read as vec4 chunks
+//           3 bias: (N)             read when flags bit 0, else a dummy
+//           4 res:  (B, M, N)       read when flags bit 1, else a dummy
+//           5 out:  (B, M, N)
+// Grid: B * ceil(M / 24) * ceil(N / 32) workgroups of 8, linearised over (x, y, z).
+// Prepended at build time: activation.wgsl (activate()).
+
+struct Params {
+    batch: u32, m: u32, k: u32, n: u32,
+    flags: u32, act: u32, alpha: f32, _pad: u32,
+}
+
+const TM: u32 = 24u;
+const TN: u32 = 32u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+// Per-invocation state shared by the helpers below (all indexed with constants).
+var<private> m0: u32;          // first row of the tile, within batch b
+var<private> n0: u32;          // first column of the tile
+var<private> bm: u32;          // b * M
+var<private> k4: u32;          // K / 4
+var<private> lane: u32;
+var<private> wc: vec4<u32>;    // this lane's 4 W rows (columns of out), as vec4 chunk offsets
+var<private> acc0: mat4x4<f32>;
+var<private> acc1: mat4x4<f32>;
+var<private> acc2: mat4x4<f32>;
+var<private> acc3: mat4x4<f32>;
+var<private> acc4: mat4x4<f32>;
+var<private> acc5: mat4x4<f32>;
+var<private> la0: mat4x4<f32>; // rows 0..3 of the tile, chunk k + lane (one row per column)
+var<private> la1: mat4x4<f32>;
+var<private> la2: mat4x4<f32>;
+var<private> la3: mat4x4<f32>;
+var<private> la4: mat4x4<f32>;
+var<private> la5: mat4x4<f32>;
+
+// vec4 chunk offset of tile row i (clamped to the last row).
+fn arow(i: u32) -> u32 {
+    return (bm + min(m0 + i, p.m - 1u)) * k4;
+}
+
+// Chunk c of tile rows r..r+3, one row per column.
+fn a4(r: u32, c: u32) -> mat4x4<f32> {
+    return mat4x4<f32>(a[arow(r) + c], a[arow(r + 1u) + c], a[arow(r + 2u) + c], a[arow(r + 3u) + c]);
+}
+
+// Chunk c of this lane's 4 columns, one column per matrix column.
+fn w4(c: u32) -> mat4x4<f32> {
+    return mat4x4<f32>(w[wc.x + c], w[wc.y + c], w[wc.z + c], w[wc.w + c]);
+}
+
+// The 4 rows held by lane u (transposed: one row per matrix row) times w.
+fn dots(l: mat4x4<f32>, u: u32, wm: mat4x4<f32>) -> mat4x4<f32> {
+    let am = mat4x4<f32>(subgroupShuffle(l[0], u), subgroupShuffle(l[1], u),
+                         subgroupShuffle(l[2], u), subgroupShuffle(l[3], u));
+    return transpose(am) * wm;
+}
+
+// One chunk step: rows' chunk k + u from lane u, columns' chunk k + u from memory.
+fn step(k: u32, u: u32) {
+    let wm = w4(k + u);
+    acc0 += dots(la0, u, wm);
+    acc1 += dots(la1, u, wm);
+    acc2 += dots(la2, u, wm);
+    acc3 += dots(la3, u, wm);
+    acc4 += dots(la4, u, wm);
+    acc5 += dots(la5, u, wm);
+}
+
+// Epilogue for the 4 rows r..r+3 of the tile held in c.
+fn store(c: mat4x4<f32>, r: u32) {
+    for (var i = 0u; i < 4u; i++) {
+        let m = m0 + r + i;
+        if (m >= p.m) { return; }
+        for (var j = 0u; j < 4u; j++) {
+            let n = n0 + 8u * j + lane;
+            if (n >= p.n) { continue; }
+            var v = c[j][i] * p.alpha;
+            if ((p.flags & 1u) != 0u) { v += bias[n]; }
+            v = activate(v, p.act);
+            let o = (bm + m) * p.n + n;
+            if ((p.flags & 2u) != 0u) { v += res[o]; }
+            out[o] = v;
+        }
+    }
+}
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(subgroup_invocation_id) sg_lane: u32) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let tiles_n = (p.n + TN - 1u) / TN;
+    let tiles_m = (p.m + TM - 1u) / TM;
+    if (g >= tiles_n * tiles_m * p.batch) { return; }
+    let b = g / (tiles_n * tiles_m);
+    lane = sg_lane;
+    n0 = (g % tiles_n) * TN;
+    m0 = ((g / tiles_n) % tiles_m) * TM;
+    bm = b * p.m;
+    k4 = p.k / 4u;
+    var wb = 0u;
+    if ((p.flags & 8u) != 0u) { wb = b * p.n; }
+    let cols = min(vec4<u32>(n0 + lane) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(p.n - 1u));
+    wc = (vec4<u32>(wb) + cols) * k4;
+
+    let k8 = k4 & ~7u;
+    for (var k = 0u; k < k8; k += 8u) {
+        la0 = a4(0u, k + lane);
+        la1 = a4(4u, k + lane);
+        la2 = a4(8u, k + lane);
+        la3 = a4(12u, k + lane);
+        la4 = a4(16u, k + lane);
+        la5 = a4(20u, k + lane);
+        step(k, 0u);
+        step(k, 1u);
+        step(k, 2u);
+        step(k, 3u);
+        step(k, 4u);
+        step(k, 5u);
+        step(k, 6u);
+        step(k, 7u);
+    }
+    // Tail chunks (K / 4 not a multiple of 8): every lane loads the rows' chunk itself.
+    for (var k = k8; k < k4; k++) {
+        let wm = w4(k);
+        acc0 += transpose(a4(0u, k)) * wm;
+        acc1 += transpose(a4(4u, k)) * wm;
+        acc2 += transpose(a4(8u, k)) * wm;
+        acc3 += transpose(a4(12u, k)) * wm;
+        acc4 += transpose(a4(16u, k)) * wm;
+        acc5 += transpose(a4(20u, k)) * wm;
+    }
+
+    store(acc0, 0u);
+    store(acc1, 4u);
+    store(acc2, 8u);
+    store(acc3, 12u);
+    store(acc4, 16u);
+    store(acc5, 20u);
+}

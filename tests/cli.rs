@@ -1,0 +1,214 @@
+//! The `vitfuse` binary: exact output forms other tools rely on, end-to-end runs on the
+//! fixtures, and bad input answered with one line on stderr and exit code 2 (never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
+}
+
+fn vitfuse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vitfuse")).args(args).env("XDG_RUNTIME_DIR", "/tmp").output().expect("run vitfuse")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vitfuse-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+/// Asserts exit code 2, no panic, and a stderr line containing `needle`.
+fn fails_cleanly(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line: {err}"));
+    assert!(line.to_lowercase().contains(&needle.to_lowercase()), "error line {line:?} lacks {needle:?}");
+}
+
+#[test]
+fn tokenize_matches_the_fixture_cases_exactly() {
+    let dir = fixture("clip_tokenizer");
+    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let texts: Vec<&str> = cases["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let tok = dir.join("tokenizer.json");
+    let mut args = vec!["tokenize", "--tokenizer", tok.to_str().unwrap(), "--max-length", "77"];
+    args.extend(&texts);
+    let out = vitfuse(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), texts.len());
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["input_ids"], cases["input_ids"][i], "ids of {:?}", texts[i]);
+        assert_eq!(l["attention_mask"], cases["attention_mask"][i], "mask of {:?}", texts[i]);
+    }
+}
+
+#[test]
+fn bench_matmul_prints_the_documented_json() {
+    for (cmd, name) in [("matmul", "matmul"), ("matmul-naive", "matmul-naive")] {
+        let out = vitfuse(&["bench", cmd, "17", "36", "29", "--iters", "2"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+        assert_eq!(v["bench"], name);
+        assert_eq!((v["m"].as_u64(), v["k"].as_u64(), v["n"].as_u64()), (Some(17), Some(36), Some(29)));
+        assert!(v["adapter"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(v["median_ms"].as_f64().unwrap() > 0.0 && v["gflops"].as_f64().unwrap() > 0.0);
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["bench", "m", "k", "n", "adapter", "median_ms", "gflops"]);
+    }
+}
+
+#[test]
+fn selfcheck_passes() {
+    let out = vitfuse(&["selfcheck"]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{s}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(s.contains("matmul_tiled") && s.contains(" 0 failed"), "{s}");
+}
+
+fn compare_forward(name: &str, reference: bool) {
+    let dir = fixture(name);
+    let out_path = tmp(&format!("{name}-{reference}.safetensors"));
+    let mut args = vec![
+        "forward",
+        "--model",
+        dir.to_str().unwrap(),
+        "--inputs",
+        dir.join("inputs.safetensors").to_str().unwrap().to_string().leak(),
+        "--output",
+        out_path.to_str().unwrap(),
+    ];
+    if reference {
+        args.push("--reference");
+    }
+    let out = vitfuse(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = vitfuse::model::read_host_tensors(&out_path).unwrap();
+    let want = vitfuse::model::read_host_tensors(dir.join("expected.safetensors")).unwrap();
+    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
+    let tol = vitfuse::reference::Tolerance::new(f["tolerance"]["abs"].as_f64().unwrap() as f32, f["tolerance"]["rel"].as_f64().unwrap() as f32);
+    for (k, w) in &want {
+        if k == "text_last_hidden_state" {
+            continue; // padded positions carry no meaning; tests/models.rs compares the valid ones
+        }
+        let g = &got[k];
+        assert_eq!(g.shape, w.shape, "{k}");
+        vitfuse::reference::assert_close(g.as_f32().unwrap(), w.as_f32().unwrap(), tol);
+    }
+}
+
+#[test]
+fn forward_vit_tiny_on_gpu_matches_transformers() {
+    compare_forward("vit_tiny", false);
+}
+
+#[test]
+fn forward_clip_tiny_on_gpu_matches_transformers() {
+    compare_forward("clip_tiny", false);
+}
+
+#[test]
+fn forward_reference_path_matches_transformers() {
+    compare_forward("vit_tiny", true);
+    compare_forward("clip_tiny", true);
+    compare_forward("clip_tiny_eos", true);
+}
+
+#[test]
+fn preprocess_writes_pixel_values() {
+    let dir = fixture("image_preprocess");
+    let out_path = tmp("pixels.safetensors");
+    let out = vitfuse(&[
+        "preprocess",
+        "--processor",
+        dir.join("clip").to_str().unwrap(),
+        "--output",
+        out_path.to_str().unwrap(),
+        dir.join("small.png").to_str().unwrap(),
+        dir.join("portrait.png").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = vitfuse::model::read_host_tensors(&out_path).unwrap();
+    assert_eq!(t["pixel_values"].shape, vec![2, 3, 224, 224]);
+    let want = vitfuse::model::read_host_tensors(dir.join("expected.safetensors")).unwrap();
+    let got = t["pixel_values"].as_f32().unwrap();
+    let w = want["clip_portrait"].as_f32().unwrap();
+    let max = got[3 * 224 * 224..].iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(max <= 0.15, "max abs error {max}");
+}
+
+#[test]
+fn classify_and_embed_run_end_to_end() {
+    let img = fixture("image_preprocess").join("landscape.png");
+    let out = vitfuse(&["classify", "--model", fixture("vit_tiny").to_str().unwrap(), img.to_str().unwrap(), "--json", "--top", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    let labels = v["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 3);
+    let scores: Vec<f64> = labels.iter().map(|l| l["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores.iter().all(|s| (0.0..=1.0).contains(s)));
+
+    let out = vitfuse(&["embed", "--model", fixture("clip_tiny").to_str().unwrap(), "--image", img.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    let e: Vec<f64> = v["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(e.len(), 32);
+    assert!((e.iter().map(|x| x * x).sum::<f64>() - 1.0).abs() < 1e-4, "embedding is not unit length");
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_2() {
+    let vit = fixture("vit_tiny");
+    let clip = fixture("clip_tiny");
+    let inputs = vit.join("inputs.safetensors");
+    let out_path = tmp("never.safetensors");
+    let o = out_path.to_str().unwrap();
+
+    // Missing model folder.
+    fails_cleanly(&vitfuse(&["forward", "--model", "/no/such/model", "--inputs", inputs.to_str().unwrap(), "--output", o]), "/no/such/model");
+    // Missing inputs file.
+    fails_cleanly(&vitfuse(&["forward", "--model", vit.to_str().unwrap(), "--inputs", "/no/such.safetensors", "--output", o]), "no/such.safetensors");
+
+    // Broken and truncated safetensors.
+    let broken = tmp("broken.safetensors");
+    write(&broken, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all");
+    fails_cleanly(&vitfuse(&["forward", "--model", vit.to_str().unwrap(), "--inputs", broken.to_str().unwrap(), "--output", o]), "safetensors");
+    let full = std::fs::read(&inputs).unwrap();
+    let trunc = tmp("trunc.safetensors");
+    write(&trunc, &full[..full.len() / 2]);
+    fails_cleanly(&vitfuse(&["forward", "--model", vit.to_str().unwrap(), "--inputs", trunc.to_str().unwrap(), "--output", o]), "safetensors");
+
+    // A model folder with a broken config, an unknown architecture, another model's weights.
+    let m = tmp("model-bad");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::copy(vit.join("model.safetensors"), m.join("model.safetensors")).unwrap();
+    write(&m.join("config.json"), b"{\"architectures\": [\"ViTForImageClassification\"], ");
+    fails_cleanly(&vitfuse(&["forward", "--model", m.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", o]), "config.json");
+    write(&m.join("config.json"), b"{\"architectures\": [\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\"}");
+    fails_cleanly(&vitfuse(&["forward", "--model", m.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", o]), "GPT2LMHeadModel");
+    std::fs::copy(clip.join("config.json"), m.join("config.json")).unwrap();
+    fails_cleanly(&vitfuse(&["forward", "--model", m.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", o]), "not found");
+
+    // Inputs that don't fit the model: CLIP's 32x32 pixels lack input_ids; ViT with CLIP-eos 24x24 pixels.
+    fails_cleanly(&vitfuse(&["forward", "--model", clip.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", o]), "input_ids");
+    let eos_inputs = fixture("clip_tiny_eos").join("inputs.safetensors");
+    fails_cleanly(&vitfuse(&["forward", "--model", vit.to_str().unwrap(), "--inputs", eos_inputs.to_str().unwrap(), "--output", o]), "pixel_values");
+
+    // Undecodable image; missing tokenizer for CLIP zero-shot.
+    let bad_png = tmp("bad.png");
+    write(&bad_png, b"\x89PNG\r\n\x1a\nthis is not a png");
+    fails_cleanly(&vitfuse(&["classify", "--model", vit.to_str().unwrap(), bad_png.to_str().unwrap()]), "bad.png");
+    let img = fixture("image_preprocess").join("small.png");
+    fails_cleanly(&vitfuse(&["classify", "--model", clip.to_str().unwrap(), img.to_str().unwrap(), "--labels", "cat,dog"]), "tokenizer");
+    fails_cleanly(&vitfuse(&["tokenize", "--tokenizer", "/no/tokenizer.json", "hi"]), "tokenizer.json");
+    fails_cleanly(&vitfuse(&["bench", "matmul", "0", "4", "4"]), "positive");
+    fails_cleanly(&vitfuse(&["info", "--adapter", "no-such-adapter-xyz"]), "no-such-adapter-xyz");
+    assert!(!out_path.exists(), "a failed command wrote its output");
+}

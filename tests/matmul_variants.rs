@@ -1,0 +1,160 @@
+//! Every matmul kernel variant against the CPU reference: odd M/N/K (1, primes, non-multiples
+//! of every tile), K % 4 == 0 and not, shared and batched W, alpha, bias, activation, residual.
+//! `bench_matmul_variants` (ignored) times each variant on the ViT shapes with the naive kernel
+//! in the same run: `cargo test --release --test matmul_variants -- --ignored --nocapture`.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{gpu, values};
+use proptest::prelude::*;
+use vitfuse::reference::{self as r, assert_close, Tolerance};
+use vitfuse::runtime::ops::{self, Activation, MatmulKernel, MatmulOptions};
+use vitfuse::runtime::{wgpu, Context, ContextOptions, Tensor};
+use vitfuse::selfcheck::ref_act;
+
+/// Whether `kernel` can run an (N, K) matmul with inner dim `k` on the test adapter.
+fn runs(ctx: &Context, kernel: MatmulKernel, k: usize) -> bool {
+    match kernel {
+        MatmulKernel::Subgroup => {
+            k % 4 == 0 && ctx.has_feature(wgpu::Features::SUBGROUP) && ctx.report().subgroup_min_size >= 8
+        }
+        MatmulKernel::Blocked => k % 4 == 0,
+        _ => true,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batched: bool, act: Activation,
+         bias: bool, res: bool, seed: u64) {
+    let ctx = gpu();
+    let up = |shape: &[usize], s: u64| {
+        let v = values(shape.iter().product(), s);
+        let t = Tensor::from_slice(ctx, shape, &v).unwrap();
+        (v, t)
+    };
+    let (a, ta) = up(&[b, m, k], seed);
+    let (w, tw) = if w_batched { up(&[b, n, k], seed + 1) } else { up(&[n, k], seed + 1) };
+    let (bv, tb) = up(&[n], seed + 2);
+    let (rv, tr) = up(&[b, m, n], seed + 3);
+    let p = r::Matmul { w_batched, act: ref_act(act), alpha: -0.75, ..r::Matmul::linear(b, m, k, n) };
+    let want = r::matmul(&p, &a, &w, bias.then_some(&bv[..]), res.then_some(&rv[..]));
+    let o = MatmulOptions { act, alpha: -0.75, kernel, ..Default::default() };
+    let got = ops::matmul(ctx, &ta, &tw, bias.then_some(&tb), res.then_some(&tr), o).unwrap();
+    assert_eq!(got.shape(), &[b, m, n]);
+    assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, Tolerance::REDUCTION);
+}
+
+fn kernel() -> impl Strategy<Value = MatmulKernel> {
+    prop_oneof![
+        Just(MatmulKernel::Tiled),
+        Just(MatmulKernel::Subgroup),
+        Just(MatmulKernel::Blocked),
+        Just(MatmulKernel::Shared),
+        Just(MatmulKernel::Scalar)
+    ]
+}
+
+fn dim(max: usize) -> impl Strategy<Value = usize> {
+    prop_oneof![Just(1usize), Just(2), Just(3), Just(7), Just(13), Just(31), Just(97), 1..=max].prop_map(move |d| d.min(max))
+}
+
+fn act() -> impl Strategy<Value = Activation> {
+    prop_oneof![
+        Just(Activation::None),
+        Just(Activation::GeluErf),
+        Just(Activation::GeluTanh),
+        Just(Activation::QuickGelu),
+        Just(Activation::Relu),
+        Just(Activation::Tanh)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 20, ..ProptestConfig::default() })]
+
+    /// `k4` picks K % 4 == 0 (K = 4·k) so the vec4 kernels run; else K is any of dim().
+    #[test]
+    fn matmul_variants_match_reference(kern in kernel(), b in 1usize..3, m in dim(60), k in dim(90), n in dim(140),
+                                       k4: bool, w_batched: bool, a_ in act(), bias: bool, res: bool,
+                                       seed in 0u64..1000) {
+        let k = if k4 { 4 * k.div_ceil(4) } else { k };
+        if runs(gpu(), kern, k) {
+            check(kern, b, m, k, n, w_batched, a_, bias, res, seed);
+        }
+    }
+}
+
+/// One fixed case per variant past every tile edge: batched W, every epilogue part, K % 8 != 0
+/// in vec4 chunks (the subgroup kernel's tail loop).
+#[test]
+fn matmul_variants_fixed_case() {
+    for kern in [MatmulKernel::Tiled, MatmulKernel::Subgroup, MatmulKernel::Blocked, MatmulKernel::Shared, MatmulKernel::Scalar] {
+        for k in [44, 37, 4] {
+            if runs(gpu(), kern, k) {
+                check(kern, 2, 29, k, 131, true, Activation::GeluErf, true, true, 7);
+            }
+        }
+    }
+}
+
+/// `Tiled` picks a kernel that runs for any K; explicit variants refuse what they cannot do.
+#[test]
+fn matmul_tiled_resolves_per_adapter_and_k() {
+    let ctx = gpu();
+    for k in [1, 3, 4, 6, 64] {
+        let kern = MatmulKernel::Tiled.resolve(ctx, k);
+        assert!(runs(ctx, kern, k) && kern != MatmulKernel::Tiled, "K = {k} -> {kern:?}");
+    }
+    let ta = Tensor::from_slice(ctx, &[3, 6], &values(18, 1)).unwrap();
+    let tw = Tensor::from_slice(ctx, &[5, 6], &values(30, 2)).unwrap();
+    for kernel in [MatmulKernel::Blocked, MatmulKernel::Subgroup] {
+        let o = MatmulOptions { kernel, ..Default::default() };
+        assert!(ops::matmul(ctx, &ta, &tw, None, None, o).is_err(), "{kernel:?} accepted K = 6");
+    }
+}
+
+/// GFLOP/s of every variant on ViT shapes, naive in the same run, plus each variant's first
+/// call (pipeline compile) in a fresh context. Set MESA_SHADER_CACHE_DISABLE=true for honest
+/// compile times. Shapes: VITFUSE_BENCH_SHAPES="M,K,N;M,K,N", iterations: VITFUSE_BENCH_ITERS.
+#[test]
+#[ignore]
+fn bench_matmul_variants() {
+    let variants = [
+        MatmulKernel::Naive,
+        MatmulKernel::Scalar,
+        MatmulKernel::Blocked,
+        MatmulKernel::Subgroup,
+        MatmulKernel::Shared,
+    ];
+    let ctx = gpu();
+    println!("adapter: {}", ctx.adapter_name());
+    for kern in variants {
+        if !runs(ctx, kern, 768) {
+            continue;
+        }
+        let fresh = Context::new(&ContextOptions::default()).unwrap();
+        let ta = Tensor::from_slice(&fresh, &[8, 64], &values(512, 1)).unwrap();
+        let tw = Tensor::from_slice(&fresh, &[8, 64], &values(512, 2)).unwrap();
+        let t0 = Instant::now();
+        ops::matmul(&fresh, &ta, &tw, None, None, MatmulOptions { kernel: kern, ..Default::default() }).unwrap();
+        fresh.sync().unwrap();
+        println!("first call {kern:?}: {:.2} s", t0.elapsed().as_secs_f64());
+    }
+    let shapes = std::env::var("VITFUSE_BENCH_SHAPES")
+        .unwrap_or_else(|_| "197,768,768;197,768,3072;197,3072,768;1576,768,768;1024,1024,1024".into());
+    let iters = std::env::var("VITFUSE_BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    for shape in shapes.split(';') {
+        let d: Vec<usize> = shape.split(',').map(|s| s.trim().parse().unwrap()).collect();
+        let (m, k, n) = (d[0], d[1], d[2]);
+        let mut line = format!("{m}x{k}x{n}:");
+        for kern in variants {
+            if runs(ctx, kern, k) {
+                let (_, gflops) = vitfuse::bench::matmul(ctx, m, k, n, kern, iters).unwrap();
+                line += &format!(" {kern:?} {gflops:.2}");
+            }
+        }
+        println!("{line}");
+    }
+}
