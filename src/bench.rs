@@ -67,3 +67,64 @@ pub fn softmax(ctx: &Context, rows: usize, cols: usize, iters: usize) -> anyhow:
     })?;
     Ok((ms, (2 * rows * cols * 4) as f64 / (ms * 1e6)))
 }
+
+/// Image encoders benchmarked by `vitfuse bench model` (random weights of the real shapes).
+pub const MODELS: &[&str] = &["vit-b16", "vit-ti16", "clip-b32"];
+
+/// One image encoder at real size with seeded random weights.
+pub enum BenchModel {
+    Vit(Box<vitfuse_model::vit::Vit>),
+    ClipVision(Box<vitfuse_model::clip::ClipVision>),
+}
+
+impl BenchModel {
+    pub fn new(ctx: &Context, name: &str) -> anyhow::Result<(Self, usize)> {
+        use vitfuse_model::nn::{Loader, Source};
+        use vitfuse_model::ModelConfig;
+        let l = Loader::from_source(ctx, Source::Random(7), "");
+        let vit = |json: &str| -> anyhow::Result<(Self, usize)> {
+            let ModelConfig::Vit(c) = ModelConfig::from_json_str(json, std::path::Path::new(name))? else {
+                anyhow::bail!("not a ViT config")
+            };
+            Ok((BenchModel::Vit(Box::new(vitfuse_model::vit::Vit::load_from(&l, &c)?)), c.image_size))
+        };
+        match name {
+            "vit-b16" => vit(r#"{"architectures": ["ViTModel"]}"#),
+            "vit-ti16" => vit(r#"{"architectures": ["ViTModel"], "hidden_size": 192, "num_attention_heads": 3, "intermediate_size": 768}"#),
+            "clip-b32" => {
+                let ModelConfig::Clip(c) = ModelConfig::from_json_str(r#"{"architectures": ["CLIPModel"]}"#, std::path::Path::new(name))? else {
+                    anyhow::bail!("not a CLIP config")
+                };
+                let v = vitfuse_model::clip::ClipVision::load(&l.pp("vision_model"), &c)?;
+                Ok((BenchModel::ClipVision(Box::new(v)), c.vision_config.image_size))
+            }
+            other => anyhow::bail!("unknown model {other:?}; choose one of {}", MODELS.join(", ")),
+        }
+    }
+
+    /// Records one forward pass (no read-back).
+    pub fn forward(&self, ctx: &Context, pixels: &Tensor) -> anyhow::Result<Tensor> {
+        Ok(match self {
+            BenchModel::Vit(m) => m.forward(ctx, pixels)?.last_hidden_state,
+            BenchModel::ClipVision(m) => m.forward(ctx, pixels)?.embeds,
+        })
+    }
+}
+
+/// Median ms of a batch-`batch` forward pass of `name`; with `profile`, also the per-kernel GPU
+/// time of one pass (name, dispatches, ms) from timestamp queries.
+pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize) -> anyhow::Result<(f64, Option<Vec<(String, u64, f64)>>)> {
+    let (m, size) = BenchModel::new(ctx, name)?;
+    let px = Tensor::from_slice(ctx, &[batch, 3, size, size], &seeded(batch * 3 * size * size, 11))?;
+    let out = m.forward(ctx, &px)?.to_vec::<f32>(ctx)?;
+    anyhow::ensure!(out.iter().all(|v| v.is_finite()), "{name} produced non-finite values");
+    let ms = median_ms(ctx, iters, || {
+        m.forward(ctx, &px)?;
+        Ok(())
+    })?;
+    // The split: one more pass, timed per dispatch when the context profiles.
+    let _ = ctx.take_profile()?;
+    m.forward(ctx, &px)?;
+    let split = ctx.take_profile()?;
+    Ok((ms, split))
+}

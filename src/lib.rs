@@ -11,5 +11,5 @@ pub use vitfuse_runtime as runtime;
 pub mod bench;
 pub mod selfcheck;
 
-mod reference_path;
+pub mod reference_path;
 pub use reference_path::reference_forward;

@@ -126,6 +126,17 @@ enum BenchCmd {
         #[arg(long, default_value_t = 10)]
         iters: usize,
     },
+    /// A whole image encoder at real size (random weights): vit-b16, vit-ti16, clip-b32.
+    Model {
+        name: String,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 3)]
+        iters: usize,
+        /// Also print the per-kernel GPU time of one pass (timestamp queries).
+        #[arg(long)]
+        profile: bool,
+    },
     /// Softmax over (ROWS, COLS).
     Softmax {
         rows: usize,
@@ -243,6 +254,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile } } => {
+            check_dims(&[batch])?;
+            let ctx = Context::new(&ContextOptions { adapter: cli.adapter.clone(), profile })?;
+            let adapter = ctx.adapter_name().to_string();
+            let (ms, split) = vitfuse::bench::model(&ctx, &name, batch, iters)?;
+            println!(
+                "{}",
+                json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms})
+            );
+            if let Some(split) = split {
+                let total: f64 = split.iter().map(|r| r.2).sum();
+                for (kernel, n, kms) in split {
+                    println!(
+                        "{}",
+                        json!({"bench": "model-split", "model": name, "batch": batch, "kernel": kernel, "dispatches": n, "gpu_ms": kms, "share": kms / total})
+                    );
+                }
+            }
+        }
         Cmd::Bench { what } => {
             let ctx = open(&cli.adapter)?;
             let adapter = ctx.adapter_name().to_string();
@@ -261,6 +291,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let (ms, gbs) = vitfuse::bench::layernorm(&ctx, rows, cols, iters)?;
                     json!({"bench": "layernorm", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
                 }
+                BenchCmd::Model { .. } => unreachable!("handled above"),
                 BenchCmd::Softmax { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
                     let (ms, gbs) = vitfuse::bench::softmax(&ctx, rows, cols, iters)?;

@@ -1,13 +1,192 @@
 //! `vitfuse forward --reference`: the same forward pass through the plain-loop CPU models of
-//! `vitfuse-reference`, fed from the same checkpoint and inputs.
+//! `vitfuse-reference`, fed from the same checkpoint and inputs and returning the same names.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use vitfuse_model::HostTensor;
+use anyhow::anyhow;
+use vitfuse_model::{self as model, HostTensor, ModelConfig, Weights};
+use vitfuse_reference::models::clip::{self, ClipParams, ClipTextParams, ClipVisionParams};
+use vitfuse_reference::models::siglip::{self, SiglipParams, SiglipTextParams, SiglipVisionParams};
+use vitfuse_reference::models::vit::{self, VitParams};
+use vitfuse_reference::models::WeightSource;
+use vitfuse_reference::Activation;
 
-/// Runs the CPU reference model in `dir` on `inputs`.
+/// A checkpoint as the reference models read it.
+pub struct Checkpoint(pub Weights);
+
+impl WeightSource for Checkpoint {
+    fn get(&self, name: &str) -> Option<(Vec<usize>, Vec<f32>)> {
+        self.0.get_f32_any(name).ok()
+    }
+}
+
+fn act(a: model::Activation) -> Activation {
+    match a {
+        model::Activation::GeluErf => Activation::GeluErf,
+        model::Activation::GeluTanh => Activation::GeluTanh,
+        model::Activation::QuickGelu => Activation::QuickGelu,
+        model::Activation::Relu => Activation::Relu,
+    }
+}
+
+pub fn vit_params(c: &model::ViTConfig) -> VitParams {
+    VitParams {
+        hidden: c.hidden_size,
+        layers: c.num_hidden_layers,
+        heads: c.num_attention_heads,
+        intermediate: c.intermediate_size,
+        eps: c.layer_norm_eps as f32,
+        act: act(c.hidden_act),
+        patch: c.patch_size,
+        image_size: c.image_size,
+        channels: c.num_channels,
+        num_labels: c.num_labels(),
+        qkv_bias: c.qkv_bias,
+    }
+}
+
+pub fn clip_params(c: &model::ClipConfig) -> ClipParams {
+    let (t, v) = (&c.text_config, &c.vision_config);
+    ClipParams {
+        text: ClipTextParams {
+            vocab: t.vocab_size,
+            hidden: t.hidden_size,
+            layers: t.num_hidden_layers,
+            heads: t.num_attention_heads,
+            intermediate: t.intermediate_size,
+            eps: t.layer_norm_eps as f32,
+            act: act(t.hidden_act),
+            max_positions: t.max_position_embeddings,
+        },
+        vision: ClipVisionParams {
+            hidden: v.hidden_size,
+            layers: v.num_hidden_layers,
+            heads: v.num_attention_heads,
+            intermediate: v.intermediate_size,
+            eps: v.layer_norm_eps as f32,
+            act: act(v.hidden_act),
+            patch: v.patch_size,
+            image_size: v.image_size,
+            channels: v.num_channels,
+        },
+        projection_dim: c.projection_dim,
+    }
+}
+
+pub fn siglip_params(c: &model::SiglipConfig) -> SiglipParams {
+    let (t, v) = (&c.text_config, &c.vision_config);
+    SiglipParams {
+        text: SiglipTextParams {
+            vocab: t.vocab_size,
+            hidden: t.hidden_size,
+            layers: t.num_hidden_layers,
+            heads: t.num_attention_heads,
+            intermediate: t.intermediate_size,
+            eps: t.layer_norm_eps as f32,
+            act: act(t.hidden_act),
+            max_positions: t.max_position_embeddings,
+            projection_size: t.projection_size(),
+        },
+        vision: SiglipVisionParams {
+            hidden: v.hidden_size,
+            layers: v.num_hidden_layers,
+            heads: v.num_attention_heads,
+            intermediate: v.intermediate_size,
+            eps: v.layer_norm_eps as f32,
+            act: act(v.hidden_act),
+            patch: v.patch_size,
+            image_size: v.image_size,
+            channels: v.num_channels,
+        },
+    }
+}
+
+fn input<'a>(inputs: &'a HashMap<String, HostTensor>, name: &str) -> anyhow::Result<&'a HostTensor> {
+    inputs.get(name).ok_or_else(|| anyhow!("the inputs have no `{name}`"))
+}
+
+fn pixels(inputs: &HashMap<String, HostTensor>) -> anyhow::Result<(&[f32], usize)> {
+    let t = input(inputs, "pixel_values")?;
+    let v = t.as_f32().ok_or_else(|| anyhow!("`pixel_values` must be float"))?;
+    anyhow::ensure!(t.shape.len() == 4, "pixel_values must be (B, C, H, W), got {:?}", t.shape);
+    Ok((v, t.shape[0]))
+}
+
+fn ids(inputs: &HashMap<String, HostTensor>, name: &str) -> anyhow::Result<Option<(Vec<i64>, Vec<usize>)>> {
+    match inputs.get(name) {
+        None => Ok(None),
+        Some(_) => Ok(Some(model::pipeline::int_input(inputs, name)?)),
+    }
+}
+
+fn out(m: &mut BTreeMap<String, HostTensor>, name: &str, shape: Vec<usize>, v: Vec<f32>) -> anyhow::Result<()> {
+    m.insert(name.to_string(), HostTensor::f32(shape, v)?);
+    Ok(())
+}
+
+/// Runs the CPU reference model in `dir` on `inputs`, returning transformers' output names.
 pub fn reference_forward(dir: &Path, inputs: &HashMap<String, HostTensor>) -> anyhow::Result<BTreeMap<String, HostTensor>> {
-    let _ = (dir, inputs);
-    anyhow::bail!("the CPU reference path is not wired yet")
+    let config = ModelConfig::from_file(dir)?;
+    let w = Checkpoint(Weights::open(dir)?);
+    let mut m = BTreeMap::new();
+    let (px, b) = pixels(inputs)?;
+    let text = |need_mask: bool| -> anyhow::Result<(Vec<i64>, Vec<i64>, usize, usize)> {
+        let (ids, s) = ids(inputs, "input_ids")?.ok_or_else(|| anyhow!("the inputs have no `input_ids`"))?;
+        anyhow::ensure!(s.len() == 2, "input_ids must be (B, T), got {s:?}");
+        let mask = match ids_mask(inputs)? {
+            Some((mk, ms)) => {
+                anyhow::ensure!(ms == s, "attention_mask has shape {ms:?} but input_ids has {s:?}");
+                mk
+            }
+            None if need_mask => vec![1; ids.len()],
+            None => Vec::new(),
+        };
+        Ok((ids, mask, s[0], s[1]))
+    };
+    match &config {
+        ModelConfig::Vit(c) => {
+            let p = vit_params(c);
+            let o = vit::forward(&p, &w, px, b).map_err(|e| anyhow!(e))?;
+            let t = o.tokens;
+            out(&mut m, "last_hidden_state", vec![b, t, p.hidden], o.last_hidden_state)?;
+            if p.num_labels > 0 {
+                out(&mut m, "logits", vec![b, p.num_labels], o.logits)?;
+            }
+        }
+        ModelConfig::Clip(c) => {
+            let p = clip_params(c);
+            let (ids, mask, nt, t) = text(true)?;
+            let o = clip::forward(&p, &w, px, b, &ids, &mask, nt, t, c.text_config.eos_token_id).map_err(|e| anyhow!(e))?;
+            let (pd, vt) = (p.projection_dim, o.vision_last_hidden_state.len() / (b * p.vision.hidden));
+            out(&mut m, "logits_per_image", vec![b, nt], o.logits_per_image)?;
+            out(&mut m, "logits_per_text", vec![nt, b], o.logits_per_text)?;
+            out(&mut m, "image_embeds", vec![b, pd], o.image_embeds)?;
+            out(&mut m, "text_embeds", vec![nt, pd], o.text_embeds)?;
+            out(&mut m, "vision_last_hidden_state", vec![b, vt, p.vision.hidden], o.vision_last_hidden_state)?;
+            out(&mut m, "vision_pooler_output", vec![b, pd], o.vision_pooler_output)?;
+            out(&mut m, "text_last_hidden_state", vec![nt, t, p.text.hidden], o.text_last_hidden_state)?;
+            out(&mut m, "text_pooler_output", vec![nt, pd], o.text_pooler_output)?;
+        }
+        ModelConfig::Siglip(c) => {
+            let p = siglip_params(c);
+            let (ids, mask, nt, t) = text(false)?;
+            let o = siglip::forward(&p, &w, px, b, &ids, &mask, nt, t).map_err(|e| anyhow!(e))?;
+            let (vd, td) = (p.vision.hidden, p.text.projection_size);
+            let vt = o.vision_last_hidden_state.len() / (b * vd);
+            out(&mut m, "logits_per_image", vec![b, nt], o.logits_per_image)?;
+            out(&mut m, "logits_per_text", vec![nt, b], o.logits_per_text)?;
+            out(&mut m, "image_embeds", vec![b, o.image_embeds.len() / b], o.image_embeds)?;
+            out(&mut m, "text_embeds", vec![nt, td], o.text_embeds)?;
+            out(&mut m, "vision_last_hidden_state", vec![b, vt, vd], o.vision_last_hidden_state)?;
+            out(&mut m, "vision_pooler_output", vec![b, o.vision_pooler_output.len() / b], o.vision_pooler_output)?;
+            out(&mut m, "text_pooler_output", vec![nt, td], o.text_pooler_output)?;
+        }
+        other => anyhow::bail!("the CPU reference has no {} model yet", other.family()),
+    }
+    Ok(m)
+}
+
+fn ids_mask(inputs: &HashMap<String, HostTensor>) -> anyhow::Result<Option<(Vec<i64>, Vec<usize>)>> {
+    ids(inputs, "attention_mask")
 }

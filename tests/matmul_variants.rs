@@ -117,7 +117,8 @@ fn matmul_tiled_resolves_per_adapter_and_k() {
 
 /// GFLOP/s of every variant on ViT shapes, naive in the same run, plus each variant's first
 /// call (pipeline compile) in a fresh context. Set MESA_SHADER_CACHE_DISABLE=true for honest
-/// compile times. Shapes: VITFUSE_BENCH_SHAPES="M,K,N;M,K,N", iterations: VITFUSE_BENCH_ITERS.
+/// compile times. Shapes: VITFUSE_BENCH_SHAPES="M,K,N;M,K,N", iterations: VITFUSE_BENCH_ITERS,
+/// variants timed: VITFUSE_BENCH_KERNELS="Naive,Subgroup" (default all).
 #[test]
 #[ignore]
 fn bench_matmul_variants() {
@@ -128,9 +129,12 @@ fn bench_matmul_variants() {
         MatmulKernel::Subgroup,
         MatmulKernel::Shared,
     ];
+    let only = std::env::var("VITFUSE_BENCH_KERNELS").unwrap_or_default();
+    let variants: Vec<MatmulKernel> =
+        variants.into_iter().filter(|v| only.is_empty() || only.split(',').any(|o| o == format!("{v:?}"))).collect();
     let ctx = gpu();
     println!("adapter: {}", ctx.adapter_name());
-    for kern in variants {
+    for &kern in &variants {
         if !runs(ctx, kern, 768) {
             continue;
         }
@@ -149,7 +153,7 @@ fn bench_matmul_variants() {
         let d: Vec<usize> = shape.split(',').map(|s| s.trim().parse().unwrap()).collect();
         let (m, k, n) = (d[0], d[1], d[2]);
         let mut line = format!("{m}x{k}x{n}:");
-        for kern in variants {
+        for &kern in &variants {
             if runs(ctx, kern, k) {
                 let (_, gflops) = vitfuse::bench::matmul(ctx, m, k, n, kern, iters).unwrap();
                 line += &format!(" {kern:?} {gflops:.2}");

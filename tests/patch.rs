@@ -160,13 +160,13 @@ fn bicubic_same_size_is_identity_and_hand_checked() {
     let (g, tg) = up(&[6 * 5, 3], 11);
     let got = interpolate_pos_bicubic(ctx, &tg, 6, 5, 6, 5).unwrap().to_vec::<f32>(ctx).unwrap();
     assert_close(&got, &g, Tolerance::new(1e-6, 1e-6));
-    // 2 -> 4 along x of a row [0, 1]: src = (x + ½)/2 − ½ = −¼, ¼, ¾, 5/4. At x = 1 (t = ¼ from
-    // tap 0): weights cubic(1.25), cubic(0.25), cubic(0.75), cubic(1.75) on taps (0, 0, 1, 1)
-    // = −0.0703125 + 0.8671875 | 0.2265625 − 0.0234375 → 0.203125.
+    // 2 -> 4 along x of a row [0, 1]: src = (x + ½)·2/4 − ½ = −¼, ¼, ¾, 5/4. At x = 1, t = ¼ from
+    // tap 0; taps (−1, 0, 1, 2) clamp to values (0, 0, 1, 1), so the result is
+    // cubic(0.75) + cubic(1.75) = 0.26171875 − 0.03515625 = 0.2265625. At x = 0 (t = ¾ from tap
+    // −1) only tap 2 → value 1 counts: cubic(1.25) = −0.10546875, the bicubic overshoot.
     let row = Tensor::from_slice(ctx, &[2, 1], &[0f32, 1.0]).unwrap();
     let got = interpolate_pos_bicubic(ctx, &row, 1, 2, 1, 4).unwrap().to_vec::<f32>(ctx).unwrap();
-    assert!((got[1] - 0.203125).abs() < 1e-6, "{got:?}");
-    assert!((got[0] - 0.0).abs() < 1e-6 && (got[3] - 1.0).abs() < 1e-6, "{got:?}");
+    assert_close(&got, &[-0.10546875, 0.2265625, 0.7734375, 1.10546875], Tolerance::new(1e-6, 0.0));
 }
 
 /// Ad-hoc timing of the fused kernel at the ViT-B/16 shape (no timed assertion):

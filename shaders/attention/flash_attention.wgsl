@@ -17,8 +17,10 @@
 //           4 mask: (B, Tk) additive, read when flags bit 0, else a dummy
 //           5 out:  (B, Tq, NH*HS)
 // Grid: B * NH * ceil(Tq / WG) workgroups of WG (nqb = ceil(Tq / WG) query blocks per head),
-// linearised over (x, y, z). Overrides: WG lanes = queries per workgroup, BK keys per tile,
-// HS4 >= ceil(HS / 4) vec4 chunks per head, SMEM stage K/V tiles in workgroup memory.
+// linearised over (x, y, z). Overrides: WG lanes = queries per workgroup, BK <= BK_MAX keys per
+// tile, SMEM stage K/V tiles in workgroup memory. Prepended at build time: `const HS4: u32`, the
+// vec4 chunks per head (>= ceil(HS / 4)); one kernel per head-size bound, as WGSL sizes private
+// arrays with constants only.
 // Every index is clamped or guarded against the dims in Params (registered unchecked).
 
 struct Params {
@@ -28,9 +30,9 @@ struct Params {
     v_stride: u32, v_off: u32, _p0: u32, _p1: u32,
 }
 
+const BK_MAX: u32 = 32u;
 override WG: u32 = 32u;
 override BK: u32 = 32u;
-override HS4: u32 = 16u;
 override SMEM: bool = true;
 override KV_LEN: u32 = BK * HS4;
 
@@ -116,7 +118,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             workgroupBarrier();
         }
         // Scores of this tile and their max.
-        var s: array<f32, BK>;
+        var s: array<f32, BK_MAX>;
         var tmax = neg_inf;
         for (var jj = 0u; jj < BK; jj++) {
             let j = kt + jj;

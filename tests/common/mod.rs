@@ -4,6 +4,10 @@
 
 use std::sync::OnceLock;
 
+use std::path::PathBuf;
+
+use vitfuse::model::{read_host_tensors, HostTensor};
+use vitfuse::reference::{check_close, Tolerance};
 use vitfuse::runtime::{Context, ContextOptions};
 
 pub fn gpu() -> &'static Context {
@@ -26,3 +30,44 @@ pub fn values(n: usize, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
+}
+
+fn tolerance(dir: &PathBuf) -> Tolerance {
+    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
+    Tolerance::new(f["tolerance"]["abs"].as_f64().unwrap() as f32, f["tolerance"]["rel"].as_f64().unwrap() as f32)
+}
+
+/// Keeps only the values of `t` (B, T, D) where the (B, T) mask is 1.
+fn masked(t: &[f32], mask: &[i64], d: usize) -> Vec<f32> {
+    t.chunks(d).zip(mask).filter(|(_, &m)| m != 0).flat_map(|(r, _)| r.to_vec()).collect()
+}
+
+/// Compares every expected output; `text_last_hidden_state` only where attention_mask is 1.
+pub fn compare(name: &str, got: &std::collections::BTreeMap<String, HostTensor>) {
+    let dir = fixture(name);
+    let tol = tolerance(&dir);
+    let expected = read_host_tensors(dir.join("expected.safetensors")).unwrap();
+    let inputs = read_host_tensors(dir.join("inputs.safetensors")).unwrap();
+    let mut failures = Vec::new();
+    for (k, want) in &expected {
+        let g = got.get(k).unwrap_or_else(|| panic!("{name}: output {k} missing; got {:?}", got.keys().collect::<Vec<_>>()));
+        assert_eq!(g.shape, want.shape, "{name}: shape of {k}");
+        let (mut gv, mut wv) = (g.as_f32().unwrap().to_vec(), want.as_f32().unwrap().to_vec());
+        if k == "text_last_hidden_state" {
+            let m = inputs["attention_mask"].as_i64().unwrap();
+            let d = *want.shape.last().unwrap();
+            gv = masked(&gv, m, d);
+            wv = masked(&wv, m, d);
+        }
+        let rep = check_close(&gv, &wv, tol);
+        eprintln!("{name} {k}: max abs err {:.3e} ({} values)", rep.max_abs_err, rep.len);
+        if !rep.passed() {
+            failures.push(format!("{k}: {rep}"));
+        }
+    }
+    assert!(failures.is_empty(), "{name}: {}", failures.join("\n"));
+}
+

@@ -22,12 +22,40 @@ use vitfuse_runtime::{DType, Kernel};
 pub mod kernels {
     use super::Kernel;
 
-    /// Fused attention; indexing is clamped or guarded against its params (see its header).
-    pub const FLASH_ATTENTION: Kernel = Kernel {
-        name: "flash_attention",
-        source: include_str!("../../../shaders/attention/flash_attention.wgsl"),
-        unchecked: true,
-    };
+    macro_rules! flash {
+        ($name:ident, $file:literal, $hs4:literal) => {
+            /// Fused attention for head sizes up to 4·HS4; indexing is clamped or guarded
+            /// against its params (see the shader's header).
+            pub const $name: Kernel = Kernel {
+                name: $file,
+                source: concat!(
+                    "const HS4: u32 = ",
+                    $hs4,
+                    "u;\n",
+                    include_str!("../../../shaders/attention/flash_attention.wgsl")
+                ),
+                unchecked: true,
+            };
+        };
+    }
+    flash!(FLASH_ATTENTION_HS4, "flash_attention_hs4", 1);
+    flash!(FLASH_ATTENTION_HS8, "flash_attention_hs8", 2);
+    flash!(FLASH_ATTENTION_HS16, "flash_attention_hs16", 4);
+    flash!(FLASH_ATTENTION_HS32, "flash_attention_hs32", 8);
+    flash!(FLASH_ATTENTION_HS64, "flash_attention_hs64", 16);
+    flash!(FLASH_ATTENTION_HS128, "flash_attention_hs128", 32);
+
+    /// The fused kernel for head size `hs` (1..=128): the smallest bound that holds it.
+    pub fn flash_attention(hs: usize) -> &'static Kernel {
+        match hs.div_ceil(4).next_power_of_two() {
+            1 => &FLASH_ATTENTION_HS4,
+            2 => &FLASH_ATTENTION_HS8,
+            4 => &FLASH_ATTENTION_HS16,
+            8 => &FLASH_ATTENTION_HS32,
+            16 => &FLASH_ATTENTION_HS64,
+            _ => &FLASH_ATTENTION_HS128,
+        }
+    }
     /// Builds the additive (G, Tq, Tk) key + causal mask of the composed path.
     pub const ATTENTION_MASK: Kernel = Kernel {
         name: "attention_mask",
@@ -35,7 +63,15 @@ pub mod kernels {
         unchecked: false,
     };
     /// Every kernel of the crate.
-    pub const ALL: &[Kernel] = &[FLASH_ATTENTION, ATTENTION_MASK];
+    pub const ALL: &[Kernel] = &[
+        FLASH_ATTENTION_HS4,
+        FLASH_ATTENTION_HS8,
+        FLASH_ATTENTION_HS16,
+        FLASH_ATTENTION_HS32,
+        FLASH_ATTENTION_HS64,
+        FLASH_ATTENTION_HS128,
+        ATTENTION_MASK,
+    ];
 }
 
 /// Largest head size the fused kernel supports.
@@ -76,7 +112,7 @@ impl AttentionOptions {
 pub struct FusedConfig {
     /// Queries (lanes) per workgroup; a multiple of 8.
     pub wg: u32,
-    /// Keys per tile.
+    /// Keys per tile, 1..=32.
     pub bk: u32,
     /// Stage K/V tiles in workgroup memory (GPUs) or read them at lane-uniform addresses
     /// straight from the buffer (lavapipe, where barriers are dear and uniform loads broadcast).
@@ -202,7 +238,7 @@ pub fn attention_with(
 ) -> Result<Tensor> {
     const OP: &str = "attention";
     let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
-    if cfg.wg == 0 || cfg.wg % 8 != 0 || cfg.bk == 0 || cfg.wg > ctx.limits().max_compute_invocations_per_workgroup {
+    if cfg.wg == 0 || cfg.wg % 8 != 0 || cfg.bk == 0 || cfg.bk > 32 || cfg.wg > ctx.limits().max_compute_invocations_per_workgroup {
         return Err(invalid(OP, format!("bad tile config {cfg:?}")));
     }
     let hs4 = hs4_bucket(opts.hs);
@@ -241,11 +277,10 @@ pub fn attention_with(
     let overrides = [
         ("WG", cfg.wg as f64),
         ("BK", cfg.bk as f64),
-        ("HS4", hs4 as f64),
         ("SMEM", cfg.smem as u32 as f64),
     ];
     let groups = (b * nh) as u64 * nqb as u64;
-    ctx.dispatch(&kernels::FLASH_ATTENTION, &overrides, &p, &[q.x, k.x, v.x, m, &out], groups)?;
+    ctx.dispatch(kernels::flash_attention(hs), &overrides, &p, &[q.x, k.x, v.x, m, &out], groups)?;
     Ok(out)
 }
 

@@ -23,22 +23,41 @@ pub fn act(a: Activation) -> Act {
     }
 }
 
+/// Where a [`Loader`] takes tensors from.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// A Hugging Face checkpoint.
+    Checkpoint(&'a Weights),
+    /// Seeded random values of whatever shape is asked for (benchmarks at real model sizes
+    /// without downloading weights); every name exists.
+    Random(u64),
+}
+
 /// Uploads checkpoint tensors by name under a prefix.
 #[derive(Clone)]
 pub struct Loader<'a> {
     pub ctx: &'a Context,
-    pub weights: &'a Weights,
+    pub source: Source<'a>,
     prefix: String,
 }
 
 impl<'a> Loader<'a> {
     pub fn new(ctx: &'a Context, weights: &'a Weights, prefix: &str) -> Self {
-        Loader { ctx, weights, prefix: prefix.to_string() }
+        Loader { ctx, source: Source::Checkpoint(weights), prefix: prefix.to_string() }
+    }
+
+    pub fn from_source(ctx: &'a Context, source: Source<'a>, prefix: &str) -> Self {
+        Loader { ctx, source, prefix: prefix.to_string() }
     }
 
     /// A loader for `prefix.name.`.
     pub fn pp(&self, name: &str) -> Loader<'a> {
-        Loader { ctx: self.ctx, weights: self.weights, prefix: format!("{}{}.", self.prefix, name) }
+        Loader { ctx: self.ctx, source: self.source, prefix: format!("{}{}.", self.prefix, name) }
+    }
+
+    /// The same source without the prefix.
+    pub fn root(&self) -> Loader<'a> {
+        Loader { ctx: self.ctx, source: self.source, prefix: String::new() }
     }
 
     pub fn name(&self, name: &str) -> String {
@@ -46,12 +65,45 @@ impl<'a> Loader<'a> {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.weights.contains(&self.name(name))
+        match self.source {
+            Source::Checkpoint(w) => w.contains(&self.name(name)),
+            Source::Random(_) => true,
+        }
+    }
+
+    /// The stored shape of a tensor (None for random sources and absent tensors).
+    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        match self.source {
+            Source::Checkpoint(w) => w.shape(&self.name(name)),
+            Source::Random(_) => None,
+        }
     }
 
     /// Host values of a tensor, checked against `shape`.
     pub fn host(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        self.weights.get_f32(&self.name(name), shape)
+        match self.source {
+            Source::Checkpoint(w) => w.get_f32(&self.name(name), shape),
+            Source::Random(seed) => {
+                let full = self.name(name);
+                let h = full.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+                let n: usize = shape.iter().product();
+                // LayerNorm weights near 1, everything else small, so activations stay tame.
+                let (base, amp) = if full.ends_with("norm.weight") || full.contains("layernorm") && full.ends_with("weight") {
+                    (1.0, 0.1)
+                } else {
+                    (0.0, 0.05)
+                };
+                let mut s = h | 1;
+                Ok((0..n)
+                    .map(|_| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        base + amp * (((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0)
+                    })
+                    .collect())
+            }
+        }
     }
 
     /// A tensor on the GPU, checked against `shape`.

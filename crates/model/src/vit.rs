@@ -35,8 +35,13 @@ pub struct VitOutputs {
 
 impl Vit {
     pub fn load(ctx: &Context, weights: &Weights, config: &ViTConfig) -> Result<Self> {
-        let root = Loader::new(ctx, weights, "");
-        let l = if weights.contains("vit.embeddings.cls_token") { root.pp("vit") } else { root.clone() };
+        Self::load_from(&Loader::new(ctx, weights, ""), config)
+    }
+
+    /// Loads from any source (a checkpoint, or random weights of the real shapes).
+    pub fn load_from(root: &Loader, config: &ViTConfig) -> Result<Self> {
+        let root = root.root();
+        let l = if root.contains("vit.embeddings.cls_token") { root.pp("vit") } else { root.clone() };
         let c = config;
         let (d, p, ch) = (c.hidden_size, c.patch_size, c.num_channels);
         let g = c.grid_size();
@@ -50,7 +55,7 @@ impl Vit {
             act: c.hidden_act,
         };
         let classifier = if root.contains("classifier.weight") {
-            let n = weights.shape("classifier.weight").map(|s| s[0]).unwrap_or(0);
+            let n = root.shape("classifier.weight").map(|s| s[0]).unwrap_or(config.num_labels().max(1));
             Some(Linear::load(&root, "classifier", n, d)?)
         } else {
             None

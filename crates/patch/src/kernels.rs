@@ -12,7 +12,7 @@ macro_rules! shader {
 
 /// Fused patch embedding with subgroup broadcasts (needs `Features::SUBGROUP`, subgroups ≥ 8).
 pub const PATCH_EMBED_SG: Kernel =
-    Kernel { name: "patch_embed_sg", source: concat!(shader!("patch_embed_sg"), shader!("patch_embed")), unchecked: false };
+    Kernel { name: "patch_embed_sg", source: concat!(shader!("patch_embed_sg"), shader!("patch_embed")), unchecked: true };
 /// Fused patch embedding sharing rows through workgroup memory.
 pub const PATCH_EMBED_WG: Kernel =
     Kernel { name: "patch_embed_wg", source: concat!(shader!("patch_embed_wg"), shader!("patch_embed")), unchecked: false };
