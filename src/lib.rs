@@ -3,6 +3,7 @@
 //! `vitfuse` binary is the command line.
 
 pub use vitfuse_attention as attention;
+pub use vitfuse_fusion as fusion;
 pub use vitfuse_model as model;
 pub use vitfuse_patch as patch;
 pub use vitfuse_reference as reference;

@@ -109,6 +109,10 @@ enum BenchCmd {
         n: usize,
         #[arg(long, default_value_t = 10)]
         iters: usize,
+        /// A specific variant (subgroup, blocked, shared, scalar, naive) instead of the best
+        /// tiled kernel for the adapter; adds a "kernel" field to the JSON.
+        #[arg(long)]
+        kernel: Option<String>,
     },
     /// The naive one-output-per-invocation matmul, same form.
     #[command(name = "matmul-naive")]
@@ -277,7 +281,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let ctx = open(&cli.adapter)?;
             let adapter = ctx.adapter_name().to_string();
             let line = match what {
-                BenchCmd::Matmul { m, k, n, iters } | BenchCmd::MatmulNaive { m, k, n, iters } => {
+                BenchCmd::Matmul { m, k, n, iters, kernel: Some(variant) } => {
+                    check_dims(&[m, k, n])?;
+                    let kern = match variant.to_lowercase().as_str() {
+                        "subgroup" => MatmulKernel::Subgroup,
+                        "blocked" => MatmulKernel::Blocked,
+                        "shared" => MatmulKernel::Shared,
+                        "scalar" => MatmulKernel::Scalar,
+                        "naive" => MatmulKernel::Naive,
+                        "tiled" => MatmulKernel::Tiled,
+                        other => bail!("unknown matmul kernel {other:?}: subgroup, blocked, shared, scalar, naive, tiled"),
+                    };
+                    let (ms, gflops) = vitfuse::bench::matmul(&ctx, m, k, n, kern, iters)?;
+                    json!({"bench": "matmul", "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops, "kernel": variant})
+                }
+                BenchCmd::Matmul { m, k, n, iters, kernel: None } | BenchCmd::MatmulNaive { m, k, n, iters } => {
                     let (name, kern) = match what {
                         BenchCmd::Matmul { .. } => ("matmul", MatmulKernel::Tiled),
                         _ => ("matmul-naive", MatmulKernel::Naive),

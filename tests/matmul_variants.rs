@@ -1,26 +1,24 @@
 //! Every matmul kernel variant against the CPU reference: odd M/N/K (1, primes, non-multiples
 //! of every tile), K % 4 == 0 and not, shared and batched W, alpha, bias, activation, residual.
-//! `bench_matmul_variants` (ignored) times each variant on the ViT shapes with the naive kernel
-//! in the same run: `cargo test --release --test matmul_variants -- --ignored --nocapture`.
+//! Timing lives in `vitfuse bench matmul M K N --kernel VARIANT` and `cargo bench`.
 
 mod common;
 
-use std::time::Instant;
 
 use common::{gpu, values};
 use proptest::prelude::*;
 use vitfuse::reference::{self as r, assert_close, Tolerance};
 use vitfuse::runtime::ops::{self, Activation, MatmulKernel, MatmulOptions};
-use vitfuse::runtime::{wgpu, Context, ContextOptions, Tensor};
+use vitfuse::runtime::{wgpu, Context, Tensor};
 use vitfuse::selfcheck::ref_act;
 
 /// Whether `kernel` can run an (N, K) matmul with inner dim `k` on the test adapter.
 fn runs(ctx: &Context, kernel: MatmulKernel, k: usize) -> bool {
     match kernel {
         MatmulKernel::Subgroup => {
-            k % 4 == 0 && ctx.has_feature(wgpu::Features::SUBGROUP) && ctx.report().subgroup_min_size >= 8
+            k.is_multiple_of(4) && ctx.has_feature(wgpu::Features::SUBGROUP) && ctx.report().subgroup_min_size >= 8
         }
-        MatmulKernel::Blocked => k % 4 == 0,
+        MatmulKernel::Blocked => k.is_multiple_of(4),
         _ => true,
     }
 }
@@ -46,15 +44,8 @@ fn check(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batched
     assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, Tolerance::REDUCTION);
 }
 
-fn kernel() -> impl Strategy<Value = MatmulKernel> {
-    prop_oneof![
-        Just(MatmulKernel::Tiled),
-        Just(MatmulKernel::Subgroup),
-        Just(MatmulKernel::Blocked),
-        Just(MatmulKernel::Shared),
-        Just(MatmulKernel::Scalar)
-    ]
-}
+const VARIANTS: [MatmulKernel; 5] =
+    [MatmulKernel::Tiled, MatmulKernel::Subgroup, MatmulKernel::Blocked, MatmulKernel::Shared, MatmulKernel::Scalar];
 
 fn dim(max: usize) -> impl Strategy<Value = usize> {
     prop_oneof![Just(1usize), Just(2), Just(3), Just(7), Just(13), Just(31), Just(97), 1..=max].prop_map(move |d| d.min(max))
@@ -74,14 +65,16 @@ fn act() -> impl Strategy<Value = Activation> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 20, ..ProptestConfig::default() })]
 
-    /// `k4` picks K % 4 == 0 (K = 4·k) so the vec4 kernels run; else K is any of dim().
+    /// Every variant on the same shape; `k4` rounds K up to a multiple of 4 so that the vec4
+    /// kernels run too.
     #[test]
-    fn matmul_variants_match_reference(kern in kernel(), b in 1usize..3, m in dim(60), k in dim(90), n in dim(140),
-                                       k4: bool, w_batched: bool, a_ in act(), bias: bool, res: bool,
-                                       seed in 0u64..1000) {
+    fn matmul_variants_match_reference(b in 1usize..3, m in dim(60), k in dim(90), n in dim(140), k4: bool,
+                                       w_batched: bool, a_ in act(), bias: bool, res: bool, seed in 0u64..1000) {
         let k = if k4 { 4 * k.div_ceil(4) } else { k };
-        if runs(gpu(), kern, k) {
-            check(kern, b, m, k, n, w_batched, a_, bias, res, seed);
+        for kern in VARIANTS {
+            if runs(gpu(), kern, k) {
+                check(kern, b, m, k, n, w_batched, a_, bias, res, seed);
+            }
         }
     }
 }
@@ -90,7 +83,7 @@ proptest! {
 /// in vec4 chunks (the subgroup kernel's tail loop).
 #[test]
 fn matmul_variants_fixed_case() {
-    for kern in [MatmulKernel::Tiled, MatmulKernel::Subgroup, MatmulKernel::Blocked, MatmulKernel::Shared, MatmulKernel::Scalar] {
+    for kern in VARIANTS {
         for k in [44, 37, 4] {
             if runs(gpu(), kern, k) {
                 check(kern, 2, 29, k, 131, true, Activation::GeluErf, true, true, 7);
@@ -112,53 +105,5 @@ fn matmul_tiled_resolves_per_adapter_and_k() {
     for kernel in [MatmulKernel::Blocked, MatmulKernel::Subgroup] {
         let o = MatmulOptions { kernel, ..Default::default() };
         assert!(ops::matmul(ctx, &ta, &tw, None, None, o).is_err(), "{kernel:?} accepted K = 6");
-    }
-}
-
-/// GFLOP/s of every variant on ViT shapes, naive in the same run, plus each variant's first
-/// call (pipeline compile) in a fresh context. Set MESA_SHADER_CACHE_DISABLE=true for honest
-/// compile times. Shapes: VITFUSE_BENCH_SHAPES="M,K,N;M,K,N", iterations: VITFUSE_BENCH_ITERS,
-/// variants timed: VITFUSE_BENCH_KERNELS="Naive,Subgroup" (default all).
-#[test]
-#[ignore]
-fn bench_matmul_variants() {
-    let variants = [
-        MatmulKernel::Naive,
-        MatmulKernel::Scalar,
-        MatmulKernel::Blocked,
-        MatmulKernel::Subgroup,
-        MatmulKernel::Shared,
-    ];
-    let only = std::env::var("VITFUSE_BENCH_KERNELS").unwrap_or_default();
-    let variants: Vec<MatmulKernel> =
-        variants.into_iter().filter(|v| only.is_empty() || only.split(',').any(|o| o == format!("{v:?}"))).collect();
-    let ctx = gpu();
-    println!("adapter: {}", ctx.adapter_name());
-    for &kern in &variants {
-        if !runs(ctx, kern, 768) {
-            continue;
-        }
-        let fresh = Context::new(&ContextOptions::default()).unwrap();
-        let ta = Tensor::from_slice(&fresh, &[8, 64], &values(512, 1)).unwrap();
-        let tw = Tensor::from_slice(&fresh, &[8, 64], &values(512, 2)).unwrap();
-        let t0 = Instant::now();
-        ops::matmul(&fresh, &ta, &tw, None, None, MatmulOptions { kernel: kern, ..Default::default() }).unwrap();
-        fresh.sync().unwrap();
-        println!("first call {kern:?}: {:.2} s", t0.elapsed().as_secs_f64());
-    }
-    let shapes = std::env::var("VITFUSE_BENCH_SHAPES")
-        .unwrap_or_else(|_| "197,768,768;197,768,3072;197,3072,768;1576,768,768;1024,1024,1024".into());
-    let iters = std::env::var("VITFUSE_BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    for shape in shapes.split(';') {
-        let d: Vec<usize> = shape.split(',').map(|s| s.trim().parse().unwrap()).collect();
-        let (m, k, n) = (d[0], d[1], d[2]);
-        let mut line = format!("{m}x{k}x{n}:");
-        for &kern in &variants {
-            if runs(ctx, kern, k) {
-                let (_, gflops) = vitfuse::bench::matmul(ctx, m, k, n, kern, iters).unwrap();
-                line += &format!(" {kern:?} {gflops:.2}");
-            }
-        }
-        println!("{line}");
     }
 }

@@ -32,6 +32,11 @@ fn clip_tiny_eos_matches_transformers_on_gpu() {
 }
 
 #[test]
+fn siglip_tiny_matches_transformers_on_gpu() {
+    compare("siglip_tiny", &run_gpu("siglip_tiny"));
+}
+
+#[test]
 fn second_forward_allocates_nothing() {
     let ctx = gpu();
     let dir = fixture("clip_tiny");

@@ -4,12 +4,12 @@
 //                          and j > i)) * v[b, j, h*HS + d]
 // Heads are read in place from (B, T, C) tensors at column off + h*HS + d (a fused QKV projection
 // needs no split), and written merged. One invocation owns one query row: it keeps q (pre-scaled)
-// and its output accumulator in registers as HS4 vec4s and walks the keys in tiles of BK,
-// rescaling the accumulator once per tile. With SMEM the workgroup first stages the tile's K and
-// V rows in workgroup memory (two barriers per tile: the GPU path); without it every lane reads
-// K and V straight from the buffer at addresses that are the same in all lanes, which software
-// rasterisers (lavapipe) load once and broadcast, with no barrier at all. A row whose keys are
-// all -inf gives zeros. Causal groups stop at their last query's key.
+// and its output accumulator in registers as HS4 vec4s. With SMEM (GPUs) the workgroup stages
+// tiles of BK keys of K and V in workgroup memory (two barriers per tile) and each lane rescales
+// once per tile. Without it (lavapipe) every lane reads K and V straight from the buffer at
+// addresses that are the same in all lanes, which software rasterisers load once and broadcast,
+// walking keys one at a time with no barrier and no dynamically indexed private array. A row
+// whose keys are all -inf gives zeros. Causal workgroups stop at their last query's key.
 // Bindings: 0 params (uniform Params)
 //           1 q:    (B, Tq, q_stride), head h at column q_off + h*HS
 //           2 k:    (B, Tk, k_stride), head h at column k_off + h*HS
@@ -46,27 +46,21 @@ override KV_LEN: u32 = BK * HS4;
 var<workgroup> ks: array<vec4<f32>, KV_LEN>;
 var<workgroup> vs: array<vec4<f32>, KV_LEN>;
 
-// Elements o, o+1, o+2, o+3 of which the first rem (>= 1) belong to the head; the rest read 0.
+// The four elements at o of which the first rem belong to the head (rem >= 4 for all but the
+// last chunk); the rest read as zero. Branch-free: indices are clamped into the head and the
+// extra lanes selected away, so unrolled head loops stay straight-line code.
+fn live4(rem: u32) -> vec4<bool> { return vec4<bool>(true, rem > 1u, rem > 2u, rem > 3u); }
 fn ldq(o: u32, rem: u32) -> vec4<f32> {
-    if (rem >= 4u) { return vec4<f32>(q[o], q[o + 1u], q[o + 2u], q[o + 3u]); }
-    var r = vec4<f32>(q[o], 0.0, 0.0, 0.0);
-    if (rem > 1u) { r.y = q[o + 1u]; }
-    if (rem > 2u) { r.z = q[o + 2u]; }
-    return r;
+    let e = rem - 1u;
+    return select(vec4<f32>(0.0), vec4<f32>(q[o], q[o + min(1u, e)], q[o + min(2u, e)], q[o + min(3u, e)]), live4(rem));
 }
 fn ldk(o: u32, rem: u32) -> vec4<f32> {
-    if (rem >= 4u) { return vec4<f32>(k[o], k[o + 1u], k[o + 2u], k[o + 3u]); }
-    var r = vec4<f32>(k[o], 0.0, 0.0, 0.0);
-    if (rem > 1u) { r.y = k[o + 1u]; }
-    if (rem > 2u) { r.z = k[o + 2u]; }
-    return r;
+    let e = rem - 1u;
+    return select(vec4<f32>(0.0), vec4<f32>(k[o], k[o + min(1u, e)], k[o + min(2u, e)], k[o + min(3u, e)]), live4(rem));
 }
 fn ldv(o: u32, rem: u32) -> vec4<f32> {
-    if (rem >= 4u) { return vec4<f32>(v[o], v[o + 1u], v[o + 2u], v[o + 3u]); }
-    var r = vec4<f32>(v[o], 0.0, 0.0, 0.0);
-    if (rem > 1u) { r.y = v[o + 1u]; }
-    if (rem > 2u) { r.z = v[o + 2u]; }
-    return r;
+    let e = rem - 1u;
+    return select(vec4<f32>(0.0), vec4<f32>(v[o], v[o + min(1u, e)], v[o + min(2u, e)], v[o + min(3u, e)]), live4(rem));
 }
 
 @compute @workgroup_size(WG)
@@ -101,8 +95,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let kcol = p.k_off + h * p.hs;
     let vcol = p.v_off + h * p.hs;
 
-    for (var kt = 0u; kt < kend; kt += BK) {
-        if (SMEM) {
+    if (!SMEM) {
+        // Software path: one key at a time straight from the buffer (lane-uniform addresses),
+        // rescaling only when the running max grows. No private array is indexed dynamically
+        // (lavapipe lowers that to branch ladders).
+        for (var j = 0u; j < kend; j++) {
+            let ko = (krow0 + j) * p.k_stride + kcol;
+            var x = 0.0;
+            for (var c = 0u; c < HS4; c++) {
+                if (c < nc) { x += dot(qv[c], ldk(ko + 4u * c, p.hs - 4u * c)); }
+            }
+            if (has_mask) { x += mask[krow0 + j]; }
+            if (causal && j > i) { x = neg_inf; }
+            if (x > m) {
+                let alpha = exp(m - x);
+                l *= alpha;
+                for (var c = 0u; c < HS4; c++) { acc[c] *= alpha; }
+                m = x;
+            }
+            let pj = select(0.0, exp(x - m), x > neg_inf);
+            l += pj;
+            let vo = (krow0 + j) * p.v_stride + vcol;
+            for (var c = 0u; c < HS4; c++) {
+                if (c < nc) { acc[c] += pj * ldv(vo + 4u * c, p.hs - 4u * c); }
+            }
+        }
+    } else {
+        // GPU path: the workgroup stages BK keys of K and V in workgroup memory, then every lane
+        // scores the whole tile and rescales once per tile.
+        for (var kt = 0u; kt < kend; kt += BK) {
             for (var e = lid.x; e < KV_LEN; e += WG) {
                 let c = e % HS4;
                 let j = krow0 + min(kt + e / HS4, p.tk - 1u);
@@ -116,53 +137,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 vs[e] = vx;
             }
             workgroupBarrier();
-        }
-        // Scores of this tile and their max.
-        var s: array<f32, BK_MAX>;
-        var tmax = neg_inf;
-        for (var jj = 0u; jj < BK; jj++) {
-            let j = kt + jj;
-            if (j >= kend) { s[jj] = neg_inf; continue; }
-            var x = 0.0;
-            if (SMEM) {
+            var s: array<f32, BK_MAX>;
+            var tmax = neg_inf;
+            for (var jj = 0u; jj < BK; jj++) {
+                let j = kt + jj;
+                var x = 0.0;
                 for (var c = 0u; c < HS4; c++) {
                     if (c < nc) { x += dot(qv[c], ks[jj * HS4 + c]); }
                 }
-            } else {
-                let o = (krow0 + j) * p.k_stride + kcol;
-                for (var c = 0u; c < HS4; c++) {
-                    if (c < nc) { x += dot(qv[c], ldk(o + 4u * c, p.hs - 4u * c)); }
-                }
+                if (has_mask) { x += mask[krow0 + min(j, p.tk - 1u)]; }
+                if (j >= kend || (causal && j > i)) { x = neg_inf; }
+                s[jj] = x;
+                tmax = max(tmax, x);
             }
-            if (has_mask) { x += mask[krow0 + j]; }
-            if (causal && j > i) { x = neg_inf; }
-            s[jj] = x;
-            tmax = max(tmax, x);
-        }
-        // Online softmax: rescale what came before to the new running max, then add this tile.
-        let mnew = max(m, tmax);
-        let live = mnew > neg_inf;
-        let alpha = select(1.0, exp(m - mnew), live);
-        l *= alpha;
-        for (var c = 0u; c < HS4; c++) { acc[c] *= alpha; }
-        for (var jj = 0u; jj < BK; jj++) {
-            let j = kt + jj;
-            if (j >= kend) { break; }
-            let pj = select(0.0, exp(s[jj] - mnew), live);
-            l += pj;
-            if (SMEM) {
+            let mnew = max(m, tmax);
+            let live = mnew > neg_inf;
+            let alpha = select(1.0, exp(m - mnew), live);
+            l *= alpha;
+            for (var c = 0u; c < HS4; c++) { acc[c] *= alpha; }
+            for (var jj = 0u; jj < BK; jj++) {
+                let pj = select(0.0, exp(s[jj] - mnew), live);
+                l += pj;
                 for (var c = 0u; c < HS4; c++) {
                     if (c < nc) { acc[c] += pj * vs[jj * HS4 + c]; }
                 }
-            } else {
-                let o = (krow0 + j) * p.v_stride + vcol;
-                for (var c = 0u; c < HS4; c++) {
-                    if (c < nc) { acc[c] += pj * ldv(o + 4u * c, p.hs - 4u * c); }
-                }
             }
+            m = mnew;
+            workgroupBarrier();
         }
-        m = mnew;
-        if (SMEM) { workgroupBarrier(); }
     }
 
     if (i >= p.tq) { return; }

@@ -3,6 +3,8 @@
 // A workgroup owns RM rows of A: every A address is the same in all lanes (subgroup-uniform), so
 // software rasterisers (lavapipe) load it once and broadcast; each invocation owns RN columns
 // strided by WG (coalesced stores on GPUs) and reads W rows with vec4-wide steps along K.
+// Runs as MatmulKernel::Scalar: on software adapters the tiled kernel for K % 4 != 0 (the vec4
+// kernels matmul_subgroup / matmul_blocked need K % 4 == 0).
 // Bindings: 0 params (uniform Params)
 //           1 a:    (B, M, K)
 //           2 w:    (N, K), or (B, N, K) when flags bit 3

@@ -19,6 +19,7 @@ pub mod nn;
 pub mod pipeline;
 pub mod tasks;
 pub mod preprocess;
+pub mod siglip;
 pub mod tokenizer;
 pub mod vit;
 pub mod weights;

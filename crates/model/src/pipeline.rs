@@ -8,6 +8,7 @@ use std::path::Path;
 use vitfuse_runtime::{Context, Tensor};
 
 use crate::clip::Clip;
+use crate::siglip::Siglip;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::vit::Vit;
@@ -17,6 +18,7 @@ use crate::weights::{HostData, HostTensor, Weights};
 pub enum Model {
     Vit(Box<Vit>),
     Clip(Box<Clip>),
+    Siglip(Box<Siglip>),
 }
 
 impl Model {
@@ -32,6 +34,7 @@ impl Model {
         match config {
             ModelConfig::Vit(c) => Ok(Model::Vit(Box::new(Vit::load(ctx, weights, c)?))),
             ModelConfig::Clip(c) => Ok(Model::Clip(Box::new(Clip::load(ctx, weights, c)?))),
+            ModelConfig::Siglip(c) => Ok(Model::Siglip(Box::new(Siglip::load(ctx, weights, c)?))),
             other => Err(ModelError::Unsupported { what: "architecture (not yet on the GPU path)", value: other.family().to_string() }),
         }
     }
@@ -40,6 +43,7 @@ impl Model {
         match self {
             Model::Vit(_) => "vit",
             Model::Clip(_) => "clip",
+            Model::Siglip(_) => "siglip",
         }
     }
 
@@ -53,26 +57,35 @@ impl Model {
             }
             Model::Clip(m) => {
                 let px = pixel_tensor(ctx, inputs)?;
-                let (ids, shape) = int_input(inputs, "input_ids")?;
-                if shape.len() != 2 {
-                    return Err(ModelError::InvalidInput(format!("input_ids must be (B, T), got {shape:?}")));
-                }
-                let mask = match inputs.get("attention_mask") {
-                    Some(_) => {
-                        let (m, s) = int_input(inputs, "attention_mask")?;
-                        if s != shape {
-                            return Err(ModelError::InvalidInput(format!(
-                                "attention_mask has shape {s:?} but input_ids has {shape:?}"
-                            )));
-                        }
-                        Some(m)
-                    }
-                    None => None,
-                };
+                let (ids, mask, shape) = text_inputs(inputs)?;
+                m.forward_all(ctx, &px, &ids, mask.as_deref(), shape[0], shape[1])
+            }
+            Model::Siglip(m) => {
+                let px = pixel_tensor(ctx, inputs)?;
+                let (ids, mask, shape) = text_inputs(inputs)?;
                 m.forward_all(ctx, &px, &ids, mask.as_deref(), shape[0], shape[1])
             }
         }
     }
+}
+
+/// `input_ids` (B, T) and the optional `attention_mask` of the same shape.
+pub fn text_inputs(inputs: &HashMap<String, HostTensor>) -> Result<(Vec<i64>, Option<Vec<i64>>, Vec<usize>)> {
+    let (ids, shape) = int_input(inputs, "input_ids")?;
+    if shape.len() != 2 {
+        return Err(ModelError::InvalidInput(format!("input_ids must be (B, T), got {shape:?}")));
+    }
+    let mask = match inputs.get("attention_mask") {
+        Some(_) => {
+            let (m, s) = int_input(inputs, "attention_mask")?;
+            if s != shape {
+                return Err(ModelError::InvalidInput(format!("attention_mask has shape {s:?} but input_ids has {shape:?}")));
+            }
+            Some(m)
+        }
+        None => None,
+    };
+    Ok((ids, mask, shape))
 }
 
 /// `pixel_values` (B, C, H, W) f32, uploaded.

@@ -41,6 +41,7 @@ impl Session {
             let (mut cfg, size) = match &model {
                 Model::Vit(m) => (ImageProcessorConfig::vit_default(), m.config.image_size),
                 Model::Clip(m) => (ImageProcessorConfig::clip_default(), m.config.vision_config.image_size),
+                Model::Siglip(m) => (ImageProcessorConfig::siglip_default(), m.config.vision_config.image_size),
             };
             cfg.size = match cfg.size {
                 ResizeSpec::ShortestEdge(_) => ResizeSpec::ShortestEdge(size),
@@ -71,6 +72,7 @@ impl Session {
         let px = self.pixels(ctx, images)?;
         let t = match &self.model {
             Model::Clip(m) => m.vision.forward(ctx, &px)?.embeds,
+            Model::Siglip(m) => m.vision.forward(ctx, &px)?.embeds,
             Model::Vit(m) => {
                 let o = m.forward(ctx, &px)?;
                 let b = px.shape()[0];
@@ -87,19 +89,30 @@ impl Session {
         Ok((t.shape().to_vec(), t.to_vec::<f32>(ctx)?))
     }
 
-    fn text_embeds(&self, ctx: &Context, texts: &[String]) -> Result<Tensor> {
-        let Model::Clip(m) = &self.model else {
-            return Err(ModelError::InvalidInput(format!("{} model has no text tower", self.model.family())));
-        };
+    /// L2-normalised text embeddings on the GPU. CLIP pads to the longest text with a mask;
+    /// SigLIP, trained on texts padded to the full length without a mask, pads to its maximum.
+    pub fn text_embeds(&self, ctx: &Context, texts: &[String]) -> Result<Tensor> {
         if texts.is_empty() {
             return Err(ModelError::InvalidInput("no text given".into()));
         }
-        let max = m.config.text_config.max_position_embeddings;
-        let enc = self.tokenizer()?.encode_batch(texts, Some(max), false)?;
-        let t = enc[0].input_ids.len();
-        let ids: Vec<i64> = enc.iter().flat_map(|e| e.input_ids.iter().copied()).collect();
-        let mask: Vec<i64> = enc.iter().flat_map(|e| e.attention_mask.iter().copied()).collect();
-        Ok(m.text.forward(ctx, &ids, Some(&mask), texts.len(), t)?.embeds)
+        let flat = |enc: &[crate::tokenizer::Encoding]| {
+            let ids: Vec<i64> = enc.iter().flat_map(|e| e.input_ids.iter().copied()).collect();
+            let mask: Vec<i64> = enc.iter().flat_map(|e| e.attention_mask.iter().copied()).collect();
+            (ids, mask, enc.first().map_or(0, |e| e.input_ids.len()))
+        };
+        match &self.model {
+            Model::Clip(m) => {
+                let max = m.config.text_config.max_position_embeddings;
+                let (ids, mask, t) = flat(&self.tokenizer()?.encode_batch(texts, Some(max), false)?);
+                Ok(m.text.forward(ctx, &ids, Some(&mask), texts.len(), t)?.embeds)
+            }
+            Model::Siglip(m) => {
+                let max = m.config.text_config.max_position_embeddings;
+                let (ids, _, t) = flat(&self.tokenizer()?.encode_batch(texts, Some(max), true)?);
+                Ok(m.text.forward(ctx, &ids, None, texts.len(), t)?.embeds)
+            }
+            other => Err(ModelError::InvalidInput(format!("{} model has no text tower", other.family()))),
+        }
     }
 
     /// Ranked labels per image: the classifier head (ViT) or zero-shot over `labels` (CLIP),
@@ -127,6 +140,28 @@ impl Session {
                 let txt = self.text_embeds(ctx, &texts)?;
                 let logits = m.logits(ctx, &img.embeds, &txt)?;
                 (labels.to_vec(), logits.to_vec::<f32>(ctx)?, labels.len())
+            }
+            Model::Siglip(m) => {
+                if labels.is_empty() {
+                    return Err(ModelError::InvalidInput("zero-shot classification with SigLIP needs --labels".into()));
+                }
+                let texts: Vec<String> = labels.iter().map(|l| prompt.replace("{}", l)).collect();
+                let img = m.vision.forward(ctx, &px)?;
+                let txt = self.text_embeds(ctx, &texts)?;
+                let logits = m.logits(ctx, &img.embeds, &txt)?.to_vec::<f32>(ctx)?;
+                // Independent sigmoid probabilities, not a softmax over the labels.
+                return Ok(logits
+                    .chunks(labels.len())
+                    .map(|row| {
+                        let mut s: Vec<Scored> = row
+                            .iter()
+                            .zip(labels)
+                            .map(|(&l, name)| Scored { label: name.clone(), score: 1.0 / (1.0 + (-l).exp()), logit: l })
+                            .collect();
+                        s.sort_by(|a, b| b.score.total_cmp(&a.score));
+                        s
+                    })
+                    .collect());
             }
         };
         Ok(logits

@@ -11,14 +11,38 @@ macro_rules! shader {
 }
 
 /// Fused patch embedding with subgroup broadcasts (needs `Features::SUBGROUP`, subgroups ≥ 8).
-pub const PATCH_EMBED_SG: Kernel =
-    Kernel { name: "patch_embed_sg", source: concat!(shader!("patch_embed_sg"), shader!("patch_embed")), unchecked: true };
+pub const PATCH_EMBED_SG: Kernel = Kernel {
+    name: "patch_embed_sg",
+    source: concat!(shader!("patch_embed_sg"), shader!("patch_embed")),
+    unchecked: true,
+};
 /// Fused patch embedding sharing rows through workgroup memory.
-pub const PATCH_EMBED_WG: Kernel =
-    Kernel { name: "patch_embed_wg", source: concat!(shader!("patch_embed_wg"), shader!("patch_embed")), unchecked: false };
-pub const IM2COL: Kernel = Kernel { name: "im2col", source: shader!("im2col"), unchecked: false };
-pub const ASSEMBLE_TOKENS: Kernel = Kernel { name: "assemble_tokens", source: shader!("assemble_tokens"), unchecked: false };
-pub const INTERP_BICUBIC: Kernel = Kernel { name: "interp_bicubic", source: shader!("interp_bicubic"), unchecked: false };
+pub const PATCH_EMBED_WG: Kernel = Kernel {
+    name: "patch_embed_wg",
+    source: concat!(shader!("patch_embed_wg"), shader!("patch_embed")),
+    unchecked: false,
+};
+pub const IM2COL: Kernel = Kernel {
+    name: "im2col",
+    source: shader!("im2col"),
+    unchecked: false,
+};
+pub const ASSEMBLE_TOKENS: Kernel = Kernel {
+    name: "assemble_tokens",
+    source: shader!("assemble_tokens"),
+    unchecked: false,
+};
+pub const INTERP_BICUBIC: Kernel = Kernel {
+    name: "interp_bicubic",
+    source: shader!("interp_bicubic"),
+    unchecked: false,
+};
 
 /// Every patch kernel, for build-all checks.
-pub const ALL: &[Kernel] = &[PATCH_EMBED_SG, PATCH_EMBED_WG, IM2COL, ASSEMBLE_TOKENS, INTERP_BICUBIC];
+pub const ALL: &[Kernel] = &[
+    PATCH_EMBED_SG,
+    PATCH_EMBED_WG,
+    IM2COL,
+    ASSEMBLE_TOKENS,
+    INTERP_BICUBIC,
+];

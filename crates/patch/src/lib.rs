@@ -21,8 +21,8 @@
 
 pub mod kernels;
 
-pub use vitfuse_runtime::{Context, Error, Result, Tensor};
 use vitfuse_runtime::{ops, DType};
+pub use vitfuse_runtime::{Context, Error, Result, Tensor};
 
 /// Patch size and stride of the patch-embedding convolution (no padding, no dilation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +36,10 @@ pub struct PatchOptions {
 impl PatchOptions {
     /// Square, non-overlapping patches of `p` (ViT, CLIP, SigLIP).
     pub fn square(p: usize) -> Self {
-        PatchOptions { patch: [p, p], stride: [p, p] }
+        PatchOptions {
+            patch: [p, p],
+            stride: [p, p],
+        }
     }
 }
 
@@ -74,7 +77,12 @@ fn invalid(op: &'static str, message: String) -> Error {
 }
 
 fn fits_u32(op: &'static str, n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| Error::LimitExceeded { op, what: "elements", value: n as u64, limit: u32::MAX as u64 })
+    u32::try_from(n).map_err(|_| Error::LimitExceeded {
+        op,
+        what: "elements",
+        value: n as u64,
+        limit: u32::MAX as u64,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -87,23 +95,48 @@ fn check(
     pos: Option<&Tensor>,
     opts: PatchOptions,
 ) -> Result<Dims> {
-    for t in [Some(pixels), Some(weight), bias, prefix, pos].into_iter().flatten() {
+    for t in [Some(pixels), Some(weight), bias, prefix, pos]
+        .into_iter()
+        .flatten()
+    {
         t.expect_dtype(op, DType::F32)?;
     }
     if pixels.rank() != 4 || pixels.numel() == 0 {
-        return Err(Error::ShapeMismatch { op, expected: "pixels (B, C, H, W), non-empty".into(), got: pixels.shape().to_vec() });
+        return Err(Error::ShapeMismatch {
+            op,
+            expected: "pixels (B, C, H, W), non-empty".into(),
+            got: pixels.shape().to_vec(),
+        });
     }
-    let [b, c, h, w] = [pixels.shape()[0], pixels.shape()[1], pixels.shape()[2], pixels.shape()[3]];
+    let [b, c, h, w] = [
+        pixels.shape()[0],
+        pixels.shape()[1],
+        pixels.shape()[2],
+        pixels.shape()[3],
+    ];
     let [ph, pw] = opts.patch;
     let [sh, sw] = opts.stride;
     if ph == 0 || pw == 0 || sh == 0 || sw == 0 {
-        return Err(invalid(op, format!("patch {:?} and stride {:?} must be positive", opts.patch, opts.stride)));
+        return Err(invalid(
+            op,
+            format!(
+                "patch {:?} and stride {:?} must be positive",
+                opts.patch, opts.stride
+            ),
+        ));
     }
     if h < ph || w < pw {
-        return Err(invalid(op, format!("image {h}x{w} is smaller than one patch {ph}x{pw}")));
+        return Err(invalid(
+            op,
+            format!("image {h}x{w} is smaller than one patch {ph}x{pw}"),
+        ));
     }
     if weight.rank() != 4 || weight.shape()[1..] != [c, ph, pw] || weight.shape()[0] == 0 {
-        return Err(Error::ShapeMismatch { op, expected: format!("weight (D, {c}, {ph}, {pw})"), got: weight.shape().to_vec() });
+        return Err(Error::ShapeMismatch {
+            op,
+            expected: format!("weight (D, {c}, {ph}, {pw})"),
+            got: weight.shape().to_vec(),
+        });
     }
     let d = weight.shape()[0];
     if let Some(bb) = bias {
@@ -112,17 +145,41 @@ fn check(
     let np = match prefix {
         Some(pr) => {
             if pr.rank() != 2 || pr.shape()[1] != d || pr.shape()[0] == 0 {
-                return Err(Error::ShapeMismatch { op, expected: format!("prefix (NP, {d}) with NP > 0"), got: pr.shape().to_vec() });
+                return Err(Error::ShapeMismatch {
+                    op,
+                    expected: format!("prefix (NP, {d}) with NP > 0"),
+                    got: pr.shape().to_vec(),
+                });
             }
             pr.shape()[0]
         }
         None => 0,
     };
-    let dims = Dims { b, c, h, w, d, ph, pw, sh, sw, gh: (h - ph) / sh + 1, gw: (w - pw) / sw + 1, np };
+    let dims = Dims {
+        b,
+        c,
+        h,
+        w,
+        d,
+        ph,
+        pw,
+        sh,
+        sw,
+        gh: (h - ph) / sh + 1,
+        gw: (w - pw) / sw + 1,
+        np,
+    };
     if let Some(ps) = pos {
         ps.expect_shape(op, &[dims.tokens(), d])?;
     }
-    fits_u32(op, pixels.numel().max(weight.numel()).max(b * dims.tokens() * d).max(b * dims.gp() * dims.k()))?;
+    fits_u32(
+        op,
+        pixels
+            .numel()
+            .max(weight.numel())
+            .max(b * dims.tokens() * d)
+            .max(b * dims.gp() * dims.k()),
+    )?;
     Ok(dims)
 }
 
@@ -167,10 +224,22 @@ fn fused_wg(ctx: &Context) -> usize {
     }
 }
 
+/// How the fused kernel hands each invocation the 8 patch rows of its tile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowSharing {
+    /// Subgroups where the adapter has them (at least 8 wide), else workgroup memory.
+    #[default]
+    Auto,
+    /// `subgroupBroadcast` (needs `Features::SUBGROUP` and subgroups of at least 8).
+    Subgroup,
+    /// Workgroup memory and two barriers per k-chunk (any adapter).
+    Workgroup,
+}
+
 /// The subgroup flavour needs subgroups that hold all 8 rows of a tile.
-fn use_subgroups(ctx: &Context) -> bool {
-    let r = ctx.report();
-    ctx.has_feature(vitfuse_runtime::wgpu::Features::SUBGROUP) && r.subgroup_min_size >= 8
+fn subgroups_usable(ctx: &Context) -> bool {
+    ctx.has_feature(vitfuse_runtime::wgpu::Features::SUBGROUP)
+        && ctx.report().subgroup_min_size >= 8
 }
 
 /// Patch embedding in one dispatch: `pixels` (B, C, H, W), `weight` (D, C, ph, pw) exactly as the
@@ -186,6 +255,30 @@ pub fn patch_embed(
     prefix: Option<&Tensor>,
     pos: Option<&Tensor>,
     opts: PatchOptions,
+) -> Result<Tensor> {
+    patch_embed_with(
+        ctx,
+        pixels,
+        weight,
+        bias,
+        prefix,
+        pos,
+        opts,
+        RowSharing::Auto,
+    )
+}
+
+/// [`patch_embed`] with the row-sharing flavour of the fused kernel chosen (tests run both).
+#[allow(clippy::too_many_arguments)]
+pub fn patch_embed_with(
+    ctx: &Context,
+    pixels: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    prefix: Option<&Tensor>,
+    pos: Option<&Tensor>,
+    opts: PatchOptions,
+    sharing: RowSharing,
 ) -> Result<Tensor> {
     const OP: &str = "patch_embed";
     let dm = check(OP, pixels, weight, bias, prefix, pos, opts)?;
@@ -219,9 +312,32 @@ pub fn patch_embed(
     let dummy = dummy(ctx)?;
     let px4 = if va { pixels } else { &dummy };
     let w4 = if vw { weight } else { &dummy };
-    let kernel = if use_subgroups(ctx) { &kernels::PATCH_EMBED_SG } else { &kernels::PATCH_EMBED_WG };
-    let overrides = [("WG", wg as f64), ("VA", va as u8 as f64), ("VW", vw as u8 as f64)];
-    let tensors = [pixels, px4, weight, w4, bias.unwrap_or(&dummy), prefix.unwrap_or(&dummy), pos.unwrap_or(&dummy), &out];
+    let kernel = match sharing {
+        RowSharing::Auto if subgroups_usable(ctx) => &kernels::PATCH_EMBED_SG,
+        RowSharing::Auto | RowSharing::Workgroup => &kernels::PATCH_EMBED_WG,
+        RowSharing::Subgroup if subgroups_usable(ctx) => &kernels::PATCH_EMBED_SG,
+        RowSharing::Subgroup => {
+            return Err(invalid(
+                OP,
+                "RowSharing::Subgroup needs an adapter with subgroups of at least 8".into(),
+            ));
+        }
+    };
+    let overrides = [
+        ("WG", wg as f64),
+        ("VA", va as u8 as f64),
+        ("VW", vw as u8 as f64),
+    ];
+    let tensors = [
+        pixels,
+        px4,
+        weight,
+        w4,
+        bias.unwrap_or(&dummy),
+        prefix.unwrap_or(&dummy),
+        pos.unwrap_or(&dummy),
+        &out,
+    ];
     ctx.dispatch(kernel, &overrides, &params, &tensors, gemm + pre)?;
     Ok(out)
 }
@@ -284,16 +400,42 @@ pub fn patch_embed_composed(
         k: k as u32,
         _pad: 0,
     };
-    ctx.dispatch(&kernels::IM2COL, &[], &p, &[pixels, &cols], ((m * k) as u64).div_ceil(64))?;
-    let y = ops::matmul(ctx, &cols, &weight.reshape(&[dm.d, k])?, bias, None, ops::MatmulOptions::default())?;
+    ctx.dispatch(
+        &kernels::IM2COL,
+        &[],
+        &p,
+        &[pixels, &cols],
+        ((m * k) as u64).div_ceil(64),
+    )?;
+    let y = ops::matmul(
+        ctx,
+        &cols,
+        &weight.reshape(&[dm.d, k])?,
+        bias,
+        None,
+        ops::MatmulOptions::default(),
+    )?;
     if dm.np == 0 && pos.is_none() {
         return y.reshape(&[dm.b, dm.gp(), dm.d]);
     }
     let out = Tensor::empty(ctx, &[dm.b, dm.tokens(), dm.d], DType::F32)?;
     let dummy = dummy(ctx)?;
-    let p = AssembleParams { b: dm.b as u32, gp: dm.gp() as u32, np: dm.np as u32, d: dm.d as u32, has_pos: pos.is_some() as u32, _p: [0; 3] };
+    let p = AssembleParams {
+        b: dm.b as u32,
+        gp: dm.gp() as u32,
+        np: dm.np as u32,
+        d: dm.d as u32,
+        has_pos: pos.is_some() as u32,
+        _p: [0; 3],
+    };
     let tensors = [&y, prefix.unwrap_or(&dummy), pos.unwrap_or(&dummy), &out];
-    ctx.dispatch(&kernels::ASSEMBLE_TOKENS, &[], &p, &tensors, (out.numel() as u64).div_ceil(64))?;
+    ctx.dispatch(
+        &kernels::ASSEMBLE_TOKENS,
+        &[],
+        &p,
+        &tensors,
+        (out.numel() as u64).div_ceil(64),
+    )?;
     Ok(out)
 }
 
@@ -313,19 +455,46 @@ struct InterpParams {
 /// `interpolate(size=(nh, nw), mode="bicubic", align_corners=False)` (a = −0.75, no antialias,
 /// source coordinate `(dst + ½)·in/out − ½`, edge taps clamped). Callers split off the prefix
 /// rows first; with nh = H / ph and nw = W / pw as transformers computes them.
-pub fn interpolate_pos_bicubic(ctx: &Context, pos_grid: &Tensor, gh: usize, gw: usize, nh: usize, nw: usize) -> Result<Tensor> {
+pub fn interpolate_pos_bicubic(
+    ctx: &Context,
+    pos_grid: &Tensor,
+    gh: usize,
+    gw: usize,
+    nh: usize,
+    nw: usize,
+) -> Result<Tensor> {
     const OP: &str = "interpolate_pos_bicubic";
     pos_grid.expect_dtype(OP, DType::F32)?;
     if gh == 0 || gw == 0 || nh == 0 || nw == 0 {
-        return Err(invalid(OP, format!("grids must be non-empty: {gh}x{gw} -> {nh}x{nw}")));
+        return Err(invalid(
+            OP,
+            format!("grids must be non-empty: {gh}x{gw} -> {nh}x{nw}"),
+        ));
     }
     if pos_grid.rank() != 2 || pos_grid.shape()[0] != gh * gw || pos_grid.shape()[1] == 0 {
-        return Err(Error::ShapeMismatch { op: OP, expected: format!("pos_grid ({}, D)", gh * gw), got: pos_grid.shape().to_vec() });
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            expected: format!("pos_grid ({}, D)", gh * gw),
+            got: pos_grid.shape().to_vec(),
+        });
     }
     let d = pos_grid.shape()[1];
     fits_u32(OP, (nh * nw * d).max(pos_grid.numel()))?;
     let out = Tensor::empty(ctx, &[nh * nw, d], DType::F32)?;
-    let p = InterpParams { gh: gh as u32, gw: gw as u32, nh: nh as u32, nw: nw as u32, d: d as u32, _p: [0; 3] };
-    ctx.dispatch(&kernels::INTERP_BICUBIC, &[], &p, &[pos_grid, &out], (out.numel() as u64).div_ceil(64))?;
+    let p = InterpParams {
+        gh: gh as u32,
+        gw: gw as u32,
+        nh: nh as u32,
+        nw: nw as u32,
+        d: d as u32,
+        _p: [0; 3],
+    };
+    ctx.dispatch(
+        &kernels::INTERP_BICUBIC,
+        &[],
+        &p,
+        &[pos_grid, &out],
+        (out.numel() as u64).div_ceil(64),
+    )?;
     Ok(out)
 }

@@ -5,6 +5,7 @@
 
 pub mod attention;
 pub mod close;
+pub mod fusion;
 pub mod kernels;
 pub mod patch;
 pub mod models;

@@ -25,7 +25,10 @@ pub fn patch_embed(
     sw: usize,
     np: usize,
 ) -> Vec<f32> {
-    assert!(h >= ph && w >= pw && sh > 0 && sw > 0, "image smaller than a patch or zero stride");
+    assert!(
+        h >= ph && w >= pw && sh > 0 && sw > 0,
+        "image smaller than a patch or zero stride"
+    );
     assert!(prefix.is_some() || np == 0, "np > 0 needs prefix tokens");
     let gh = (h - ph) / sh + 1;
     let gw = (w - pw) / sw + 1;
@@ -42,7 +45,8 @@ pub fn patch_embed(
                     for ci in 0..c {
                         for y in 0..ph {
                             for x in 0..pw {
-                                let px = pixels[((bi * c + ci) * h + gy * sh + y) * w + gx * sw + x] as f64;
+                                let px = pixels[((bi * c + ci) * h + gy * sh + y) * w + gx * sw + x]
+                                    as f64;
                                 let wt = weight[((n * c + ci) * ph + y) * pw + x] as f64;
                                 s += px * wt;
                             }
@@ -90,7 +94,14 @@ fn taps(dst: usize, n_in: usize, n_out: usize) -> [(usize, f64); 4] {
 
 /// Bicubic resize of a grid of position embeddings `pos` (gh·gw, D), row-major (gy, gx), to
 /// (nh·nw, D): PyTorch `interpolate(size=(nh, nw), mode="bicubic", align_corners=False)`.
-pub fn interpolate_pos_bicubic(pos: &[f32], gh: usize, gw: usize, d: usize, nh: usize, nw: usize) -> Vec<f32> {
+pub fn interpolate_pos_bicubic(
+    pos: &[f32],
+    gh: usize,
+    gw: usize,
+    d: usize,
+    nh: usize,
+    nw: usize,
+) -> Vec<f32> {
     let mut out = vec![0f32; nh * nw * d];
     for oy in 0..nh {
         let ty = taps(oy, gh, nh);

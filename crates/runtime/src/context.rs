@@ -226,6 +226,11 @@ impl Context {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 
+    /// The smallest subgroup size the adapter may use (0 when unknown).
+    pub fn subgroup_min_size(&self) -> u32 {
+        self.info.subgroup_min_size
+    }
+
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
     }

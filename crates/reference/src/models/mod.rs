@@ -14,6 +14,7 @@ use crate::kernels::{layernorm, matmul, Activation, Matmul};
 
 pub mod clip;
 pub mod siglip;
+pub mod vilt;
 pub mod vit;
 
 /// Where a model reads its weights: `get(name)` gives `(shape, row-major f32 data)` or `None`

@@ -44,7 +44,7 @@ impl MatmulKernel {
             MatmulKernel::Auto | MatmulKernel::Tiled => {
                 if !ctx.is_software() {
                     MatmulKernel::Shared
-                } else if k % 4 != 0 {
+                } else if !k.is_multiple_of(4) {
                     MatmulKernel::Scalar
                 } else if subgroups_of_8(ctx) {
                     MatmulKernel::Subgroup
@@ -59,7 +59,7 @@ impl MatmulKernel {
 
 /// Whether `matmul_subgroup` can run: subgroups, and an 8-invocation workgroup is one subgroup.
 fn subgroups_of_8(ctx: &Context) -> bool {
-    ctx.has_feature(wgpu::Features::SUBGROUP) && ctx.report().subgroup_min_size >= 8
+    ctx.has_feature(wgpu::Features::SUBGROUP) && ctx.subgroup_min_size() >= 8
 }
 
 /// Epilogue and layout of a matmul.
@@ -195,7 +195,7 @@ pub fn matmul(
     if kernel != MatmulKernel::Naive && opts.layout != WeightLayout::NK {
         return unsupported(format!("the {kernel:?} matmul kernel needs W as (N, K)"));
     }
-    if matches!(kernel, MatmulKernel::Subgroup | MatmulKernel::Blocked) && k % 4 != 0 {
+    if matches!(kernel, MatmulKernel::Subgroup | MatmulKernel::Blocked) && !k.is_multiple_of(4) {
         return unsupported(format!("the {kernel:?} matmul kernel needs K % 4 == 0, got K = {k}"));
     }
     if kernel == MatmulKernel::Subgroup && !subgroups_of_8(ctx) {

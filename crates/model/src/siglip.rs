@@ -1,0 +1,250 @@
+//! SigLIP (SiglipModel) on the GPU: a ViT image tower without CLS whose output is pooled by a
+//! learned probe attending over the patches, a bidirectional text tower pooled at the last
+//! position, and sigmoid-style logits with a learned scale and bias (Zhai et al. 2023;
+//! transformers' `modeling_siglip.py`).
+#![allow(missing_docs)]
+
+use std::collections::BTreeMap;
+
+use vitfuse_fusion as fusion;
+use vitfuse_patch::{self as patch, PatchOptions};
+use vitfuse_runtime::ops::{self, Activation as Act};
+use vitfuse_runtime::{Context, Tensor};
+
+use crate::config::SiglipConfig;
+use crate::error::{ModelError, Result};
+use crate::nn::{act, additive_mask, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
+use crate::vit::put;
+use crate::weights::Weights;
+
+/// The multi-head attention pooling head: probe ⟶ MHA over the patches ⟶ LayerNorm + MLP residual.
+pub struct PoolingHead {
+    probe: Tensor,
+    in_w: Tensor,
+    in_b: Tensor,
+    out_w: Tensor,
+    out_b: Tensor,
+    ln: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    act: Act,
+    heads: usize,
+}
+
+pub struct SiglipVision {
+    patch_w: Tensor,
+    patch_b: Tensor,
+    pos: Tensor,
+    encoder: Encoder,
+    post_ln: LayerNorm,
+    head: Option<PoolingHead>,
+    channels: usize,
+    image_size: usize,
+    patch: usize,
+}
+
+pub struct SiglipText {
+    tok: Tensor,
+    pos: Tensor,
+    encoder: Encoder,
+    final_ln: LayerNorm,
+    head: Linear,
+    vocab: usize,
+    max_len: usize,
+}
+
+pub struct Siglip {
+    pub config: SiglipConfig,
+    pub vision: SiglipVision,
+    pub text: SiglipText,
+    /// exp(logit_scale).
+    pub scale: f32,
+    pub bias: f32,
+}
+
+/// Tower outputs on the GPU: the last hidden state, the pooled (head) features and their
+/// L2-normalised embeddings.
+pub struct TowerOutputs {
+    pub last_hidden_state: Tensor,
+    pub features: Tensor,
+    pub embeds: Tensor,
+}
+
+impl SiglipVision {
+    pub fn load(l: &Loader, c: &SiglipConfig) -> Result<Self> {
+        let v = &c.vision_config;
+        let (d, p) = (v.hidden_size, v.patch_size);
+        let g = v.image_size / p.max(1);
+        let e = l.pp("embeddings");
+        let dims = EncoderDims {
+            hidden: d,
+            heads: v.num_attention_heads,
+            intermediate: v.intermediate_size,
+            layers: v.num_hidden_layers,
+            eps: v.layer_norm_eps,
+            act: v.hidden_act,
+        };
+        let head = if v.vision_use_head {
+            let h = l.pp("head");
+            let a = h.pp("attention");
+            Some(PoolingHead {
+                probe: h.tensor("probe", &[1, 1, d])?.reshape(&[1, d])?,
+                in_w: a.tensor("in_proj_weight", &[3 * d, d])?,
+                in_b: a.tensor("in_proj_bias", &[3 * d])?,
+                out_w: a.tensor("out_proj.weight", &[d, d])?,
+                out_b: a.tensor("out_proj.bias", &[d])?,
+                ln: LayerNorm::load(&h, "layernorm", d, v.layer_norm_eps)?,
+                fc1: Linear::load(&h.pp("mlp"), "fc1", v.intermediate_size, d)?,
+                fc2: Linear::load(&h.pp("mlp"), "fc2", d, v.intermediate_size)?,
+                act: act(v.hidden_act),
+                heads: v.num_attention_heads,
+            })
+        } else {
+            None
+        };
+        Ok(SiglipVision {
+            patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels, p, p])?,
+            patch_b: e.tensor("patch_embedding.bias", &[d])?,
+            pos: e.tensor("position_embedding.weight", &[g * g, d])?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
+            post_ln: LayerNorm::load(l, "post_layernorm", d, v.layer_norm_eps)?,
+            head,
+            channels: v.num_channels,
+            image_size: v.image_size,
+            patch: p,
+        })
+    }
+
+    pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<TowerOutputs> {
+        let want = [self.channels, self.image_size, self.image_size];
+        if pixel_values.rank() != 4 || pixel_values.shape()[1..] != want {
+            return Err(ModelError::InvalidInput(format!(
+                "pixel_values has shape {:?}; this model takes (B, {}, {}, {})",
+                pixel_values.shape(),
+                want[0],
+                want[1],
+                want[2]
+            )));
+        }
+        let p = self.patch;
+        let x = patch::patch_embed(ctx, pixel_values, &self.patch_w, Some(&self.patch_b), None, Some(&self.pos), PatchOptions {
+            patch: [p, p],
+            stride: [p, p],
+        })?;
+        let x = self.encoder.forward(ctx, &x, None, false)?;
+        let x = self.post_ln.forward(ctx, &x)?;
+        let head = self.head.as_ref().ok_or_else(|| {
+            ModelError::Unsupported { what: "SigLIP vision pooling", value: "vision_use_head = false".into() }
+        })?;
+        let pooled = fusion::attention_pool(ctx, &x, &head.probe, &head.in_w, &head.in_b, &head.out_w, &head.out_b, head.heads)?;
+        let h = head.ln.forward(ctx, &pooled)?;
+        let h = head.fc1.forward(ctx, &h, head.act, None)?;
+        let h = head.fc2.forward(ctx, &h, Act::None, Some(&pooled))?;
+        let b = x.shape()[0];
+        let features = h.reshape(&[b, h.numel() / b])?;
+        let embeds = ops::l2_normalize(ctx, &features)?;
+        Ok(TowerOutputs { last_hidden_state: x, features, embeds })
+    }
+}
+
+impl SiglipText {
+    pub fn load(l: &Loader, c: &SiglipConfig) -> Result<Self> {
+        let t = &c.text_config;
+        let d = t.hidden_size;
+        let e = l.pp("embeddings");
+        let dims = EncoderDims {
+            hidden: d,
+            heads: t.num_attention_heads,
+            intermediate: t.intermediate_size,
+            layers: t.num_hidden_layers,
+            eps: t.layer_norm_eps,
+            act: t.hidden_act,
+        };
+        Ok(SiglipText {
+            tok: e.tensor("token_embedding.weight", &[t.vocab_size, d])?,
+            pos: e.tensor("position_embedding.weight", &[t.max_position_embeddings, d])?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
+            final_ln: LayerNorm::load(l, "final_layer_norm", d, t.layer_norm_eps)?,
+            head: Linear::load(l, "head", t.projection_size(), d)?,
+            vocab: t.vocab_size,
+            max_len: t.max_position_embeddings,
+        })
+    }
+
+    /// `ids` (B, T) host values; `mask` an optional 0/1 padding mask. Pooled at the last position.
+    pub fn forward(&self, ctx: &Context, ids: &[i64], mask: Option<&[i64]>, b: usize, t: usize) -> Result<TowerOutputs> {
+        if b == 0 || t == 0 || ids.len() != b * t || t > self.max_len {
+            return Err(ModelError::InvalidInput(format!(
+                "input_ids must be (B, T) with 0 < T <= {}; got {} ids for B = {b}, T = {t}",
+                self.max_len,
+                ids.len()
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&v| v < 0 || v as usize >= self.vocab) {
+            return Err(ModelError::InvalidInput(format!("token id {bad} is outside the vocabulary of {}", self.vocab)));
+        }
+        if mask.is_some_and(|m| m.len() != b * t) {
+            return Err(ModelError::InvalidInput("attention_mask must have the shape of input_ids".into()));
+        }
+        let ids_u: Vec<u32> = ids.iter().map(|&v| v as u32).collect();
+        let pos_u: Vec<u32> = (0..b * t).map(|i| (i % t) as u32).collect();
+        let tid = Tensor::from_slice(ctx, &[b, t], &ids_u)?;
+        let pid = Tensor::from_slice(ctx, &[b, t], &pos_u)?;
+        let x = ops::add(ctx, &ops::embedding(ctx, &self.tok, &tid)?, &ops::embedding(ctx, &self.pos, &pid)?)?;
+        let key_mask = match mask {
+            Some(m) => Some(Tensor::from_slice(ctx, &[b, t], &additive_mask(m))?),
+            None => None,
+        };
+        let x = self.encoder.forward(ctx, &x, key_mask.as_ref(), false)?;
+        let x = self.final_ln.forward(ctx, &x)?;
+        let last = Tensor::from_slice(ctx, &[b], &vec![(t - 1) as u32; b])?;
+        let features = self.head.forward(ctx, &ops::take_tokens(ctx, &x, &last)?, Act::None, None)?;
+        let embeds = ops::l2_normalize(ctx, &features)?;
+        Ok(TowerOutputs { last_hidden_state: x, features, embeds })
+    }
+}
+
+impl Siglip {
+    pub fn load(ctx: &Context, weights: &Weights, config: &SiglipConfig) -> Result<Self> {
+        let root = Loader::new(ctx, weights, "");
+        let scale = root.host("logit_scale", &[1])?[0];
+        let bias = root.host("logit_bias", &[1])?[0];
+        Ok(Siglip {
+            config: config.clone(),
+            vision: SiglipVision::load(&root.pp("vision_model"), config)?,
+            text: SiglipText::load(&root.pp("text_model"), config)?,
+            scale: scale.exp(),
+            bias,
+        })
+    }
+
+    /// `scale · a · bᵀ + bias` (raw logits; sigmoid gives independent probabilities).
+    pub fn logits(&self, ctx: &Context, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        Ok(fusion::similarity(ctx, a, b, self.scale, self.bias, fusion::Similarity::Logits)?)
+    }
+
+    /// Every SiglipModel output named as in transformers, downloaded.
+    pub fn forward_all(
+        &self,
+        ctx: &Context,
+        pixel_values: &Tensor,
+        ids: &[i64],
+        mask: Option<&[i64]>,
+        b: usize,
+        t: usize,
+    ) -> Result<BTreeMap<String, crate::HostTensor>> {
+        let img = self.vision.forward(ctx, pixel_values)?;
+        let txt = self.text.forward(ctx, ids, mask, b, t)?;
+        let lpt = self.logits(ctx, &txt.embeds, &img.embeds)?;
+        let lpi = self.logits(ctx, &img.embeds, &txt.embeds)?;
+        let mut m = BTreeMap::new();
+        put(ctx, &mut m, "logits_per_image", &lpi)?;
+        put(ctx, &mut m, "logits_per_text", &lpt)?;
+        put(ctx, &mut m, "image_embeds", &img.embeds)?;
+        put(ctx, &mut m, "text_embeds", &txt.embeds)?;
+        put(ctx, &mut m, "vision_last_hidden_state", &img.last_hidden_state)?;
+        put(ctx, &mut m, "vision_pooler_output", &img.features)?;
+        put(ctx, &mut m, "text_pooler_output", &txt.features)?;
+        Ok(m)
+    }
+}
