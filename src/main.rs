@@ -93,6 +93,33 @@ enum Cmd {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Image-text matching scores for one image and several texts.
+    Match {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        image: PathBuf,
+        #[arg(long, num_args = 1.., required = true)]
+        text: Vec<String>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Text-to-image retrieval over a folder; image embeddings are cached next to the folder.
+    Retrieve {
+        #[arg(long)]
+        model: PathBuf,
+        /// Folder of PNG/JPEG images.
+        #[arg(long)]
+        images: PathBuf,
+        #[arg(long)]
+        query: String,
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks, printed as JSON lines.
     Bench {
         #[command(subcommand)]
@@ -255,6 +282,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     for (n, row) in names.iter().zip(v.chunks(d)) {
                         println!("{}", json!({"input": n, "embedding": row}));
                     }
+                }
+            }
+        }
+        Cmd::Match { model, image, text, json } => {
+            let ctx = open(&cli.adapter)?;
+            let s = Session::open(&ctx, &model)?;
+            for m in s.match_texts(&ctx, &image, &text)? {
+                if json {
+                    println!("{}", json!({"text": m.label, "score": m.score, "logit": m.logit}));
+                } else {
+                    println!("{:>7.2}%  (logit {:>8.3})  {}", 100.0 * m.score, m.logit, m.label);
+                }
+            }
+        }
+        Cmd::Retrieve { model, images, query, top, json } => {
+            use vitfuse::model::retrieval::{self, Progress};
+            let ctx = open(&cli.adapter)?;
+            let s = Session::open(&ctx, &model)?;
+            let bar = indicatif::ProgressBar::hidden();
+            let (index, stats) = retrieval::index_folder(&ctx, &s, &images, 8, |p| match p {
+                Progress::Start(n) if n > 0 => {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    bar.set_length(n as u64);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template("embedding {bar:30} {pos}/{len} images {elapsed}")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                }
+                Progress::Start(_) => {}
+                Progress::Step => bar.inc(1),
+                Progress::Skipped(path, e) => bar.suspend(|| eprintln!("skipped {}: {e}", path.display())),
+            })?;
+            bar.finish_and_clear();
+            eprintln!(
+                "{} images: {} from the cache, {} embedded, {} skipped",
+                stats.images, stats.cached, stats.embedded, stats.skipped
+            );
+            for (i, h) in retrieval::rank(&ctx, &s, &index, &query)?.iter().take(top.max(1)).enumerate() {
+                if json {
+                    println!("{}", json!({"rank": i + 1, "image": h.path.display().to_string(), "similarity": h.similarity, "logit": h.logit}));
+                } else {
+                    println!("{:>2}. {:.4}  {}", i + 1, h.similarity, h.path.display());
                 }
             }
         }

@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use vitfuse_model::{self as model, HostTensor, ModelConfig, Weights};
 use vitfuse_reference::models::clip::{self, ClipParams, ClipTextParams, ClipVisionParams};
 use vitfuse_reference::models::siglip::{self, SiglipParams, SiglipTextParams, SiglipVisionParams};
+use vitfuse_reference::models::vilt::{self, ViltParams};
 use vitfuse_reference::models::vit::{self, VitParams};
 use vitfuse_reference::models::WeightSource;
 use vitfuse_reference::Activation;
@@ -102,6 +103,28 @@ pub fn siglip_params(c: &model::SiglipConfig) -> SiglipParams {
     }
 }
 
+/// `ViltConfig` → the CPU model's parameters (`ViltModel`: image tokens have modality type 1).
+pub fn vilt_params(c: &model::ViltConfig) -> ViltParams {
+    ViltParams {
+        hidden: c.hidden_size,
+        layers: c.num_hidden_layers,
+        heads: c.num_attention_heads,
+        intermediate: c.intermediate_size,
+        eps: c.layer_norm_eps as f32,
+        act: act(c.hidden_act),
+        patch: c.patch_size,
+        image_size: c.image_size,
+        channels: c.num_channels,
+        vocab: c.vocab_size,
+        max_positions: c.max_position_embeddings,
+        type_vocab: c.type_vocab_size,
+        modality_type_vocab: c.modality_type_vocab_size,
+        max_image_length: (c.max_image_length >= 0).then_some(c.max_image_length as usize),
+        image_token_type: 1,
+        qkv_bias: c.qkv_bias,
+    }
+}
+
 fn input<'a>(inputs: &'a HashMap<String, HostTensor>, name: &str) -> anyhow::Result<&'a HostTensor> {
     inputs.get(name).ok_or_else(|| anyhow!("the inputs have no `{name}`"))
 }
@@ -181,6 +204,43 @@ pub fn reference_forward(dir: &Path, inputs: &HashMap<String, HostTensor>) -> an
             out(&mut m, "vision_last_hidden_state", vec![b, vt, vd], o.vision_last_hidden_state)?;
             out(&mut m, "vision_pooler_output", vec![b, o.vision_pooler_output.len() / b], o.vision_pooler_output)?;
             out(&mut m, "text_pooler_output", vec![nt, td], o.text_pooler_output)?;
+        }
+        ModelConfig::Vilt(c) => {
+            let p = vilt_params(c);
+            let (ids, mask, n, t) = text(true)?;
+            let types = match self::ids(inputs, "token_type_ids")? {
+                Some((v, s)) => {
+                    anyhow::ensure!(s == [n, t], "token_type_ids has shape {s:?} but input_ids has [{n}, {t}]");
+                    v
+                }
+                None => vec![0; n * t],
+            };
+            let shape = &input(inputs, "pixel_values")?.shape;
+            let (ch, h, wd) = (shape[1], shape[2], shape[3]);
+            let pmask = match self::ids(inputs, "pixel_mask")? {
+                Some((v, s)) => {
+                    anyhow::ensure!(s == [b, h, wd], "pixel_mask has shape {s:?}; pixel_values is {shape:?}");
+                    v
+                }
+                None => vec![1; b * h * wd],
+            };
+            let o = vilt::forward(&p, &w, &ids, &mask, &types, n, t, px, &pmask, ch, h, wd).map_err(|e| anyhow!(e))?;
+            let (tt, d) = (o.tokens, p.hidden);
+            // ViltForImageAndTextRetrieval: logits = rank_output(pooler_output)
+            if let Some((ws, wv)) = w.get("rank_output.weight") {
+                anyhow::ensure!(ws == [1, d], "rank_output.weight has shape {ws:?}, expected [1, {d}]");
+                let bias = w.get("rank_output.bias").map_or(0.0, |(_, bv)| bv[0] as f64);
+                let logits = o
+                    .pooler_output
+                    .chunks(d)
+                    .map(|r| (r.iter().zip(&wv).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() + bias) as f32)
+                    .collect();
+                out(&mut m, "logits", vec![n, 1], logits)?;
+            }
+            out(&mut m, "last_hidden_state", vec![n, tt, d], o.last_hidden_state)?;
+            out(&mut m, "pooler_output", vec![n, d], o.pooler_output)?;
+            out(&mut m, "token_mask", vec![n, tt], o.token_mask)?;
+            out(&mut m, "fused_embeddings", vec![n, tt, d], o.fused_embeddings)?;
         }
         other => anyhow::bail!("the CPU reference has no {} model yet", other.family()),
     }

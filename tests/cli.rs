@@ -212,3 +212,74 @@ fn bad_input_is_one_line_and_exit_code_2() {
     fails_cleanly(&vitfuse(&["info", "--adapter", "no-such-adapter-xyz"]), "no-such-adapter-xyz");
     assert!(!out_path.exists(), "a failed command wrote its output");
 }
+
+/// A copy of a tiny dual encoder with the hand-made 15-word tokenizer (its ids fit the tiny
+/// 1000-token vocabulary), so text commands run end to end.
+fn dual_encoder(name: &str) -> PathBuf {
+    let d = tmp(&format!("model-{name}"));
+    std::fs::create_dir_all(&d).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture(name).join(f), d.join(f)).unwrap();
+    }
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(fixture("tiny_tokenizer").join(f), d.join(f)).unwrap();
+    }
+    d
+}
+
+#[test]
+fn retrieve_caches_embeddings_and_skips_undecodable_files() {
+    let model = dual_encoder("clip_tiny");
+    let folder = tmp("gallery");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["landscape.png", "portrait.png", "small.png"] {
+        std::fs::copy(fixture("image_preprocess").join(f), folder.join(f)).unwrap();
+    }
+    write(&folder.join("broken.png"), b"not an image");
+    let args = ["retrieve", "--model", model.to_str().unwrap(), "--images", folder.to_str().unwrap(), "--query", "a photo of a cat", "--json"];
+    let first = vitfuse(&args);
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{err}");
+    assert!(err.contains("broken.png") && err.contains("3 embedded, 1 skipped"), "{err}");
+    let hits: Vec<serde_json::Value> = String::from_utf8(first.stdout.clone()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(hits.len(), 3);
+    let sims: Vec<f64> = hits.iter().map(|h| h["similarity"].as_f64().unwrap()).collect();
+    assert!(sims.windows(2).all(|w| w[0] >= w[1]) && sims.iter().all(|s| s.abs() <= 1.0 + 1e-5));
+    // One cache file next to the folder; a second query embeds nothing and ranks the same.
+    let caches: Vec<_> = std::fs::read_dir(folder.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("gallery.vitfuse-"))
+        .collect();
+    assert_eq!(caches.len(), 1);
+    let second = vitfuse(&args);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("3 from the cache, 0 embedded"), "{err}");
+    assert_eq!(second.stdout, first.stdout);
+    // A changed file is embedded again.
+    std::fs::copy(fixture("image_preprocess").join("landscape.png"), folder.join("small.png")).unwrap();
+    let third = vitfuse(&args);
+    assert!(String::from_utf8_lossy(&third.stderr).contains("2 from the cache, 1 embedded"), "{}", String::from_utf8_lossy(&third.stderr));
+}
+
+#[test]
+fn match_scores_texts_with_dual_encoders() {
+    let img = fixture("image_preprocess").join("small.png");
+    for name in ["clip_tiny", "siglip_tiny"] {
+        let model = dual_encoder(name);
+        let out = vitfuse(&["match", "--model", model.to_str().unwrap(), "--image", img.to_str().unwrap(), "--text", "a cat", "a dog", "the landscape", "--json"]);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(rows.len(), 3);
+        let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+        if name == "clip_tiny" {
+            assert!((scores.iter().sum::<f64>() - 1.0).abs() < 1e-4, "CLIP scores are a softmax: {scores:?}");
+        } else {
+            // SigLIP: independent sigmoids of the logits.
+            for r in &rows {
+                let (l, s) = (r["logit"].as_f64().unwrap(), r["score"].as_f64().unwrap());
+                assert!((s - 1.0 / (1.0 + (-l).exp())).abs() < 1e-5);
+            }
+        }
+    }
+}

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use vitfuse::model::{read_host_tensors, Activation as HfAct, ModelConfig, ViltConfig, Weights};
+use vitfuse::model::{read_host_tensors, ModelConfig, ViltConfig, Weights};
 use vitfuse::reference::models::vilt::{self, ViltParams};
 use vitfuse::reference::models::WeightSource;
-use vitfuse::reference::{check_close, Activation, Tolerance};
+use vitfuse::reference::{check_close, Tolerance};
 use vitfuse::reference_path::Checkpoint;
 
 fn fixture(name: &str) -> PathBuf {
@@ -14,29 +14,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn params(c: &ViltConfig) -> ViltParams {
-    ViltParams {
-        hidden: c.hidden_size,
-        layers: c.num_hidden_layers,
-        heads: c.num_attention_heads,
-        intermediate: c.intermediate_size,
-        eps: c.layer_norm_eps as f32,
-        act: match c.hidden_act {
-            HfAct::GeluErf => Activation::GeluErf,
-            HfAct::GeluTanh => Activation::GeluTanh,
-            HfAct::QuickGelu => Activation::QuickGelu,
-            HfAct::Relu => Activation::Relu,
-        },
-        patch: c.patch_size,
-        image_size: c.image_size,
-        channels: c.num_channels,
-        vocab: c.vocab_size,
-        max_positions: c.max_position_embeddings,
-        type_vocab: c.type_vocab_size,
-        modality_type_vocab: c.modality_type_vocab_size,
-        max_image_length: (c.max_image_length >= 0).then_some(c.max_image_length as usize),
-        image_token_type: 1,
-        qkv_bias: c.qkv_bias,
-    }
+    vitfuse::reference_path::vilt_params(c)
 }
 
 fn tolerance(dir: &std::path::Path) -> Tolerance {

@@ -19,8 +19,10 @@ pub mod nn;
 pub mod pipeline;
 pub mod tasks;
 pub mod preprocess;
+pub mod retrieval;
 pub mod siglip;
 pub mod tokenizer;
+pub mod vilt;
 pub mod vit;
 pub mod weights;
 

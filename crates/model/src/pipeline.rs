@@ -11,6 +11,7 @@ use crate::clip::Clip;
 use crate::siglip::Siglip;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
+use crate::vilt::Vilt;
 use crate::vit::Vit;
 use crate::weights::{HostData, HostTensor, Weights};
 
@@ -19,6 +20,7 @@ pub enum Model {
     Vit(Box<Vit>),
     Clip(Box<Clip>),
     Siglip(Box<Siglip>),
+    Vilt(Box<Vilt>),
 }
 
 impl Model {
@@ -35,6 +37,7 @@ impl Model {
             ModelConfig::Vit(c) => Ok(Model::Vit(Box::new(Vit::load(ctx, weights, c)?))),
             ModelConfig::Clip(c) => Ok(Model::Clip(Box::new(Clip::load(ctx, weights, c)?))),
             ModelConfig::Siglip(c) => Ok(Model::Siglip(Box::new(Siglip::load(ctx, weights, c)?))),
+            ModelConfig::Vilt(c) => Ok(Model::Vilt(Box::new(Vilt::load(ctx, weights, c)?))),
             other => Err(ModelError::Unsupported { what: "architecture (not yet on the GPU path)", value: other.family().to_string() }),
         }
     }
@@ -44,6 +47,7 @@ impl Model {
             Model::Vit(_) => "vit",
             Model::Clip(_) => "clip",
             Model::Siglip(_) => "siglip",
+            Model::Vilt(_) => "vilt",
         }
     }
 
@@ -64,6 +68,34 @@ impl Model {
                 let px = pixel_tensor(ctx, inputs)?;
                 let (ids, mask, shape) = text_inputs(inputs)?;
                 m.forward_all(ctx, &px, &ids, mask.as_deref(), shape[0], shape[1])
+            }
+            Model::Vilt(m) => {
+                let px = pixel_tensor(ctx, inputs)?;
+                let (ids, mask, shape) = text_inputs(inputs)?;
+                let (n, t) = (shape[0], shape[1]);
+                let mask = mask.unwrap_or_else(|| vec![1; n * t]);
+                let types = match inputs.get("token_type_ids") {
+                    Some(_) => {
+                        let (v, s) = int_input(inputs, "token_type_ids")?;
+                        if s != shape {
+                            return Err(ModelError::InvalidInput(format!("token_type_ids has shape {s:?} but input_ids has {shape:?}")));
+                        }
+                        v
+                    }
+                    None => vec![0; n * t],
+                };
+                let ps = px.shape().to_vec();
+                let pmask = match inputs.get("pixel_mask") {
+                    Some(_) => {
+                        let (v, s) = int_input(inputs, "pixel_mask")?;
+                        if s != [ps[0], ps[2], ps[3]] {
+                            return Err(ModelError::InvalidInput(format!("pixel_mask has shape {s:?}; pixel_values is {ps:?}")));
+                        }
+                        v
+                    }
+                    None => vec![1; ps[0] * ps[2] * ps[3]],
+                };
+                m.forward_all(ctx, &ids, &mask, &types, n, t, &px, &pmask)
             }
         }
     }

@@ -42,6 +42,7 @@ impl Session {
                 Model::Vit(m) => (ImageProcessorConfig::vit_default(), m.config.image_size),
                 Model::Clip(m) => (ImageProcessorConfig::clip_default(), m.config.vision_config.image_size),
                 Model::Siglip(m) => (ImageProcessorConfig::siglip_default(), m.config.vision_config.image_size),
+                Model::Vilt(m) => (ImageProcessorConfig::vit_default(), m.config.image_size),
             };
             cfg.size = match cfg.size {
                 ResizeSpec::ShortestEdge(_) => ResizeSpec::ShortestEdge(size),
@@ -67,10 +68,26 @@ impl Session {
         Ok(Tensor::from_slice(ctx, &t.shape, v)?)
     }
 
-    /// L2-normalised image embeddings (N, P) (CLIP), or the CLS hidden state (ViT).
+    /// L2-normalised image embeddings (N, P) (CLIP, SigLIP), or the CLS hidden state (ViT).
     pub fn embed_images(&self, ctx: &Context, images: &[PathBuf]) -> Result<(Vec<usize>, Vec<f32>)> {
         let px = self.pixels(ctx, images)?;
-        let t = match &self.model {
+        let t = self.image_embeds(ctx, &px)?;
+        Ok((t.shape().to_vec(), t.to_vec::<f32>(ctx)?))
+    }
+
+    /// The logit scale and bias of a dual encoder (CLIP: bias 0).
+    pub fn logit_scale_bias(&self) -> Result<(f32, f32)> {
+        match &self.model {
+            Model::Clip(m) => Ok((m.scale, 0.0)),
+            Model::Siglip(m) => Ok((m.scale, m.bias)),
+            other => Err(ModelError::InvalidInput(format!("{} is not a dual image-text encoder", other.family()))),
+        }
+    }
+
+    /// Image embeddings of preprocessed pixels, on the GPU.
+    pub fn image_embeds(&self, ctx: &Context, px: &Tensor) -> Result<Tensor> {
+        let px = px.clone();
+        Ok(match &self.model {
             Model::Clip(m) => m.vision.forward(ctx, &px)?.embeds,
             Model::Siglip(m) => m.vision.forward(ctx, &px)?.embeds,
             Model::Vit(m) => {
@@ -79,8 +96,13 @@ impl Session {
                 let zeros = Tensor::from_slice(ctx, &[b], &vec![0u32; b])?;
                 vitfuse_runtime::ops::take_tokens(ctx, &o.last_hidden_state, &zeros)?
             }
-        };
-        Ok((t.shape().to_vec(), t.to_vec::<f32>(ctx)?))
+            other => {
+                return Err(ModelError::InvalidInput(format!(
+                    "{} fuses image and text early and has no separate image embedding; use `match`",
+                    other.family()
+                )))
+            }
+        })
     }
 
     /// L2-normalised text embeddings (N, P) (CLIP only).
@@ -131,6 +153,9 @@ impl Session {
                     .collect();
                 (names, logits.to_vec::<f32>(ctx)?, n)
             }
+            Model::Vilt(_) => {
+                return Err(ModelError::InvalidInput("ViLT scores image-text pairs; use `match`".into()));
+            }
             Model::Clip(m) => {
                 if labels.is_empty() {
                     return Err(ModelError::InvalidInput("zero-shot classification with CLIP needs --labels".into()));
@@ -178,6 +203,23 @@ impl Session {
                 s
             })
             .collect())
+    }
+}
+
+impl Session {
+    /// Scores of one image against several texts: dual encoders compare embeddings (CLIP:
+    /// softmax over the texts; SigLIP: independent sigmoids).
+    pub fn match_texts(&self, ctx: &Context, image: &Path, texts: &[String]) -> Result<Vec<Scored>> {
+        if texts.is_empty() {
+            return Err(ModelError::InvalidInput("no text given".into()));
+        }
+        match &self.model {
+            Model::Clip(_) | Model::Siglip(_) => {
+                let r = self.classify(ctx, &[image.to_path_buf()], texts, "{}")?;
+                Ok(r.into_iter().next().unwrap_or_default())
+            }
+            other => Err(ModelError::InvalidInput(format!("{} cannot match images with text", other.family()))),
+        }
     }
 }
 
