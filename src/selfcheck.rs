@@ -6,6 +6,9 @@ use std::time::Instant;
 use vitfuse_reference as r;
 use vitfuse_reference::{check_close, Tolerance};
 use vitfuse_runtime::ops::{self, Activation, MaskLayout, MatmulKernel, MatmulOptions, WeightLayout};
+use vitfuse_attention::{AttentionOptions, Heads};
+use vitfuse_fusion::FusionPart;
+use vitfuse_patch::PatchOptions;
 use vitfuse_runtime::{Context, Result, Tensor};
 
 /// One line of the self-check table.
@@ -53,8 +56,8 @@ impl Checker<'_> {
     fn run(&mut self, kernel: &str, shape: &str, tol: Tolerance, want: Vec<f32>, f: impl FnOnce() -> Result<Tensor>) -> Result<()> {
         let t0 = Instant::now();
         let got = f()?.to_vec::<f32>(self.ctx)?;
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
         let rep = check_close(&got, &want, tol);
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
         self.rows.push(CheckRow { kernel: kernel.into(), shape: shape.into(), max_abs_err: rep.max_abs_err, passed: rep.passed(), ms });
         Ok(())
     }
@@ -77,7 +80,24 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
     let (res, tr) = up(&[b, m, n], 4)?;
     let p = r::Matmul { act: r::Activation::GeluErf, ..r::Matmul::linear(b, m, k, n) };
     let want = r::matmul(&p, &a, &w, Some(&bias), Some(&res));
-    for (name, kern) in [("matmul_tiled", MatmulKernel::Tiled), ("matmul_naive", MatmulKernel::Naive)] {
+    // The ones this adapter can run (the subgroup kernel needs SUBGROUP; all these need K % 4 == 0
+    // except scalar, naive and shared), at K = 100.
+    let variants = [
+        ("matmul_tiled", MatmulKernel::Tiled),
+        ("matmul_subgroup", MatmulKernel::Subgroup),
+        ("matmul_blocked", MatmulKernel::Blocked),
+        ("matmul_shared", MatmulKernel::Shared),
+        ("matmul_scalar", MatmulKernel::Scalar),
+        ("matmul_naive", MatmulKernel::Naive),
+    ];
+    let runnable: Vec<_> = variants
+        .into_iter()
+        .filter(|(_, kern)| {
+            *kern != MatmulKernel::Subgroup
+                || (ctx.has_feature(vitfuse_runtime::wgpu::Features::SUBGROUP) && ctx.subgroup_min_size() >= 8)
+        })
+        .collect();
+    for (name, kern) in runnable {
         let o = MatmulOptions { act: Activation::GeluErf, kernel: kern, ..Default::default() };
         c.run(name, "(2,37,100)x(83,100)+bias,gelu,res", Tolerance::KERNEL, want.clone(), || {
             ops::matmul(ctx, &ta, &tw, Some(&tb), Some(&tr), o)
@@ -147,5 +167,63 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
         ops::take_tokens(ctx, &tcb, &tix)
     })?;
     c.run("l2_normalize", "(50,197)", Tolerance::KERNEL, r::l2_normalize(&x, rows, cols), || ops::l2_normalize(ctx, &tx))?;
+
+    // Patch embedding (CLS + positions) and the bicubic position-grid resize.
+    let (px, tpx) = up(&[2, 3, 32, 32], 15)?;
+    let (pw, tpw) = up(&[48, 3, 8, 8], 16)?;
+    let (pb, tpb) = up(&[48], 17)?;
+    let (cls, tcls) = up(&[1, 48], 18)?;
+    let (pos, tpos) = up(&[17, 48], 19)?;
+    let want = r::patch::patch_embed(&px, &pw, Some(&pb), Some(&cls), Some(&pos), 2, 3, 32, 32, 48, 8, 8, 8, 8, 1);
+    c.run("patch_embed", "(2,3,32,32) P8 D48 +cls,pos", Tolerance::KERNEL, want.clone(), || {
+        Ok(vitfuse_patch::patch_embed(ctx, &tpx, &tpw, Some(&tpb), Some(&tcls), Some(&tpos), PatchOptions::square(8))?)
+    })?;
+    c.run("patch_embed_composed", "(2,3,32,32) P8 D48 +cls,pos", Tolerance::KERNEL, want, || {
+        Ok(vitfuse_patch::patch_embed_composed(ctx, &tpx, &tpw, Some(&tpb), Some(&tcls), Some(&tpos), PatchOptions::square(8))?)
+    })?;
+    let (grid, tgrid) = up(&[16, 48], 20)?;
+    c.run("interp_bicubic", "(4x4 -> 6x5, 48)", Tolerance::KERNEL, r::patch::interpolate_pos_bicubic(&grid, 4, 4, 48, 6, 5), || {
+        Ok(vitfuse_patch::interpolate_pos_bicubic(ctx, &tgrid, 4, 4, 6, 5)?)
+    })?;
+
+    // Fused attention (fused QKV, key mask, causal) and its composed twin.
+    let (bq, t, nh, hs) = (2, 13, 3, 16);
+    let (qkv, tqkv) = up(&[bq, t, 3 * nh * hs], 21)?;
+    let mut km = vec![0f32; bq * t];
+    for v in &mut km[t + 9..] {
+        *v = f32::MIN;
+    }
+    let tkm = Tensor::from_slice(ctx, &[bq, t], &km)?;
+    let c3 = nh * hs;
+    for causal in [false, true] {
+        let p = r::attention::Attention {
+            b: bq, tq: t, tk: t, nh, hs, q_stride: 3 * c3, q_off: 0, k_stride: 3 * c3, k_off: c3, v_stride: 3 * c3, v_off: 2 * c3,
+            scale: 0.25, causal,
+        };
+        let want = r::attention::attention(&p, &qkv, &qkv, &qkv, Some(&km));
+        let o = AttentionOptions { nh, hs, scale: 0.25, causal };
+        let shape = if causal { "(2,13,3x16) mask, causal" } else { "(2,13,3x16) mask" };
+        c.run("attention", shape, Tolerance::KERNEL, want.clone(), || Ok(vitfuse_attention::self_attention(ctx, &tqkv, Some(&tkm), o)?))?;
+        let h = |off| Heads::new(&tqkv, off);
+        c.run("attention_composed", shape, Tolerance::KERNEL, want, || {
+            Ok(vitfuse_attention::attention_composed(ctx, h(0), h(c3), h(2 * c3), Some(&tkm), o)?)
+        })?;
+    }
+
+    // Early fusion of text and image tokens with modality types and masks.
+    let (ta_, tta) = up(&[2, 5, 24], 22)?;
+    let (tb_, ttb) = up(&[2, 7, 24], 23)?;
+    let (ea, tea) = up(&[24], 24)?;
+    let (eb, teb) = up(&[24], 25)?;
+    let ma: Vec<f32> = (0..10).map(|i| if i % 5 < 3 { 1.0 } else { 0.0 }).collect();
+    let tma = Tensor::from_slice(ctx, &[2, 5], &ma)?;
+    let parts = [
+        r::fusion::FusionPart { tokens: &ta_, t: 5, type_embedding: Some(&ea), mask: Some(&ma) },
+        r::fusion::FusionPart { tokens: &tb_, t: 7, type_embedding: Some(&eb), mask: None },
+    ];
+    let (want_x, want_m) = r::fusion::early_fusion(&parts, 2, 24);
+    let gpu_parts = || [FusionPart::new(&tta).with_type(&tea).with_mask(&tma), FusionPart::new(&ttb).with_type(&teb)];
+    c.run("early_fusion", "(2,5,24)++(2,7,24) +types", Tolerance::EXACT, want_x, || Ok(vitfuse_fusion::early_fusion(ctx, &gpu_parts())?.0))?;
+    c.run("early_fusion mask", "(2,12)", Tolerance::EXACT, want_m, || Ok(vitfuse_fusion::early_fusion(ctx, &gpu_parts())?.1))?;
     Ok(c.rows)
 }
