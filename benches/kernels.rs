@@ -77,5 +77,70 @@ fn rows(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, matmul, rows);
+/// Fused vs composed patch embedding and attention at ViT-B/16 shapes (batch 1).
+fn fused_vs_composed(c: &mut Criterion) {
+    use vitfuse::attention::{self as at, AttentionOptions, Heads};
+    use vitfuse::patch::{self as pe, PatchOptions};
+    let ctx = ctx();
+    let mut g = c.benchmark_group(format!("fused [{}]", ctx.adapter_name()));
+    g.sample_size(10);
+    let up = |shape: &[usize], seed| Tensor::from_slice(&ctx, shape, &seeded(shape.iter().product(), seed)).unwrap();
+    let (px, w, b, cls, pos) = (up(&[1, 3, 224, 224], 1), up(&[768, 3, 16, 16], 2), up(&[768], 3), up(&[1, 768], 4), up(&[197, 768], 5));
+    let o = PatchOptions::square(16);
+    g.throughput(Throughput::Elements(2 * 196 * 768 * 768));
+    g.bench_function("patch_embed fused 1x3x224x224 P16 D768", |bch| {
+        bch.iter(|| {
+            pe::patch_embed(&ctx, &px, &w, Some(&b), Some(&cls), Some(&pos), o).unwrap();
+            ctx.sync().unwrap();
+        })
+    });
+    g.bench_function("patch_embed composed 1x3x224x224 P16 D768", |bch| {
+        bch.iter(|| {
+            pe::patch_embed_composed(&ctx, &px, &w, Some(&b), Some(&cls), Some(&pos), o).unwrap();
+            ctx.sync().unwrap();
+        })
+    });
+    let (t, nh, hs) = (197, 12, 64);
+    let qkv = up(&[1, t, 3 * nh * hs], 6);
+    let opts = AttentionOptions::new(nh, hs);
+    let h = |off| Heads::new(&qkv, off);
+    g.throughput(Throughput::Elements((4 * t * t * nh * hs) as u64));
+    g.bench_function("attention fused B1 T197 12x64", |bch| {
+        bch.iter(|| {
+            at::self_attention(&ctx, &qkv, None, opts).unwrap();
+            ctx.sync().unwrap();
+        })
+    });
+    g.bench_function("attention composed B1 T197 12x64", |bch| {
+        bch.iter(|| {
+            at::attention_composed(&ctx, h(0), h(nh * hs), h(2 * nh * hs), None, opts).unwrap();
+            ctx.sync().unwrap();
+        })
+    });
+    g.finish();
+}
+
+/// Whole image encoders at real size (random weights), images/s.
+fn models(c: &mut Criterion) {
+    let ctx = ctx();
+    let mut g = c.benchmark_group(format!("model [{}]", ctx.adapter_name()));
+    g.sample_size(10);
+    let batches: &[usize] = if ctx.is_software() { &[1] } else { &[1, 8] };
+    for &name in vitfuse::bench::MODELS {
+        let (m, size) = vitfuse::bench::BenchModel::new(&ctx, name).unwrap();
+        for &batch in batches {
+            let px = Tensor::from_slice(&ctx, &[batch, 3, size, size], &seeded(batch * 3 * size * size, 7)).unwrap();
+            g.throughput(Throughput::Elements(batch as u64));
+            g.bench_function(BenchmarkId::new(name, format!("batch {batch}")), |bch| {
+                bch.iter(|| {
+                    m.forward(&ctx, &px).unwrap();
+                    ctx.sync().unwrap();
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, matmul, rows, fused_vs_composed, models);
 criterion_main!(benches);

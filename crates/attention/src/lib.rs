@@ -240,7 +240,7 @@ pub fn attention_with(
 ) -> Result<Tensor> {
     const OP: &str = "attention";
     let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
-    if cfg.wg == 0 || cfg.wg % 8 != 0 || cfg.bk == 0 || cfg.bk > 32 || cfg.wg > ctx.limits().max_compute_invocations_per_workgroup {
+    if cfg.wg == 0 || cfg.wg & 7 != 0 || cfg.bk == 0 || cfg.bk > 32 || cfg.wg > ctx.limits().max_compute_invocations_per_workgroup {
         return Err(invalid(OP, format!("bad tile config {cfg:?}")));
     }
     let hs4 = hs4_bucket(opts.hs);
