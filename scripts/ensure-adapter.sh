@@ -2,8 +2,12 @@
 # Makes sure a Vulkan driver is present: on a machine without a GPU driver, installs Mesa's
 # software Vulkan (lavapipe) on Debian/Ubuntu. Sourced by run.sh and test.sh.
 have_icd() {
-  ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json >/dev/null 2>&1 \
-    && { ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; }
+  local icd=0 f
+  for f in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json; do
+    [ -e "$f" ] && icd=1
+  done
+  # No pipe into `grep -q`: under pipefail its early exit would fail the pipeline.
+  [ "$icd" = 1 ] && [[ "$(ldconfig -p 2>/dev/null)" == *libvulkan.so.1* ]]
 }
 if ! have_icd; then
   echo "vitfuse: no Vulkan driver found; installing Mesa's software Vulkan (lavapipe)" >&2

@@ -1,8 +1,7 @@
 //! Fused attention and its composed fallback against the plain-loop CPU reference, over odd
 //! shapes (head sizes 1..128 incl. odd ones, Tq/Tk of 1, primes and past the key tile), key masks
 //! with fully masked rows, causal, cross-attention and the fused QKV path; plus fixed cases, the
-//! error paths and an ignored timing at ViT-B shape
-//! (`cargo test --release --test attention -- --ignored --nocapture`).
+//! error paths. Timing: `cargo bench` (fused vs composed at ViT-B shape).
 
 mod common;
 
@@ -206,35 +205,3 @@ fn invalid_inputs_are_typed_errors() {
     }
     named(at::self_attention(ctx, &x, None, AttentionOptions::new(3, 4)).unwrap_err(), "self_attention");
 }
-
-/// Fused vs composed at ViT-B shape (B=1, T=197, NH=12, HS=64); prints ms per call.
-#[test]
-#[ignore]
-fn timing_vit_b() {
-    let ctx = gpu();
-    let (b, t, nh, hs) = (1, 197, 12, 64);
-    let (_, qkv) = up(&[b, t, 3 * nh * hs], 1);
-    let opts = AttentionOptions::new(nh, hs);
-    let c = nh * hs;
-    let h = |o| Heads::new(&qkv, o);
-    let time = |name: &str, f: &dyn Fn() -> Tensor| {
-        f().to_vec::<f32>(ctx).unwrap(); // warm-up: pipelines compiled, pool filled
-        let n = 10;
-        let t0 = std::time::Instant::now();
-        let mut last = None;
-        for _ in 0..n {
-            last = Some(f());
-        }
-        last.unwrap().to_vec::<f32>(ctx).unwrap();
-        println!("{name:<40} {:8.3} ms/call on {}", t0.elapsed().as_secs_f64() * 1e3 / n as f64, ctx.adapter_name());
-    };
-    time("fused (default tiles)", &|| at::self_attention(ctx, &qkv, None, opts).unwrap());
-    time("composed", &|| at::attention_composed(ctx, h(0), h(c), h(2 * c), None, opts).unwrap());
-    for _round in 0..2 {
-        for (wg, bk, smem) in [(8, 32, false), (32, 16, true), (64, 16, true)] {
-            let cfg = FusedConfig { wg, bk, smem };
-            time(&format!("fused {cfg:?}"), &|| at::attention_with(ctx, h(0), h(c), h(2 * c), None, opts, cfg).unwrap());
-        }
-    }
-}
-

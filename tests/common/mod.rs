@@ -18,6 +18,11 @@ pub fn gpu() -> &'static Context {
     })
 }
 
+/// A context of the test's own, for counters that other tests must not disturb.
+pub fn own_context() -> Context {
+    Context::new(&ContextOptions::default()).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
+}
+
 /// Deterministic values in [-1, 1) from a seed (xorshift).
 pub fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

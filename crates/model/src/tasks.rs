@@ -218,6 +218,37 @@ impl Session {
                 let r = self.classify(ctx, &[image.to_path_buf()], texts, "{}")?;
                 Ok(r.into_iter().next().unwrap_or_default())
             }
+            Model::Vilt(m) => {
+                // Early fusion: every (image, text) pair runs through the joint encoder; the
+                // retrieval head scores the pooled joint representation.
+                let max = m.config.max_position_embeddings;
+                let enc = self.tokenizer()?.encode_batch(texts, Some(max), false)?;
+                let n = texts.len();
+                let t = enc.first().map_or(0, |e| e.input_ids.len());
+                let ids: Vec<i64> = enc.iter().flat_map(|e| e.input_ids.iter().copied()).collect();
+                let mask: Vec<i64> = enc.iter().flat_map(|e| e.attention_mask.iter().copied()).collect();
+                let (shape, px) = self.processor.preprocess_file(image)?;
+                let (h, w) = (shape[1], shape[2]);
+                let data: Vec<f32> = (0..n).flat_map(|_| px.iter().copied()).collect();
+                let pixels = Tensor::from_slice(ctx, &[n, shape[0], h, w], &data)?;
+                let out = m.forward_all(ctx, &ids, &mask, &vec![0; n * t], n, t, &pixels, &vec![1; n * h * w])?;
+                let logits = out.get("logits").and_then(|l| l.as_f32()).ok_or_else(|| {
+                    ModelError::InvalidInput(
+                        "this ViLT checkpoint has no image-text score head (rank_output of ViltForImageAndTextRetrieval); \
+                         `vitfuse forward` gives its pooled joint representation"
+                            .into(),
+                    )
+                })?;
+                let mx = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let z: f32 = logits.iter().map(|v| (v - mx).exp()).sum();
+                let mut s: Vec<Scored> = logits
+                    .iter()
+                    .zip(texts)
+                    .map(|(&l, text)| Scored { label: text.clone(), score: (l - mx).exp() / z, logit: l })
+                    .collect();
+                s.sort_by(|a, b| b.score.total_cmp(&a.score));
+                Ok(s)
+            }
             other => Err(ModelError::InvalidInput(format!("{} cannot match images with text", other.family()))),
         }
     }
