@@ -10,6 +10,7 @@ pub use vitfuse_reference as reference;
 pub use vitfuse_runtime as runtime;
 
 pub mod bench;
+pub mod compare;
 pub mod selfcheck;
 
 pub mod reference_path;

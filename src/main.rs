@@ -40,6 +40,13 @@ enum Cmd {
         /// Run the plain-loop CPU reference instead of the GPU.
         #[arg(long)]
         reference: bool,
+        /// Compare the outputs with these reference outputs (e.g. a fixture's
+        /// expected.safetensors); fails when any is out of tolerance.
+        #[arg(long)]
+        compare: Option<PathBuf>,
+        /// Tolerance for --compare as ABS,REL (default: the fixture.json beside the file, else 3e-4,3e-4).
+        #[arg(long)]
+        tolerance: Option<String>,
     },
     /// Tokenizes texts; one JSON object per text: {"input_ids": [...], "attention_mask": [...]}.
     Tokenize {
@@ -213,8 +220,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("{} passed, 0 failed", rows.len());
         }
-        Cmd::Forward { model, inputs, output, reference } => {
+        Cmd::Forward { model, inputs, output, reference, compare, tolerance } => {
             let inputs = vitfuse::model::read_host_tensors(&inputs)?;
+            let expected = match &compare {
+                Some(p) => Some(vitfuse::model::read_host_tensors(p)?),
+                None => None,
+            };
             let outs = if reference {
                 vitfuse::reference_forward(&model, &inputs)?
             } else {
@@ -225,6 +236,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             vitfuse::model::write_host_tensors(&output, &outs)?;
             for (k, v) in &outs {
                 eprintln!("{k}: {:?}", v.shape);
+            }
+            if let (Some(expected), Some(path)) = (expected, compare) {
+                let tol = match tolerance {
+                    Some(t) => {
+                        let v: Vec<f32> = t.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>()?;
+                        anyhow::ensure!(v.len() == 2, "--tolerance takes ABS,REL");
+                        vitfuse::reference::Tolerance::new(v[0], v[1])
+                    }
+                    None => {
+                        let fj = path.with_file_name("fixture.json");
+                        if fj.exists() { vitfuse::compare::fixture_tolerance(&fj)? } else { vitfuse::reference::Tolerance::FIXTURE }
+                    }
+                };
+                let mut bad = 0;
+                for c in vitfuse::compare::compare_outputs(&outs, &expected, &inputs, tol) {
+                    match &c.report {
+                        Some(r) => println!("{:<26} max abs err {:.3e} over {:>6} values  {}", c.name, r.max_abs_err, r.len, if r.passed() { "ok" } else { "FAIL" }),
+                        None => println!("{:<26} {}  FAIL", c.name, c.problem.clone().unwrap_or_default()),
+                    }
+                    bad += (!c.passed()) as usize;
+                }
+                if bad > 0 {
+                    bail!("{bad} outputs differ from {} beyond abs {} + rel {}", path.display(), tol.abs, tol.rel);
+                }
             }
         }
         Cmd::Tokenize { tokenizer, max_length, text } => {

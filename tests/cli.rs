@@ -283,3 +283,28 @@ fn match_scores_texts_with_dual_encoders() {
         }
     }
 }
+
+#[test]
+fn forward_compare_reports_and_fails_on_mismatch() {
+    let vit = fixture("vit_tiny");
+    let out_path = tmp("cmp.safetensors");
+    let args = |expected: &Path| {
+        vec![
+            "forward".to_string(),
+            "--model".into(),
+            vit.to_str().unwrap().into(),
+            "--inputs".into(),
+            vit.join("inputs.safetensors").to_str().unwrap().into(),
+            "--output".into(),
+            out_path.to_str().unwrap().into(),
+            "--compare".into(),
+            expected.to_str().unwrap().into(),
+        ]
+    };
+    let run = |a: Vec<String>| vitfuse(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let ok = run(args(&vit.join("expected.safetensors")));
+    let s = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success() && s.contains("logits") && s.contains(" ok"), "{s}{}", String::from_utf8_lossy(&ok.stderr));
+    let bad = run(args(&fixture("clip_tiny").join("expected.safetensors")));
+    fails_cleanly(&bad, "differ");
+}

@@ -7,7 +7,6 @@ use std::sync::OnceLock;
 use std::path::PathBuf;
 
 use vitfuse::model::{read_host_tensors, HostTensor};
-use vitfuse::reference::{check_close, Tolerance};
 use vitfuse::runtime::{Context, ContextOptions};
 
 pub fn gpu() -> &'static Context {
@@ -40,48 +39,24 @@ pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
 }
 
-fn tolerance(dir: &PathBuf) -> Tolerance {
-    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
-    Tolerance::new(f["tolerance"]["abs"].as_f64().unwrap() as f32, f["tolerance"]["rel"].as_f64().unwrap() as f32)
-}
-
-/// Keeps only the values of `t` (B, T, D) where the (B, T) mask is 1.
-fn masked(t: &[f32], mask: &[i64], d: usize) -> Vec<f32> {
-    t.chunks(d).zip(mask).filter(|(_, &m)| m != 0).flat_map(|(r, _)| r.to_vec()).collect()
-}
-
-/// Compares every expected output; `text_last_hidden_state` only where attention_mask is 1.
+/// Compares every expected output of fixture `name` (see `vitfuse::compare`) and fails with
+/// the report of each output out of tolerance.
 pub fn compare(name: &str, got: &std::collections::BTreeMap<String, HostTensor>) {
     let dir = fixture(name);
-    let tol = tolerance(&dir);
+    let tol = vitfuse::compare::fixture_tolerance(&dir.join("fixture.json")).unwrap();
     let expected = read_host_tensors(dir.join("expected.safetensors")).unwrap();
     let inputs = read_host_tensors(dir.join("inputs.safetensors")).unwrap();
     let mut failures = Vec::new();
-    for (k, want) in &expected {
-        let g = got.get(k).unwrap_or_else(|| panic!("{name}: output {k} missing; got {:?}", got.keys().collect::<Vec<_>>()));
-        assert_eq!(g.shape, want.shape, "{name}: shape of {k}");
-        let (mut gv, mut wv) = (g.as_f32().unwrap().to_vec(), want.as_f32().unwrap().to_vec());
-        if k == "text_last_hidden_state" {
-            let m = inputs["attention_mask"].as_i64().unwrap();
-            let d = *want.shape.last().unwrap();
-            gv = masked(&gv, m, d);
-            wv = masked(&wv, m, d);
-        }
-        // ViLT: rows of padding tokens carry no meaning; compare where token_mask is 1.
-        if k == "last_hidden_state" {
-            if let Some(tm) = expected.get("token_mask") {
-                let m: Vec<i64> = tm.as_f32().unwrap().iter().map(|&v| (v != 0.0) as i64).collect();
-                let d = *want.shape.last().unwrap();
-                gv = masked(&gv, &m, d);
-                wv = masked(&wv, &m, d);
+    for c in vitfuse::compare::compare_outputs(got, &expected, &inputs, tol) {
+        match (&c.report, &c.problem) {
+            (Some(r), _) => {
+                eprintln!("{name} {}: max abs err {:.3e} ({} values)", c.name, r.max_abs_err, r.len);
+                if !r.passed() {
+                    failures.push(format!("{}: {r}", c.name));
+                }
             }
-        }
-        let rep = check_close(&gv, &wv, tol);
-        eprintln!("{name} {k}: max abs err {:.3e} ({} values)", rep.max_abs_err, rep.len);
-        if !rep.passed() {
-            failures.push(format!("{k}: {rep}"));
+            (None, p) => failures.push(format!("{}: {}", c.name, p.clone().unwrap_or_default())),
         }
     }
     assert!(failures.is_empty(), "{name}: {}", failures.join("\n"));
 }
-
