@@ -86,17 +86,12 @@ fn compare_forward(name: &str, reference: bool) {
     }
     let out = vitfuse(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let got = vitfuse::model::read_host_tensors(&out_path).unwrap();
+    let got: std::collections::BTreeMap<_, _> = vitfuse::model::read_host_tensors(&out_path).unwrap().into_iter().collect();
     let want = vitfuse::model::read_host_tensors(dir.join("expected.safetensors")).unwrap();
-    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
-    let tol = vitfuse::reference::Tolerance::new(f["tolerance"]["abs"].as_f64().unwrap() as f32, f["tolerance"]["rel"].as_f64().unwrap() as f32);
-    for (k, w) in &want {
-        if k == "text_last_hidden_state" {
-            continue; // padded positions carry no meaning; tests/models.rs compares the valid ones
-        }
-        let g = &got[k];
-        assert_eq!(g.shape, w.shape, "{k}");
-        vitfuse::reference::assert_close(g.as_f32().unwrap(), w.as_f32().unwrap(), tol);
+    let inputs = vitfuse::model::read_host_tensors(dir.join("inputs.safetensors")).unwrap();
+    let tol = vitfuse::compare::fixture_tolerance(&dir.join("fixture.json")).unwrap();
+    for c in vitfuse::compare::compare_outputs(&got, &want, &inputs, tol) {
+        assert!(c.passed(), "{name} {} (reference path: {reference}): {:?} {:?}", c.name, c.problem, c.report.map(|r| r.to_string()));
     }
 }
 
@@ -106,15 +101,17 @@ fn forward_vit_tiny_on_gpu_matches_transformers() {
 }
 
 #[test]
-fn forward_clip_tiny_on_gpu_matches_transformers() {
-    compare_forward("clip_tiny", false);
+fn forward_clip_siglip_vilt_on_gpu_match_transformers() {
+    for name in ["clip_tiny", "clip_tiny_eos", "siglip_tiny", "vilt_tiny"] {
+        compare_forward(name, false);
+    }
 }
 
 #[test]
 fn forward_reference_path_matches_transformers() {
-    compare_forward("vit_tiny", true);
-    compare_forward("clip_tiny", true);
-    compare_forward("clip_tiny_eos", true);
+    for name in ["vit_tiny", "clip_tiny", "clip_tiny_eos", "siglip_tiny", "vilt_tiny"] {
+        compare_forward(name, true);
+    }
 }
 
 #[test]

@@ -10,8 +10,8 @@ use vitfuse_runtime::ops::{self, Activation as Act, MatmulOptions};
 use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::ClipConfig;
-use crate::error::{ModelError, Result};
-use crate::nn::{additive_mask, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
+use crate::error::Result;
+use crate::nn::{check_pixels, TextEmbeddings, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
 use crate::vit::put;
 use crate::weights::Weights;
 
@@ -29,13 +29,10 @@ pub struct ClipVision {
 }
 
 pub struct ClipText {
-    tok: Tensor,
-    pos: Tensor,
+    emb: TextEmbeddings,
     encoder: Encoder,
     final_ln: LayerNorm,
     proj: Linear,
-    vocab: usize,
-    max_len: usize,
     eos: i64,
 }
 
@@ -89,16 +86,7 @@ impl ClipVision {
     }
 
     pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<ClipImageOutputs> {
-        let want = [self.channels, self.image_size, self.image_size];
-        if pixel_values.rank() != 4 || pixel_values.shape()[1..] != want {
-            return Err(ModelError::InvalidInput(format!(
-                "pixel_values has shape {:?}; this model takes (B, {}, {}, {})",
-                pixel_values.shape(),
-                want[0],
-                want[1],
-                want[2]
-            )));
-        }
+        check_pixels(pixel_values, self.channels, self.image_size)?;
         let p = self.patch;
         let x = patch::patch_embed(ctx, pixel_values, &self.patch_w, None, Some(&self.cls), Some(&self.pos), PatchOptions {
             patch: [p, p],
@@ -129,13 +117,10 @@ impl ClipText {
             act: t.hidden_act,
         };
         Ok(ClipText {
-            tok: e.tensor("token_embedding.weight", &[t.vocab_size, d])?,
-            pos: e.tensor("position_embedding.weight", &[t.max_position_embeddings, d])?,
+            emb: TextEmbeddings::load(&e, t.vocab_size, t.max_position_embeddings, d)?,
             encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
             final_ln: LayerNorm::load(l, "final_layer_norm", d, t.layer_norm_eps)?,
             proj: Linear { w: l.root().tensor("text_projection.weight", &[c.projection_dim, d])?, b: None },
-            vocab: t.vocab_size,
-            max_len: t.max_position_embeddings,
             eos: t.eos_token_id,
         })
     }
@@ -159,28 +144,7 @@ impl ClipText {
 
     /// `input_ids` and `attention_mask` are (B, T) host values (T ≤ max_position_embeddings).
     pub fn forward(&self, ctx: &Context, ids: &[i64], mask: Option<&[i64]>, b: usize, t: usize) -> Result<ClipTextOutputs> {
-        if b == 0 || t == 0 || ids.len() != b * t || t > self.max_len {
-            return Err(ModelError::InvalidInput(format!(
-                "input_ids must be (B, T) with 0 < T <= {}; got {} ids for B = {b}, T = {t}",
-                self.max_len,
-                ids.len()
-            )));
-        }
-        if let Some(&bad) = ids.iter().find(|&&v| v < 0 || v as usize >= self.vocab) {
-            return Err(ModelError::InvalidInput(format!("token id {bad} is outside the vocabulary of {}", self.vocab)));
-        }
-        if mask.is_some_and(|m| m.len() != b * t) {
-            return Err(ModelError::InvalidInput("attention_mask must have the shape of input_ids".into()));
-        }
-        let ids_u: Vec<u32> = ids.iter().map(|&v| v as u32).collect();
-        let pos_u: Vec<u32> = (0..b * t).map(|i| (i % t) as u32).collect();
-        let tid = Tensor::from_slice(ctx, &[b, t], &ids_u)?;
-        let pid = Tensor::from_slice(ctx, &[b, t], &pos_u)?;
-        let x = ops::add(ctx, &ops::embedding(ctx, &self.tok, &tid)?, &ops::embedding(ctx, &self.pos, &pid)?)?;
-        let key_mask = match mask {
-            Some(m) => Some(Tensor::from_slice(ctx, &[b, t], &additive_mask(m))?),
-            None => None,
-        };
+        let (x, key_mask) = self.emb.forward(ctx, ids, mask, b, t)?;
         let x = self.encoder.forward(ctx, &x, key_mask.as_ref(), true)?;
         let x = self.final_ln.forward(ctx, &x)?;
         let pos = Tensor::from_slice(ctx, &[b], &self.pool_positions(ids, b, t))?;

@@ -296,3 +296,63 @@ impl Encoder {
 pub fn additive_mask(attention_mask: &[i64]) -> Vec<f32> {
     attention_mask.iter().map(|&m| if m != 0 { 0.0 } else { f32::MIN }).collect()
 }
+
+/// Token + learned position embeddings of a text tower (CLIP, SigLIP), with input checks.
+pub struct TextEmbeddings {
+    pub tok: Tensor,
+    pub pos: Tensor,
+    pub vocab: usize,
+    pub max_len: usize,
+}
+
+impl TextEmbeddings {
+    /// `token_embedding.weight` (V, D) and `position_embedding.weight` (P, D) under `l`.
+    pub fn load(l: &Loader, vocab: usize, max_len: usize, d: usize) -> Result<Self> {
+        Ok(TextEmbeddings {
+            tok: l.tensor("token_embedding.weight", &[vocab, d])?,
+            pos: l.tensor("position_embedding.weight", &[max_len, d])?,
+            vocab,
+            max_len,
+        })
+    }
+
+    /// `ids` and the optional 0/1 `mask` are (B, T) host values → the summed embeddings (B, T, D)
+    /// and the additive key mask (B, T).
+    pub fn forward(&self, ctx: &Context, ids: &[i64], mask: Option<&[i64]>, b: usize, t: usize) -> Result<(Tensor, Option<Tensor>)> {
+        if b == 0 || t == 0 || ids.len() != b * t || t > self.max_len {
+            return Err(ModelError::InvalidInput(format!(
+                "input_ids must be (B, T) with 0 < T <= {}; got {} ids for B = {b}, T = {t}",
+                self.max_len,
+                ids.len()
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&v| v < 0 || v as usize >= self.vocab) {
+            return Err(ModelError::InvalidInput(format!("token id {bad} is outside the vocabulary of {}", self.vocab)));
+        }
+        if mask.is_some_and(|m| m.len() != b * t) {
+            return Err(ModelError::InvalidInput("attention_mask must have the shape of input_ids".into()));
+        }
+        let ids_u: Vec<u32> = ids.iter().map(|&v| v as u32).collect();
+        let pos_u: Vec<u32> = (0..b * t).map(|i| (i % t) as u32).collect();
+        let tid = Tensor::from_slice(ctx, &[b, t], &ids_u)?;
+        let pid = Tensor::from_slice(ctx, &[b, t], &pos_u)?;
+        let x = ops::add(ctx, &ops::embedding(ctx, &self.tok, &tid)?, &ops::embedding(ctx, &self.pos, &pid)?)?;
+        let key_mask = match mask {
+            Some(m) => Some(Tensor::from_slice(ctx, &[b, t], &additive_mask(m))?),
+            None => None,
+        };
+        Ok((x, key_mask))
+    }
+}
+
+/// Fails unless `pixel_values` is (B, C, S, S) for this model.
+pub fn check_pixels(pixel_values: &Tensor, channels: usize, size: usize) -> Result<()> {
+    let want = [channels, size, size];
+    if pixel_values.rank() != 4 || pixel_values.shape()[1..] != want {
+        return Err(ModelError::InvalidInput(format!(
+            "pixel_values has shape {:?}; this model takes (B, {channels}, {size}, {size})",
+            pixel_values.shape()
+        )));
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@ use vitfuse_runtime::ops::{self, Activation as Act};
 use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::ViTConfig;
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::nn::{Encoder, EncoderDims, LayerNorm, Linear, Loader, VIT_NAMES};
 use crate::weights::Weights;
 
@@ -76,16 +76,7 @@ impl Vit {
     /// `pixel_values` (B, C, H, W) at the configured resolution.
     pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<VitOutputs> {
         let c = &self.config;
-        let want = [c.num_channels, c.image_size, c.image_size];
-        if pixel_values.rank() != 4 || pixel_values.shape()[1..] != want {
-            return Err(ModelError::InvalidInput(format!(
-                "pixel_values has shape {:?}; this model takes (B, {}, {}, {})",
-                pixel_values.shape(),
-                want[0],
-                want[1],
-                want[2]
-            )));
-        }
+        crate::nn::check_pixels(pixel_values, c.num_channels, c.image_size)?;
         let p = c.patch_size;
         let x = patch::patch_embed(
             ctx,
