@@ -11,8 +11,7 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::ClipConfig;
 use crate::error::Result;
-use crate::nn::{check_pixels, TextEmbeddings, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
-use crate::vit::put;
+use crate::nn::{check_pixels, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
 use crate::weights::Weights;
 
 pub struct ClipVision {
@@ -44,20 +43,6 @@ pub struct Clip {
     pub scale: f32,
 }
 
-/// Per-tower outputs, on the GPU.
-pub struct ClipImageOutputs {
-    pub last_hidden_state: Tensor,
-    /// Projected pooled features (before normalisation).
-    pub features: Tensor,
-    pub embeds: Tensor,
-}
-
-pub struct ClipTextOutputs {
-    pub last_hidden_state: Tensor,
-    pub features: Tensor,
-    pub embeds: Tensor,
-}
-
 impl ClipVision {
     pub fn load(l: &Loader, c: &ClipConfig) -> Result<Self> {
         let v = &c.vision_config;
@@ -85,7 +70,7 @@ impl ClipVision {
         })
     }
 
-    pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<ClipImageOutputs> {
+    pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<TowerOutputs> {
         check_pixels(pixel_values, self.channels, self.image_size)?;
         let p = self.patch;
         let x = patch::patch_embed(ctx, pixel_values, &self.patch_w, None, Some(&self.cls), Some(&self.pos), PatchOptions {
@@ -99,7 +84,7 @@ impl ClipVision {
         let pooled = self.post_ln.forward(ctx, &ops::take_tokens(ctx, &x, &zeros)?)?;
         let features = self.proj.forward(ctx, &pooled, Act::None, None)?;
         let embeds = ops::l2_normalize(ctx, &features)?;
-        Ok(ClipImageOutputs { last_hidden_state: x, features, embeds })
+        Ok(TowerOutputs { last_hidden_state: x, features, embeds })
     }
 }
 
@@ -143,14 +128,14 @@ impl ClipText {
     }
 
     /// `input_ids` and `attention_mask` are (B, T) host values (T ≤ max_position_embeddings).
-    pub fn forward(&self, ctx: &Context, ids: &[i64], mask: Option<&[i64]>, b: usize, t: usize) -> Result<ClipTextOutputs> {
+    pub fn forward(&self, ctx: &Context, ids: &[i64], mask: Option<&[i64]>, b: usize, t: usize) -> Result<TowerOutputs> {
         let (x, key_mask) = self.emb.forward(ctx, ids, mask, b, t)?;
         let x = self.encoder.forward(ctx, &x, key_mask.as_ref(), true)?;
         let x = self.final_ln.forward(ctx, &x)?;
         let pos = Tensor::from_slice(ctx, &[b], &self.pool_positions(ids, b, t))?;
         let features = self.proj.forward(ctx, &ops::take_tokens(ctx, &x, &pos)?, Act::None, None)?;
         let embeds = ops::l2_normalize(ctx, &features)?;
-        Ok(ClipTextOutputs { last_hidden_state: x, features, embeds })
+        Ok(TowerOutputs { last_hidden_state: x, features, embeds })
     }
 }
 
@@ -185,15 +170,6 @@ impl Clip {
         let txt = self.text.forward(ctx, ids, mask, b, t)?;
         let lpi = self.logits(ctx, &img.embeds, &txt.embeds)?;
         let lpt = self.logits(ctx, &txt.embeds, &img.embeds)?;
-        let mut m = BTreeMap::new();
-        put(ctx, &mut m, "logits_per_image", &lpi)?;
-        put(ctx, &mut m, "logits_per_text", &lpt)?;
-        put(ctx, &mut m, "image_embeds", &img.embeds)?;
-        put(ctx, &mut m, "text_embeds", &txt.embeds)?;
-        put(ctx, &mut m, "vision_last_hidden_state", &img.last_hidden_state)?;
-        put(ctx, &mut m, "vision_pooler_output", &img.features)?;
-        put(ctx, &mut m, "text_last_hidden_state", &txt.last_hidden_state)?;
-        put(ctx, &mut m, "text_pooler_output", &txt.features)?;
-        Ok(m)
+        dual_encoder_outputs(ctx, &img, &txt, &lpi, &lpt, true)
     }
 }

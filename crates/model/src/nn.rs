@@ -356,3 +356,39 @@ pub fn check_pixels(pixel_values: &Tensor, channels: usize, size: usize) -> Resu
     }
     Ok(())
 }
+
+/// A dual encoder tower's outputs on the GPU: the last hidden state, the pooled (projected or
+/// head) features, and their L2-normalised embeddings.
+pub struct TowerOutputs {
+    pub last_hidden_state: Tensor,
+    pub features: Tensor,
+    pub embeds: Tensor,
+}
+
+/// Downloads a dual encoder's outputs under transformers' names (`text_last_hidden_state` only
+/// where the model returns it: CLIP yes, SigLIP no).
+pub fn dual_encoder_outputs(
+    ctx: &Context,
+    img: &TowerOutputs,
+    txt: &TowerOutputs,
+    logits_per_image: &Tensor,
+    logits_per_text: &Tensor,
+    text_hidden: bool,
+) -> Result<std::collections::BTreeMap<String, crate::HostTensor>> {
+    let mut m = std::collections::BTreeMap::new();
+    let mut put = |name: &str, t: &Tensor| -> Result<()> {
+        m.insert(name.to_string(), crate::HostTensor::f32(t.shape().to_vec(), t.to_vec::<f32>(ctx)?)?);
+        Ok(())
+    };
+    put("logits_per_image", logits_per_image)?;
+    put("logits_per_text", logits_per_text)?;
+    put("image_embeds", &img.embeds)?;
+    put("text_embeds", &txt.embeds)?;
+    put("vision_last_hidden_state", &img.last_hidden_state)?;
+    put("vision_pooler_output", &img.features)?;
+    if text_hidden {
+        put("text_last_hidden_state", &txt.last_hidden_state)?;
+    }
+    put("text_pooler_output", &txt.features)?;
+    Ok(m)
+}

@@ -13,8 +13,7 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::SiglipConfig;
 use crate::error::{ModelError, Result};
-use crate::nn::{act, check_pixels, TextEmbeddings, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
-use crate::vit::put;
+use crate::nn::{act, check_pixels, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
 use crate::weights::Weights;
 
 /// The multi-head attention pooling head: probe ⟶ MHA over the patches ⟶ LayerNorm + MLP residual.
@@ -57,14 +56,6 @@ pub struct Siglip {
     /// exp(logit_scale).
     pub scale: f32,
     pub bias: f32,
-}
-
-/// Tower outputs on the GPU: the last hidden state, the pooled (head) features and their
-/// L2-normalised embeddings.
-pub struct TowerOutputs {
-    pub last_hidden_state: Tensor,
-    pub features: Tensor,
-    pub embeds: Tensor,
 }
 
 impl SiglipVision {
@@ -201,14 +192,6 @@ impl Siglip {
         let txt = self.text.forward(ctx, ids, mask, b, t)?;
         let lpt = self.logits(ctx, &txt.embeds, &img.embeds)?;
         let lpi = self.logits(ctx, &img.embeds, &txt.embeds)?;
-        let mut m = BTreeMap::new();
-        put(ctx, &mut m, "logits_per_image", &lpi)?;
-        put(ctx, &mut m, "logits_per_text", &lpt)?;
-        put(ctx, &mut m, "image_embeds", &img.embeds)?;
-        put(ctx, &mut m, "text_embeds", &txt.embeds)?;
-        put(ctx, &mut m, "vision_last_hidden_state", &img.last_hidden_state)?;
-        put(ctx, &mut m, "vision_pooler_output", &img.features)?;
-        put(ctx, &mut m, "text_pooler_output", &txt.features)?;
-        Ok(m)
+        dual_encoder_outputs(ctx, &img, &txt, &lpi, &lpt, false)
     }
 }
