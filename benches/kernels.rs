@@ -125,7 +125,7 @@ fn models(c: &mut Criterion) {
     let ctx = ctx();
     let mut g = c.benchmark_group(format!("model [{}]", ctx.adapter_name()));
     g.sample_size(10);
-    let batches: &[usize] = if ctx.is_software() { &[1] } else { &[1, 8] };
+    let batches: &[usize] = &[1, 8];
     for &name in vitfuse::bench::MODELS {
         let (m, size) = vitfuse::bench::BenchModel::new(&ctx, name).unwrap();
         for &batch in batches {
