@@ -205,3 +205,24 @@ fn invalid_inputs_are_typed_errors() {
     }
     named(at::self_attention(ctx, &x, None, AttentionOptions::new(3, 4)).unwrap_err(), "self_attention");
 }
+
+#[test]
+fn subgroup_kernel_matches_reference() {
+    // The software subgroup kernel directly (where subgroups of 8 exist): ViT-B head size past
+    // one 32-query block and a partial key block, the largest head size causal, odd sizes masked.
+    let ctx = gpu();
+    if !at::subgroups_of_8(ctx) {
+        return;
+    }
+    for (b, t, nh, hs, mask, causal) in [(1, 197, 2, 64, 0u8, false), (2, 45, 2, 128, 1, true), (2, 9, 3, 3, 2, false), (1, 70, 1, 33, 3, true)] {
+        let c = nh * hs;
+        let (qkv, tqkv) = up(&[b, t, 3 * c], 77 + t as u64);
+        let m = key_mask(b, t, mask, 5);
+        let p = Attention { causal, ..Attention::self_attention(b, t, nh, hs) };
+        let want = ra::attention(&p, &qkv, &qkv, &qkv, m.as_ref().map(|m| &m.0[..]));
+        let opts = AttentionOptions { causal, ..AttentionOptions::new(nh, hs) };
+        let got = at::attention_subgroup(ctx, Heads::new(&tqkv, 0), Heads::new(&tqkv, c), Heads::new(&tqkv, 2 * c), m.as_ref().map(|m| &m.1), opts)
+            .unwrap();
+        assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, TOL);
+    }
+}

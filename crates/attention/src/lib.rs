@@ -45,6 +45,41 @@ pub mod kernels {
     flash!(FLASH_ATTENTION_HS64, "flash_attention_hs64", 16);
     flash!(FLASH_ATTENTION_HS128, "flash_attention_hs128", 32);
 
+    macro_rules! flash_sg {
+        ($name:ident, $file:literal, $hs4:literal) => {
+            /// Fused attention for software adapters with subgroups of at least 8 lanes, head
+            /// sizes up to 4·HS4 (see the shader's header).
+            pub const $name: Kernel = Kernel {
+                name: $file,
+                source: concat!(
+                    "const HS4: u32 = ",
+                    $hs4,
+                    "u;\n",
+                    include_str!("../../../shaders/attention/flash_attention_sg.wgsl")
+                ),
+                unchecked: true,
+            };
+        };
+    }
+    flash_sg!(FLASH_ATTENTION_SG_HS4, "flash_attention_sg_hs4", 1);
+    flash_sg!(FLASH_ATTENTION_SG_HS8, "flash_attention_sg_hs8", 2);
+    flash_sg!(FLASH_ATTENTION_SG_HS16, "flash_attention_sg_hs16", 4);
+    flash_sg!(FLASH_ATTENTION_SG_HS32, "flash_attention_sg_hs32", 8);
+    flash_sg!(FLASH_ATTENTION_SG_HS64, "flash_attention_sg_hs64", 16);
+    flash_sg!(FLASH_ATTENTION_SG_HS128, "flash_attention_sg_hs128", 32);
+
+    /// The subgroup fused kernel for head size `hs` (1..=128).
+    pub fn flash_attention_sg(hs: usize) -> &'static Kernel {
+        match hs.div_ceil(4).next_power_of_two() {
+            1 => &FLASH_ATTENTION_SG_HS4,
+            2 => &FLASH_ATTENTION_SG_HS8,
+            4 => &FLASH_ATTENTION_SG_HS16,
+            8 => &FLASH_ATTENTION_SG_HS32,
+            16 => &FLASH_ATTENTION_SG_HS64,
+            _ => &FLASH_ATTENTION_SG_HS128,
+        }
+    }
+
     /// The fused kernel for head size `hs` (1..=128): the smallest bound that holds it.
     pub fn flash_attention(hs: usize) -> &'static Kernel {
         match hs.div_ceil(4).next_power_of_two() {
@@ -71,6 +106,16 @@ pub mod kernels {
         FLASH_ATTENTION_HS64,
         FLASH_ATTENTION_HS128,
         ATTENTION_MASK,
+    ];
+    /// Kernels that compile only where the device has `wgpu::Features::SUBGROUP` (kept out of
+    /// `ALL`).
+    pub const NEEDS_SUBGROUP: &[Kernel] = &[
+        FLASH_ATTENTION_SG_HS4,
+        FLASH_ATTENTION_SG_HS8,
+        FLASH_ATTENTION_SG_HS16,
+        FLASH_ATTENTION_SG_HS32,
+        FLASH_ATTENTION_SG_HS64,
+        FLASH_ATTENTION_SG_HS128,
     ];
 }
 
@@ -224,31 +269,51 @@ fn check(op: &'static str, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tenso
 /// key_mask: optional additive f32 mask (B, Tk) (0 keep, −∞ or very negative drop). causal:
 /// query i sees keys j <= i (requires Tq == Tk). Output (B, Tq, NH·HS), heads merged; a query
 /// whose keys are all −∞ gives zeros. One dispatch.
+/// On software adapters with subgroups of at least 8 lanes this runs [`attention_subgroup`].
 pub fn attention(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, opts: AttentionOptions) -> Result<Tensor> {
+    if ctx.is_software() && subgroups_of_8(ctx) {
+        return attention_subgroup(ctx, q, k, v, key_mask, opts);
+    }
     attention_with(ctx, q, k, v, key_mask, opts, FusedConfig::for_context(ctx, opts.hs))
 }
 
-/// [`attention`] with explicit tile sizes (for tuning and benchmarks).
-pub fn attention_with(
+/// Whether `flash_attention_sg` can run: subgroups, and an 8-invocation workgroup is one subgroup.
+pub fn subgroups_of_8(ctx: &Context) -> bool {
+    ctx.has_feature(vitfuse_runtime::wgpu::Features::SUBGROUP) && ctx.subgroup_min_size() >= 8
+}
+
+/// Queries per workgroup of `flash_attention_sg` (8 lanes x 4 queries).
+const SG_QUERIES: usize = 32;
+
+/// [`attention`] with the subgroup kernel: one 8-lane subgroup per 32 queries, keys in blocks
+/// of 8 shared by subgroup shuffles, no workgroup memory or barriers (for software adapters).
+/// Errors with `Unsupported`-style `InvalidArgument` where [`subgroups_of_8`] is false.
+pub fn attention_subgroup(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, opts: AttentionOptions) -> Result<Tensor> {
+    const OP: &str = "attention";
+    let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
+    if !subgroups_of_8(ctx) {
+        return Err(invalid(OP, "the subgroup kernel needs subgroups of at least 8 lanes".into()));
+    }
+    let nqb = tq.div_ceil(SG_QUERIES);
+    let groups = (b * opts.nh) as u64 * nqb as u64;
+    launch(ctx, kernels::flash_attention_sg(opts.hs), &[], q, k, v, key_mask, opts, (b, tq, tk), nqb, groups)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn launch(
     ctx: &Context,
+    kernel: &Kernel,
+    overrides: &[(&'static str, f64)],
     q: Heads,
     k: Heads,
     v: Heads,
     key_mask: Option<&Tensor>,
     opts: AttentionOptions,
-    cfg: FusedConfig,
+    (b, tq, tk): (usize, usize, usize),
+    nqb: usize,
+    groups: u64,
 ) -> Result<Tensor> {
-    const OP: &str = "attention";
-    let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
-    if cfg.wg == 0 || cfg.wg & 7 != 0 || cfg.bk == 0 || cfg.bk > 32 || cfg.wg > ctx.limits().max_compute_invocations_per_workgroup {
-        return Err(invalid(OP, format!("bad tile config {cfg:?}")));
-    }
-    let hs4 = hs4_bucket(opts.hs);
-    if cfg.smem && (2 * 16 * cfg.bk * hs4) > ctx.limits().max_compute_workgroup_storage_size {
-        return Err(invalid(OP, format!("{cfg:?} needs more workgroup memory than the adapter has for head size {}", opts.hs)));
-    }
     let (nh, hs) = (opts.nh, opts.hs);
-    let nqb = tq.div_ceil(cfg.wg as usize);
     let out = Tensor::empty(ctx, &[b, tq, nh * hs], DType::F32)?;
     let p = FlashParams {
         b: b as u32,
@@ -276,14 +341,37 @@ pub fn attention_with(
             &dummy
         }
     };
+    ctx.dispatch(kernel, overrides, &p, &[q.x, k.x, v.x, m, &out], groups)?;
+    Ok(out)
+}
+
+/// [`attention`] with explicit tile sizes (for tuning and benchmarks).
+pub fn attention_with(
+    ctx: &Context,
+    q: Heads,
+    k: Heads,
+    v: Heads,
+    key_mask: Option<&Tensor>,
+    opts: AttentionOptions,
+    cfg: FusedConfig,
+) -> Result<Tensor> {
+    const OP: &str = "attention";
+    let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
+    if cfg.wg == 0 || cfg.wg & 7 != 0 || cfg.bk == 0 || cfg.bk > 32 || cfg.wg > ctx.limits().max_compute_invocations_per_workgroup {
+        return Err(invalid(OP, format!("bad tile config {cfg:?}")));
+    }
+    let hs4 = hs4_bucket(opts.hs);
+    if cfg.smem && (2 * 16 * cfg.bk * hs4) > ctx.limits().max_compute_workgroup_storage_size {
+        return Err(invalid(OP, format!("{cfg:?} needs more workgroup memory than the adapter has for head size {}", opts.hs)));
+    }
+    let nqb = tq.div_ceil(cfg.wg as usize);
     let overrides = [
         ("WG", cfg.wg as f64),
         ("BK", cfg.bk as f64),
         ("SMEM", cfg.smem as u32 as f64),
     ];
-    let groups = (b * nh) as u64 * nqb as u64;
-    ctx.dispatch(kernels::flash_attention(hs), &overrides, &p, &[q.x, k.x, v.x, m, &out], groups)?;
-    Ok(out)
+    let groups = (b * opts.nh) as u64 * nqb as u64;
+    launch(ctx, kernels::flash_attention(opts.hs), &overrides, q, k, v, key_mask, opts, (b, tq, tk), nqb, groups)
 }
 
 #[repr(C)]
