@@ -12,7 +12,7 @@ use vitfuse::patch::{
     RowSharing,
 };
 use vitfuse::reference::{self as r, assert_close, Tolerance};
-use vitfuse::runtime::{Context, Tensor};
+use vitfuse::runtime::Tensor;
 
 fn up(shape: &[usize], seed: u64) -> (Vec<f32>, Tensor) {
     let v = values(shape.iter().product(), seed);
