@@ -176,14 +176,14 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
     let (pos, tpos) = up(&[17, 48], 19)?;
     let want = r::patch::patch_embed(&px, &pw, Some(&pb), Some(&cls), Some(&pos), 2, 3, 32, 32, 48, 8, 8, 8, 8, 1);
     c.run("patch_embed", "(2,3,32,32) P8 D48 +cls,pos", Tolerance::KERNEL, want.clone(), || {
-        Ok(vitfuse_patch::patch_embed(ctx, &tpx, &tpw, Some(&tpb), Some(&tcls), Some(&tpos), PatchOptions::square(8))?)
+        vitfuse_patch::patch_embed(ctx, &tpx, &tpw, Some(&tpb), Some(&tcls), Some(&tpos), PatchOptions::square(8))
     })?;
     c.run("patch_embed_composed", "(2,3,32,32) P8 D48 +cls,pos", Tolerance::KERNEL, want, || {
-        Ok(vitfuse_patch::patch_embed_composed(ctx, &tpx, &tpw, Some(&tpb), Some(&tcls), Some(&tpos), PatchOptions::square(8))?)
+        vitfuse_patch::patch_embed_composed(ctx, &tpx, &tpw, Some(&tpb), Some(&tcls), Some(&tpos), PatchOptions::square(8))
     })?;
     let (grid, tgrid) = up(&[16, 48], 20)?;
     c.run("interp_bicubic", "(4x4 -> 6x5, 48)", Tolerance::KERNEL, r::patch::interpolate_pos_bicubic(&grid, 4, 4, 48, 6, 5), || {
-        Ok(vitfuse_patch::interpolate_pos_bicubic(ctx, &tgrid, 4, 4, 6, 5)?)
+        vitfuse_patch::interpolate_pos_bicubic(ctx, &tgrid, 4, 4, 6, 5)
     })?;
 
     // Fused attention (fused QKV, key mask, causal) and its composed twin.
@@ -203,10 +203,10 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
         let want = r::attention::attention(&p, &qkv, &qkv, &qkv, Some(&km));
         let o = AttentionOptions { nh, hs, scale: 0.25, causal };
         let shape = if causal { "(2,13,3x16) mask, causal" } else { "(2,13,3x16) mask" };
-        c.run("attention", shape, Tolerance::KERNEL, want.clone(), || Ok(vitfuse_attention::self_attention(ctx, &tqkv, Some(&tkm), o)?))?;
+        c.run("attention", shape, Tolerance::KERNEL, want.clone(), || vitfuse_attention::self_attention(ctx, &tqkv, Some(&tkm), o))?;
         let h = |off| Heads::new(&tqkv, off);
         c.run("attention_composed", shape, Tolerance::KERNEL, want, || {
-            Ok(vitfuse_attention::attention_composed(ctx, h(0), h(c3), h(2 * c3), Some(&tkm), o)?)
+            vitfuse_attention::attention_composed(ctx, h(0), h(c3), h(2 * c3), Some(&tkm), o)
         })?;
     }
 

@@ -24,7 +24,7 @@ fn second_identical_pass_allocates_nothing_and_submits_once() {
     let x = Tensor::from_slice(ctx, &[6, 24], &values(144, 1)).unwrap();
     let w = Tensor::from_slice(ctx, &[24, 24], &values(576, 2)).unwrap();
     let g = Tensor::from_slice(ctx, &[24], &values(24, 3)).unwrap();
-    let mask = Tensor::from_slice(ctx, &[2, 24], &vec![0f32; 48]).unwrap();
+    let mask = Tensor::from_slice(ctx, &[2, 24], &[0f32; 48]).unwrap();
     let first = pass(ctx, &x, &w, &g, &mask).to_vec::<f32>(ctx).unwrap();
     let a0 = ctx.pool_stats();
     let r0 = ctx.record_stats();

@@ -206,7 +206,7 @@ impl Context {
             driver: self.info.driver.clone(),
             driver_info: self.info.driver_info.clone(),
             features,
-            max_storage_buffer_binding_size: self.limits.max_storage_buffer_binding_size as u64,
+            max_storage_buffer_binding_size: self.limits.max_storage_buffer_binding_size,
             max_buffer_size: self.limits.max_buffer_size,
             max_compute_workgroups_per_dimension: self.limits.max_compute_workgroups_per_dimension,
             max_compute_invocations_per_workgroup: self.limits.max_compute_invocations_per_workgroup,
@@ -254,7 +254,7 @@ impl Context {
 
     /// Fails with [`Error::TooLarge`] when `bytes` cannot be one storage binding on this adapter.
     pub(crate) fn check_size(&self, shape: &[usize], bytes: u64) -> Result<()> {
-        let limit = self.limits.max_storage_buffer_binding_size as u64;
+        let limit = self.limits.max_storage_buffer_binding_size;
         if bytes > limit {
             return Err(Error::TooLarge { shape: shape.to_vec(), bytes, limit, what: "max_storage_buffer_binding_size" });
         }

@@ -71,7 +71,7 @@ impl Tensor {
         }
         let t = Tensor::empty(ctx, shape, T::DTYPE)?;
         let bytes: &[u8] = bytemuck::cast_slice(data);
-        if bytes.len() % 4 == 0 {
+        if bytes.len().is_multiple_of(4) {
             ctx.write(t.buffer(), bytes);
         } else {
             let mut padded = bytes.to_vec();

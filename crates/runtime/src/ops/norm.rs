@@ -66,7 +66,7 @@ pub fn softmax(ctx: &Context, x: &Tensor, mask: Option<(&Tensor, MaskLayout)>, s
     let (rpg, mrows) = match mask {
         Some((m, l)) => {
             f32s(OP, &[m])?;
-            if l.rows_per_group == 0 || l.mask_rows == 0 || rows % l.rows_per_group != 0 || m.dim_back(0) != cols {
+            if l.rows_per_group == 0 || l.mask_rows == 0 || !rows.is_multiple_of(l.rows_per_group) || m.dim_back(0) != cols {
                 return Err(Error::InvalidArgument {
                     op: OP,
                     message: format!("mask {:?} with {l:?} does not line up with input {:?}", m.shape(), x.shape()),
