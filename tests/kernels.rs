@@ -167,6 +167,9 @@ proptest! {
         let ti = Tensor::from_slice(ctx, &[b], &idx).unwrap();
         let got = ops::take_tokens(ctx, &tx, &ti).unwrap().to_vec::<f32>(ctx).unwrap();
         assert_close(&got, &r::take_tokens(&x, &idx, b, t, d), Tolerance::EXACT);
+        let fixed = (seed as usize) % t;
+        let got = ops::take_token(ctx, &tx, fixed).unwrap().to_vec::<f32>(ctx).unwrap();
+        assert_close(&got, &r::take_tokens(&x, &vec![fixed as u32; b], b, t, d), Tolerance::EXACT);
     }
 
     #[test]

@@ -50,3 +50,20 @@ fn second_forward_allocates_nothing() {
     assert_eq!(ctx.pool_stats().allocations, before, "the second identical forward pass allocated buffers");
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_vit_forward_pass_is_recorded_without_submitting() {
+    let own = common::own_context();
+    let ctx = &own;
+    let dir = fixture("vit_tiny");
+    let inputs = read_host_tensors(dir.join("inputs.safetensors")).unwrap();
+    let vitfuse::model::Model::Vit(m) = Model::load(ctx, &dir).unwrap() else { panic!("vit_tiny is a ViT") };
+    let px = vitfuse::model::pipeline::pixel_tensor(ctx, &inputs).unwrap();
+    let before = ctx.record_stats();
+    let out = m.forward(ctx, &px).unwrap();
+    let after = ctx.record_stats();
+    assert_eq!(after.submissions, before.submissions, "the forward pass submitted before its read-back");
+    assert!(after.dispatches > before.dispatches);
+    out.logits.unwrap().to_vec::<f32>(ctx).unwrap();
+    assert_eq!(ctx.record_stats().submissions, after.submissions + 1);
+}

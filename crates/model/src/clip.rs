@@ -79,9 +79,7 @@ impl ClipVision {
         })?;
         let x = self.pre_ln.forward(ctx, &x)?;
         let x = self.encoder.forward(ctx, &x, None, false)?;
-        let b = x.shape()[0];
-        let zeros = Tensor::from_slice(ctx, &[b], &vec![0u32; b])?;
-        let pooled = self.post_ln.forward(ctx, &ops::take_tokens(ctx, &x, &zeros)?)?;
+        let pooled = self.post_ln.forward(ctx, &ops::take_token(ctx, &x, 0)?)?;
         let features = self.proj.forward(ctx, &pooled, Act::None, None)?;
         let embeds = ops::l2_normalize(ctx, &features)?;
         Ok(TowerOutputs { last_hidden_state: x, features, embeds })

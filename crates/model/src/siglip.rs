@@ -152,8 +152,8 @@ impl SiglipText {
         let (x, key_mask) = self.emb.forward(ctx, ids, mask, b, t)?;
         let x = self.encoder.forward(ctx, &x, key_mask.as_ref(), false)?;
         let x = self.final_ln.forward(ctx, &x)?;
-        let last = Tensor::from_slice(ctx, &[b], &vec![(t - 1) as u32; b])?;
-        let features = self.head.forward(ctx, &ops::take_tokens(ctx, &x, &last)?, Act::None, None)?;
+
+        let features = self.head.forward(ctx, &ops::take_token(ctx, &x, t - 1)?, Act::None, None)?;
         let embeds = ops::l2_normalize(ctx, &features)?;
         Ok(TowerOutputs { last_hidden_state: x, features, embeds })
     }

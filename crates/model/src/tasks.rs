@@ -92,9 +92,7 @@ impl Session {
             Model::Siglip(m) => m.vision.forward(ctx, &px)?.embeds,
             Model::Vit(m) => {
                 let o = m.forward(ctx, &px)?;
-                let b = px.shape()[0];
-                let zeros = Tensor::from_slice(ctx, &[b], &vec![0u32; b])?;
-                vitfuse_runtime::ops::take_tokens(ctx, &o.last_hidden_state, &zeros)?
+                vitfuse_runtime::ops::take_token(ctx, &o.last_hidden_state, 0)?
             }
             other => {
                 return Err(ModelError::InvalidInput(format!(

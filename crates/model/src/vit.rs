@@ -89,11 +89,9 @@ impl Vit {
         )?;
         let x = self.encoder.forward(ctx, &x, None, false)?;
         let x = self.norm.forward(ctx, &x)?;
-        let b = x.shape()[0];
         let need_cls = self.pooler.is_some() || self.classifier.is_some();
         let cls = if need_cls {
-            let zeros = Tensor::from_slice(ctx, &[b], &vec![0u32; b])?;
-            Some(ops::take_tokens(ctx, &x, &zeros)?)
+            Some(ops::take_token(ctx, &x, 0)?)
         } else {
             None
         };

@@ -137,7 +137,7 @@ struct TakeParams {
     b: u32,
     t: u32,
     d: u32,
-    _pad: u32,
+    fixed: u32,
 }
 
 /// One token per sequence: `x` (B, T, D), `idx` (B) u32 → (B, D).
@@ -156,7 +156,25 @@ pub fn take_tokens(ctx: &Context, x: &Tensor, idx: &Tensor) -> Result<Tensor> {
     let (b, t, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
     fits_u32(OP, x.numel())?;
     let out = Tensor::empty(ctx, &[b, d], DType::F32)?;
-    let p = TakeParams { b: b as u32, t: t as u32, d: d as u32, _pad: 0 };
+    let p = TakeParams { b: b as u32, t: t as u32, d: d as u32, fixed: u32::MAX };
     ctx.dispatch(&kernels::TAKE_TOKENS, &[], &p, &[x, idx, &out], groups(b * d, 64))?;
+    Ok(out)
+}
+
+/// The token at position `t` of every sequence: `x` (B, T, D) → (B, D) (CLS at 0, SigLIP's
+/// last position). Needs no index tensor, so nothing is uploaded inside a forward pass.
+pub fn take_token(ctx: &Context, x: &Tensor, t: usize) -> Result<Tensor> {
+    const OP: &str = "take_token";
+    f32s(OP, &[x])?;
+    non_empty(OP, x)?;
+    if x.rank() != 3 || t >= x.shape()[1] {
+        return Err(Error::InvalidArgument { op: OP, message: format!("token {t} of {:?}", x.shape()) });
+    }
+    let (b, tt, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+    fits_u32(OP, x.numel())?;
+    let out = Tensor::empty(ctx, &[b, d], DType::F32)?;
+    let p = TakeParams { b: b as u32, t: tt as u32, d: d as u32, fixed: t as u32 };
+    let dummy = ctx.dummy()?;
+    ctx.dispatch(&kernels::TAKE_TOKENS, &[], &p, &[x, &dummy, &out], groups(b * d, 64))?;
     Ok(out)
 }
