@@ -1,21 +1,35 @@
 #!/usr/bin/env bash
 # Runs ON the lent GPU machine (see ../shared/device/README.md), from the repository root with
 # `.gl` (the amd64 libvulkan1 .deb) and `.device` (target/release/vitfuse + torch_vit_bench.py)
-# carried. Prints our image-encoder figures and PyTorch's in the same run.
+# carried. Checks every kernel and the tiny fixtures on the GPU, then prints our image-encoder
+# and matmul figures and PyTorch's in the same run, as JSON lines under $OUT.
 #   prepare here:  cargo build --release && mkdir -p .device && cp target/release/vitfuse .device/ \
 #                  && cp ../shared/device/*.py .device/
-#   run there:     bash scripts/device-bench.sh
+#   run there:     bash scripts/device-bench.sh [quick]
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 export XDG_RUNTIME_DIR=/tmp
-nvidia-smi -L
-.device/vitfuse info
-.device/vitfuse selfcheck | tail -3
 out=${OUT:-/tmp}
+bin=.device/vitfuse
+fx=tests/fixtures
+nvidia-smi -L
+$bin info 2>&1 | head -12
+$bin selfcheck > "$out/selfcheck.txt" 2>&1; tail -1 "$out/selfcheck.txt"; grep -v " ok$" "$out/selfcheck.txt" | head -8
+for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny; do
+  $bin forward --model $fx/$m --inputs $fx/$m/inputs.safetensors --output /tmp/$m.safetensors \
+    --compare $fx/$m/expected.safetensors 2>&1 | tail -1
+done
+for s in "197 768 768" "197 768 3072" "197 3072 768" "1576 768 2304" "12608 768 2304" "12608 768 3072" "12608 3072 768"; do
+  for k in shared wide; do $bin bench matmul $s --iters 20 --kernel $k; done
+done > "$out/matmul.jsonl" 2>&1
+$bin bench matmul 1576 768 768 --iters 5 --kernel naive >> "$out/matmul.jsonl" 2>&1
 for b in 1 8 64; do
-  for m in vit-b16 clip-b32; do .device/vitfuse bench model $m --batch $b --iters 10; done
-done | tee "$out/ours.jsonl"
-.device/vitfuse bench model vit-b16 --batch 64 --iters 3 --profile | tee "$out/split.jsonl"
-for s in "197 768 768" "1576 768 3072" "12608 768 768"; do .device/vitfuse bench matmul $s --iters 20; done | tee "$out/matmul.jsonl"
-python3 .device/torch_vit_bench.py --device cuda --batch 1,8,64 --dtype float32 --models vit-b16,clip-b32 | tee "$out/torch.jsonl"
+  for m in vit-b16 clip-b32; do $bin bench model $m --batch $b --iters 10; done
+  $bin bench model vit-b16 --batch $b --iters 10 --matmul shared
+done > "$out/ours.jsonl" 2>&1
+$bin bench model vit-b16 --batch 64 --iters 3 --profile > "$out/split.jsonl" 2>&1
+$bin bench model vit-b16 --batch 1 --iters 3 --profile >> "$out/split.jsonl" 2>&1
+python3 .device/torch_vit_bench.py --device cuda --batch 1,8,64 --dtype float32 --models vit-b16,clip-b32 > "$out/torch.jsonl" 2>&1
+cat "$out/matmul.jsonl" "$out/ours.jsonl" "$out/torch.jsonl" | cut -c1-230
+grep -v '"share": 0.0' "$out/split.jsonl" | cut -c1-200

@@ -143,7 +143,7 @@ enum BenchCmd {
         n: usize,
         #[arg(long, default_value_t = 10)]
         iters: usize,
-        /// A specific variant (subgroup, blocked, shared, scalar, naive) instead of the best
+        /// A specific variant (subgroup, blocked, shared, wide, scalar, naive) instead of the best
         /// tiled kernel for the adapter; adds a "kernel" field to the JSON.
         #[arg(long)]
         kernel: Option<String>,
@@ -174,6 +174,10 @@ enum BenchCmd {
         /// Also print the per-kernel GPU time of one pass (timestamp queries).
         #[arg(long)]
         profile: bool,
+        /// Run every matmul the model would give to the adapter's choice with this kernel
+        /// (subgroup, blocked, shared, wide, scalar); adds a "matmul" field to the JSON.
+        #[arg(long)]
+        matmul: Option<String>,
     },
     /// Softmax over (ROWS, COLS).
     Softmax {
@@ -185,7 +189,20 @@ enum BenchCmd {
 }
 
 fn open(adapter: &Option<String>) -> anyhow::Result<Context> {
-    Ok(Context::new(&ContextOptions { adapter: adapter.clone(), profile: false })?)
+    Ok(Context::new(&ContextOptions { adapter: adapter.clone(), ..Default::default() })?)
+}
+
+fn parse_kernel(name: &str) -> anyhow::Result<MatmulKernel> {
+    Ok(match name.to_lowercase().as_str() {
+        "subgroup" => MatmulKernel::Subgroup,
+        "blocked" => MatmulKernel::Blocked,
+        "shared" => MatmulKernel::Shared,
+        "wide" => MatmulKernel::Wide,
+        "scalar" => MatmulKernel::Scalar,
+        "naive" => MatmulKernel::Naive,
+        "tiled" => MatmulKernel::Tiled,
+        other => bail!("unknown matmul kernel {other:?}: subgroup, blocked, shared, wide, scalar, naive, tiled"),
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -362,15 +379,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile } } => {
+        Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul } } => {
             check_dims(&[batch])?;
-            let ctx = Context::new(&ContextOptions { adapter: cli.adapter.clone(), profile })?;
+            let kernel = matmul.as_deref().map(parse_kernel).transpose()?;
+            let ctx = Context::new(&ContextOptions { adapter: cli.adapter.clone(), profile, matmul: kernel })?;
             let adapter = ctx.adapter_name().to_string();
             let (ms, split) = vitfuse::bench::model(&ctx, &name, batch, iters)?;
-            println!(
-                "{}",
-                json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms})
-            );
+            let mut line = json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
+            if let Some(m) = &matmul {
+                line["matmul"] = json!(m);
+            }
+            println!("{line}");
             if let Some(split) = split {
                 let total: f64 = split.iter().map(|r| r.2).sum();
                 for (kernel, n, kms) in split {
@@ -387,15 +406,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let line = match what {
                 BenchCmd::Matmul { m, k, n, iters, kernel: Some(variant) } => {
                     check_dims(&[m, k, n])?;
-                    let kern = match variant.to_lowercase().as_str() {
-                        "subgroup" => MatmulKernel::Subgroup,
-                        "blocked" => MatmulKernel::Blocked,
-                        "shared" => MatmulKernel::Shared,
-                        "scalar" => MatmulKernel::Scalar,
-                        "naive" => MatmulKernel::Naive,
-                        "tiled" => MatmulKernel::Tiled,
-                        other => bail!("unknown matmul kernel {other:?}: subgroup, blocked, shared, scalar, naive, tiled"),
-                    };
+                    let kern = parse_kernel(&variant)?;
                     let (ms, gflops) = vitfuse::bench::matmul(&ctx, m, k, n, kern, iters)?;
                     json!({"bench": "matmul", "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops, "kernel": variant})
                 }

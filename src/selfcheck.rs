@@ -87,6 +87,7 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
         ("matmul_subgroup", MatmulKernel::Subgroup),
         ("matmul_blocked", MatmulKernel::Blocked),
         ("matmul_shared", MatmulKernel::Shared),
+        ("matmul_wide", MatmulKernel::Wide),
         ("matmul_scalar", MatmulKernel::Scalar),
         ("matmul_naive", MatmulKernel::Naive),
     ];

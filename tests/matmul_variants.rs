@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::{gpu, values};
 use proptest::prelude::*;
 use vitfuse::reference::{self as r, assert_close, Tolerance};
@@ -18,7 +17,7 @@ fn runs(ctx: &Context, kernel: MatmulKernel, k: usize) -> bool {
         MatmulKernel::Subgroup => {
             k.is_multiple_of(4) && ctx.has_feature(wgpu::Features::SUBGROUP) && ctx.report().subgroup_min_size >= 8
         }
-        MatmulKernel::Blocked => k.is_multiple_of(4),
+        MatmulKernel::Blocked | MatmulKernel::Wide => k.is_multiple_of(4),
         _ => true,
     }
 }
@@ -44,8 +43,10 @@ fn check(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batched
     assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, Tolerance::REDUCTION);
 }
 
-const VARIANTS: [MatmulKernel; 5] =
-    [MatmulKernel::Tiled, MatmulKernel::Subgroup, MatmulKernel::Blocked, MatmulKernel::Shared, MatmulKernel::Scalar];
+const VARIANTS: [MatmulKernel; 6] = [
+    MatmulKernel::Tiled, MatmulKernel::Subgroup, MatmulKernel::Blocked, MatmulKernel::Shared, MatmulKernel::Wide,
+    MatmulKernel::Scalar,
+];
 
 fn dim(max: usize) -> impl Strategy<Value = usize> {
     prop_oneof![Just(1usize), Just(2), Just(3), Just(7), Just(13), Just(31), Just(97), 1..=max].prop_map(move |d| d.min(max))
@@ -90,6 +91,9 @@ fn matmul_variants_fixed_case() {
             }
         }
     }
+    // Several 128 x 128 tiles in M and N, with partial last tiles.
+    check(MatmulKernel::Wide, 2, 300, 44, 260, false, Activation::None, true, true, 9);
+    check(MatmulKernel::Shared, 1, 130, 37, 200, false, Activation::QuickGelu, true, false, 10);
 }
 
 /// `Tiled` picks a kernel that runs for any K; explicit variants refuse what they cannot do.
@@ -97,12 +101,12 @@ fn matmul_variants_fixed_case() {
 fn matmul_tiled_resolves_per_adapter_and_k() {
     let ctx = gpu();
     for k in [1, 3, 4, 6, 64] {
-        let kern = MatmulKernel::Tiled.resolve(ctx, k);
+        let kern = MatmulKernel::Tiled.resolve(ctx, k, 1);
         assert!(runs(ctx, kern, k) && kern != MatmulKernel::Tiled, "K = {k} -> {kern:?}");
     }
     let ta = Tensor::from_slice(ctx, &[3, 6], &values(18, 1)).unwrap();
     let tw = Tensor::from_slice(ctx, &[5, 6], &values(30, 2)).unwrap();
-    for kernel in [MatmulKernel::Blocked, MatmulKernel::Subgroup] {
+    for kernel in [MatmulKernel::Blocked, MatmulKernel::Subgroup, MatmulKernel::Wide] {
         let o = MatmulOptions { kernel, ..Default::default() };
         assert!(ops::matmul(ctx, &ta, &tw, None, None, o).is_err(), "{kernel:?} accepted K = 6");
     }

@@ -103,7 +103,7 @@ fn bad_inputs_are_typed_errors() {
 
 #[test]
 fn unknown_adapter_is_a_clear_error() {
-    let e = Context::new(&vitfuse::runtime::ContextOptions { adapter: Some("no-such-gpu-xyz".into()), profile: false })
+    let e = Context::new(&vitfuse::runtime::ContextOptions { adapter: Some("no-such-gpu-xyz".into()), ..Default::default() })
         .err()
         .expect("an adapter named no-such-gpu-xyz should not exist");
     assert!(e.to_string().contains("no-such-gpu-xyz") && e.to_string().contains("available"), "{e}");
@@ -120,7 +120,7 @@ fn reshape_shares_the_buffer() {
 
 #[test]
 fn profiling_reports_kernel_times_when_timestamps_exist() {
-    let ctx = Context::new(&vitfuse::runtime::ContextOptions { adapter: None, profile: true }).unwrap();
+    let ctx = Context::new(&vitfuse::runtime::ContextOptions { profile: true, ..Default::default() }).unwrap();
     let a = Tensor::from_slice(&ctx, &[64, 64], &values(4096, 9)).unwrap();
     let _ = ops::linear(&ctx, &a, &a, None, Activation::None, None).unwrap();
     let _ = ops::scale(&ctx, &a, 3.0).unwrap();

@@ -31,6 +31,9 @@ pub struct ContextOptions {
     pub adapter: Option<String>,
     /// Time every dispatch with timestamp queries (when the adapter has them).
     pub profile: bool,
+    /// Matmul kernel to run where `Auto` would choose (benchmarks and tuning); `None` chooses
+    /// per adapter and shape.
+    pub matmul: Option<crate::ops::MatmulKernel>,
 }
 
 /// What the adapter is and what the device was opened with.
@@ -92,6 +95,7 @@ pub struct Context {
     stats: Mutex<RecordStats>,
     gpu_error: Arc<Mutex<Option<String>>>,
     profiler: Option<Mutex<Profiler>>,
+    matmul: Option<crate::ops::MatmulKernel>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,10 +137,10 @@ impl Context {
                 }
             }
         };
-        Self::from_adapter(adapter, opts.profile)
+        Self::from_adapter(adapter, opts.profile, opts.matmul)
     }
 
-    fn from_adapter(adapter: wgpu::Adapter, profile: bool) -> Result<Self> {
+    fn from_adapter(adapter: wgpu::Adapter, profile: bool, matmul: Option<crate::ops::MatmulKernel>) -> Result<Self> {
         let info = adapter.get_info();
         let features = adapter.features() & WANTED_FEATURES;
         let limits = adapter.limits();
@@ -179,6 +183,7 @@ impl Context {
             stats: Mutex::new(RecordStats::default()),
             gpu_error,
             profiler,
+            matmul,
         })
     }
 
@@ -219,6 +224,11 @@ impl Context {
     /// The adapter's name, as benchmarks print it.
     pub fn adapter_name(&self) -> &str {
         &self.info.name
+    }
+
+    /// The matmul kernel chosen in [`ContextOptions::matmul`], if any.
+    pub fn matmul_preference(&self) -> Option<crate::ops::MatmulKernel> {
+        self.matmul.filter(|k| !matches!(k, crate::ops::MatmulKernel::Auto | crate::ops::MatmulKernel::Tiled))
     }
 
     /// True for CPU (software) adapters such as lavapipe.

@@ -29,6 +29,7 @@ kernel!(MATMUL_TILED, "matmul_tiled", with_activation, unchecked = true);
 kernel!(MATMUL_SUBGROUP, "matmul_subgroup", with_activation, unchecked = true);
 kernel!(MATMUL_BLOCKED, "matmul_blocked", with_activation, unchecked = true);
 kernel!(MATMUL_SHARED, "matmul_shared", with_activation, unchecked = true);
+kernel!(MATMUL_WIDE, "matmul_wide", with_activation, unchecked = true);
 kernel!(LAYERNORM, "layernorm", unchecked = false);
 kernel!(SOFTMAX, "softmax", unchecked = false);
 kernel!(ELEMENTWISE, "elementwise", with_activation, unchecked = false);
@@ -45,6 +46,7 @@ pub const ALL: &[Kernel] = &[
     MATMUL_TILED,
     MATMUL_BLOCKED,
     MATMUL_SHARED,
+    MATMUL_WIDE,
     LAYERNORM,
     SOFTMAX,
     ELEMENTWISE,

@@ -31,6 +31,9 @@ pub enum MatmulKernel {
     /// `matmul_shared`: 16 x 16 invocations per 64 x 64 tile staged in workgroup memory; any K,
     /// meant for hardware GPUs.
     Shared,
+    /// `matmul_wide`: 16 x 16 invocations per 128 x 128 tile, 8 x 8 per invocation, vec4 loads,
+    /// next K step prefetched into registers; K % 4 == 0, meant for hardware GPUs and large grids.
+    Wide,
     /// `matmul_tiled`: rows shared by the workgroup, 4 x 4 per invocation, scalar loads; any K.
     Scalar,
 }
@@ -38,12 +41,24 @@ pub enum MatmulKernel {
 impl MatmulKernel {
     /// The concrete kernel this choice runs for an (N, K)-layout matmul with inner dim `k` on
     /// `ctx`'s adapter: on software adapters `Subgroup`, else `Blocked` when K % 4 == 0, else
-    /// `Scalar`; on hardware GPUs `Shared`. Concrete kernels resolve to themselves.
-    pub fn resolve(self, ctx: &Context, k: usize) -> MatmulKernel {
+    /// `Scalar`; on hardware GPUs `Wide` when K % 4 == 0 and the grid of 128 x 128 tiles
+    /// (`tiles_128`) fills the GPU, else `Shared`. A kernel preferred in the context
+    /// ([`Context::matmul_preference`]) replaces `Auto`/`Tiled`. Concrete kernels resolve to
+    /// themselves.
+    pub fn resolve(self, ctx: &Context, k: usize, tiles_128: u64) -> MatmulKernel {
         match self {
+            MatmulKernel::Auto | MatmulKernel::Tiled
+                if ctx.matmul_preference().is_some_and(|p| k.is_multiple_of(4) || !p.needs_k4()) =>
+            {
+                ctx.matmul_preference().unwrap_or(self)
+            }
             MatmulKernel::Auto | MatmulKernel::Tiled => {
                 if !ctx.is_software() {
-                    MatmulKernel::Shared
+                    if k.is_multiple_of(4) && tiles_128 >= WIDE_MIN_TILES {
+                        MatmulKernel::Wide
+                    } else {
+                        MatmulKernel::Shared
+                    }
                 } else if !k.is_multiple_of(4) {
                     MatmulKernel::Scalar
                 } else if subgroups_of_8(ctx) {
@@ -54,6 +69,13 @@ impl MatmulKernel {
             }
             other => other,
         }
+    }
+}
+
+impl MatmulKernel {
+    /// Whether the kernel reads K in vec4s (K % 4 == 0 only).
+    pub fn needs_k4(self) -> bool {
+        matches!(self, MatmulKernel::Subgroup | MatmulKernel::Blocked | MatmulKernel::Wide)
     }
 }
 
@@ -104,6 +126,10 @@ const SCALAR_RN: u64 = 4;
 const SUBGROUP_TILE: (u64, u64) = (24, 32);
 const BLOCKED_TILE: (u64, u64) = (16, 128);
 const SHARED_TILE: (u64, u64) = (64, 64);
+const WIDE_TILE: (u64, u64) = (128, 128);
+/// Below this many 128 x 128 tiles `Auto` uses the 64 x 64 kernel on hardware GPUs, so that a
+/// small matmul still spreads over the GPU's multiprocessors.
+const WIDE_MIN_TILES: u64 = 128;
 
 /// `out = act(alpha · a · wᵀ + bias) + residual`.
 ///
@@ -189,13 +215,13 @@ pub fn matmul(
     };
     let kernel = match opts.kernel {
         MatmulKernel::Auto if opts.layout == WeightLayout::KN => MatmulKernel::Naive,
-        kern => kern.resolve(ctx, k),
+        kern => kern.resolve(ctx, k, batch as u64 * (m as u64).div_ceil(128) * (n as u64).div_ceil(128)),
     };
     let unsupported = |message: String| Err(Error::InvalidArgument { op: OP, message });
     if kernel != MatmulKernel::Naive && opts.layout != WeightLayout::NK {
         return unsupported(format!("the {kernel:?} matmul kernel needs W as (N, K)"));
     }
-    if matches!(kernel, MatmulKernel::Subgroup | MatmulKernel::Blocked) && !k.is_multiple_of(4) {
+    if kernel.needs_k4() && !k.is_multiple_of(4) {
         return unsupported(format!("the {kernel:?} matmul kernel needs K % 4 == 0, got K = {k}"));
     }
     if kernel == MatmulKernel::Subgroup && !subgroups_of_8(ctx) {
@@ -210,6 +236,7 @@ pub fn matmul(
         MatmulKernel::Subgroup => ctx.dispatch(&kernels::MATMUL_SUBGROUP, &[], &params, &tensors, tiles(SUBGROUP_TILE))?,
         MatmulKernel::Blocked => ctx.dispatch(&kernels::MATMUL_BLOCKED, &[], &params, &tensors, tiles(BLOCKED_TILE))?,
         MatmulKernel::Shared => ctx.dispatch(&kernels::MATMUL_SHARED, &[], &params, &tensors, tiles(SHARED_TILE))?,
+        MatmulKernel::Wide => ctx.dispatch(&kernels::MATMUL_WIDE, &[], &params, &tensors, tiles(WIDE_TILE))?,
         MatmulKernel::Scalar => {
             let wg = scalar_wg(ctx);
             let n_tiles = tiles((SCALAR_RM, wg as u64 * SCALAR_RN));

@@ -1,0 +1,136 @@
+// matmul_wide: register-blocked matmul for hardware GPUs with large grids; W as Hugging Face
+// stores it (N, K); K % 4 == 0.
+//   out[b, m, n] = act(alpha * sum_k a[b, m, k] * W[(b), n, k] + bias[n]) + res[b, m, n]
+// A 16 x 16 workgroup owns a 128 x 128 output tile; invocation (tx, ty) accumulates an 8 x 8
+// block: rows 4ty + i and 64 + 4ty + i, columns 4tx + j and 64 + 4tx + j (i, j = 0..3), so
+// that its workgroup-memory reads are vec4s that a quarter-warp shares (broadcast) or reads
+// consecutively. Per step of BK = 8 along K each invocation loads one vec4 of A and one of W
+// (rows li / 2, k (li % 2) * 4: consecutive invocations read consecutive 16-byte chunks) and
+// stores them k-major; the next step's vec4s are fetched into registers before the current
+// step's products, so global latency overlaps arithmetic. 64 FMAs per 4 vec4 workgroup reads.
+// Two barriers per step.
+// Bindings: 0 params (uniform Params)
+//           1 a:    (B, M, K)
+//           2 w:    (N, K), or (B, N, K) when flags bit 3
+//           3 bias: (N)       read when flags bit 0, else a dummy
+//           4 res:  (B, M, N) read when flags bit 1, else a dummy
+//           5 out:  (B, M, N)
+// Grid: B * ceil(M / 128) * ceil(N / 128) workgroups of 16 x 16, linearised over (x, y, z).
+// Prepended at build time: activation.wgsl (activate()).
+
+struct Params {
+    batch: u32, m: u32, k: u32, n: u32,
+    flags: u32, act: u32, alpha: f32, _pad: u32,
+}
+
+const T: u32 = 128u;  // tile rows = tile columns
+const BK: u32 = 8u;   // K step
+const T4: u32 = 32u;  // T / 4: vec4s per k-row of a tile
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+var<workgroup> a_tile: array<vec4<f32>, 256>;  // [k][row / 4], k-major, BK x T4
+var<workgroup> w_tile: array<vec4<f32>, 256>;  // [k][column / 4]
+
+// The vec4 at (row r, k chunk k4) of a row-major (rows, K) operand starting at row `base`,
+// zero past the last row or past K.
+fn load_a(base: u32, r: u32, rows: u32, k: u32) -> vec4<f32> {
+    if (r < rows && k < p.k) { return a[((base + r) * p.k + k) / 4u]; }
+    return vec4<f32>(0.0);
+}
+
+fn load_w(base: u32, r: u32, rows: u32, k: u32) -> vec4<f32> {
+    if (r < rows && k < p.k) { return w[((base + r) * p.k + k) / 4u]; }
+    return vec4<f32>(0.0);
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // Uniform per workgroup, so the early return keeps the barriers in uniform control flow.
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let tiles_n = (p.n + T - 1u) / T;
+    let tiles_m = (p.m + T - 1u) / T;
+    if (g >= tiles_n * tiles_m * p.batch) { return; }
+    let n0 = (g % tiles_n) * T;
+    let m0 = ((g / tiles_n) % tiles_m) * T;
+    let b = g / (tiles_n * tiles_m);
+    var wb = 0u;
+    if ((p.flags & 8u) != 0u) { wb = b * p.n; }
+    let a_base = b * p.m + m0;
+    let w_base = wb + n0;
+    let a_rows = p.m - m0;  // rows of this tile that exist (may exceed T)
+    let w_rows = p.n - n0;
+
+    // This invocation's staging slot: row lr of the tile, k offset lk (0 or 4).
+    let lr = li / 2u;
+    let lk = (li % 2u) * 4u;
+
+    var acc: array<vec4<f32>, 16>;  // see the products below for which outputs each holds
+    var na = load_a(a_base, lr, a_rows, lk);
+    var nw = load_w(w_base, lr, w_rows, lk);
+    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+        // Transposed store: k-rows lk..lk+3, element lr of the tile (unrolled: constant
+        // component indices keep na / nw in registers).
+        let col = lr / 4u;
+        let lane = lr % 4u;
+        a_tile[lk * T4 + col][lane] = na.x;
+        a_tile[(lk + 1u) * T4 + col][lane] = na.y;
+        a_tile[(lk + 2u) * T4 + col][lane] = na.z;
+        a_tile[(lk + 3u) * T4 + col][lane] = na.w;
+        w_tile[lk * T4 + col][lane] = nw.x;
+        w_tile[(lk + 1u) * T4 + col][lane] = nw.y;
+        w_tile[(lk + 2u) * T4 + col][lane] = nw.z;
+        w_tile[(lk + 3u) * T4 + col][lane] = nw.w;
+        workgroupBarrier();
+        // Prefetch the next step while this one computes.
+        na = load_a(a_base, lr, a_rows, k0 + BK + lk);
+        nw = load_w(w_base, lr, w_rows, k0 + BK + lk);
+        for (var kk = 0u; kk < BK; kk++) {
+            let a0 = a_tile[kk * T4 + lid.y];
+            let a1 = a_tile[kk * T4 + 16u + lid.y];
+            let w0 = w_tile[kk * T4 + lid.x];
+            let w1 = w_tile[kk * T4 + 16u + lid.x];
+            // acc[i] rows 4ty + i, columns 4tx..+3; acc[4 + i] same rows, columns 64 + 4tx..;
+            // acc[8 + i] rows 64 + 4ty + i, columns 4tx..; acc[12 + i] rows 64 + ..., 64 + ...
+            acc[0] += a0.x * w0; acc[1] += a0.y * w0; acc[2] += a0.z * w0; acc[3] += a0.w * w0;
+            acc[4] += a0.x * w1; acc[5] += a0.y * w1; acc[6] += a0.z * w1; acc[7] += a0.w * w1;
+            acc[8] += a1.x * w0; acc[9] += a1.y * w0; acc[10] += a1.z * w0; acc[11] += a1.w * w0;
+            acc[12] += a1.x * w1; acc[13] += a1.y * w1; acc[14] += a1.z * w1; acc[15] += a1.w * w1;
+        }
+        workgroupBarrier();
+    }
+
+    // Unrolled with constant indices so that acc stays in registers.
+    let r0 = m0 + 4u * lid.y;
+    let c0 = n0 + 4u * lid.x;
+    store(b, r0, c0, acc[0]); store(b, r0 + 1u, c0, acc[1]);
+    store(b, r0 + 2u, c0, acc[2]); store(b, r0 + 3u, c0, acc[3]);
+    store(b, r0, c0 + 64u, acc[4]); store(b, r0 + 1u, c0 + 64u, acc[5]);
+    store(b, r0 + 2u, c0 + 64u, acc[6]); store(b, r0 + 3u, c0 + 64u, acc[7]);
+    store(b, r0 + 64u, c0, acc[8]); store(b, r0 + 65u, c0, acc[9]);
+    store(b, r0 + 66u, c0, acc[10]); store(b, r0 + 67u, c0, acc[11]);
+    store(b, r0 + 64u, c0 + 64u, acc[12]); store(b, r0 + 65u, c0 + 64u, acc[13]);
+    store(b, r0 + 66u, c0 + 64u, acc[14]); store(b, r0 + 67u, c0 + 64u, acc[15]);
+}
+
+// Epilogue for outputs (m, n..n+3) of batch b: alpha, bias, activation, residual; columns past N
+// and rows past M are skipped.
+fn store(b: u32, m: u32, n: u32, v: vec4<f32>) {
+    if (m >= p.m) { return; }
+    for (var j = 0u; j < 4u; j++) {
+        let c = n + j;
+        if (c >= p.n) { return; }
+        var x = v[j] * p.alpha;
+        if ((p.flags & 1u) != 0u) { x += bias[c]; }
+        x = activate(x, p.act);
+        let o = (b * p.m + m) * p.n + c;
+        if ((p.flags & 2u) != 0u) { x += res[o]; }
+        out[o] = x;
+    }
+}
