@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Runs ON the lent GPU machine (see ../shared/device/README.md), from the repository root with
-# `.gl` (the amd64 libvulkan1 .deb) and `.device` (target/release/vitfuse + torch_vit_bench.py)
+# `.gl` (the amd64 libvulkan1 and libglvnd .debs: libvulkan1 libegl1 libglvnd0 libopengl0 libgl1
+# libglx0 libgles2) and `.device` (target/release/vitfuse + torch_vit_bench.py)
 # carried. Checks every kernel and the tiny fixtures on the GPU, then prints our image-encoder
 # and matmul figures and PyTorch's in the same run, as JSON lines under $OUT.
 #   prepare here:  cargo build --release && mkdir -p .device && cp target/release/vitfuse .device/ \
 #                  && cp ../shared/device/*.py .device/
-#   run there:     bash scripts/device-bench.sh [quick]
+#   run there:     bash scripts/device-bench.sh
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 export XDG_RUNTIME_DIR=/tmp
 out=${OUT:-/tmp}
 bin=.device/vitfuse
 fx=tests/fixtures
 nvidia-smi -L
-$bin info 2>&1 | head -12
+$bin info > "$out/info.txt" 2>&1; head -12 "$out/info.txt"
+grep -qi nvidia "$out/info.txt" || { echo "no NVIDIA adapter"; exit 3; }
 $bin selfcheck > "$out/selfcheck.txt" 2>&1; tail -1 "$out/selfcheck.txt"; grep -v " ok$" "$out/selfcheck.txt" | head -8
 for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny; do
   $bin forward --model $fx/$m --inputs $fx/$m/inputs.safetensors --output /tmp/$m.safetensors \
