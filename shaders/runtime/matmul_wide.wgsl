@@ -7,7 +7,7 @@
 // consecutively. Per step of BK = 8 along K each invocation loads one vec4 of A and one of W
 // (rows li / 2, k (li % 2) * 4: consecutive invocations read consecutive 16-byte chunks) and
 // stores them k-major; the next step's vec4s are fetched into registers before the current
-// step's products, so global latency overlaps arithmetic. 64 FMAs per 4 vec4 workgroup reads.
+// step's products, so global latency overlaps arithmetic. 64 FMAs per 16 workgroup floats read.
 // Two barriers per step.
 // Bindings: 0 params (uniform Params)
 //           1 a:    (B, M, K)
@@ -25,7 +25,6 @@ struct Params {
 
 const T: u32 = 128u;  // tile rows = tile columns
 const BK: u32 = 8u;   // K step
-const T4: u32 = 32u;  // T / 4: vec4s per k-row of a tile
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
@@ -34,8 +33,15 @@ const T4: u32 = 32u;  // T / 4: vec4s per k-row of a tile
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-var<workgroup> a_tile: array<vec4<f32>, 256>;  // [k][row / 4], k-major, BK x T4
-var<workgroup> w_tile: array<vec4<f32>, 256>;  // [k][column / 4]
+var<workgroup> a_tile: array<f32, 1024>;  // [k][row], k-major, BK x T
+var<workgroup> w_tile: array<f32, 1024>;  // [k][column]
+
+// Four consecutive tile elements from index i (a multiple of 4: one 16-byte shared load where
+// the compiler merges them).
+fn tile4(of_a: bool, i: u32) -> vec4<f32> {
+    if (of_a) { return vec4<f32>(a_tile[i], a_tile[i + 1u], a_tile[i + 2u], a_tile[i + 3u]); }
+    return vec4<f32>(w_tile[i], w_tile[i + 1u], w_tile[i + 2u], w_tile[i + 3u]);
+}
 
 // The vec4 at (row r, k chunk k4) of a row-major (rows, K) operand starting at row `base`,
 // zero past the last row or past K.
@@ -75,27 +81,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var na = load_a(a_base, lr, a_rows, lk);
     var nw = load_w(w_base, lr, w_rows, lk);
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        // Transposed store: k-rows lk..lk+3, element lr of the tile (unrolled: constant
-        // component indices keep na / nw in registers).
-        let col = lr / 4u;
-        let lane = lr % 4u;
-        a_tile[lk * T4 + col][lane] = na.x;
-        a_tile[(lk + 1u) * T4 + col][lane] = na.y;
-        a_tile[(lk + 2u) * T4 + col][lane] = na.z;
-        a_tile[(lk + 3u) * T4 + col][lane] = na.w;
-        w_tile[lk * T4 + col][lane] = nw.x;
-        w_tile[(lk + 1u) * T4 + col][lane] = nw.y;
-        w_tile[(lk + 2u) * T4 + col][lane] = nw.z;
-        w_tile[(lk + 3u) * T4 + col][lane] = nw.w;
+        // Transposed store: k-rows lk..lk+3, element lr of the tile. Scalar stores into a
+        // scalar array: a component store into a shared vec4 may compile to a read-modify-write
+        // of the whole vec4, which races with the lanes writing its other components.
+        a_tile[lk * T + lr] = na.x;
+        a_tile[(lk + 1u) * T + lr] = na.y;
+        a_tile[(lk + 2u) * T + lr] = na.z;
+        a_tile[(lk + 3u) * T + lr] = na.w;
+        w_tile[lk * T + lr] = nw.x;
+        w_tile[(lk + 1u) * T + lr] = nw.y;
+        w_tile[(lk + 2u) * T + lr] = nw.z;
+        w_tile[(lk + 3u) * T + lr] = nw.w;
         workgroupBarrier();
         // Prefetch the next step while this one computes.
         na = load_a(a_base, lr, a_rows, k0 + BK + lk);
         nw = load_w(w_base, lr, w_rows, k0 + BK + lk);
         for (var kk = 0u; kk < BK; kk++) {
-            let a0 = a_tile[kk * T4 + lid.y];
-            let a1 = a_tile[kk * T4 + 16u + lid.y];
-            let w0 = w_tile[kk * T4 + lid.x];
-            let w1 = w_tile[kk * T4 + 16u + lid.x];
+            let a0 = tile4(true, kk * T + 4u * lid.y);
+            let a1 = tile4(true, kk * T + 64u + 4u * lid.y);
+            let w0 = tile4(false, kk * T + 4u * lid.x);
+            let w1 = tile4(false, kk * T + 64u + 4u * lid.x);
             // acc[i] rows 4ty + i, columns 4tx..+3; acc[4 + i] same rows, columns 64 + 4tx..;
             // acc[8 + i] rows 64 + 4ty + i, columns 4tx..; acc[12 + i] rows 64 + ..., 64 + ...
             acc[0] += a0.x * w0; acc[1] += a0.y * w0; acc[2] += a0.z * w0; acc[3] += a0.w * w0;
