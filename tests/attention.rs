@@ -86,6 +86,15 @@ fn check_cross(b: usize, tq: usize, tk: usize, nh: usize, hs: usize, pads: [usiz
     let composed = at::attention_composed(ctx, hq, hk, hv, tm, opts).unwrap();
     assert_eq!(composed.shape(), &[b, tq, c]);
     assert_close(&composed.to_vec::<f32>(ctx).unwrap(), &want, TOL);
+    // The tiled GPU kernel with each row reduction this adapter can run.
+    if hs <= at::TILED_MAX_HEAD {
+        for rows in [at::TiledRows::Shared, at::TiledRows::Subgroup] {
+            if at::tiled_fits(ctx, rows) && (rows == at::TiledRows::Shared || at::subgroups_of_16(ctx)) {
+                let tiled = at::attention_tiled(ctx, hq, hk, hv, tm, opts, rows).unwrap();
+                assert_close(&tiled.to_vec::<f32>(ctx).unwrap(), &want, TOL);
+            }
+        }
+    }
 }
 
 /// A fused QKV tensor through `self_attention`, fused vs composed vs reference.

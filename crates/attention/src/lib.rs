@@ -91,6 +91,25 @@ pub mod kernels {
             _ => &FLASH_ATTENTION_HS128,
         }
     }
+    /// Matmul-style fused attention for hardware GPUs (head size <= 64), row reductions by
+    /// subgroup shuffles (subgroups of at least 16 lanes).
+    pub const FLASH_ATTENTION_TILED: Kernel = Kernel {
+        name: "flash_attention_tiled",
+        source: concat!(
+            include_str!("../../../shaders/attention/flash_rows_subgroup.wgsl"),
+            include_str!("../../../shaders/attention/flash_attention_tiled.wgsl")
+        ),
+        unchecked: false,
+    };
+    /// The same kernel with its row reductions through workgroup memory (any adapter).
+    pub const FLASH_ATTENTION_TILED_WG: Kernel = Kernel {
+        name: "flash_attention_tiled_wg",
+        source: concat!(
+            include_str!("../../../shaders/attention/flash_rows_shared.wgsl"),
+            include_str!("../../../shaders/attention/flash_attention_tiled.wgsl")
+        ),
+        unchecked: false,
+    };
     /// Builds the additive (G, Tq, Tk) key + causal mask of the composed path.
     pub const ATTENTION_MASK: Kernel = Kernel {
         name: "attention_mask",
@@ -270,11 +289,75 @@ fn check(op: &'static str, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tenso
 /// query i sees keys j <= i (requires Tq == Tk). Output (B, Tq, NH·HS), heads merged; a query
 /// whose keys are all −∞ gives zeros. One dispatch.
 /// On software adapters with subgroups of at least 8 lanes this runs [`attention_subgroup`].
+/// On hardware GPUs with head size <= 64 and enough workgroup memory it runs
+/// [`attention_tiled`].
 pub fn attention(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, opts: AttentionOptions) -> Result<Tensor> {
     if ctx.is_software() && subgroups_of_8(ctx) {
         return attention_subgroup(ctx, q, k, v, key_mask, opts);
     }
+    if !ctx.is_software() && opts.hs <= TILED_MAX_HEAD {
+        let rows = if subgroups_of_16(ctx) { TiledRows::Subgroup } else { TiledRows::Shared };
+        if tiled_fits(ctx, rows) {
+            return attention_tiled(ctx, q, k, v, key_mask, opts, rows);
+        }
+    }
     attention_with(ctx, q, k, v, key_mask, opts, FusedConfig::for_context(ctx, opts.hs))
+}
+
+/// Largest head size of [`attention_tiled`].
+pub const TILED_MAX_HEAD: usize = 64;
+/// Queries per workgroup of `flash_attention_tiled`.
+const TILED_QUERIES: usize = 64;
+
+/// How [`attention_tiled`] reduces a score row across its 16 invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TiledRows {
+    /// Subgroup xor-shuffles; needs subgroups of at least 16 lanes ([`subgroups_of_16`]).
+    Subgroup,
+    /// Workgroup memory and barriers; any adapter.
+    Shared,
+}
+
+/// Whether subgroups hold at least 16 invocations (the tiled kernel's shuffle reductions).
+pub fn subgroups_of_16(ctx: &Context) -> bool {
+    ctx.has_feature(vitfuse_runtime::wgpu::Features::SUBGROUP) && ctx.subgroup_min_size() >= 16
+}
+
+/// Whether the tiled kernel's workgroup memory (32 KiB: Q, K/P and V tiles) fits the adapter.
+pub fn tiled_fits(ctx: &Context, rows: TiledRows) -> bool {
+    let _ = rows; // both reductions use the K tile's space
+    ctx.limits().max_compute_workgroup_storage_size >= 32_768
+}
+
+/// [`attention`] with the matmul-style kernel `flash_attention_tiled` (64 queries x 32-key
+/// tiles per 256-invocation workgroup; see the shader's header). Head size <= 64.
+pub fn attention_tiled(
+    ctx: &Context,
+    q: Heads,
+    k: Heads,
+    v: Heads,
+    key_mask: Option<&Tensor>,
+    opts: AttentionOptions,
+    rows: TiledRows,
+) -> Result<Tensor> {
+    const OP: &str = "attention";
+    let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
+    if opts.hs > TILED_MAX_HEAD {
+        return Err(invalid(OP, format!("the tiled kernel takes head sizes up to {TILED_MAX_HEAD}, got {}", opts.hs)));
+    }
+    if rows == TiledRows::Subgroup && !subgroups_of_16(ctx) {
+        return Err(invalid(OP, "the tiled kernel's subgroup reductions need subgroups of at least 16 lanes".into()));
+    }
+    if !tiled_fits(ctx, rows) {
+        return Err(invalid(OP, "the tiled kernel needs more workgroup memory than the adapter has".into()));
+    }
+    let kernel = match rows {
+        TiledRows::Subgroup => &kernels::FLASH_ATTENTION_TILED,
+        TiledRows::Shared => &kernels::FLASH_ATTENTION_TILED_WG,
+    };
+    let nqb = tq.div_ceil(TILED_QUERIES);
+    let groups = (b * opts.nh) as u64 * nqb as u64;
+    launch(ctx, kernel, &[], q, k, v, key_mask, opts, (b, tq, tk), nqb, groups)
 }
 
 /// Whether `flash_attention_sg` can run: subgroups, and an 8-invocation workgroup is one subgroup.
