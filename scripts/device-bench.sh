@@ -18,7 +18,7 @@ fx=tests/fixtures
 nvidia-smi -L
 $bin info > "$out/info.txt" 2>&1; head -12 "$out/info.txt"
 grep -qi nvidia "$out/info.txt" || { echo "no NVIDIA adapter"; exit 3; }
-$bin selfcheck > "$out/selfcheck.txt" 2>&1; tail -1 "$out/selfcheck.txt"; grep -v " ok$" "$out/selfcheck.txt" | head -8
+$bin selfcheck > "$out/selfcheck.txt" 2>&1; tail -1 "$out/selfcheck.txt"; grep -E "FAIL|tiled" "$out/selfcheck.txt"
 for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny; do
   $bin forward --model $fx/$m --inputs $fx/$m/inputs.safetensors --output /tmp/$m.safetensors \
     --compare $fx/$m/expected.safetensors 2>&1 | tail -1
@@ -27,13 +27,13 @@ for s in "197 768 768" "197 768 3072" "197 3072 768" "1576 768 2304" "12608 768 
   for k in shared wide; do $bin bench matmul $s --iters 20 --kernel $k; done
   $bin bench matmul $s --iters 20
 done > "$out/matmul.jsonl" 2>&1
-$bin bench matmul 1576 768 768 --iters 5 --kernel naive >> "$out/matmul.jsonl" 2>&1
 for b in 1 8 64; do
   for m in vit-b16 clip-b32; do $bin bench model $m --batch $b --iters 10; done
-  $bin bench model vit-b16 --batch $b --iters 10 --matmul shared
+  for a in flash tiled tiled-wg; do $bin bench model vit-b16 --batch $b --iters 10 --attention $a; done
 done > "$out/ours.jsonl" 2>&1
 $bin bench model vit-b16 --batch 64 --iters 3 --profile > "$out/split.jsonl" 2>&1
 $bin bench model vit-b16 --batch 1 --iters 3 --profile >> "$out/split.jsonl" 2>&1
+$bin bench model clip-b32 --batch 64 --iters 3 --profile >> "$out/split.jsonl" 2>&1
 python3 .device/torch_vit_bench.py --device cuda --batch 1,8,64 --dtype float32 --models vit-b16,clip-b32 > "$out/torch.jsonl" 2>&1
-cat "$out/matmul.jsonl" "$out/ours.jsonl" "$out/torch.jsonl" | cut -c1-230
-grep -v '"share": 0.0' "$out/split.jsonl" | cut -c1-200
+cat "$out/matmul.jsonl" "$out/ours.jsonl" "$out/torch.jsonl" | cut -c1-200
+grep -v '"share": 0.0' "$out/split.jsonl" | cut -c1-180

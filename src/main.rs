@@ -178,6 +178,10 @@ enum BenchCmd {
         /// (subgroup, blocked, shared, wide, scalar); adds a "matmul" field to the JSON.
         #[arg(long)]
         matmul: Option<String>,
+        /// Run attention with this kernel (flash, tiled, tiled-wg, subgroup, composed); adds an
+        /// "attention" field to the JSON.
+        #[arg(long)]
+        attention: Option<String>,
     },
     /// Softmax over (ROWS, COLS).
     Softmax {
@@ -379,15 +383,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul } } => {
+        Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul, attention } } => {
             check_dims(&[batch])?;
             let kernel = matmul.as_deref().map(parse_kernel).transpose()?;
-            let ctx = Context::new(&ContextOptions { adapter: cli.adapter.clone(), profile, matmul: kernel })?;
+            if let Some(a) = &attention {
+                if !["flash", "tiled", "tiled-wg", "subgroup", "composed"].contains(&a.as_str()) {
+                    bail!("unknown attention kernel {a:?}: flash, tiled, tiled-wg, subgroup, composed");
+                }
+            }
+            let opts = ContextOptions { adapter: cli.adapter.clone(), profile, matmul: kernel, attention: attention.clone() };
+            let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
             let (ms, split) = vitfuse::bench::model(&ctx, &name, batch, iters)?;
             let mut line = json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
             if let Some(m) = &matmul {
                 line["matmul"] = json!(m);
+            }
+            if let Some(a) = &attention {
+                line["attention"] = json!(a);
             }
             println!("{line}");
             if let Some(split) = split {

@@ -217,12 +217,11 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
     let (qkv2, tqkv2) = up(&[1, t2, 3 * c2], 26)?;
     let km2: Vec<f32> = (0..t2).map(|j| if j % 7 == 3 { f32::NEG_INFINITY } else { 0.0 }).collect();
     let tkm2 = Tensor::from_slice(ctx, &[1, t2], &km2)?;
-    let (rows, name) = if vitfuse_attention::subgroups_of_16(ctx) {
-        (vitfuse_attention::TiledRows::Subgroup, "attention_tiled_sg")
-    } else {
-        (vitfuse_attention::TiledRows::Shared, "attention_tiled_wg")
-    };
-    if vitfuse_attention::tiled_fits(ctx, rows) {
+    for (rows, name) in [(vitfuse_attention::TiledRows::Shared, "attention_tiled_wg"), (vitfuse_attention::TiledRows::Subgroup, "attention_tiled_sg")] {
+        let runs = rows == vitfuse_attention::TiledRows::Shared || vitfuse_attention::subgroups_of_16(ctx);
+        if !runs || !vitfuse_attention::tiled_fits(ctx, rows) {
+            continue;
+        }
         for causal in [false, true] {
             let p = r::attention::Attention {
                 b: 1, tq: t2, tk: t2, nh: nh2, hs: hs2, q_stride: 3 * c2, q_off: 0, k_stride: 3 * c2, k_off: c2,

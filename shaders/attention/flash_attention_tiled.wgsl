@@ -119,14 +119,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         // Every lane is done with K: P (and the shared-memory row reduction) reuse its space.
         workgroupBarrier();
         // 2. Mask, tile max, rescale, probabilities.
+        // Branch-free (selects), so that every lane of a row group is converged at the shuffles.
         for (var j = 0u; j < 2u; j++) {
             let key = kt + tx + 16u * j;
             var add = 0.0;
-            if (key >= kend) { add = neg_inf; } else if (has_mask) { add = mask[b * p.tk + key]; }
+            if (has_mask) { add = mask[b * p.tk + min(key, p.tk - 1u)]; }  // uniform branch
+            add = select(add, neg_inf, key >= kend);
             for (var i = 0u; i < 4u; i++) {
-                var x = sc[i][j] + add;
-                if (causal && key > q0 + ty + 16u * i) { x = neg_inf; }
-                sc[i][j] = x;
+                sc[i][j] = select(sc[i][j] + add, neg_inf, causal && key > q0 + ty + 16u * i);
             }
         }
         let mt = row_max4(vec4<f32>(max(sc[0][0], sc[0][1]), max(sc[1][0], sc[1][1]),

@@ -1,8 +1,7 @@
 // matmul_shared: workgroup-shared-memory tiled matmul for hardware GPUs, any K; W as Hugging
 // Face stores it (N, K).
 //   out[b, m, n] = act(alpha * sum_k a[b, m, k] * W[(b), n, k] + bias[n]) + res[b, m, n]
-// A 16 x 16 workgroup owns a T x T output tile (T = 64, or 32 / 16 for small grids: override
-// T). Per step of BK = 16 along K, its 256 invocations stage the A tile (T rows x 16) and the
+// A 16 x 16 workgroup owns a T x T output tile (T = 64, or 32 / 16 for small grids). Per step of BK = 16 along K, its 256 invocations stage the A tile (T rows x 16) and the
 // W tile (T columns x 16) in workgroup memory, k-major, loading along K (consecutive addresses in consecutive invocations) with
 // zeros past the edges; then invocation (tx, ty) accumulates rows ty + 16i and columns
 // tx + 16j (i, j < R = T / 16) from workgroup memory. The strided ownership keeps workgroup-memory
@@ -15,16 +14,16 @@
 //           4 res:  (B, M, N) read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: B * ceil(M / T) * ceil(N / T) workgroups of 16 x 16, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()).
+// Prepended at build time: `const T: u32` (one kernel per tile size: loops over constants
+// unroll, where an override bound measured 1.6x slower on an H200), activation.wgsl.
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
     flags: u32, act: u32, alpha: f32, _pad: u32,
 }
 
-override T: u32 = 64u;       // tile rows = tile columns: 16 R
-override R: u32 = T / 16u;   // rows (and columns) per invocation, at most 4
-const BK: u32 = 16u;         // K step
+const R: u32 = T / 16u;  // rows (and columns) per invocation, at most 4
+const BK: u32 = 16u;     // K step
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;

@@ -291,18 +291,31 @@ fn check(op: &'static str, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tenso
 /// On software adapters with subgroups of at least 8 lanes this runs [`attention_subgroup`].
 /// On hardware GPUs with head size <= 64 and enough workgroup memory it runs
 /// [`attention_tiled`].
+/// A kernel named in the context's `attention` preference replaces the choice.
 pub fn attention(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, opts: AttentionOptions) -> Result<Tensor> {
+    match ctx.attention_preference() {
+        Some("flash") => return attention_with(ctx, q, k, v, key_mask, opts, FusedConfig::for_context(ctx, opts.hs)),
+        Some("tiled") => return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Subgroup),
+        Some("tiled-wg") => return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Shared),
+        Some("subgroup") => return attention_subgroup(ctx, q, k, v, key_mask, opts),
+        Some("composed") => return attention_composed(ctx, q, k, v, key_mask, opts),
+        _ => {}
+    }
     if ctx.is_software() && subgroups_of_8(ctx) {
         return attention_subgroup(ctx, q, k, v, key_mask, opts);
     }
     if !ctx.is_software() && opts.hs <= TILED_MAX_HEAD {
-        let rows = if subgroups_of_16(ctx) { TiledRows::Subgroup } else { TiledRows::Shared };
+        let rows = TILED_ROWS;
         if tiled_fits(ctx, rows) {
             return attention_tiled(ctx, q, k, v, key_mask, opts, rows);
         }
     }
     attention_with(ctx, q, k, v, key_mask, opts, FusedConfig::for_context(ctx, opts.hs))
 }
+
+/// The row reduction [`attention`] gives the tiled kernel: the subgroup variant gave wrong
+/// results past one key tile on an H200 (see ARCHITECTURE.md), so workgroup memory.
+const TILED_ROWS: TiledRows = TiledRows::Shared;
 
 /// Largest head size of [`attention_tiled`].
 pub const TILED_MAX_HEAD: usize = 64;

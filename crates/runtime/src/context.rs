@@ -34,6 +34,9 @@ pub struct ContextOptions {
     /// Matmul kernel to run where `Auto` would choose (benchmarks and tuning); `None` chooses
     /// per adapter and shape.
     pub matmul: Option<crate::ops::MatmulKernel>,
+    /// Attention kernel to run where the attention crate would choose (benchmarks and tuning):
+    /// `flash`, `tiled`, `tiled-wg`, `subgroup` or `composed`; `None` chooses per adapter.
+    pub attention: Option<String>,
 }
 
 /// What the adapter is and what the device was opened with.
@@ -96,6 +99,7 @@ pub struct Context {
     gpu_error: Arc<Mutex<Option<String>>>,
     profiler: Option<Mutex<Profiler>>,
     matmul: Option<crate::ops::MatmulKernel>,
+    attention: Option<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -137,10 +141,10 @@ impl Context {
                 }
             }
         };
-        Self::from_adapter(adapter, opts.profile, opts.matmul)
+        Self::from_adapter(adapter, opts)
     }
 
-    fn from_adapter(adapter: wgpu::Adapter, profile: bool, matmul: Option<crate::ops::MatmulKernel>) -> Result<Self> {
+    fn from_adapter(adapter: wgpu::Adapter, opts: &ContextOptions) -> Result<Self> {
         let info = adapter.get_info();
         let features = adapter.features() & WANTED_FEATURES;
         let limits = adapter.limits();
@@ -166,7 +170,7 @@ impl Context {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let profiler = (profile && features.contains(wgpu::Features::TIMESTAMP_QUERY))
+        let profiler = (opts.profile && features.contains(wgpu::Features::TIMESTAMP_QUERY))
             .then(|| Mutex::new(Profiler::new(&device, &queue)));
         Ok(Context {
             device,
@@ -183,7 +187,8 @@ impl Context {
             stats: Mutex::new(RecordStats::default()),
             gpu_error,
             profiler,
-            matmul,
+            matmul: opts.matmul,
+            attention: opts.attention.clone(),
         })
     }
 
@@ -229,6 +234,11 @@ impl Context {
     /// The matmul kernel chosen in [`ContextOptions::matmul`], if any.
     pub fn matmul_preference(&self) -> Option<crate::ops::MatmulKernel> {
         self.matmul.filter(|k| !matches!(k, crate::ops::MatmulKernel::Auto | crate::ops::MatmulKernel::Tiled))
+    }
+
+    /// The attention kernel named in [`ContextOptions::attention`], if any.
+    pub fn attention_preference(&self) -> Option<&str> {
+        self.attention.as_deref()
     }
 
     /// True for CPU (software) adapters such as lavapipe.

@@ -238,8 +238,11 @@ pub fn matmul(
         MatmulKernel::Blocked => ctx.dispatch(&kernels::MATMUL_BLOCKED, &[], &params, &tensors, tiles(BLOCKED_TILE))?,
         MatmulKernel::Shared => {
             // The largest tile (64, 32 or 16) that still gives the GPU a full grid.
-            let t = [64u64, 32, 16].into_iter().find(|&t| tiles((t, t)) >= SHARED_MIN_TILES).unwrap_or(16);
-            ctx.dispatch(&kernels::MATMUL_SHARED, &[("T", t as f64)], &params, &tensors, tiles((t, t)))?
+            let (t, kern) = [(64u64, &kernels::MATMUL_SHARED), (32, &kernels::MATMUL_SHARED_T32)]
+                .into_iter()
+                .find(|&(t, _)| tiles((t, t)) >= SHARED_MIN_TILES)
+                .unwrap_or((16, &kernels::MATMUL_SHARED_T16));
+            ctx.dispatch(kern, &[], &params, &tensors, tiles((t, t)))?
         }
         MatmulKernel::Wide => ctx.dispatch(&kernels::MATMUL_WIDE, &[], &params, &tensors, tiles(WIDE_TILE))?,
         MatmulKernel::Scalar => {
