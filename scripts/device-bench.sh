@@ -23,7 +23,7 @@ for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny; do
   $bin forward --model $fx/$m --inputs $fx/$m/inputs.safetensors --output /tmp/$m.safetensors \
     --compare $fx/$m/expected.safetensors 2>&1 | tail -1
 done
-for s in "197 768 768" "197 768 3072" "197 3072 768" "1576 768 2304" "12608 768 2304" "12608 768 3072" "12608 3072 768"; do
+for s in "197 768 768" "197 768 3072" "197 3072 768" "1576 768 2304" "12608 768 2304"; do
   for k in shared wide; do $bin bench matmul $s --iters 20 --kernel $k; done
   $bin bench matmul $s --iters 20
 done > "$out/matmul.jsonl" 2>&1

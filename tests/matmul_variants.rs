@@ -93,7 +93,7 @@ fn matmul_variants_fixed_case() {
     }
     // Several 128 x 128 tiles in M and N, with partial last tiles.
     check(MatmulKernel::Wide, 2, 300, 44, 260, false, Activation::None, true, true, 9);
-    // matmul_shared's three tile sizes: 16 (small grid), 32 and 64 (>= 256 tiles of that size).
+    // matmul_shared over many 64 x 64 tiles with partial edges.
     check(MatmulKernel::Shared, 1, 130, 37, 200, false, Activation::QuickGelu, true, false, 10);
     check(MatmulKernel::Shared, 1, 520, 21, 530, false, Activation::None, true, true, 11);
     check(MatmulKernel::Shared, 1, 1030, 9, 1025, false, Activation::None, false, true, 12);

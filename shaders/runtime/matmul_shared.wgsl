@@ -1,10 +1,11 @@
 // matmul_shared: workgroup-shared-memory tiled matmul for hardware GPUs, any K; W as Hugging
 // Face stores it (N, K).
 //   out[b, m, n] = act(alpha * sum_k a[b, m, k] * W[(b), n, k] + bias[n]) + res[b, m, n]
-// A 16 x 16 workgroup owns a T x T output tile (T = 64, or 32 / 16 for small grids). Per step of BK = 16 along K, its 256 invocations stage the A tile (T rows x 16) and the
-// W tile (T columns x 16) in workgroup memory, k-major, loading along K (consecutive addresses in consecutive invocations) with
+// A 16 x 16 workgroup owns a 64 x 64 output tile. Per step of BK = 16 along K, its 256
+// invocations stage the A tile (64 rows x 16) and the W tile (64 columns x 16) in workgroup
+// memory, k-major, loading along K (consecutive addresses in consecutive invocations) with
 // zeros past the edges; then invocation (tx, ty) accumulates rows ty + 16i and columns
-// tx + 16j (i, j < R = T / 16) from workgroup memory. The strided ownership keeps workgroup-memory
+// tx + 16j (i, j = 0..3) from workgroup memory. The strided ownership keeps workgroup-memory
 // reads conflict-free (A: one address per row of invocations, W: consecutive) and the stores
 // coalesced. Two barriers per step.
 // Bindings: 0 params (uniform Params)
@@ -13,17 +14,16 @@
 //           3 bias: (N)       read when flags bit 0, else a dummy
 //           4 res:  (B, M, N) read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
-// Grid: B * ceil(M / T) * ceil(N / T) workgroups of 16 x 16, linearised over (x, y, z).
-// Prepended at build time: `const T: u32` (one kernel per tile size: loops over constants
-// unroll, where an override bound measured 1.6x slower on an H200), activation.wgsl.
+// Grid: B * ceil(M / 64) * ceil(N / 64) workgroups of 16 x 16, linearised over (x, y, z).
+// Prepended at build time: activation.wgsl (activate()).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
     flags: u32, act: u32, alpha: f32, _pad: u32,
 }
 
-const R: u32 = T / 16u;  // rows (and columns) per invocation, at most 4
-const BK: u32 = 16u;     // K step
+const T: u32 = 64u;   // tile rows = tile columns
+const BK: u32 = 16u;  // K step
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -32,8 +32,8 @@ const BK: u32 = 16u;     // K step
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-var<workgroup> a_tile: array<f32, BK * T>;  // [k][row]
-var<workgroup> w_tile: array<f32, BK * T>;  // [k][column]
+var<workgroup> a_tile: array<array<f32, T>, BK>;  // [k][row]
+var<workgroup> w_tile: array<array<f32, T>, BK>;  // [k][column]
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -52,37 +52,37 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var acc: array<array<f32, 4>, 4>;
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
         // Stage: element e = li + 256 s of each tile is (row or column e / BK, k e % BK).
-        for (var s = 0u; s < T * BK / 256u; s++) {  // T * BK / 256 = R
+        for (var s = 0u; s < T * BK / 256u; s++) {
             let e = li + 256u * s;
             let r = e / BK;
             let kk = e % BK;
             let k = k0 + kk;
             var av = 0.0;
             if (m0 + r < p.m && k < p.k) { av = a[(b * p.m + m0 + r) * p.k + k]; }
-            a_tile[kk * T + r] = av;
+            a_tile[kk][r] = av;
             var wv = 0.0;
             if (n0 + r < p.n && k < p.k) { wv = w[(wb + n0 + r) * p.k + k]; }
-            w_tile[kk * T + r] = wv;
+            w_tile[kk][r] = wv;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
             var av: array<f32, 4>;
             var wv: array<f32, 4>;
-            for (var i = 0u; i < R; i++) {
-                av[i] = a_tile[kk * T + lid.y + 16u * i];
-                wv[i] = w_tile[kk * T + lid.x + 16u * i];
+            for (var i = 0u; i < 4u; i++) {
+                av[i] = a_tile[kk][lid.y + 16u * i];
+                wv[i] = w_tile[kk][lid.x + 16u * i];
             }
-            for (var i = 0u; i < R; i++) {
-                for (var j = 0u; j < R; j++) { acc[i][j] += av[i] * wv[j]; }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) { acc[i][j] += av[i] * wv[j]; }
             }
         }
         workgroupBarrier();
     }
 
-    for (var i = 0u; i < R; i++) {
+    for (var i = 0u; i < 4u; i++) {
         let m = m0 + lid.y + 16u * i;
         if (m >= p.m) { break; }
-        for (var j = 0u; j < R; j++) {
+        for (var j = 0u; j < 4u; j++) {
             let n = n0 + lid.x + 16u * j;
             if (n >= p.n) { continue; }
             var v = acc[i][j] * p.alpha;

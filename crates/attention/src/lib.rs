@@ -99,7 +99,7 @@ pub mod kernels {
             include_str!("../../../shaders/attention/flash_rows_subgroup.wgsl"),
             include_str!("../../../shaders/attention/flash_attention_tiled.wgsl")
         ),
-        unchecked: false,
+        unchecked: true,
     };
     /// The same kernel with its row reductions through workgroup memory (any adapter).
     pub const FLASH_ATTENTION_TILED_WG: Kernel = Kernel {
@@ -108,7 +108,7 @@ pub mod kernels {
             include_str!("../../../shaders/attention/flash_rows_shared.wgsl"),
             include_str!("../../../shaders/attention/flash_attention_tiled.wgsl")
         ),
-        unchecked: false,
+        unchecked: true,
     };
     /// Builds the additive (G, Tq, Tk) key + causal mask of the composed path.
     pub const ATTENTION_MASK: Kernel = Kernel {
@@ -305,17 +305,13 @@ pub fn attention(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&
         return attention_subgroup(ctx, q, k, v, key_mask, opts);
     }
     if !ctx.is_software() && opts.hs <= TILED_MAX_HEAD {
-        let rows = TILED_ROWS;
+        let rows = if subgroups_of_16(ctx) { TiledRows::Subgroup } else { TiledRows::Shared };
         if tiled_fits(ctx, rows) {
             return attention_tiled(ctx, q, k, v, key_mask, opts, rows);
         }
     }
     attention_with(ctx, q, k, v, key_mask, opts, FusedConfig::for_context(ctx, opts.hs))
 }
-
-/// The row reduction [`attention`] gives the tiled kernel: the subgroup variant gave wrong
-/// results past one key tile on an H200 (see ARCHITECTURE.md), so workgroup memory.
-const TILED_ROWS: TiledRows = TiledRows::Shared;
 
 /// Largest head size of [`attention_tiled`].
 pub const TILED_MAX_HEAD: usize = 64;

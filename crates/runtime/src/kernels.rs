@@ -28,25 +28,7 @@ kernel!(MATMUL_NAIVE, "matmul_naive", with_activation, unchecked = false);
 kernel!(MATMUL_TILED, "matmul_tiled", with_activation, unchecked = true);
 kernel!(MATMUL_SUBGROUP, "matmul_subgroup", with_activation, unchecked = true);
 kernel!(MATMUL_BLOCKED, "matmul_blocked", with_activation, unchecked = true);
-/// `matmul_shared` for tile size $t.
-macro_rules! matmul_shared {
-    ($name:ident, $file:literal, $t:literal) => {
-        pub const $name: Kernel = Kernel {
-            name: $file,
-            source: concat!(
-                "const T: u32 = ",
-                $t,
-                "u;\n",
-                include_str!("../../../shaders/runtime/activation.wgsl"),
-                include_str!("../../../shaders/runtime/matmul_shared.wgsl")
-            ),
-            unchecked: true,
-        };
-    };
-}
-matmul_shared!(MATMUL_SHARED, "matmul_shared", 64);
-matmul_shared!(MATMUL_SHARED_T32, "matmul_shared_t32", 32);
-matmul_shared!(MATMUL_SHARED_T16, "matmul_shared_t16", 16);
+kernel!(MATMUL_SHARED, "matmul_shared", with_activation, unchecked = true);
 kernel!(MATMUL_WIDE, "matmul_wide", with_activation, unchecked = true);
 kernel!(LAYERNORM, "layernorm", unchecked = false);
 kernel!(SOFTMAX, "softmax", unchecked = false);
@@ -64,8 +46,6 @@ pub const ALL: &[Kernel] = &[
     MATMUL_TILED,
     MATMUL_BLOCKED,
     MATMUL_SHARED,
-    MATMUL_SHARED_T32,
-    MATMUL_SHARED_T16,
     MATMUL_WIDE,
     LAYERNORM,
     SOFTMAX,

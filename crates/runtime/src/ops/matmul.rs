@@ -125,8 +125,7 @@ const SCALAR_RM: u64 = 4;
 const SCALAR_RN: u64 = 4;
 const SUBGROUP_TILE: (u64, u64) = (24, 32);
 const BLOCKED_TILE: (u64, u64) = (16, 128);
-/// `matmul_shared` shrinks its tile (64, 32, 16) until the grid has this many workgroups.
-const SHARED_MIN_TILES: u64 = 256;
+const SHARED_TILE: (u64, u64) = (64, 64);
 const WIDE_TILE: (u64, u64) = (128, 128);
 /// Below this many 128 x 128 tiles `Auto` uses the 64 x 64 kernel on hardware GPUs, so that a
 /// small matmul still spreads over the GPU's multiprocessors.
@@ -236,14 +235,7 @@ pub fn matmul(
         }
         MatmulKernel::Subgroup => ctx.dispatch(&kernels::MATMUL_SUBGROUP, &[], &params, &tensors, tiles(SUBGROUP_TILE))?,
         MatmulKernel::Blocked => ctx.dispatch(&kernels::MATMUL_BLOCKED, &[], &params, &tensors, tiles(BLOCKED_TILE))?,
-        MatmulKernel::Shared => {
-            // The largest tile (64, 32 or 16) that still gives the GPU a full grid.
-            let (t, kern) = [(64u64, &kernels::MATMUL_SHARED), (32, &kernels::MATMUL_SHARED_T32)]
-                .into_iter()
-                .find(|&(t, _)| tiles((t, t)) >= SHARED_MIN_TILES)
-                .unwrap_or((16, &kernels::MATMUL_SHARED_T16));
-            ctx.dispatch(kern, &[], &params, &tensors, tiles((t, t)))?
-        }
+        MatmulKernel::Shared => ctx.dispatch(&kernels::MATMUL_SHARED, &[], &params, &tensors, tiles(SHARED_TILE))?,
         MatmulKernel::Wide => ctx.dispatch(&kernels::MATMUL_WIDE, &[], &params, &tensors, tiles(WIDE_TILE))?,
         MatmulKernel::Scalar => {
             let wg = scalar_wg(ctx);
