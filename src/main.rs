@@ -182,6 +182,9 @@ enum BenchCmd {
         /// "attention" field to the JSON.
         #[arg(long)]
         attention: Option<String>,
+        /// Run patch embedding with this path (fused, composed); adds a "patch" field.
+        #[arg(long)]
+        patch: Option<String>,
     },
     /// Softmax over (ROWS, COLS).
     Softmax {
@@ -385,15 +388,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul, attention } } => {
+        Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul, attention, patch } } => {
             check_dims(&[batch])?;
             let kernel = matmul.as_deref().map(parse_kernel).transpose()?;
-            if let Some(a) = &attention {
-                if !["flash", "tiled", "tiled-wg", "subgroup", "composed"].contains(&a.as_str()) {
-                    bail!("unknown attention kernel {a:?}: flash, tiled, tiled-wg, subgroup, composed");
+            let mut kernels = Vec::new();
+            let known: [(&str, &Option<String>, &[&str]); 2] = [
+                ("attention", &attention, &["flash", "tiled", "tiled-wg", "subgroup", "composed"]),
+                ("patch", &patch, &["fused", "composed"]),
+            ];
+            for (op, choice, names) in known {
+                if let Some(c) = choice {
+                    if !names.contains(&c.as_str()) {
+                        bail!("unknown {op} kernel {c:?}: {}", names.join(", "));
+                    }
+                    kernels.push((op.to_string(), c.clone()));
                 }
             }
-            let opts = ContextOptions { adapter: cli.adapter.clone(), profile, matmul: kernel, attention: attention.clone() };
+            let opts = ContextOptions { adapter: cli.adapter.clone(), profile, matmul: kernel, kernels };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
             let (ms, split) = vitfuse::bench::model(&ctx, &name, batch, iters)?;
@@ -403,6 +414,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(a) = &attention {
                 line["attention"] = json!(a);
+            }
+            if let Some(p) = &patch {
+                line["patch"] = json!(p);
             }
             println!("{line}");
             if let Some(split) = split {

@@ -10,8 +10,9 @@
 // consecutively, and stores each as one whole vec4 (k-major, rows packed by 4; rows padded to
 // P = 16 RV + 1 vec4s so that the 8 lanes of a 16-byte store hit distinct banks). Whole-vec4
 // stores: a component store into a shared vec4 may compile to a read-modify-write that races.
-// The next step's values are fetched into registers before this step's products.
-// Two barriers per step.
+// The next step's values are fetched into registers before this step's products, and the
+// tiles alternate between two stages of workgroup memory: one barrier per step (a stage is
+// rewritten only after every invocation has passed the barrier that follows its last reads).
 // Bindings: 0 params (uniform Params)
 //           1 a:    (B, M, K)
 //           2 w:    (N, K), or (B, N, K) when flags bit 3
@@ -37,8 +38,9 @@ const P: u32 = 16u * RV + 1u; // padded k-row of a tile, in vec4s
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-var<workgroup> a_tile: array<vec4<f32>, 272>;  // [k][row / 4], BK x P (<= 16 x 17)
-var<workgroup> w_tile: array<vec4<f32>, 272>;  // [k][column / 4]
+const BUF: u32 = 272u;  // one stage: BK x P vec4s (<= 16 x 17)
+var<workgroup> a_tile: array<vec4<f32>, 544>;  // two stages of [k][row / 4]
+var<workgroup> w_tile: array<vec4<f32>, 544>;  // two stages of [k][column / 4]
 
 // Rows base + 4g .. + 3 of a row-major (rows, K) operand at column k; zero past `rows` or K.
 fn load_a(base: u32, g: u32, rows: u32, k: u32) -> vec4<f32> {
@@ -89,18 +91,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var acc: array<vec4<f32>, 16>;  // [(r * RV + c) * 4 + i]: row 4ty + 64r + i, columns 4tx + 64c ..
     var na = load_a(a_base, sg, a_rows, sk);
     var nw = load_w(w_base, sg, w_rows, sk);
+    var stage = 0u;
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        a_tile[slot] = na;
-        w_tile[slot] = nw;
+        a_tile[stage + slot] = na;
+        w_tile[stage + slot] = nw;
         workgroupBarrier();
         // Prefetch the next step while this one computes.
         na = load_a(a_base, sg, a_rows, k0 + BK + sk);
         nw = load_w(w_base, sg, w_rows, k0 + BK + sk);
         for (var kk = 0u; kk < BK; kk++) {
             for (var r = 0u; r < RV; r++) {
-                let av = a_tile[kk * P + lid.y + 16u * r];
+                let av = a_tile[stage + kk * P + lid.y + 16u * r];
                 for (var c = 0u; c < RV; c++) {
-                    let wv = w_tile[kk * P + lid.x + 16u * c];
+                    let wv = w_tile[stage + kk * P + lid.x + 16u * c];
                     let o = (r * RV + c) * 4u;
                     acc[o] += av.x * wv;
                     acc[o + 1u] += av.y * wv;
@@ -109,7 +112,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 }
             }
         }
-        workgroupBarrier();
+        stage = BUF - stage;
     }
 
     for (var r = 0u; r < RV; r++) {

@@ -291,9 +291,9 @@ fn check(op: &'static str, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tenso
 /// On software adapters with subgroups of at least 8 lanes this runs [`attention_subgroup`].
 /// On hardware GPUs with head size <= 64 and enough workgroup memory it runs
 /// [`attention_tiled`].
-/// A kernel named in the context's `attention` preference replaces the choice.
+/// A kernel named for `attention` in the context's kernel choices replaces the choice.
 pub fn attention(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, opts: AttentionOptions) -> Result<Tensor> {
-    match ctx.attention_preference() {
+    match ctx.kernel_choice("attention") {
         Some("flash") => return attention_with(ctx, q, k, v, key_mask, opts, FusedConfig::for_context(ctx, opts.hs)),
         Some("tiled") => return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Subgroup),
         Some("tiled-wg") => return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Shared),

@@ -246,7 +246,8 @@ fn subgroups_usable(ctx: &Context) -> bool {
 /// Hugging Face Conv2d stores it, `bias` (D); `prefix` (NP, D) learned tokens put in front of
 /// every image (CLS, or CLS + distillation for AST); `pos` (NP + GH·GW, D) added to every token,
 /// prefix included. GH = (H − ph)/sh + 1, GW = (W − pw)/sw + 1 (floor, a conv without padding);
-/// patches in raster order. Returns (B, NP + GH·GW, D).
+/// patches in raster order. Returns (B, NP + GH·GW, D). The context's kernel choice for
+/// `patch` (`fused` or `composed`) picks the path; by default the fused kernel.
 pub fn patch_embed(
     ctx: &Context,
     pixels: &Tensor,
@@ -256,6 +257,9 @@ pub fn patch_embed(
     pos: Option<&Tensor>,
     opts: PatchOptions,
 ) -> Result<Tensor> {
+    if ctx.kernel_choice("patch") == Some("composed") {
+        return patch_embed_composed(ctx, pixels, weight, bias, prefix, pos, opts);
+    }
     patch_embed_with(
         ctx,
         pixels,

@@ -34,9 +34,10 @@ pub struct ContextOptions {
     /// Matmul kernel to run where `Auto` would choose (benchmarks and tuning); `None` chooses
     /// per adapter and shape.
     pub matmul: Option<crate::ops::MatmulKernel>,
-    /// Attention kernel to run where the attention crate would choose (benchmarks and tuning):
-    /// `flash`, `tiled`, `tiled-wg`, `subgroup` or `composed`; `None` chooses per adapter.
-    pub attention: Option<String>,
+    /// Kernels to run where an op would choose per adapter (benchmarks and tuning), as
+    /// (op, kernel) pairs: `attention` → `flash`, `tiled`, `tiled-wg`, `subgroup` or `composed`;
+    /// `patch` → `fused` or `composed`. Ops not named choose per adapter.
+    pub kernels: Vec<(String, String)>,
 }
 
 /// What the adapter is and what the device was opened with.
@@ -99,7 +100,7 @@ pub struct Context {
     gpu_error: Arc<Mutex<Option<String>>>,
     profiler: Option<Mutex<Profiler>>,
     matmul: Option<crate::ops::MatmulKernel>,
-    attention: Option<String>,
+    kernels: Vec<(String, String)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -188,7 +189,7 @@ impl Context {
             gpu_error,
             profiler,
             matmul: opts.matmul,
-            attention: opts.attention.clone(),
+            kernels: opts.kernels.clone(),
         })
     }
 
@@ -236,9 +237,9 @@ impl Context {
         self.matmul.filter(|k| !matches!(k, crate::ops::MatmulKernel::Auto | crate::ops::MatmulKernel::Tiled))
     }
 
-    /// The attention kernel named in [`ContextOptions::attention`], if any.
-    pub fn attention_preference(&self) -> Option<&str> {
-        self.attention.as_deref()
+    /// The kernel named for `op` in [`ContextOptions::kernels`], if any.
+    pub fn kernel_choice(&self, op: &str) -> Option<&str> {
+        self.kernels.iter().find(|(o, _)| o == op).map(|(_, k)| k.as_str())
     }
 
     /// True for CPU (software) adapters such as lavapipe.
