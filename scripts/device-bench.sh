@@ -23,9 +23,6 @@ for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny; do
   $bin forward --model $fx/$m --inputs $fx/$m/inputs.safetensors --output /tmp/$m.safetensors \
     --compare $fx/$m/expected.safetensors 2>&1 | tail -1
 done
-for s in "197 768 768" "197 768 3072" "197 3072 768" "1576 768 2304" "12608 768 2304" "12608 768 3072" "12608 3072 768"; do
-  for k in shared wide reg64 reg128; do $bin bench matmul $s --iters 20 --kernel $k; done
-done > "$out/matmul.jsonl" 2>&1
 bm() { $bin bench model "$@" --iters 10; }
 {
   bm vit-b16 --batch 1; bm vit-b16 --batch 1 --matmul reg64
@@ -39,6 +36,9 @@ $bin bench model vit-b16 --batch 64 --iters 3 --profile > "$out/split.jsonl" 2>&
 $bin bench model vit-b16 --batch 1 --iters 3 --profile >> "$out/split.jsonl" 2>&1
 $bin bench model clip-b32 --batch 64 --iters 3 --profile >> "$out/split.jsonl" 2>&1
 python3 .device/torch_vit_bench.py --device cuda --batch 1,8,64 --dtype float32 --models vit-b16,clip-b32 > "$out/torch.jsonl" 2>&1
+for s in "197 768 768" "197 768 3072" "197 3072 768" "1576 768 2304" "12608 768 2304" "12608 768 3072" "12608 3072 768"; do
+  for k in shared wide reg64 reg128; do $bin bench matmul $s --iters 20 --kernel $k; done
+done > "$out/matmul.jsonl" 2>&1
 cut -c1-150 "$out/matmul.jsonl" | sed 's/"adapter":"NVIDIA H200",//'
 sed 's/"adapter":"NVIDIA H200",//' "$out/ours.jsonl" "$out/torch.jsonl" | cut -c1-180
 grep -v '"share": 0.0' "$out/split.jsonl" | sed 's/"adapter":"NVIDIA H200",//' | cut -c1-170
