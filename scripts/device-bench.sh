@@ -3,7 +3,8 @@
 # `.gl` (the amd64 libvulkan1 and libglvnd .debs: libvulkan1 libegl1 libglvnd0 libopengl0 libgl1
 # libglx0 libgles2) and `.device` (target/release/vitfuse + torch_vit_bench.py)
 # carried. Checks every kernel and the tiny fixtures on the GPU, then prints our image-encoder
-# and matmul figures and PyTorch's in the same run, as JSON lines under $OUT.
+# and matmul figures and PyTorch's in the same run, as JSON lines under $OUT (about 100 s of
+# an H200 after a start of about a minute; benches/results/ keeps a past run).
 #   prepare here:  cargo build --release && mkdir -p .device && cp target/release/vitfuse .device/ \
 #                  && cp ../shared/device/*.py .device/
 #   run there:     bash scripts/device-bench.sh
@@ -24,20 +25,18 @@ for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny; do
     --compare $fx/$m/expected.safetensors 2>&1 | tail -1
 done
 bm() { $bin bench model "$@" --iters 10; }
-{
-  bm vit-b16 --batch 1; bm vit-b16 --batch 1 --matmul reg64
-  bm vit-b16 --batch 8; bm vit-b16 --batch 8 --matmul reg64; bm vit-b16 --batch 8 --matmul reg128
-  bm vit-b16 --batch 64; bm vit-b16 --batch 64 --matmul reg128; bm vit-b16 --batch 64 --patch composed
-  bm vit-b16 --batch 64 --attention flash
-  for b in 1 8 64; do bm clip-b32 --batch $b; done
-  bm clip-b32 --batch 8 --matmul reg128; bm clip-b32 --batch 64 --matmul reg128; bm clip-b32 --batch 64 --patch composed
-} > "$out/ours.jsonl" 2>&1
+for b in 1 8 64; do
+  for m in vit-b16 clip-b32; do bm $m --batch $b; done
+  bm vit-b16 --batch $b --attention flash
+  bm vit-b16 --batch $b --attention tiled
+done > "$out/ours.jsonl" 2>&1
+bm vit-b16 --batch 64 --patch composed >> "$out/ours.jsonl" 2>&1
 $bin bench model vit-b16 --batch 64 --iters 3 --profile > "$out/split.jsonl" 2>&1
 $bin bench model vit-b16 --batch 1 --iters 3 --profile >> "$out/split.jsonl" 2>&1
 $bin bench model clip-b32 --batch 64 --iters 3 --profile >> "$out/split.jsonl" 2>&1
 python3 .device/torch_vit_bench.py --device cuda --batch 1,8,64 --dtype float32 --models vit-b16,clip-b32 > "$out/torch.jsonl" 2>&1
 for s in "197 768 768" "197 768 3072" "197 3072 768" "1576 768 2304" "12608 768 2304" "12608 768 3072" "12608 3072 768"; do
-  for k in shared wide reg64 reg128; do $bin bench matmul $s --iters 20 --kernel $k; done
+  for k in shared wide; do $bin bench matmul $s --iters 20 --kernel $k; done
 done > "$out/matmul.jsonl" 2>&1
 cut -c1-150 "$out/matmul.jsonl" | sed 's/"adapter":"NVIDIA H200",//'
 sed 's/"adapter":"NVIDIA H200",//' "$out/ours.jsonl" "$out/torch.jsonl" | cut -c1-180

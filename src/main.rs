@@ -143,7 +143,7 @@ enum BenchCmd {
         n: usize,
         #[arg(long, default_value_t = 10)]
         iters: usize,
-        /// A specific variant (subgroup, blocked, shared, wide, reg64, reg128, scalar, naive) instead of the best
+        /// A specific variant (subgroup, blocked, shared, wide, scalar, naive) instead of the best
         /// tiled kernel for the adapter; adds a "kernel" field to the JSON.
         #[arg(long)]
         kernel: Option<String>,
@@ -175,7 +175,7 @@ enum BenchCmd {
         #[arg(long)]
         profile: bool,
         /// Run every matmul the model would give to the adapter's choice with this kernel
-        /// (subgroup, blocked, shared, wide, reg64, reg128, scalar); adds a "matmul" field to the JSON.
+        /// (subgroup, blocked, shared, wide, scalar); adds a "matmul" field to the JSON.
         #[arg(long)]
         matmul: Option<String>,
         /// Run attention with this kernel (flash, tiled, tiled-wg, subgroup, composed); adds an
@@ -205,12 +205,10 @@ fn parse_kernel(name: &str) -> anyhow::Result<MatmulKernel> {
         "blocked" => MatmulKernel::Blocked,
         "shared" => MatmulKernel::Shared,
         "wide" => MatmulKernel::Wide,
-        "reg64" => MatmulKernel::Reg64,
-        "reg128" => MatmulKernel::Reg128,
         "scalar" => MatmulKernel::Scalar,
         "naive" => MatmulKernel::Naive,
         "tiled" => MatmulKernel::Tiled,
-        other => bail!("unknown matmul kernel {other:?}: subgroup, blocked, shared, wide, reg64, reg128, scalar, naive, tiled"),
+        other => bail!("unknown matmul kernel {other:?}: subgroup, blocked, shared, wide, scalar, naive, tiled"),
     })
 }
 

@@ -88,8 +88,6 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
         ("matmul_blocked", MatmulKernel::Blocked),
         ("matmul_shared", MatmulKernel::Shared),
         ("matmul_wide", MatmulKernel::Wide),
-        ("matmul_reg64", MatmulKernel::Reg64),
-        ("matmul_reg128", MatmulKernel::Reg128),
         ("matmul_scalar", MatmulKernel::Scalar),
         ("matmul_naive", MatmulKernel::Naive),
     ];

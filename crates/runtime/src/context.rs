@@ -302,7 +302,8 @@ impl Context {
             unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
         } else {
             // Bounds checks stay; the injected loop counters go: they keep drivers from unrolling
-            // (a fused attention kernel ran 13x slower on an H200 with them).
+            // loops over private arrays (LayerNorm 1.80 -> 1.33 ms per ViT-B/16 batch-64 pass
+            // on an H200 without them).
             // SAFETY: every loop in our kernels is bounded by a constant or a uniform dim.
             let checks = wgpu::ShaderRuntimeChecks { force_loop_bounding: false, ..wgpu::ShaderRuntimeChecks::checked() };
             unsafe { self.device.create_shader_module_trusted(desc, checks) }

@@ -30,25 +30,6 @@ kernel!(MATMUL_SUBGROUP, "matmul_subgroup", with_activation, unchecked = true);
 kernel!(MATMUL_BLOCKED, "matmul_blocked", with_activation, unchecked = true);
 kernel!(MATMUL_SHARED, "matmul_shared", with_activation, unchecked = true);
 kernel!(MATMUL_WIDE, "matmul_wide", with_activation, unchecked = true);
-
-/// `matmul_reg` with RV = $rv (tile 64·RV).
-macro_rules! matmul_reg {
-    ($name:ident, $file:literal, $rv:literal) => {
-        pub const $name: Kernel = Kernel {
-            name: $file,
-            source: concat!(
-                "const RV: u32 = ",
-                $rv,
-                "u;\n",
-                include_str!("../../../shaders/runtime/activation.wgsl"),
-                include_str!("../../../shaders/runtime/matmul_reg.wgsl")
-            ),
-            unchecked: true,
-        };
-    };
-}
-matmul_reg!(MATMUL_REG64, "matmul_reg64", 1);
-matmul_reg!(MATMUL_REG128, "matmul_reg128", 2);
 kernel!(LAYERNORM, "layernorm", unchecked = false);
 kernel!(SOFTMAX, "softmax", unchecked = false);
 kernel!(ELEMENTWISE, "elementwise", with_activation, unchecked = false);
@@ -66,8 +47,6 @@ pub const ALL: &[Kernel] = &[
     MATMUL_BLOCKED,
     MATMUL_SHARED,
     MATMUL_WIDE,
-    MATMUL_REG64,
-    MATMUL_REG128,
     LAYERNORM,
     SOFTMAX,
     ELEMENTWISE,

@@ -34,11 +34,6 @@ pub enum MatmulKernel {
     /// `matmul_wide`: 16 x 16 invocations per 128 x 128 tile, 8 x 8 per invocation, vec4 loads,
     /// next K step prefetched into registers; K % 4 == 0, meant for hardware GPUs and large grids.
     Wide,
-    /// `matmul_reg` with 64 x 64 tiles: 4 x 4 per invocation, vec4 workgroup-memory reads, next
-    /// K step prefetched; any K, meant for hardware GPUs.
-    Reg64,
-    /// `matmul_reg` with 128 x 128 tiles: 8 x 8 per invocation; any K, hardware GPUs.
-    Reg128,
     /// `matmul_tiled`: rows shared by the workgroup, 4 x 4 per invocation, scalar loads; any K.
     Scalar,
 }
@@ -242,8 +237,6 @@ pub fn matmul(
         MatmulKernel::Blocked => ctx.dispatch(&kernels::MATMUL_BLOCKED, &[], &params, &tensors, tiles(BLOCKED_TILE))?,
         MatmulKernel::Shared => ctx.dispatch(&kernels::MATMUL_SHARED, &[], &params, &tensors, tiles(SHARED_TILE))?,
         MatmulKernel::Wide => ctx.dispatch(&kernels::MATMUL_WIDE, &[], &params, &tensors, tiles(WIDE_TILE))?,
-        MatmulKernel::Reg64 => ctx.dispatch(&kernels::MATMUL_REG64, &[], &params, &tensors, tiles((64, 64)))?,
-        MatmulKernel::Reg128 => ctx.dispatch(&kernels::MATMUL_REG128, &[], &params, &tensors, tiles((128, 128)))?,
         MatmulKernel::Scalar => {
             let wg = scalar_wg(ctx);
             let n_tiles = tiles((SCALAR_RM, wg as u64 * SCALAR_RN));
