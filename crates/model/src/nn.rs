@@ -240,7 +240,7 @@ pub struct EncoderLayer {
 
 impl EncoderLayer {
     pub fn load(l: &Loader, names: &LayerNames, d: &EncoderDims) -> Result<Self> {
-        if d.heads == 0 || d.hidden % d.heads != 0 {
+        if d.heads == 0 || !d.hidden.is_multiple_of(d.heads) {
             return Err(ModelError::InvalidInput(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 d.hidden, d.heads
