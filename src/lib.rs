@@ -14,4 +14,4 @@ pub mod compare;
 pub mod selfcheck;
 
 pub mod reference_path;
-pub use reference_path::reference_forward;
+pub use reference_path::{reference_forward, reference_forward_with};

@@ -47,6 +47,10 @@ enum Cmd {
         /// Tolerance for --compare as ABS,REL (default: the fixture.json beside the file, else 3e-4,3e-4).
         #[arg(long)]
         tolerance: Option<String>,
+        /// Accept images of another size than the config's, resizing the position embeddings to
+        /// their patch grid (bicubic), as transformers' `interpolate_pos_encoding=True`.
+        #[arg(long)]
+        interpolate_pos_encoding: bool,
     },
     /// Tokenizes texts; one JSON object per text: {"input_ids": [...], "attention_mask": [...]}.
     Tokenize {
@@ -244,18 +248,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("{} passed, 0 failed", rows.len());
         }
-        Cmd::Forward { model, inputs, output, reference, compare, tolerance } => {
+        Cmd::Forward { model, inputs, output, reference, compare, tolerance, interpolate_pos_encoding } => {
+            let fopts = vitfuse::model::ForwardOptions { interpolate_pos_encoding };
             let inputs = vitfuse::model::read_host_tensors(&inputs)?;
             let expected = match &compare {
                 Some(p) => Some(vitfuse::model::read_host_tensors(p)?),
                 None => None,
             };
             let outs = if reference {
-                vitfuse::reference_forward(&model, &inputs)?
+                vitfuse::reference_forward_with(&model, &inputs, &fopts)?
             } else {
                 let ctx = open(&cli.adapter)?;
                 let m = vitfuse::model::Model::load(&ctx, &model)?;
-                m.forward(&ctx, &inputs)?
+                m.forward_with(&ctx, &inputs, &fopts)?
             };
             vitfuse::model::write_host_tensors(&output, &outs)?;
             for (k, v) in &outs {

@@ -44,6 +44,7 @@ pub fn vit_params(c: &model::ViTConfig) -> VitParams {
         channels: c.num_channels,
         num_labels: c.num_labels(),
         qkv_bias: c.qkv_bias,
+        image_hw: None,
     }
 }
 
@@ -70,6 +71,7 @@ pub fn clip_params(c: &model::ClipConfig) -> ClipParams {
             patch: v.patch_size,
             image_size: v.image_size,
             channels: v.num_channels,
+            image_hw: None,
         },
         projection_dim: c.projection_dim,
     }
@@ -99,6 +101,7 @@ pub fn siglip_params(c: &model::SiglipConfig) -> SiglipParams {
             patch: v.patch_size,
             image_size: v.image_size,
             channels: v.num_channels,
+            image_hw: None,
         },
     }
 }
@@ -150,10 +153,21 @@ fn out(m: &mut BTreeMap<String, HostTensor>, name: &str, shape: Vec<usize>, v: V
 
 /// Runs the CPU reference model in `dir` on `inputs`, returning transformers' output names.
 pub fn reference_forward(dir: &Path, inputs: &HashMap<String, HostTensor>) -> anyhow::Result<BTreeMap<String, HostTensor>> {
+    reference_forward_with(dir, inputs, &model::ForwardOptions::default())
+}
+
+/// [`reference_forward`] with transformers' forward flags (`interpolate_pos_encoding`).
+pub fn reference_forward_with(
+    dir: &Path,
+    inputs: &HashMap<String, HostTensor>,
+    opts: &model::ForwardOptions,
+) -> anyhow::Result<BTreeMap<String, HostTensor>> {
     let config = ModelConfig::from_file(dir)?;
     let w = Checkpoint(Weights::open(dir)?);
     let mut m = BTreeMap::new();
     let (px, b) = pixels(inputs)?;
+    let shape = &input(inputs, "pixel_values")?.shape;
+    let image_hw = opts.interpolate_pos_encoding.then_some((shape[2], shape[3]));
     let text = |need_mask: bool| -> anyhow::Result<(Vec<i64>, Vec<i64>, usize, usize)> {
         let (ids, s) = ids(inputs, "input_ids")?.ok_or_else(|| anyhow!("the inputs have no `input_ids`"))?;
         anyhow::ensure!(s.len() == 2, "input_ids must be (B, T), got {s:?}");
@@ -169,7 +183,7 @@ pub fn reference_forward(dir: &Path, inputs: &HashMap<String, HostTensor>) -> an
     };
     match &config {
         ModelConfig::Vit(c) => {
-            let p = vit_params(c);
+            let p = VitParams { image_hw, ..vit_params(c) };
             let o = vit::forward(&p, &w, px, b).map_err(|e| anyhow!(e))?;
             let t = o.tokens;
             out(&mut m, "last_hidden_state", vec![b, t, p.hidden], o.last_hidden_state)?;
@@ -178,7 +192,8 @@ pub fn reference_forward(dir: &Path, inputs: &HashMap<String, HostTensor>) -> an
             }
         }
         ModelConfig::Clip(c) => {
-            let p = clip_params(c);
+            let mut p = clip_params(c);
+            p.vision.image_hw = image_hw;
             let (ids, mask, nt, t) = text(true)?;
             let o = clip::forward(&p, &w, px, b, &ids, &mask, nt, t, c.text_config.eos_token_id).map_err(|e| anyhow!(e))?;
             let (pd, vt) = (p.projection_dim, o.vision_last_hidden_state.len() / (b * p.vision.hidden));
@@ -192,7 +207,8 @@ pub fn reference_forward(dir: &Path, inputs: &HashMap<String, HostTensor>) -> an
             out(&mut m, "text_pooler_output", vec![nt, pd], o.text_pooler_output)?;
         }
         ModelConfig::Siglip(c) => {
-            let p = siglip_params(c);
+            let mut p = siglip_params(c);
+            p.vision.image_hw = image_hw;
             let (ids, mask, nt, t) = text(false)?;
             let o = siglip::forward(&p, &w, px, b, &ids, &mask, nt, t).map_err(|e| anyhow!(e))?;
             let (vd, td) = (p.vision.hidden, p.text.projection_size);

@@ -305,3 +305,33 @@ fn forward_compare_reports_and_fails_on_mismatch() {
     let bad = run(args(&fixture("clip_tiny").join("expected.safetensors")));
     fails_cleanly(&bad, "differ");
 }
+
+/// `forward --interpolate-pos-encoding` on both paths agrees on a 40×24 input; without the flag
+/// that input is one clean error.
+#[test]
+fn forward_interpolates_positions_on_request() {
+    let dir = fixture("vit_tiny");
+    let inputs = tmp("vit-40x24-inputs.safetensors");
+    let px: Vec<f32> = (0..2 * 3 * 40 * 24).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("pixel_values".to_string(), vitfuse::model::HostTensor::f32(vec![2, 3, 40, 24], px).unwrap());
+    vitfuse::model::write_host_tensors(&inputs, &m).unwrap();
+    let mut outs = Vec::new();
+    for reference in [false, true] {
+        let out_path = tmp(&format!("vit-40x24-{reference}.safetensors"));
+        let mut args = vec!["forward", "--model", dir.to_str().unwrap(), "--inputs", inputs.to_str().unwrap()];
+        args.extend(["--output", out_path.to_str().unwrap(), "--interpolate-pos-encoding"]);
+        if reference {
+            args.push("--reference");
+        }
+        let out = vitfuse(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        outs.push(vitfuse::model::read_host_tensors(&out_path).unwrap());
+    }
+    let (gpu, cpu) = (&outs[0], &outs[1]);
+    assert_eq!(gpu["last_hidden_state"].shape, vec![2, 1 + 5 * 3, 64]);
+    let cmp = vitfuse::compare::compare_outputs(&gpu.clone().into_iter().collect(), cpu, &Default::default(), vitfuse::reference::Tolerance::new(2e-4, 2e-4));
+    assert!(cmp.iter().all(|c| c.passed()) && cmp.len() == 2, "{:?}", cmp.iter().map(|c| (&c.name, c.report.as_ref().map(|r| r.to_string()))).collect::<Vec<_>>());
+    let out = vitfuse(&["forward", "--model", dir.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", tmp("x.safetensors").to_str().unwrap()]);
+    fails_cleanly(&out, "interpolate_pos_encoding");
+}

@@ -6,7 +6,8 @@ mod common;
 use std::collections::HashMap;
 
 use common::{compare, fixture, gpu};
-use vitfuse::model::{read_host_tensors, HostTensor, Model};
+use vitfuse::model::{read_host_tensors, ForwardOptions, HostTensor, Model};
+use vitfuse::reference::Tolerance;
 
 fn run_gpu(name: &str) -> std::collections::BTreeMap<String, HostTensor> {
     let ctx = gpu();
@@ -66,4 +67,46 @@ fn a_vit_forward_pass_is_recorded_without_submitting() {
     assert!(after.dispatches > before.dispatches);
     out.logits.unwrap().to_vec::<f32>(ctx).unwrap();
     assert_eq!(ctx.record_stats().submissions, after.submissions + 1);
+}
+
+/// `interpolate_pos_encoding`: images of other sizes (larger, smaller, non-square; the tiny
+/// models take 32² in 8² patches, so 48×40 is a 6×5 grid and 24×40 a 3×5 one) on the GPU against
+/// the CPU reference, which resizes the position table with the plain-loop bicubic of PyTorch.
+#[test]
+fn interpolated_positions_match_the_reference() {
+    let ctx = gpu();
+    for name in ["vit_tiny", "clip_tiny", "siglip_tiny"] {
+        let dir = fixture(name);
+        let mut inputs: HashMap<String, HostTensor> = read_host_tensors(dir.join("inputs.safetensors")).unwrap();
+        let b = inputs["pixel_values"].shape[0];
+        let model = Model::load(ctx, &dir).unwrap();
+        let opts = ForwardOptions { interpolate_pos_encoding: true };
+        for (h, w) in [(48, 40), (24, 40)] {
+            let px = common::values(b * 3 * h * w, (h * w) as u64);
+            inputs.insert("pixel_values".into(), HostTensor::f32(vec![b, 3, h, w], px).unwrap());
+            let got = model.forward_with(ctx, &inputs, &opts).unwrap();
+            let want: HashMap<String, HostTensor> = vitfuse::reference_forward_with(&dir, &inputs, &opts).unwrap().into_iter().collect();
+            let checks = vitfuse::compare::compare_outputs(&got, &want, &inputs, Tolerance::new(2e-4, 2e-4));
+            assert_eq!(checks.len(), want.len());
+            for c in checks {
+                let r = c.report.unwrap_or_else(|| panic!("{name} {h}x{w} {}: {:?}", c.name, c.problem));
+                assert!(r.passed(), "{name} {h}x{w} {}: {r}", c.name);
+            }
+            // Without the flag another size is refused, naming the way out.
+            let e = model.forward(ctx, &inputs).unwrap_err().to_string();
+            assert!(e.contains("interpolate_pos_encoding"), "{e}");
+        }
+    }
+}
+
+/// At the configured size the flag changes nothing (transformers returns the table as is).
+#[test]
+fn interpolation_at_the_configured_size_is_the_identity() {
+    let ctx = gpu();
+    let dir = fixture("vit_tiny");
+    let inputs: HashMap<String, HostTensor> = read_host_tensors(dir.join("inputs.safetensors")).unwrap();
+    let model = Model::load(ctx, &dir).unwrap();
+    let plain = model.forward(ctx, &inputs).unwrap();
+    let flagged = model.forward_with(ctx, &inputs, &ForwardOptions { interpolate_pos_encoding: true }).unwrap();
+    assert_eq!(plain, flagged);
 }

@@ -11,13 +11,13 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::ClipConfig;
 use crate::error::Result;
-use crate::nn::{check_pixels, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
+use crate::nn::{image_grid, PosEmbed, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
 use crate::weights::Weights;
 
 pub struct ClipVision {
     patch_w: Tensor,
     cls: Tensor,
-    pos: Tensor,
+    pos: PosEmbed,
     pre_ln: LayerNorm,
     encoder: Encoder,
     post_ln: LayerNorm,
@@ -59,7 +59,7 @@ impl ClipVision {
         Ok(ClipVision {
             patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels, p, p])?,
             cls: e.tensor("class_embedding", &[d])?.reshape(&[1, d])?,
-            pos: e.tensor("position_embedding.weight", &[g * g + 1, d])?,
+            pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g + 1, d], 1, g, d)?,
             pre_ln: LayerNorm::load(l, "pre_layrnorm", d, v.layer_norm_eps)?,
             encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
             post_ln: LayerNorm::load(l, "post_layernorm", d, v.layer_norm_eps)?,
@@ -71,9 +71,16 @@ impl ClipVision {
     }
 
     pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<TowerOutputs> {
-        check_pixels(pixel_values, self.channels, self.image_size)?;
+        self.forward_with(ctx, pixel_values, false)
+    }
+
+    /// [`ClipVision::forward`]; with `interpolate_pos_encoding`, images of any size of at least
+    /// one patch, the position embeddings resized to their patch grid (as in transformers).
+    pub fn forward_with(&self, ctx: &Context, pixel_values: &Tensor, interpolate_pos_encoding: bool) -> Result<TowerOutputs> {
         let p = self.patch;
-        let x = patch::patch_embed(ctx, pixel_values, &self.patch_w, None, Some(&self.cls), Some(&self.pos), PatchOptions {
+        let (gh, gw) = image_grid(pixel_values, self.channels, self.image_size, p, interpolate_pos_encoding)?;
+        let pos = self.pos.for_grid(ctx, gh, gw)?;
+        let x = patch::patch_embed(ctx, pixel_values, &self.patch_w, None, Some(&self.cls), Some(&pos), PatchOptions {
             patch: [p, p],
             stride: [p, p],
         })?;
@@ -155,6 +162,7 @@ impl Clip {
     }
 
     /// Every CLIPModel output named as in transformers, downloaded.
+    #[allow(clippy::too_many_arguments)]
     pub fn forward_all(
         &self,
         ctx: &Context,
@@ -163,8 +171,9 @@ impl Clip {
         mask: Option<&[i64]>,
         b: usize,
         t: usize,
+        interpolate_pos_encoding: bool,
     ) -> Result<BTreeMap<String, crate::HostTensor>> {
-        let img = self.vision.forward(ctx, pixel_values)?;
+        let img = self.vision.forward_with(ctx, pixel_values, interpolate_pos_encoding)?;
         let txt = self.text.forward(ctx, ids, mask, b, t)?;
         let lpi = self.logits(ctx, &img.embeds, &txt.embeds)?;
         let lpt = self.logits(ctx, &txt.embeds, &img.embeds)?;

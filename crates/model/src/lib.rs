@@ -31,7 +31,7 @@ pub use config::{
     SiglipTextConfig, SiglipVisionConfig, ViTConfig, ViltConfig,
 };
 pub use error::{ModelError, Result};
-pub use pipeline::Model;
+pub use pipeline::{ForwardOptions, Model};
 pub use preprocess::{ImageProcessor, ImageProcessorConfig, Resample, ResizeSpec, RgbImage};
 pub use tokenizer::{Encoding, Tokenizer};
 pub use weights::{read_host_tensors, write_host_tensors, HostData, HostTensor, Weights};

@@ -345,12 +345,71 @@ impl TextEmbeddings {
     }
 }
 
+/// Learned position embeddings of an image tower: `prefix` rows (CLS) then a g×g patch grid.
+/// [`PosEmbed::for_grid`] gives the table for another patch grid, resized bicubically on the GPU
+/// as transformers' `interpolate_pos_encoding` does, with no upload inside the forward pass.
+pub struct PosEmbed {
+    /// (prefix + g², D), as stored.
+    pub table: Tensor,
+    prefix: Option<Tensor>,
+    grid: Tensor,
+    g: usize,
+}
+
+impl PosEmbed {
+    /// Loads `name` of `shape` (whose element count is (prefix + g²)·d) and keeps its prefix rows
+    /// and grid rows apart as well.
+    pub fn load(l: &Loader, name: &str, shape: &[usize], prefix: usize, g: usize, d: usize) -> Result<Self> {
+        let v = l.host(name, shape)?;
+        let table = Tensor::from_slice(l.ctx, &[prefix + g * g, d], &v)?;
+        let prefix_t = if prefix > 0 { Some(Tensor::from_slice(l.ctx, &[1, prefix, d], &v[..prefix * d])?) } else { None };
+        let grid = Tensor::from_slice(l.ctx, &[g * g, d], &v[prefix * d..])?;
+        Ok(PosEmbed { table, prefix: prefix_t, grid, g })
+    }
+
+    /// The table for a gh×gw patch grid: the stored one for g×g, else the prefix rows followed by
+    /// the grid resized with PyTorch's `interpolate(size=(gh, gw), mode="bicubic",
+    /// align_corners=False)`.
+    pub fn for_grid(&self, ctx: &Context, gh: usize, gw: usize) -> Result<Tensor> {
+        if (gh, gw) == (self.g, self.g) {
+            return Ok(self.table.clone());
+        }
+        let d = self.grid.shape()[1];
+        let grid = vitfuse_patch::interpolate_pos_bicubic(ctx, &self.grid, self.g, self.g, gh, gw)?;
+        match &self.prefix {
+            None => Ok(grid),
+            Some(p) => {
+                let np = p.shape()[1];
+                let t = ops::concat_tokens(ctx, p, &grid.reshape(&[1, gh * gw, d])?)?;
+                Ok(t.reshape(&[np + gh * gw, d])?)
+            }
+        }
+    }
+}
+
+/// The patch grid of `pixel_values` (B, C, H, W) for a tower of `size`² images and `patch`²
+/// patches: (S/P, S/P) at the configured size; with `interpolate` any H, W of at least one patch
+/// (floored as the conv floors), as transformers' `interpolate_pos_encoding=True` allows.
+pub fn image_grid(pixel_values: &Tensor, channels: usize, size: usize, patch: usize, interpolate: bool) -> Result<(usize, usize)> {
+    if !interpolate {
+        check_pixels(pixel_values, channels, size)?;
+        return Ok((size / patch, size / patch));
+    }
+    let s = pixel_values.shape();
+    if pixel_values.rank() != 4 || s[1] != channels || s[2] < patch || s[3] < patch {
+        return Err(ModelError::InvalidInput(format!(
+            "pixel_values has shape {s:?}; this model takes (B, {channels}, H, W) with H, W >= {patch}"
+        )));
+    }
+    Ok((s[2] / patch, s[3] / patch))
+}
+
 /// Fails unless `pixel_values` is (B, C, S, S) for this model.
 pub fn check_pixels(pixel_values: &Tensor, channels: usize, size: usize) -> Result<()> {
     let want = [channels, size, size];
     if pixel_values.rank() != 4 || pixel_values.shape()[1..] != want {
         return Err(ModelError::InvalidInput(format!(
-            "pixel_values has shape {:?}; this model takes (B, {channels}, {size}, {size})",
+            "pixel_values has shape {:?}; this model takes (B, {channels}, {size}, {size}) (other sizes with interpolate_pos_encoding)",
             pixel_values.shape()
         )));
     }

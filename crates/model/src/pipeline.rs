@@ -15,6 +15,15 @@ use crate::vilt::Vilt;
 use crate::vit::Vit;
 use crate::weights::{HostData, HostTensor, Weights};
 
+/// Flags of a forward pass, as transformers names them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ForwardOptions {
+    /// Accept images of another size than the config's and resize the position embeddings to
+    /// their patch grid (bicubic, as transformers). ViT, CLIP and SigLIP; ViLT always
+    /// interpolates to each image's valid grid and ignores this.
+    pub interpolate_pos_encoding: bool,
+}
+
 /// A loaded model of a supported family.
 pub enum Model {
     Vit(Box<Vit>),
@@ -53,21 +62,27 @@ impl Model {
 
     /// Runs the model on inputs named as in transformers and returns every output it names.
     pub fn forward(&self, ctx: &Context, inputs: &HashMap<String, HostTensor>) -> Result<BTreeMap<String, HostTensor>> {
+        self.forward_with(ctx, inputs, &ForwardOptions::default())
+    }
+
+    /// [`Model::forward`] with transformers' forward flags.
+    pub fn forward_with(&self, ctx: &Context, inputs: &HashMap<String, HostTensor>, opts: &ForwardOptions) -> Result<BTreeMap<String, HostTensor>> {
+        let interp = opts.interpolate_pos_encoding;
         match self {
             Model::Vit(m) => {
                 let px = pixel_tensor(ctx, inputs)?;
-                let o = m.forward(ctx, &px)?;
+                let o = m.forward_with(ctx, &px, interp)?;
                 m.outputs(ctx, &o)
             }
             Model::Clip(m) => {
                 let px = pixel_tensor(ctx, inputs)?;
                 let (ids, mask, shape) = text_inputs(inputs)?;
-                m.forward_all(ctx, &px, &ids, mask.as_deref(), shape[0], shape[1])
+                m.forward_all(ctx, &px, &ids, mask.as_deref(), shape[0], shape[1], interp)
             }
             Model::Siglip(m) => {
                 let px = pixel_tensor(ctx, inputs)?;
                 let (ids, mask, shape) = text_inputs(inputs)?;
-                m.forward_all(ctx, &px, &ids, mask.as_deref(), shape[0], shape[1])
+                m.forward_all(ctx, &px, &ids, mask.as_deref(), shape[0], shape[1], interp)
             }
             Model::Vilt(m) => {
                 let px = pixel_tensor(ctx, inputs)?;

@@ -13,7 +13,7 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::SiglipConfig;
 use crate::error::{ModelError, Result};
-use crate::nn::{act, check_pixels, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
+use crate::nn::{act, image_grid, PosEmbed, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
 use crate::weights::Weights;
 
 /// The multi-head attention pooling head: probe ⟶ MHA over the patches ⟶ LayerNorm + MLP residual.
@@ -33,7 +33,7 @@ pub struct PoolingHead {
 pub struct SiglipVision {
     patch_w: Tensor,
     patch_b: Tensor,
-    pos: Tensor,
+    pos: PosEmbed,
     encoder: Encoder,
     post_ln: LayerNorm,
     head: Option<PoolingHead>,
@@ -93,7 +93,7 @@ impl SiglipVision {
         Ok(SiglipVision {
             patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels, p, p])?,
             patch_b: e.tensor("patch_embedding.bias", &[d])?,
-            pos: e.tensor("position_embedding.weight", &[g * g, d])?,
+            pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g, d], 0, g, d)?,
             encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
             post_ln: LayerNorm::load(l, "post_layernorm", d, v.layer_norm_eps)?,
             head,
@@ -104,9 +104,16 @@ impl SiglipVision {
     }
 
     pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<TowerOutputs> {
-        check_pixels(pixel_values, self.channels, self.image_size)?;
+        self.forward_with(ctx, pixel_values, false)
+    }
+
+    /// [`SiglipVision::forward`]; with `interpolate_pos_encoding`, images of any size of at
+    /// least one patch, the position embeddings resized to their patch grid (as in transformers).
+    pub fn forward_with(&self, ctx: &Context, pixel_values: &Tensor, interpolate_pos_encoding: bool) -> Result<TowerOutputs> {
         let p = self.patch;
-        let x = patch::patch_embed(ctx, pixel_values, &self.patch_w, Some(&self.patch_b), None, Some(&self.pos), PatchOptions {
+        let (gh, gw) = image_grid(pixel_values, self.channels, self.image_size, p, interpolate_pos_encoding)?;
+        let pos = self.pos.for_grid(ctx, gh, gw)?;
+        let x = patch::patch_embed(ctx, pixel_values, &self.patch_w, Some(&self.patch_b), None, Some(&pos), PatchOptions {
             patch: [p, p],
             stride: [p, p],
         })?;
@@ -179,6 +186,7 @@ impl Siglip {
     }
 
     /// Every SiglipModel output named as in transformers, downloaded.
+    #[allow(clippy::too_many_arguments)]
     pub fn forward_all(
         &self,
         ctx: &Context,
@@ -187,8 +195,9 @@ impl Siglip {
         mask: Option<&[i64]>,
         b: usize,
         t: usize,
+        interpolate_pos_encoding: bool,
     ) -> Result<BTreeMap<String, crate::HostTensor>> {
-        let img = self.vision.forward(ctx, pixel_values)?;
+        let img = self.vision.forward_with(ctx, pixel_values, interpolate_pos_encoding)?;
         let txt = self.text.forward(ctx, ids, mask, b, t)?;
         let lpt = self.logits(ctx, &txt.embeds, &img.embeds)?;
         let lpi = self.logits(ctx, &img.embeds, &txt.embeds)?;

@@ -11,7 +11,7 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::ViTConfig;
 use crate::error::Result;
-use crate::nn::{Encoder, EncoderDims, LayerNorm, Linear, Loader, VIT_NAMES};
+use crate::nn::{image_grid, Encoder, EncoderDims, LayerNorm, Linear, Loader, PosEmbed, VIT_NAMES};
 use crate::weights::Weights;
 
 pub struct Vit {
@@ -19,7 +19,7 @@ pub struct Vit {
     patch_w: Tensor,
     patch_b: Tensor,
     cls: Tensor,
-    pos: Tensor,
+    pos: PosEmbed,
     encoder: Encoder,
     norm: LayerNorm,
     pooler: Option<Linear>,
@@ -65,7 +65,7 @@ impl Vit {
             patch_w: e.tensor("patch_embeddings.projection.weight", &[d, ch, p, p])?,
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             cls: e.tensor("cls_token", &[1, 1, d])?.reshape(&[1, d])?,
-            pos: e.tensor("position_embeddings", &[1, g * g + 1, d])?.reshape(&[g * g + 1, d])?,
+            pos: PosEmbed::load(&e, "position_embeddings", &[1, g * g + 1, d], 1, g, d)?,
             encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &dims)?,
             norm: LayerNorm::load(&l, "layernorm", d, c.layer_norm_eps)?,
             pooler: if l.contains("pooler.dense.weight") { Some(Linear::load(&l.pp("pooler"), "dense", d, d)?) } else { None },
@@ -75,16 +75,23 @@ impl Vit {
 
     /// `pixel_values` (B, C, H, W) at the configured resolution.
     pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<VitOutputs> {
+        self.forward_with(ctx, pixel_values, false)
+    }
+
+    /// [`Vit::forward`]; with `interpolate_pos_encoding`, images of any size of at least one
+    /// patch, the position embeddings resized to their patch grid (as in transformers).
+    pub fn forward_with(&self, ctx: &Context, pixel_values: &Tensor, interpolate_pos_encoding: bool) -> Result<VitOutputs> {
         let c = &self.config;
-        crate::nn::check_pixels(pixel_values, c.num_channels, c.image_size)?;
         let p = c.patch_size;
+        let (gh, gw) = image_grid(pixel_values, c.num_channels, c.image_size, p, interpolate_pos_encoding)?;
+        let pos = self.pos.for_grid(ctx, gh, gw)?;
         let x = patch::patch_embed(
             ctx,
             pixel_values,
             &self.patch_w,
             Some(&self.patch_b),
             Some(&self.cls),
-            Some(&self.pos),
+            Some(&pos),
             PatchOptions { patch: [p, p], stride: [p, p] },
         )?;
         let x = self.encoder.forward(ctx, &x, None, false)?;

@@ -3,7 +3,7 @@
 //! bias-free projections; L2-normalised embeddings; cosine logits scaled by `exp(logit_scale)`.
 
 use super::{
-    check_pixels, l2_normalize, load_layers, patch_embed, scalar, scaled_similarity, tensor, token_ids, transpose,
+    l2_normalize, load_layers, patch_embed, scalar, scaled_similarity, tensor, token_ids, transpose,
     LayerDims, LayerStyle, Linear, Norm, WeightSource,
 };
 use crate::kernels::{embedding, Activation};
@@ -20,6 +20,8 @@ pub struct ClipVisionParams {
     pub patch: usize,
     pub image_size: usize,
     pub channels: usize,
+    /// `Some((H, W))`: images of that size with interpolated position embeddings.
+    pub image_hw: Option<(usize, usize)>,
 }
 
 /// The `CLIPTextConfig` values the forward pass needs.
@@ -99,9 +101,9 @@ pub fn vision_forward(
 ) -> Result<ClipVisionOutputs, String> {
     let v = &p.vision;
     let d = v.hidden;
-    check_pixels(pixel_values, n_images, v.channels, v.image_size, v.patch)?;
+    let (h, wd, gh, gw) = super::image_grid(pixel_values, n_images, v.channels, v.image_size, v.patch, v.image_hw)?;
     let grid = v.image_size / v.patch;
-    let np = grid * grid;
+    let np = gh * gw;
     let t = np + 1;
 
     let pw = tensor(
@@ -110,13 +112,14 @@ pub fn vision_forward(
         &[d, v.channels, v.patch, v.patch],
     )?;
     let cls = tensor(w, "vision_model.embeddings.class_embedding", &[d])?;
-    let pos = tensor(w, "vision_model.embeddings.position_embedding.weight", &[t, d])?;
+    let pos = tensor(w, "vision_model.embeddings.position_embedding.weight", &[grid * grid + 1, d])?;
+    let pos = super::grid_positions(&pos, 1, grid, d, gh, gw);
     let patches = patch_embed(
         pixel_values,
         n_images,
         v.channels,
-        v.image_size,
-        v.image_size,
+        h,
+        wd,
         v.patch,
         &pw,
         None,

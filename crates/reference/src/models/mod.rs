@@ -366,6 +366,47 @@ pub(crate) fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 /// Adds a (T, D) position table to every one of `batch` (T, D) sequences.
+/// The size the images of a vision tower have: the configured `size` square, or `hw` when the
+/// caller asks for position interpolation (transformers' `interpolate_pos_encoding`). Checks the
+/// pixel count; returns (H, W, GH, GW) with the patch grid floored as the conv floors it.
+pub(crate) fn image_grid(
+    pixels: &[f32],
+    batch: usize,
+    channels: usize,
+    size: usize,
+    patch: usize,
+    hw: Option<(usize, usize)>,
+) -> Result<(usize, usize, usize, usize), String> {
+    let (h, w) = match hw {
+        None => {
+            check_pixels(pixels, batch, channels, size, patch)?;
+            (size, size)
+        }
+        Some((h, w)) => {
+            if patch == 0 || h < patch || w < patch {
+                return Err(format!("images of {h}x{w} are smaller than one {patch}x{patch} patch"));
+            }
+            if pixels.len() != batch * channels * h * w {
+                return Err(format!("pixel_values holds {} values, expected {batch}×{channels}×{h}×{w}", pixels.len()));
+            }
+            (h, w)
+        }
+    };
+    Ok((h, w, h / patch, w / patch))
+}
+
+/// Position embeddings for a (gh, gw) patch grid from a table of `prefix` rows followed by a
+/// g×g grid (rows of `d`): the table itself for the same grid, else the prefix rows and the grid
+/// resized bicubically (PyTorch `interpolate(size=(gh, gw), mode="bicubic", align_corners=False)`).
+pub(crate) fn grid_positions(pos: &[f32], prefix: usize, g: usize, d: usize, gh: usize, gw: usize) -> Vec<f32> {
+    if (gh, gw) == (g, g) {
+        return pos.to_vec();
+    }
+    let mut out = pos[..prefix * d].to_vec();
+    out.extend(crate::patch::interpolate_pos_bicubic(&pos[prefix * d..], g, g, d, gh, gw));
+    out
+}
+
 pub(crate) fn add_positions(x: &mut [f32], pos: &[f32], batch: usize) {
     let td = pos.len();
     for b in 0..batch {

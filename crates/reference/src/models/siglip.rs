@@ -4,7 +4,7 @@
 //! and passed through `head`; sigmoid-loss logits `exp(logit_scale) · cos + logit_bias`.
 
 use super::{
-    attention, check_pixels, l2_normalize, load_layers, patch_embed, scalar, scaled_similarity, tensor, token_ids,
+    attention, l2_normalize, load_layers, patch_embed, scalar, scaled_similarity, tensor, token_ids,
     transpose, LayerDims, LayerStyle, Linear, Norm, WeightSource,
 };
 use crate::kernels::{embedding, Activation};
@@ -21,6 +21,8 @@ pub struct SiglipVisionParams {
     pub patch: usize,
     pub image_size: usize,
     pub channels: usize,
+    /// `Some((H, W))`: images of that size with interpolated position embeddings.
+    pub image_hw: Option<(usize, usize)>,
 }
 
 /// The `SiglipTextConfig` values the forward pass needs.
@@ -95,9 +97,9 @@ pub fn vision_forward(
     let v = &p.vision;
     let d = v.hidden;
     let b = n_images;
-    check_pixels(pixel_values, b, v.channels, v.image_size, v.patch)?;
+    let (h, wd, gh, gw) = super::image_grid(pixel_values, b, v.channels, v.image_size, v.patch, v.image_hw)?;
     let grid = v.image_size / v.patch;
-    let t = grid * grid;
+    let t = gh * gw;
 
     let pw = tensor(
         w,
@@ -105,13 +107,14 @@ pub fn vision_forward(
         &[d, v.channels, v.patch, v.patch],
     )?;
     let pb = tensor(w, "vision_model.embeddings.patch_embedding.bias", &[d])?;
-    let pos = tensor(w, "vision_model.embeddings.position_embedding.weight", &[t, d])?;
+    let pos = tensor(w, "vision_model.embeddings.position_embedding.weight", &[grid * grid, d])?;
+    let pos = super::grid_positions(&pos, 0, grid, d, gh, gw);
     let mut x = patch_embed(
         pixel_values,
         b,
         v.channels,
-        v.image_size,
-        v.image_size,
+        h,
+        wd,
         v.patch,
         &pw,
         Some(&pb),

@@ -1,7 +1,7 @@
 //! `ViTForImageClassification` (transformers `modeling_vit.py`): conv patch embedding, CLS token,
 //! learned position embeddings, pre-LN encoder, final LayerNorm, linear classifier on the CLS token.
 
-use super::{check_pixels, load_layers, patch_embed, tensor, LayerDims, LayerStyle, Linear, Norm, WeightSource};
+use super::{grid_positions, image_grid, load_layers, patch_embed, tensor, LayerDims, LayerStyle, Linear, Norm, WeightSource};
 use crate::kernels::Activation;
 
 /// The `ViTConfig` values the forward pass needs.
@@ -20,6 +20,9 @@ pub struct VitParams {
     pub num_labels: usize,
     /// Whether query/key/value have biases (`qkv_bias`, true for every released ViT).
     pub qkv_bias: bool,
+    /// `Some((H, W))`: images of that size, position embeddings interpolated to their patch grid
+    /// (`interpolate_pos_encoding=True`); `None`: `image_size` squares.
+    pub image_hw: Option<(usize, usize)>,
 }
 
 /// What [`forward`] returns.
@@ -37,9 +40,9 @@ pub struct VitOutputs {
 /// Weight names are those of the Hugging Face checkpoint (`vit.` prefix, `classifier`).
 pub fn forward(p: &VitParams, w: &dyn WeightSource, pixel_values: &[f32], batch: usize) -> Result<VitOutputs, String> {
     let d = p.hidden;
-    check_pixels(pixel_values, batch, p.channels, p.image_size, p.patch)?;
+    let (h, wd, gh, gw) = image_grid(pixel_values, batch, p.channels, p.image_size, p.patch, p.image_hw)?;
     let grid = p.image_size / p.patch;
-    let np = grid * grid;
+    let np = gh * gw;
     let t = np + 1;
 
     // embeddings
@@ -50,13 +53,14 @@ pub fn forward(p: &VitParams, w: &dyn WeightSource, pixel_values: &[f32], batch:
     )?;
     let pb = tensor(w, "vit.embeddings.patch_embeddings.projection.bias", &[d])?;
     let cls = tensor(w, "vit.embeddings.cls_token", &[1, 1, d])?;
-    let pos = tensor(w, "vit.embeddings.position_embeddings", &[1, t, d])?;
+    let pos = tensor(w, "vit.embeddings.position_embeddings", &[1, grid * grid + 1, d])?;
+    let pos = grid_positions(&pos, 1, grid, d, gh, gw);
     let patches = patch_embed(
         pixel_values,
         batch,
         p.channels,
-        p.image_size,
-        p.image_size,
+        h,
+        wd,
         p.patch,
         &pw,
         Some(&pb),
