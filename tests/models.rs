@@ -33,6 +33,12 @@ fn clip_tiny_eos_matches_transformers_on_gpu() {
 }
 
 #[test]
+fn ast_tiny_matches_transformers_on_gpu() {
+    // Features from the fixture's waveforms (the `input_values` output) and the model on them.
+    compare("ast_tiny", &run_gpu("ast_tiny"));
+}
+
+#[test]
 fn siglip_tiny_matches_transformers_on_gpu() {
     compare("siglip_tiny", &run_gpu("siglip_tiny"));
 }

@@ -28,8 +28,10 @@ pub struct AstFeatureExtractor {
     /// Normalise as `(x - mean) / (2 std)`.
     #[serde(default = "d_true")]
     pub do_normalize: bool,
+    /// Mean of the training set's features (AudioSet's by default).
     #[serde(default = "d_mean")]
     pub mean: f32,
+    /// Standard deviation of the training set's features.
     #[serde(default = "d_std")]
     pub std: f32,
 }
@@ -85,6 +87,25 @@ impl AstFeatureExtractor {
         }
         Ok(out)
     }
+}
+
+/// `waveform_0`, `waveform_1`, … (1-D float inputs, mono at the extractor's rate) through `fx`:
+/// the (B, max_length, num_mel_bins) `input_values`, or `None` when there is no `waveform_0`.
+pub fn waveform_features(
+    fx: &AstFeatureExtractor,
+    inputs: &std::collections::HashMap<String, crate::HostTensor>,
+) -> Result<Option<(Vec<f32>, Vec<usize>)>> {
+    let mut out = Vec::new();
+    let mut n = 0;
+    while let Some(t) = inputs.get(&format!("waveform_{n}")) {
+        let v = t.as_f32().ok_or_else(|| ModelError::InvalidInput(format!("waveform_{n} must be float")))?;
+        if t.shape.len() != 1 {
+            return Err(ModelError::InvalidInput(format!("waveform_{n} must be 1-D (mono samples), got {:?}", t.shape)));
+        }
+        out.extend(fx.extract(v)?);
+        n += 1;
+    }
+    Ok((n > 0).then(|| (out, vec![n, fx.max_length, fx.num_mel_bins])))
 }
 
 /// Kaldi log-mel filterbank energies of `waveform`: (frames, num_mel_bins), row-major, frames =

@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod ast;
 pub mod audio;
 pub mod clip;
 pub mod config;

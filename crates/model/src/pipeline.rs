@@ -7,6 +7,7 @@ use std::path::Path;
 
 use vitfuse_runtime::{Context, Tensor};
 
+use crate::ast::Ast;
 use crate::clip::Clip;
 use crate::siglip::Siglip;
 use crate::config::ModelConfig;
@@ -30,6 +31,7 @@ pub enum Model {
     Clip(Box<Clip>),
     Siglip(Box<Siglip>),
     Vilt(Box<Vilt>),
+    Ast(Box<Ast>),
 }
 
 impl Model {
@@ -38,7 +40,13 @@ impl Model {
         let dir = dir.as_ref();
         let config = ModelConfig::from_file(dir)?;
         let weights = Weights::open(dir)?;
-        Self::from_parts(ctx, &config, &weights)
+        let mut m = Self::from_parts(ctx, &config, &weights)?;
+        if let Model::Ast(a) = &mut m {
+            if dir.join("preprocessor_config.json").is_file() {
+                a.features = Some(crate::audio::AstFeatureExtractor::from_file(dir)?);
+            }
+        }
+        Ok(m)
     }
 
     pub fn from_parts(ctx: &Context, config: &ModelConfig, weights: &Weights) -> Result<Self> {
@@ -47,6 +55,8 @@ impl Model {
             ModelConfig::Clip(c) => Ok(Model::Clip(Box::new(Clip::load(ctx, weights, c)?))),
             ModelConfig::Siglip(c) => Ok(Model::Siglip(Box::new(Siglip::load(ctx, weights, c)?))),
             ModelConfig::Vilt(c) => Ok(Model::Vilt(Box::new(Vilt::load(ctx, weights, c)?))),
+            ModelConfig::Ast(c) => Ok(Model::Ast(Box::new(Ast::load(ctx, weights, c)?))),
+            #[allow(unreachable_patterns)]
             other => Err(ModelError::Unsupported { what: "architecture (not yet on the GPU path)", value: other.family().to_string() }),
         }
     }
@@ -57,6 +67,7 @@ impl Model {
             Model::Clip(_) => "clip",
             Model::Siglip(_) => "siglip",
             Model::Vilt(_) => "vilt",
+            Model::Ast(_) => "ast",
         }
     }
 
@@ -83,6 +94,16 @@ impl Model {
                 let px = pixel_tensor(ctx, inputs)?;
                 let (ids, mask, shape) = text_inputs(inputs)?;
                 m.forward_all(ctx, &px, &ids, mask.as_deref(), shape[0], shape[1], interp)
+            }
+            Model::Ast(m) => {
+                let (values, shape, features) = audio_inputs(m.features.as_ref(), inputs)?;
+                let x = Tensor::from_slice(ctx, &shape, &values)?;
+                let o = m.forward(ctx, &x)?;
+                let mut out = m.outputs(ctx, &o)?;
+                if let Some((v, s)) = features {
+                    out.insert("input_values".into(), HostTensor::f32(s, v)?);
+                }
+                Ok(out)
             }
             Model::Vilt(m) => {
                 let px = pixel_tensor(ctx, inputs)?;
@@ -113,6 +134,30 @@ impl Model {
                 m.forward_all(ctx, &ids, &mask, &types, n, t, &px, &pmask)
             }
         }
+    }
+}
+
+/// An AST's input: `input_values` (B, T, F) when given, else the features of `waveform_<i>`; also
+/// those features when waveforms are given (reported as the `input_values` output).
+#[allow(clippy::type_complexity)]
+pub fn audio_inputs(
+    fx: Option<&crate::audio::AstFeatureExtractor>,
+    inputs: &HashMap<String, HostTensor>,
+) -> Result<(Vec<f32>, Vec<usize>, Option<(Vec<f32>, Vec<usize>)>)> {
+    let features = match (fx, inputs.contains_key("waveform_0")) {
+        (Some(fx), true) => crate::audio::waveform_features(fx, inputs)?,
+        (None, true) => {
+            return Err(ModelError::InvalidInput("waveform_<i> inputs need the model folder's preprocessor_config.json".into()))
+        }
+        (_, false) => None,
+    };
+    match (inputs.get("input_values"), &features) {
+        (Some(t), _) => {
+            let v = t.as_f32().ok_or_else(|| ModelError::InvalidInput("input_values must be float".into()))?;
+            Ok((v.to_vec(), t.shape.clone(), features))
+        }
+        (None, Some((v, s))) => Ok((v.clone(), s.clone(), features.clone())),
+        (None, None) => Err(ModelError::InvalidInput("the inputs have no `input_values` (or `waveform_0`, … with a preprocessor_config.json)".into())),
     }
 }
 

@@ -33,6 +33,12 @@ impl Session {
     pub fn open(ctx: &Context, dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         let model = Model::load(ctx, &dir)?;
+        if let Model::Ast(_) = model {
+            return Err(ModelError::InvalidInput(format!(
+                "{} is an audio model (AST); image and text tasks do not apply: run `vitfuse forward` on its input_values or waveform_<i>",
+                dir.display()
+            )));
+        }
         let pc = dir.join("preprocessor_config.json");
         let processor = if pc.exists() {
             ImageProcessor::from_file(&pc)?
@@ -43,6 +49,7 @@ impl Session {
                 Model::Clip(m) => (ImageProcessorConfig::clip_default(), m.config.vision_config.image_size),
                 Model::Siglip(m) => (ImageProcessorConfig::siglip_default(), m.config.vision_config.image_size),
                 Model::Vilt(m) => (ImageProcessorConfig::vit_default(), m.config.image_size),
+                Model::Ast(_) => return Err(ModelError::InvalidInput("AST takes audio".into())),
             };
             cfg.size = match cfg.size {
                 ResizeSpec::ShortestEdge(_) => ResizeSpec::ShortestEdge(size),
@@ -154,6 +161,7 @@ impl Session {
             Model::Vilt(_) => {
                 return Err(ModelError::InvalidInput("ViLT scores image-text pairs; use `match`".into()));
             }
+            Model::Ast(_) => return Err(ModelError::InvalidInput("AST classifies audio; use `forward`".into())),
             Model::Clip(m) => {
                 if labels.is_empty() {
                     return Err(ModelError::InvalidInput("zero-shot classification with CLIP needs --labels".into()));

@@ -12,6 +12,7 @@
 
 use crate::kernels::{layernorm, matmul, Activation, Matmul};
 
+pub mod ast;
 pub mod clip;
 pub mod siglip;
 pub mod vilt;
