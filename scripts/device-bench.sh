@@ -20,7 +20,7 @@ nvidia-smi -L
 $bin info > "$out/info.txt" 2>&1; head -12 "$out/info.txt"
 grep -qi nvidia "$out/info.txt" || { echo "no NVIDIA adapter"; exit 3; }
 $bin selfcheck > "$out/selfcheck.txt" 2>&1; tail -1 "$out/selfcheck.txt"; grep -E "FAIL|tiled" "$out/selfcheck.txt"
-for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny; do
+for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny ast_tiny; do
   $bin forward --model $fx/$m --inputs $fx/$m/inputs.safetensors --output /tmp/$m.safetensors \
     --compare $fx/$m/expected.safetensors 2>&1 | tail -1
 done

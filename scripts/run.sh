@@ -14,9 +14,9 @@ echo
 echo "== ViT (tiny, random weights) classifying the sample images"
 $bin classify --model $fx/vit_tiny --top 3 $fx/image_preprocess/*.png
 echo
-echo "== CLIP / SigLIP / ViLT (tiny) forward passes vs transformers"
+echo "== CLIP / SigLIP / ViLT / AST (tiny) forward passes vs transformers"
 out=$(mktemp -d)
-for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny; do
+for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny ast_tiny; do
   echo "-- $m (GPU)"
   $bin forward --model $fx/$m --inputs $fx/$m/inputs.safetensors --output "$out/$m.safetensors" \
     --compare $fx/$m/expected.safetensors 2>/dev/null

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::anyhow;
 use vitfuse_model::{self as model, HostTensor, ModelConfig, Weights};
+use vitfuse_reference::models::ast::{self, AstParams};
 use vitfuse_reference::models::clip::{self, ClipParams, ClipTextParams, ClipVisionParams};
 use vitfuse_reference::models::siglip::{self, SiglipParams, SiglipTextParams, SiglipVisionParams};
 use vitfuse_reference::models::vilt::{self, ViltParams};
@@ -128,6 +129,52 @@ pub fn vilt_params(c: &model::ViltConfig) -> ViltParams {
     }
 }
 
+/// `ASTConfig` → the CPU model's parameters.
+pub fn ast_params(c: &model::AstConfig) -> AstParams {
+    AstParams {
+        hidden: c.hidden_size,
+        layers: c.num_hidden_layers,
+        heads: c.num_attention_heads,
+        intermediate: c.intermediate_size,
+        eps: c.layer_norm_eps as f32,
+        act: act(c.hidden_act),
+        patch: c.patch_size,
+        frequency_stride: c.frequency_stride,
+        time_stride: c.time_stride,
+        max_length: c.max_length,
+        num_mel_bins: c.num_mel_bins,
+        num_labels: c.num_labels(),
+        qkv_bias: c.qkv_bias,
+    }
+}
+
+/// The AST on the CPU: features from `waveform_<i>` through the checkpoint's extractor (also an
+/// output) when given, the model on `input_values` (or on those features).
+fn ast_forward(
+    dir: &Path,
+    c: &model::AstConfig,
+    w: &Checkpoint,
+    inputs: &HashMap<String, HostTensor>,
+) -> anyhow::Result<BTreeMap<String, HostTensor>> {
+    let pc = dir.join("preprocessor_config.json");
+    let fx = if pc.is_file() { Some(model::audio::AstFeatureExtractor::from_file(&pc)?) } else { None };
+    let (values, shape, features) = model::pipeline::audio_inputs(fx.as_ref(), inputs)?;
+    anyhow::ensure!(shape.len() == 3, "input_values must be (B, T, F), got {shape:?}");
+    let p = ast_params(c);
+    let b = shape[0];
+    let o = ast::forward(&p, w, &values, b).map_err(|e| anyhow!(e))?;
+    let mut m = BTreeMap::new();
+    out(&mut m, "last_hidden_state", vec![b, o.tokens, p.hidden], o.last_hidden_state)?;
+    out(&mut m, "pooler_output", vec![b, p.hidden], o.pooler_output)?;
+    if p.num_labels > 0 {
+        out(&mut m, "logits", vec![b, p.num_labels], o.logits)?;
+    }
+    if let Some((v, s)) = features {
+        out(&mut m, "input_values", s, v)?;
+    }
+    Ok(m)
+}
+
 fn input<'a>(inputs: &'a HashMap<String, HostTensor>, name: &str) -> anyhow::Result<&'a HostTensor> {
     inputs.get(name).ok_or_else(|| anyhow!("the inputs have no `{name}`"))
 }
@@ -164,6 +211,9 @@ pub fn reference_forward_with(
 ) -> anyhow::Result<BTreeMap<String, HostTensor>> {
     let config = ModelConfig::from_file(dir)?;
     let w = Checkpoint(Weights::open(dir)?);
+    if let ModelConfig::Ast(c) = &config {
+        return ast_forward(dir, c, &w, inputs);
+    }
     let mut m = BTreeMap::new();
     let (px, b) = pixels(inputs)?;
     let shape = &input(inputs, "pixel_values")?.shape;

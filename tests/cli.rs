@@ -101,15 +101,15 @@ fn forward_vit_tiny_on_gpu_matches_transformers() {
 }
 
 #[test]
-fn forward_clip_siglip_vilt_on_gpu_match_transformers() {
-    for name in ["clip_tiny", "clip_tiny_eos", "siglip_tiny", "vilt_tiny"] {
+fn forward_clip_siglip_vilt_ast_on_gpu_match_transformers() {
+    for name in ["clip_tiny", "clip_tiny_eos", "siglip_tiny", "vilt_tiny", "ast_tiny"] {
         compare_forward(name, false);
     }
 }
 
 #[test]
 fn forward_reference_path_matches_transformers() {
-    for name in ["vit_tiny", "clip_tiny", "clip_tiny_eos", "siglip_tiny", "vilt_tiny"] {
+    for name in ["vit_tiny", "clip_tiny", "clip_tiny_eos", "siglip_tiny", "vilt_tiny", "ast_tiny"] {
         compare_forward(name, true);
     }
 }
@@ -197,6 +197,12 @@ fn bad_input_is_one_line_and_exit_code_2() {
     fails_cleanly(&vitfuse(&["forward", "--model", clip.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", o]), "input_ids");
     let eos_inputs = fixture("clip_tiny_eos").join("inputs.safetensors");
     fails_cleanly(&vitfuse(&["forward", "--model", vit.to_str().unwrap(), "--inputs", eos_inputs.to_str().unwrap(), "--output", o]), "pixel_values");
+
+    // The audio model: image inputs (no input_values or waveforms), an image task.
+    let ast = fixture("ast_tiny");
+    fails_cleanly(&vitfuse(&["forward", "--model", ast.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", o]), "input_values");
+    let img0 = fixture("image_preprocess").join("small.png");
+    fails_cleanly(&vitfuse(&["classify", "--model", ast.to_str().unwrap(), img0.to_str().unwrap()]), "audio");
 
     // Undecodable image; missing tokenizer for CLIP zero-shot.
     let bad_png = tmp("bad.png");

@@ -20,6 +20,11 @@ fn vit_tiny_matches_transformers() {
 }
 
 #[test]
+fn ast_tiny_matches_transformers() {
+    run("ast_tiny");
+}
+
+#[test]
 fn clip_tiny_matches_transformers() {
     run("clip_tiny");
 }

@@ -56,8 +56,6 @@ impl Model {
             ModelConfig::Siglip(c) => Ok(Model::Siglip(Box::new(Siglip::load(ctx, weights, c)?))),
             ModelConfig::Vilt(c) => Ok(Model::Vilt(Box::new(Vilt::load(ctx, weights, c)?))),
             ModelConfig::Ast(c) => Ok(Model::Ast(Box::new(Ast::load(ctx, weights, c)?))),
-            #[allow(unreachable_patterns)]
-            other => Err(ModelError::Unsupported { what: "architecture (not yet on the GPU path)", value: other.family().to_string() }),
         }
     }
 
