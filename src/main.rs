@@ -77,6 +77,7 @@ enum Cmd {
     Classify {
         #[arg(long)]
         model: PathBuf,
+        /// Images; WAV files (at the model's sample rate) for an audio model (AST).
         #[arg(required = true)]
         image: Vec<PathBuf>,
         /// Comma-separated candidate labels (CLIP).
@@ -309,16 +310,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Classify { model, image, labels, prompt, top, json } => {
             let ctx = open(&cli.adapter)?;
-            let s = Session::open(&ctx, &model)?;
-            let labels: Vec<String> = labels
-                .map(|l| l.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
-                .unwrap_or_default();
-            let ranked = s.classify(&ctx, &image, &labels, &prompt)?;
+            let audio = matches!(vitfuse::model::ModelConfig::from_file(&model)?, vitfuse::model::ModelConfig::Ast(_));
+            let ranked = if audio {
+                vitfuse::model::tasks::classify_audio(&ctx, &model, &image)?
+            } else {
+                let s = Session::open(&ctx, &model)?;
+                let labels: Vec<String> = labels
+                    .map(|l| l.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+                    .unwrap_or_default();
+                s.classify(&ctx, &image, &labels, &prompt)?
+            };
+            let key = if audio { "audio" } else { "image" };
             for (img, r) in image.iter().zip(ranked) {
                 let r: Vec<_> = r.into_iter().take(top.max(1)).collect();
                 if json {
                     let labels: Vec<_> = r.iter().map(|x| json!({"label": x.label, "score": x.score, "logit": x.logit})).collect();
-                    println!("{}", json!({"image": img.display().to_string(), "labels": labels}));
+                    println!("{}", json!({key: img.display().to_string(), "labels": labels}));
                 } else {
                     println!("{}", img.display());
                     for (i, x) in r.iter().enumerate() {

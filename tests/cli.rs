@@ -202,7 +202,8 @@ fn bad_input_is_one_line_and_exit_code_2() {
     let ast = fixture("ast_tiny");
     fails_cleanly(&vitfuse(&["forward", "--model", ast.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", o]), "input_values");
     let img0 = fixture("image_preprocess").join("small.png");
-    fails_cleanly(&vitfuse(&["classify", "--model", ast.to_str().unwrap(), img0.to_str().unwrap()]), "audio");
+    fails_cleanly(&vitfuse(&["classify", "--model", ast.to_str().unwrap(), img0.to_str().unwrap()]), "RIFF");
+    fails_cleanly(&vitfuse(&["embed", "--model", ast.to_str().unwrap(), "--image", img0.to_str().unwrap()]), "audio");
 
     // Undecodable image; missing tokenizer for CLIP zero-shot.
     let bad_png = tmp("bad.png");
@@ -340,4 +341,57 @@ fn forward_interpolates_positions_on_request() {
     assert!(cmp.iter().all(|c| c.passed()) && cmp.len() == 2, "{:?}", cmp.iter().map(|c| (&c.name, c.report.as_ref().map(|r| r.to_string()))).collect::<Vec<_>>());
     let out = vitfuse(&["forward", "--model", dir.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", tmp("x.safetensors").to_str().unwrap()]);
     fails_cleanly(&out, "interpolate_pos_encoding");
+}
+
+/// A float32 mono WAV of `samples` at `rate`.
+fn write_wav(path: &Path, samples: &[f32], rate: u32) {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut v = b"RIFF".to_vec();
+    v.extend((36 + data.len() as u32).to_le_bytes());
+    v.extend(b"WAVEfmt ");
+    v.extend(16u32.to_le_bytes());
+    v.extend(3u16.to_le_bytes());
+    v.extend(1u16.to_le_bytes());
+    v.extend(rate.to_le_bytes());
+    v.extend((rate * 4).to_le_bytes());
+    v.extend(4u16.to_le_bytes());
+    v.extend(32u16.to_le_bytes());
+    v.extend(b"data");
+    v.extend((data.len() as u32).to_le_bytes());
+    v.extend(data);
+    write(path, &v);
+}
+
+/// `classify` on WAV files with the tiny AST: the fixture's two waveforms give transformers'
+/// logits (same order, every label); a file at another sample rate is one clean error.
+#[test]
+fn classify_audio_files_with_ast() {
+    let dir = fixture("ast_tiny");
+    let inputs = vitfuse::model::read_host_tensors(dir.join("inputs.safetensors")).unwrap();
+    let expected = vitfuse::model::read_host_tensors(dir.join("expected.safetensors")).unwrap();
+    let want = expected["logits"].as_f32().unwrap();
+    let files: Vec<PathBuf> = (0..2).map(|i| tmp(&format!("wave{i}.wav"))).collect();
+    for (i, f) in files.iter().enumerate() {
+        write_wav(f, inputs[&format!("waveform_{i}")].as_f32().unwrap(), 16000);
+    }
+    let out = vitfuse(&["classify", "--model", dir.to_str().unwrap(), files[0].to_str().unwrap(), files[1].to_str().unwrap(), "--json", "--top", "6"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["audio"], files[i].display().to_string());
+        let labels = line["labels"].as_array().unwrap();
+        assert_eq!(labels.len(), 6);
+        let mut prev = f64::INFINITY;
+        for l in labels {
+            let k: usize = l["label"].as_str().unwrap().rsplit('_').next().unwrap().parse().unwrap_or_else(|_| panic!("{l}"));
+            let logit = l["logit"].as_f64().unwrap();
+            assert!((logit - want[i * 6 + k] as f64).abs() < 3e-4, "{i} {l} vs {}", want[i * 6 + k]);
+            assert!(logit <= prev);
+            prev = logit;
+        }
+    }
+    let slow = tmp("wave-8k.wav");
+    write_wav(&slow, &[0.0; 8000], 8000);
+    fails_cleanly(&vitfuse(&["classify", "--model", dir.to_str().unwrap(), slow.to_str().unwrap()]), "8000 Hz");
 }

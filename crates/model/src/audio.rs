@@ -108,6 +108,72 @@ pub fn waveform_features(
     Ok((n > 0).then(|| (out, vec![n, fx.max_length, fx.num_mel_bins])))
 }
 
+/// Reads a WAV file: mono samples in [-1, 1] (channels averaged) and the sample rate.
+pub fn load_wav(path: impl AsRef<Path>) -> Result<(Vec<f32>, u32)> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    decode_wav(&bytes).map_err(|e| ModelError::InvalidInput(format!("{}: {e}", path.display())))
+}
+
+/// Decodes RIFF/WAVE bytes: integer PCM of 8, 16, 24 or 32 bits, or IEEE float of 32 or 64 bits
+/// (also inside WAVE_FORMAT_EXTENSIBLE). Returns mono samples (channels averaged) and the rate.
+pub fn decode_wav(bytes: &[u8]) -> std::result::Result<(Vec<f32>, u32), String> {
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return Err("not a RIFF/WAVE file".into());
+    }
+    let mut fmt: Option<(u16, u16, u32, u16)> = None; // format, channels, rate, bits
+    let mut pos = 12;
+    while pos + 8 <= bytes.len() {
+        let (id, size) = (&bytes[pos..pos + 4], u32_at(pos + 4) as usize);
+        let body = pos + 8;
+        if body + size > bytes.len() && id != b"data" {
+            return Err(format!("chunk {:?} runs past the end of the file", String::from_utf8_lossy(id)));
+        }
+        if id == b"fmt " {
+            if size < 16 {
+                return Err("fmt chunk shorter than 16 bytes".into());
+            }
+            let mut format = u16_at(body);
+            if format == 0xFFFE && size >= 26 {
+                format = u16_at(body + 24); // the sub-format GUID starts with the format code
+            }
+            fmt = Some((format, u16_at(body + 2), u32_at(body + 4), u16_at(body + 14)));
+        } else if id == b"data" {
+            let (format, channels, rate, bits) = fmt.ok_or("data chunk before the fmt chunk")?;
+            let data = &bytes[body..(body + size).min(bytes.len())];
+            let width = (bits as usize).div_ceil(8);
+            if channels == 0 || rate == 0 || width == 0 {
+                return Err(format!("bad format: {channels} channels, {rate} Hz, {bits} bits"));
+            }
+            let sample = |s: &[u8]| -> std::result::Result<f32, String> {
+                Ok(match (format, bits) {
+                    (1, 8) => (s[0] as f32 - 128.0) / 128.0,
+                    (1, 16) => i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0,
+                    (1, 24) => (i32::from_le_bytes([0, s[0], s[1], s[2]]) >> 8) as f32 / 8_388_608.0,
+                    (1, 32) => i32::from_le_bytes([s[0], s[1], s[2], s[3]]) as f32 / 2_147_483_648.0,
+                    (3, 32) => f32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+                    (3, 64) => f64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]) as f32,
+                    _ => return Err(format!("unsupported WAV encoding: format {format}, {bits} bits")),
+                })
+            };
+            let frame = width * channels as usize;
+            let mut out = Vec::with_capacity(data.len() / frame);
+            for f in data.chunks_exact(frame) {
+                let mut acc = 0f32;
+                for c in f.chunks_exact(width) {
+                    acc += sample(c)?;
+                }
+                out.push(acc / channels as f32);
+            }
+            return Ok((out, rate));
+        }
+        pos = body + size + (size & 1);
+    }
+    Err("no data chunk".into())
+}
+
 /// Kaldi log-mel filterbank energies of `waveform`: (frames, num_mel_bins), row-major, frames =
 /// 1 + (len − 25 ms) / 10 ms (none when the waveform is shorter than one frame).
 pub fn fbank(waveform: &[f32], sampling_rate: usize, num_mel_bins: usize) -> Result<Vec<f32>> {
@@ -244,6 +310,45 @@ mod tests {
             }
             assert!((re[k] - r).abs() < 1e-12 && (im[k] - i).abs() < 1e-12, "bin {k}");
         }
+    }
+
+    fn wav(format: u16, channels: u16, rate: u32, bits: u16, data: &[u8]) -> Vec<u8> {
+        let mut v = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        v.extend(16u32.to_le_bytes());
+        v.extend(format.to_le_bytes());
+        v.extend(channels.to_le_bytes());
+        v.extend(rate.to_le_bytes());
+        v.extend((rate * channels as u32 * bits as u32 / 8).to_le_bytes());
+        v.extend((channels * bits / 8).to_le_bytes());
+        v.extend(bits.to_le_bytes());
+        v.extend(b"LIST\x02\0\0\0ab"); // a chunk to skip
+        v.extend(b"data");
+        v.extend((data.len() as u32).to_le_bytes());
+        v.extend(data);
+        v
+    }
+
+    #[test]
+    fn wav_encodings_decode() {
+        let pcm16: Vec<u8> = [0i16, 16384, -32768, 32767].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let (s, r) = decode_wav(&wav(1, 1, 16000, 16, &pcm16)).unwrap();
+        assert_eq!((s, r), (vec![0.0, 0.5, -1.0, 32767.0 / 32768.0], 16000));
+        // Stereo is averaged; float samples pass through.
+        let f32s: Vec<u8> = [0.5f32, -0.25, 1.0, 0.0].iter().flat_map(|s| s.to_le_bytes()).collect();
+        assert_eq!(decode_wav(&wav(3, 2, 8000, 32, &f32s)).unwrap(), (vec![0.125, 0.5], 8000));
+        let pcm24 = [0x00, 0x00, 0x80, 0xff, 0xff, 0x7f];
+        assert_eq!(decode_wav(&wav(1, 1, 16000, 24, &pcm24)).unwrap().0, vec![-1.0, 8_388_607.0 / 8_388_608.0]);
+        assert_eq!(decode_wav(&wav(1, 1, 16000, 8, &[128, 0])).unwrap().0, vec![0.0, -1.0]);
+    }
+
+    #[test]
+    fn bad_wavs_are_errors() {
+        assert!(decode_wav(b"RIFF").is_err());
+        assert!(decode_wav(b"RIFF\0\0\0\0AVI LIST").is_err());
+        assert!(decode_wav(&wav(2, 1, 16000, 4, &[0, 0])).is_err()); // ADPCM
+        let mut no_data = wav(1, 1, 16000, 16, &[]);
+        no_data.truncate(no_data.len() - 8);
+        assert!(decode_wav(&no_data).is_err());
     }
 
     #[test]

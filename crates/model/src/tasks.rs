@@ -20,6 +20,48 @@ pub struct Session {
     tokenizer: Option<Tokenizer>,
 }
 
+/// Ranked labels of WAV files with an audio classifier (`ASTForAudioClassification`): each file
+/// decoded (channels averaged), checked against the feature extractor's sample rate, turned
+/// into features, and scored by the head (softmax over `id2label`, logits kept). One batch.
+pub fn classify_audio(ctx: &Context, dir: impl AsRef<Path>, files: &[PathBuf]) -> Result<Vec<Vec<Scored>>> {
+    let dir = dir.as_ref();
+    let Model::Ast(m) = Model::load(ctx, dir)? else {
+        return Err(ModelError::InvalidInput(format!("{} is not an audio model", dir.display())));
+    };
+    let fx = m.features.as_ref().ok_or_else(|| {
+        ModelError::InvalidInput(format!("{} has no preprocessor_config.json, which audio input needs", dir.display()))
+    })?;
+    let mut values = Vec::new();
+    for f in files {
+        let (wave, rate) = crate::audio::load_wav(f)?;
+        if rate as usize != fx.sampling_rate {
+            return Err(ModelError::InvalidInput(format!(
+                "{} is sampled at {rate} Hz; this model takes {} Hz (resample it first)",
+                f.display(),
+                fx.sampling_rate
+            )));
+        }
+        values.extend(fx.extract(&wave)?);
+    }
+    let x = Tensor::from_slice(ctx, &[files.len(), fx.max_length, fx.num_mel_bins], &values)?;
+    let logits = m.forward(ctx, &x)?.logits.ok_or_else(|| {
+        ModelError::InvalidInput("this AST checkpoint has no classifier head (ASTModel); use `forward`".into())
+    })?;
+    let n = logits.shape()[1];
+    let names: Vec<String> = (0..n).map(|i| m.config.id2label.get(&i).cloned().unwrap_or_else(|| format!("LABEL_{i}"))).collect();
+    Ok(logits.to_vec::<f32>(ctx)?.chunks(n).map(|row| softmax_ranked(row, &names)).collect())
+}
+
+/// Labels ranked by softmax probability.
+fn softmax_ranked(row: &[f32], names: &[String]) -> Vec<Scored> {
+    let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let z: f32 = row.iter().map(|v| (v - mx).exp()).sum();
+    let mut s: Vec<Scored> =
+        row.iter().zip(names).map(|(&l, name)| Scored { label: name.clone(), score: (l - mx).exp() / z, logit: l }).collect();
+    s.sort_by(|a, b| b.score.total_cmp(&a.score));
+    s
+}
+
 /// One ranked label.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scored {
@@ -195,20 +237,7 @@ impl Session {
                     .collect());
             }
         };
-        Ok(logits
-            .chunks(n)
-            .map(|row| {
-                let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let z: f32 = row.iter().map(|v| (v - mx).exp()).sum();
-                let mut s: Vec<Scored> = row
-                    .iter()
-                    .zip(&names)
-                    .map(|(&l, name)| Scored { label: name.clone(), score: (l - mx).exp() / z, logit: l })
-                    .collect();
-                s.sort_by(|a, b| b.score.total_cmp(&a.score));
-                s
-            })
-            .collect())
+        Ok(logits.chunks(n).map(|row| softmax_ranked(row, &names)).collect())
     }
 }
 
