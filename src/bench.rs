@@ -68,13 +68,15 @@ pub fn softmax(ctx: &Context, rows: usize, cols: usize, iters: usize) -> anyhow:
     Ok((ms, (2 * rows * cols * 4) as f64 / (ms * 1e6)))
 }
 
-/// Image encoders benchmarked by `vitfuse bench model` (random weights of the real shapes).
-pub const MODELS: &[&str] = &["vit-b16", "vit-ti16", "clip-b32"];
+/// Encoders benchmarked by `vitfuse bench model` (random weights of the real shapes): image
+/// encoders, and AST-base on 1024 frames × 128 mel bins (1214 tokens).
+pub const MODELS: &[&str] = &["vit-b16", "vit-ti16", "clip-b32", "ast-b"];
 
-/// One image encoder at real size with seeded random weights.
+/// One encoder at real size with seeded random weights.
 pub enum BenchModel {
     Vit(Box<vitfuse_model::vit::Vit>),
     ClipVision(Box<vitfuse_model::clip::ClipVision>),
+    Ast(Box<vitfuse_model::ast::Ast>),
 }
 
 impl BenchModel {
@@ -98,6 +100,12 @@ impl BenchModel {
                 let v = vitfuse_model::clip::ClipVision::load(&l.pp("vision_model"), &c)?;
                 Ok((BenchModel::ClipVision(Box::new(v)), c.vision_config.image_size))
             }
+            "ast-b" => {
+                let ModelConfig::Ast(c) = ModelConfig::from_json_str(r#"{"architectures": ["ASTForAudioClassification"]}"#, std::path::Path::new(name))? else {
+                    anyhow::bail!("not an AST config")
+                };
+                Ok((BenchModel::Ast(Box::new(vitfuse_model::ast::Ast::load_from(&l, &c)?)), 0))
+            }
             other => anyhow::bail!("unknown model {other:?}; choose one of {}", MODELS.join(", ")),
         }
     }
@@ -107,7 +115,16 @@ impl BenchModel {
         Ok(match self {
             BenchModel::Vit(m) => m.forward(ctx, pixels)?.last_hidden_state,
             BenchModel::ClipVision(m) => m.forward(ctx, pixels)?.embeds,
+            BenchModel::Ast(m) => m.forward(ctx, pixels)?.pooler_output,
         })
+    }
+
+    /// The input shape of a batch: (B, 3, S, S) pixels, or (B, T, F) features for the AST.
+    pub fn input_shape(&self, batch: usize, size: usize) -> Vec<usize> {
+        match self {
+            BenchModel::Ast(m) => vec![batch, m.config.max_length, m.config.num_mel_bins],
+            _ => vec![batch, 3, size, size],
+        }
     }
 }
 
@@ -115,7 +132,8 @@ impl BenchModel {
 /// time of one pass (name, dispatches, ms) from timestamp queries.
 pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize) -> anyhow::Result<(f64, Option<Vec<(String, u64, f64)>>)> {
     let (m, size) = BenchModel::new(ctx, name)?;
-    let px = Tensor::from_slice(ctx, &[batch, 3, size, size], &seeded(batch * 3 * size * size, 11))?;
+    let shape = m.input_shape(batch, size);
+    let px = Tensor::from_slice(ctx, &shape, &seeded(shape.iter().product(), 11))?;
     let out = m.forward(ctx, &px)?.to_vec::<f32>(ctx)?;
     anyhow::ensure!(out.iter().all(|v| v.is_finite()), "{name} produced non-finite values");
     let ms = median_ms(ctx, iters, || {
