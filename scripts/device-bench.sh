@@ -31,6 +31,7 @@ for b in 1 8 64; do
   bm vit-b16 --batch $b --attention tiled
 done > "$out/ours.jsonl" 2>&1
 bm vit-b16 --batch 64 --patch composed >> "$out/ours.jsonl" 2>&1
+for b in 1 8; do bm ast-b --batch $b; done >> "$out/ours.jsonl" 2>&1
 $bin bench model vit-b16 --batch 64 --iters 3 --profile > "$out/split.jsonl" 2>&1
 $bin bench model vit-b16 --batch 1 --iters 3 --profile >> "$out/split.jsonl" 2>&1
 $bin bench model clip-b32 --batch 64 --iters 3 --profile >> "$out/split.jsonl" 2>&1

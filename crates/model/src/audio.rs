@@ -64,7 +64,7 @@ impl AstFeatureExtractor {
         }
         let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
         let fx: Self = serde_json::from_str(&text).map_err(|e| ModelError::Json { path: path.clone(), message: e.to_string() })?;
-        if fx.num_mel_bins == 0 || fx.max_length == 0 || fx.sampling_rate < 100 || !(fx.std > 0.0) {
+        if fx.num_mel_bins == 0 || fx.max_length == 0 || fx.sampling_rate < 100 || fx.std.is_nan() || fx.std <= 0.0 {
             return Err(ModelError::InvalidInput(format!(
                 "{}: need num_mel_bins, max_length > 0, a sampling_rate of at least 100 Hz and std > 0",
                 path.display()
