@@ -180,6 +180,9 @@ pub fn fbank(waveform: &[f32], sampling_rate: usize, num_mel_bins: usize) -> Res
     if let Some(i) = waveform.iter().position(|v| !v.is_finite()) {
         return Err(ModelError::InvalidInput(format!("waveform sample {i} is not finite ({})", waveform[i])));
     }
+    if sampling_rate < 100 {
+        return Err(ModelError::InvalidInput(format!("a sample rate of {sampling_rate} Hz is below 100 Hz")));
+    }
     let frame_len = sampling_rate * 25 / 1000;
     let shift = sampling_rate * 10 / 1000;
     let nfft = frame_len.next_power_of_two();
@@ -356,5 +359,6 @@ mod tests {
         assert!(fbank(&[0.0; 399], 16000, 8).unwrap().is_empty());
         assert_eq!(fbank(&[0.0; 400 + 160], 16000, 8).unwrap().len(), 2 * 8);
         assert!(fbank(&[0.0, f32::NAN], 16000, 8).is_err());
+        assert!(fbank(&[0.0; 100], 10, 8).is_err());
     }
 }
