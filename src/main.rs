@@ -97,10 +97,13 @@ enum Cmd {
     Embed {
         #[arg(long)]
         model: PathBuf,
-        #[arg(long, num_args = 1.., conflicts_with = "text", required_unless_present = "text")]
+        #[arg(long, num_args = 1.., conflicts_with_all = ["text", "audio"], required_unless_present_any = ["text", "audio"])]
         image: Vec<PathBuf>,
-        #[arg(long, num_args = 1..)]
+        #[arg(long, num_args = 1.., conflicts_with = "audio")]
         text: Vec<String>,
+        /// WAV files for an audio model (AST): its pooled output per file.
+        #[arg(long, num_args = 1..)]
+        audio: Vec<PathBuf>,
         /// Write `embeddings` (N, P) here instead of printing JSON lines.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -334,13 +337,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Cmd::Embed { model, image, text, output } => {
+        Cmd::Embed { model, image, text, audio, output } => {
             let ctx = open(&cli.adapter)?;
-            let s = Session::open(&ctx, &model)?;
-            let (names, (shape, v)): (Vec<String>, _) = if !image.is_empty() {
+            let (names, (shape, v)): (Vec<String>, _) = if !audio.is_empty() {
+                (audio.iter().map(|p| p.display().to_string()).collect(), vitfuse::model::tasks::embed_audio(&ctx, &model, &audio)?)
+            } else if !image.is_empty() {
+                let s = Session::open(&ctx, &model)?;
                 (image.iter().map(|p| p.display().to_string()).collect(), s.embed_images(&ctx, &image)?)
             } else {
-                (text.clone(), s.embed_texts(&ctx, &text)?)
+                (text.clone(), Session::open(&ctx, &model)?.embed_texts(&ctx, &text)?)
             };
             match output {
                 Some(out) => {

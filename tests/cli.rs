@@ -391,6 +391,19 @@ fn classify_audio_files_with_ast() {
             prev = logit;
         }
     }
+    // `embed --audio`: transformers' pooler_output per file.
+    let out = vitfuse(&["embed", "--model", dir.to_str().unwrap(), "--audio", files[0].to_str().unwrap(), files[1].to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pooled = expected["pooler_output"].as_f32().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for (i, line) in lines.iter().enumerate() {
+        let e: Vec<f64> = line["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(e.len(), 64);
+        for (g, w) in e.iter().zip(&pooled[i * 64..(i + 1) * 64]) {
+            assert!((g - *w as f64).abs() < 3e-4, "{g} vs {w}");
+        }
+    }
     let slow = tmp("wave-8k.wav");
     write_wav(&slow, &[0.0; 8000], 8000);
     fails_cleanly(&vitfuse(&["classify", "--model", dir.to_str().unwrap(), slow.to_str().unwrap()]), "8000 Hz");

@@ -24,7 +24,25 @@ pub struct Session {
 /// decoded (channels averaged), checked against the feature extractor's sample rate, turned
 /// into features, and scored by the head (softmax over `id2label`, logits kept). One batch.
 pub fn classify_audio(ctx: &Context, dir: impl AsRef<Path>, files: &[PathBuf]) -> Result<Vec<Vec<Scored>>> {
-    let dir = dir.as_ref();
+    let (m, x) = audio_batch(ctx, dir.as_ref(), files)?;
+    let logits = m.forward(ctx, &x)?.logits.ok_or_else(|| {
+        ModelError::InvalidInput("this AST checkpoint has no classifier head (ASTModel); use `forward`".into())
+    })?;
+    let n = logits.shape()[1];
+    let names: Vec<String> = (0..n).map(|i| m.config.id2label.get(&i).cloned().unwrap_or_else(|| format!("LABEL_{i}"))).collect();
+    Ok(logits.to_vec::<f32>(ctx)?.chunks(n).map(|row| softmax_ranked(row, &names)).collect())
+}
+
+/// Audio embeddings of WAV files: the AST's pooled output (N, hidden), the mean of its CLS and
+/// distillation tokens after the final LayerNorm (not normalised).
+pub fn embed_audio(ctx: &Context, dir: impl AsRef<Path>, files: &[PathBuf]) -> Result<(Vec<usize>, Vec<f32>)> {
+    let (m, x) = audio_batch(ctx, dir.as_ref(), files)?;
+    let p = m.forward(ctx, &x)?.pooler_output;
+    Ok((p.shape().to_vec(), p.to_vec::<f32>(ctx)?))
+}
+
+/// The AST in `dir` and the features of `files` as one (N, T, F) batch on the GPU.
+fn audio_batch(ctx: &Context, dir: &Path, files: &[PathBuf]) -> Result<(Box<crate::ast::Ast>, Tensor)> {
     let Model::Ast(m) = Model::load(ctx, dir)? else {
         return Err(ModelError::InvalidInput(format!("{} is not an audio model", dir.display())));
     };
@@ -44,12 +62,7 @@ pub fn classify_audio(ctx: &Context, dir: impl AsRef<Path>, files: &[PathBuf]) -
         values.extend(fx.extract(&wave)?);
     }
     let x = Tensor::from_slice(ctx, &[files.len(), fx.max_length, fx.num_mel_bins], &values)?;
-    let logits = m.forward(ctx, &x)?.logits.ok_or_else(|| {
-        ModelError::InvalidInput("this AST checkpoint has no classifier head (ASTModel); use `forward`".into())
-    })?;
-    let n = logits.shape()[1];
-    let names: Vec<String> = (0..n).map(|i| m.config.id2label.get(&i).cloned().unwrap_or_else(|| format!("LABEL_{i}"))).collect();
-    Ok(logits.to_vec::<f32>(ctx)?.chunks(n).map(|row| softmax_ranked(row, &names)).collect())
+    Ok((m, x))
 }
 
 /// Labels ranked by softmax probability.
