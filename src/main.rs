@@ -208,16 +208,8 @@ fn open(adapter: &Option<String>) -> anyhow::Result<Context> {
 }
 
 fn parse_kernel(name: &str) -> anyhow::Result<MatmulKernel> {
-    Ok(match name.to_lowercase().as_str() {
-        "subgroup" => MatmulKernel::Subgroup,
-        "blocked" => MatmulKernel::Blocked,
-        "shared" => MatmulKernel::Shared,
-        "wide" => MatmulKernel::Wide,
-        "scalar" => MatmulKernel::Scalar,
-        "naive" => MatmulKernel::Naive,
-        "tiled" => MatmulKernel::Tiled,
-        other => bail!("unknown matmul kernel {other:?}: subgroup, blocked, shared, wide, scalar, naive, tiled"),
-    })
+    MatmulKernel::from_name(name)
+        .ok_or_else(|| anyhow::anyhow!("unknown matmul kernel {name:?}: {}", MatmulKernel::NAMES.join(", ")))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -405,9 +397,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul, attention, patch } } => {
             check_dims(&[batch])?;
-            let kernel = matmul.as_deref().map(parse_kernel).transpose()?;
             let mut kernels = Vec::new();
-            let known: [(&str, &Option<String>, &[&str]); 2] = [
+            let known: [(&str, &Option<String>, &[&str]); 3] = [
+                ("matmul", &matmul, &MatmulKernel::NAMES),
                 ("attention", &attention, &["flash", "tiled", "tiled-wg", "subgroup", "composed"]),
                 ("patch", &patch, &["fused", "composed"]),
             ];
@@ -419,7 +411,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     kernels.push((op.to_string(), c.clone()));
                 }
             }
-            let opts = ContextOptions { adapter: cli.adapter.clone(), profile, matmul: kernel, kernels };
+            let opts = ContextOptions { adapter: cli.adapter.clone(), profile, kernels };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
             let (ms, split) = vitfuse::bench::model(&ctx, &name, batch, iters)?;
@@ -468,7 +460,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let (ms, gbs) = vitfuse::bench::layernorm(&ctx, rows, cols, iters)?;
                     json!({"bench": "layernorm", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
                 }
-                BenchCmd::Model { .. } => unreachable!("handled above"),
+                BenchCmd::Model { .. } => bail!("bench model is handled before the other benchmarks"),
                 BenchCmd::Softmax { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
                     let (ms, gbs) = vitfuse::bench::softmax(&ctx, rows, cols, iters)?;

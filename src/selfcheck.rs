@@ -219,7 +219,7 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
     let tkm2 = Tensor::from_slice(ctx, &[1, t2], &km2)?;
     for (rows, name) in [(vitfuse_attention::TiledRows::Shared, "attention_tiled_wg"), (vitfuse_attention::TiledRows::Subgroup, "attention_tiled_sg")] {
         let runs = rows == vitfuse_attention::TiledRows::Shared || vitfuse_attention::subgroups_of_16(ctx);
-        if !runs || !vitfuse_attention::tiled_fits(ctx, rows) {
+        if !runs || !vitfuse_attention::tiled_fits(ctx) {
             continue;
         }
         for causal in [false, true] {

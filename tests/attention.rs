@@ -89,7 +89,7 @@ fn check_cross(b: usize, tq: usize, tk: usize, nh: usize, hs: usize, pads: [usiz
     // The tiled GPU kernel with each row reduction this adapter can run.
     if hs <= at::TILED_MAX_HEAD {
         for rows in [at::TiledRows::Shared, at::TiledRows::Subgroup] {
-            if at::tiled_fits(ctx, rows) && (rows == at::TiledRows::Shared || at::subgroups_of_16(ctx)) {
+            if at::tiled_fits(ctx) && (rows == at::TiledRows::Shared || at::subgroups_of_16(ctx)) {
                 let tiled = at::attention_tiled(ctx, hq, hk, hv, tm, opts, rows).unwrap();
                 assert_close(&tiled.to_vec::<f32>(ctx).unwrap(), &want, TOL);
             }

@@ -102,6 +102,17 @@ fn bad_inputs_are_typed_errors() {
 }
 
 #[test]
+fn kernel_choices_are_validated_and_followed() {
+    let bad = vitfuse::runtime::ContextOptions { kernels: vec![("matmul".into(), "no-such-kernel".into())], ..Default::default() };
+    let e = Context::new(&bad).err().expect("an unknown matmul kernel name should be refused");
+    assert!(e.to_string().contains("no-such-kernel") && e.to_string().contains("wide"), "{e}");
+    let naive = vitfuse::runtime::ContextOptions { kernels: vec![("matmul".into(), "Naive".into())], ..Default::default() };
+    let ctx = Context::new(&naive).unwrap();
+    assert_eq!(ctx.matmul_preference(), Some(ops::MatmulKernel::Naive));
+    assert_eq!(ops::MatmulKernel::Auto.resolve(&ctx, 64, 1), ops::MatmulKernel::Naive);
+}
+
+#[test]
 fn unknown_adapter_is_a_clear_error() {
     let e = Context::new(&vitfuse::runtime::ContextOptions { adapter: Some("no-such-gpu-xyz".into()), ..Default::default() })
         .err()

@@ -308,7 +308,7 @@ pub fn attention(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&
         // Workgroup-memory row reductions: as fast as the subgroup ones on an H200 (ViT-B/16
         // batch 64: 115.9 vs 117.1 ms) and free of assumptions about subgroup layout and
         // reconvergence.
-        if tiled_fits(ctx, TiledRows::Shared) {
+        if tiled_fits(ctx) {
             return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Shared);
         }
     }
@@ -336,8 +336,7 @@ pub fn subgroups_of_16(ctx: &Context) -> bool {
 }
 
 /// Whether the tiled kernel's workgroup memory (32 KiB: Q, K/P and V tiles) fits the adapter.
-pub fn tiled_fits(ctx: &Context, rows: TiledRows) -> bool {
-    let _ = rows; // both reductions use the K tile's space
+pub fn tiled_fits(ctx: &Context) -> bool {
     ctx.limits().max_compute_workgroup_storage_size >= 32_768
 }
 
@@ -360,7 +359,7 @@ pub fn attention_tiled(
     if rows == TiledRows::Subgroup && !subgroups_of_16(ctx) {
         return Err(invalid(OP, "the tiled kernel's subgroup reductions need subgroups of at least 16 lanes".into()));
     }
-    if !tiled_fits(ctx, rows) {
+    if !tiled_fits(ctx) {
         return Err(invalid(OP, "the tiled kernel needs more workgroup memory than the adapter has".into()));
     }
     let kernel = match rows {

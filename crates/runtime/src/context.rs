@@ -31,12 +31,10 @@ pub struct ContextOptions {
     pub adapter: Option<String>,
     /// Time every dispatch with timestamp queries (when the adapter has them).
     pub profile: bool,
-    /// Matmul kernel to run where `Auto` would choose (benchmarks and tuning); `None` chooses
-    /// per adapter and shape.
-    pub matmul: Option<crate::ops::MatmulKernel>,
     /// Kernels to run where an op would choose per adapter (benchmarks and tuning), as
-    /// (op, kernel) pairs: `attention` → `flash`, `tiled`, `tiled-wg`, `subgroup` or `composed`;
-    /// `patch` → `fused` or `composed`. Ops not named choose per adapter.
+    /// (op, kernel) pairs: `matmul` → a [`crate::ops::MatmulKernel::NAMES`] entry;
+    /// `attention` → `flash`, `tiled`, `tiled-wg`, `subgroup` or `composed`; `patch` → `fused`
+    /// or `composed`. Ops not named choose per adapter.
     pub kernels: Vec<(String, String)>,
 }
 
@@ -146,6 +144,13 @@ impl Context {
     }
 
     fn from_adapter(adapter: wgpu::Adapter, opts: &ContextOptions) -> Result<Self> {
+        let matmul = match opts.kernels.iter().find(|(op, _)| op == "matmul") {
+            None => None,
+            Some((_, name)) => Some(crate::ops::MatmulKernel::from_name(name).ok_or_else(|| Error::InvalidArgument {
+                op: "context",
+                message: format!("unknown matmul kernel {name:?}; one of {}", crate::ops::MatmulKernel::NAMES.join(", ")),
+            })?),
+        };
         let info = adapter.get_info();
         let features = adapter.features() & WANTED_FEATURES;
         let limits = adapter.limits();
@@ -188,7 +193,7 @@ impl Context {
             stats: Mutex::new(RecordStats::default()),
             gpu_error,
             profiler,
-            matmul: opts.matmul,
+            matmul,
             kernels: opts.kernels.clone(),
         })
     }
@@ -232,7 +237,7 @@ impl Context {
         &self.info.name
     }
 
-    /// The matmul kernel chosen in [`ContextOptions::matmul`], if any.
+    /// The matmul kernel named for `matmul` in [`ContextOptions::kernels`], if any (not `auto`).
     pub fn matmul_preference(&self) -> Option<crate::ops::MatmulKernel> {
         self.matmul.filter(|k| !matches!(k, crate::ops::MatmulKernel::Auto | crate::ops::MatmulKernel::Tiled))
     }

@@ -42,8 +42,8 @@ impl MatmulKernel {
     /// The concrete kernel this choice runs for an (N, K)-layout matmul with inner dim `k` on
     /// `ctx`'s adapter: on software adapters `Subgroup`, else `Blocked` when K % 4 == 0, else
     /// `Scalar`; on hardware GPUs `Wide` when K % 4 == 0 and the grid of 128 x 128 tiles
-    /// (`tiles_128`) fills the GPU, else `Shared`. A kernel preferred in the context
-    /// ([`Context::matmul_preference`]) replaces `Auto`/`Tiled`. Concrete kernels resolve to
+    /// (`tiles_128`) fills the GPU, else `Shared`. A kernel named for `matmul` in the context's
+    /// kernel choices ([`Context::matmul_preference`]) replaces `Auto`/`Tiled`. Concrete kernels resolve to
     /// themselves.
     pub fn resolve(self, ctx: &Context, k: usize, tiles_128: u64) -> MatmulKernel {
         match self {
@@ -73,6 +73,25 @@ impl MatmulKernel {
 }
 
 impl MatmulKernel {
+    /// Names of the kernels, as `from_name` takes them.
+    pub const NAMES: [&'static str; 8] = ["auto", "naive", "tiled", "subgroup", "blocked", "shared", "wide", "scalar"];
+
+    /// The kernel called `name` (case-insensitive; see [`MatmulKernel::NAMES`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        const ALL: [MatmulKernel; 8] = [
+            MatmulKernel::Auto,
+            MatmulKernel::Naive,
+            MatmulKernel::Tiled,
+            MatmulKernel::Subgroup,
+            MatmulKernel::Blocked,
+            MatmulKernel::Shared,
+            MatmulKernel::Wide,
+            MatmulKernel::Scalar,
+        ];
+        let name = name.to_lowercase();
+        Self::NAMES.iter().position(|n| *n == name).map(|i| ALL[i])
+    }
+
     /// Whether the kernel reads K in vec4s (K % 4 == 0 only).
     pub fn needs_k4(self) -> bool {
         matches!(self, MatmulKernel::Subgroup | MatmulKernel::Blocked | MatmulKernel::Wide)
