@@ -1,37 +1,59 @@
-//! The `vitfuse` command line. Errors print one line on stderr and exit with code 2.
+//! The `vitfuse` command line: a thin layer over the library API. Errors print one line on
+//! stderr and exit with code 2; warnings from the library print as `warning: …` lines.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use clap::{Parser, Subcommand};
-use serde_json::json;
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
 use vitfuse::runtime::ops::MatmulKernel;
-use std::path::PathBuf;
-
-use vitfuse::model::tasks::Session;
 use vitfuse::runtime::{Context, ContextOptions};
+use vitfuse::{Device, Model, Options, Task};
+
+const MODEL_HELP: &str = "Model folder as Hugging Face saves it: config.json and model.safetensors (or \
+model.safetensors.index.json with its shards), plus tokenizer.json for text and preprocessor_config.json \
+for images or audio";
 
 #[derive(Parser)]
-#[command(name = "vitfuse", version, about = "Portable GPU inference for multimodal Vision Transformers (WGSL on wgpu)")]
+#[command(
+    name = "vitfuse",
+    version,
+    about = "Portable GPU inference for multimodal Vision Transformers (WGSL on wgpu)",
+    after_help = "A model folder holds config.json and model.safetensors (or a sharded index), plus \
+tokenizer.json for text and preprocessor_config.json for images or audio. Supported: ViT, CLIP, SigLIP, ViLT, AST."
+)]
 struct Cli {
-    /// Adapter to use: part of its name, a backend (vulkan, metal, dx12, gl), `cpu`, or an index
-    /// from `vitfuse info`. Defaults to $VITFUSE_ADAPTER, else the high-performance adapter.
-    #[arg(long, global = true)]
-    adapter: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// Where GPU work runs.
+#[derive(Args, Clone, Debug, Default)]
+struct Gpu {
+    /// Adapter to use: part of its name, a backend (vulkan, metal, dx12, gl), `cpu`, or an index
+    /// from `vitfuse info`. Defaults to $VITFUSE_ADAPTER, else the high-performance adapter.
+    #[arg(long)]
+    adapter: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
     /// Lists adapters and reports the chosen one's features and limits.
-    Info,
+    Info {
+        #[command(flatten)]
+        gpu: Gpu,
+    },
     /// Runs every kernel once against the CPU reference and prints a table.
-    Selfcheck,
+    Selfcheck {
+        #[command(flatten)]
+        gpu: Gpu,
+    },
     /// Runs the model in DIR on Hugging Face-named input tensors and writes every output.
     Forward {
-        /// Model folder: config.json + model.safetensors.
-        #[arg(long)]
+        #[arg(long, help = MODEL_HELP)]
         model: PathBuf,
-        /// safetensors file with `pixel_values`, `input_ids`, `attention_mask`, ….
+        /// safetensors file with `pixel_values`, `input_ids`, `attention_mask`, `input_values`, ….
         #[arg(long)]
         inputs: PathBuf,
         /// Where to write the outputs (safetensors, written atomically).
@@ -45,100 +67,127 @@ enum Cmd {
         #[arg(long)]
         compare: Option<PathBuf>,
         /// Tolerance for --compare as ABS,REL (default: the fixture.json beside the file, else 3e-4,3e-4).
-        #[arg(long)]
+        #[arg(long, requires = "compare")]
         tolerance: Option<String>,
         /// Accept images of another size than the config's, resizing the position embeddings to
         /// their patch grid (bicubic), as transformers' `interpolate_pos_encoding=True`.
         #[arg(long)]
         interpolate_pos_encoding: bool,
+        #[command(flatten)]
+        gpu: Gpu,
     },
     /// Tokenizes texts; one JSON object per text: {"input_ids": [...], "attention_mask": [...]}.
     Tokenize {
-        /// tokenizer.json (a model folder works too).
+        /// tokenizer.json, or a model folder holding one.
         #[arg(long)]
         tokenizer: PathBuf,
         /// Truncate and pad to this length (default: the tokenizer's model_max_length).
         #[arg(long)]
         max_length: Option<usize>,
+        /// The texts.
         #[arg(required = true)]
         text: Vec<String>,
     },
-    /// Preprocesses images into `pixel_values` (N, 3, H, W).
+    /// Preprocesses images into `pixel_values` (N, 3, H, W), as the model's image processor does.
     Preprocess {
-        /// preprocessor_config.json or the folder holding it.
+        /// preprocessor_config.json, or the model folder holding it.
         #[arg(long)]
         processor: PathBuf,
+        /// Where to write `pixel_values` (safetensors).
         #[arg(long)]
         output: PathBuf,
+        /// PNG or JPEG files.
         #[arg(required = true)]
         image: Vec<PathBuf>,
     },
-    /// Ranks labels for images: the classifier head (ViT) or zero-shot over --labels (CLIP).
+    /// Ranks labels: the checkpoint's own classifier head (ViT images, AST audio), or zero-shot
+    /// over --labels (CLIP, SigLIP).
     Classify {
-        #[arg(long)]
+        #[arg(long, help = MODEL_HELP)]
         model: PathBuf,
-        /// Images; WAV files (at the model's sample rate) for an audio model (AST).
+        /// PNG/JPEG images; WAV files (at the model's sample rate) for an audio model (AST).
         #[arg(required = true)]
-        image: Vec<PathBuf>,
-        /// Comma-separated candidate labels (CLIP).
+        input: Vec<PathBuf>,
+        /// Comma-separated candidate labels, for zero-shot models (CLIP, SigLIP).
         #[arg(long)]
         labels: Option<String>,
-        /// Prompt template; `{}` is replaced by each label.
-        #[arg(long, default_value = "a photo of a {}")]
+        /// Zero-shot prompt template; `{}` is replaced by each label (a label that already
+        /// starts with an article replaces the template's).
+        #[arg(long, default_value = "a photo of a {}", requires = "labels")]
         prompt: String,
-        /// How many labels to show per image.
-        #[arg(long, default_value_t = 5)]
-        top: usize,
+        /// How many labels to show per input (at least 1).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+        top: u64,
         /// JSON lines instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        gpu: Gpu,
     },
-    /// Embeddings of images or texts, as JSON lines or a safetensors file.
+    /// Embeddings of images, texts or audio clips, as JSON lines or a safetensors file.
     Embed {
-        #[arg(long)]
+        #[arg(long, help = MODEL_HELP)]
         model: PathBuf,
+        /// PNG/JPEG images (CLIP, SigLIP: normalised embeddings; ViT: CLS features).
         #[arg(long, num_args = 1.., conflicts_with_all = ["text", "audio"], required_unless_present_any = ["text", "audio"])]
         image: Vec<PathBuf>,
+        /// Texts (CLIP, SigLIP).
         #[arg(long, num_args = 1.., conflicts_with = "audio")]
         text: Vec<String>,
         /// WAV files for an audio model (AST): its pooled output per file.
         #[arg(long, num_args = 1..)]
         audio: Vec<PathBuf>,
-        /// Write `embeddings` (N, P) here instead of printing JSON lines.
+        /// Write `embeddings` (N, D) to this safetensors file instead of printing JSON lines.
         #[arg(long)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        gpu: Gpu,
     },
-    /// Image-text matching scores for one image and several texts.
+    /// Image-text matching scores for one image and several texts (CLIP, SigLIP, ViLT).
     Match {
-        #[arg(long)]
+        #[arg(long, help = MODEL_HELP)]
         model: PathBuf,
+        /// The image (PNG or JPEG).
         #[arg(long)]
         image: PathBuf,
+        /// The texts to score against it.
         #[arg(long, num_args = 1.., required = true)]
         text: Vec<String>,
         /// JSON lines instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        gpu: Gpu,
     },
-    /// Text-to-image retrieval over a folder; image embeddings are cached next to the folder.
+    /// Text-to-image retrieval over a folder (CLIP, SigLIP); image embeddings are cached in a
+    /// file next to the folder.
     Retrieve {
-        #[arg(long)]
+        #[arg(long, help = MODEL_HELP)]
         model: PathBuf,
-        /// Folder of PNG/JPEG images.
+        /// Folder of PNG/JPEG images (not searched recursively).
         #[arg(long)]
         images: PathBuf,
+        /// The text to search for.
         #[arg(long)]
         query: String,
-        #[arg(long, default_value_t = 5)]
-        top: usize,
+        /// How many images to show (at least 1).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+        top: u64,
+        /// Neither read nor write the embedding cache.
+        #[arg(long)]
+        no_cache: bool,
         /// JSON lines instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        gpu: Gpu,
     },
     /// Benchmarks, printed as JSON lines.
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
+        #[command(flatten)]
+        gpu: Gpu,
     },
 }
 
@@ -146,9 +195,13 @@ enum Cmd {
 enum BenchCmd {
     /// Tiled matmul (M, K) x (N, K)^T.
     Matmul {
+        /// Rows of A.
         m: usize,
+        /// Inner dimension.
         k: usize,
+        /// Rows of W (columns of the output).
         n: usize,
+        /// Timed runs (the median is printed).
         #[arg(long, default_value_t = 10)]
         iters: usize,
         /// A specific variant (subgroup, blocked, shared, wide, scalar, naive) instead of the best
@@ -159,24 +212,36 @@ enum BenchCmd {
     /// The naive one-output-per-invocation matmul, same form.
     #[command(name = "matmul-naive")]
     MatmulNaive {
+        /// Rows of A.
         m: usize,
+        /// Inner dimension.
         k: usize,
+        /// Rows of W (columns of the output).
         n: usize,
+        /// Timed runs (the median is printed).
         #[arg(long, default_value_t = 10)]
         iters: usize,
     },
     /// LayerNorm over (ROWS, COLS).
     Layernorm {
+        /// Rows.
         rows: usize,
+        /// Columns (the normalised dimension).
         cols: usize,
+        /// Timed runs (the median is printed).
         #[arg(long, default_value_t = 10)]
         iters: usize,
     },
-    /// A whole image encoder at real size (random weights): vit-b16, vit-ti16, clip-b32.
+    /// A whole encoder at real size with random weights.
     Model {
+        /// The model: vit-b16 (ViT-B/16, 224²), vit-ti16 (ViT-Ti/16), clip-b32 (CLIP ViT-B/32
+        /// image tower), ast-b (AST-base, 1024 x 128 features).
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(vitfuse::bench::MODELS))]
         name: String,
+        /// Inputs per pass.
         #[arg(long, default_value_t = 1)]
         batch: usize,
+        /// Timed passes (the median is printed).
         #[arg(long, default_value_t = 3)]
         iters: usize,
         /// Also print the per-kernel GPU time of one pass (timestamp queries).
@@ -196,15 +261,18 @@ enum BenchCmd {
     },
     /// Softmax over (ROWS, COLS).
     Softmax {
+        /// Rows.
         rows: usize,
+        /// Columns (the normalised dimension).
         cols: usize,
+        /// Timed runs (the median is printed).
         #[arg(long, default_value_t = 10)]
         iters: usize,
     },
 }
 
-fn open(adapter: &Option<String>) -> anyhow::Result<Context> {
-    Ok(Context::new(&ContextOptions { adapter: adapter.clone(), ..Default::default() })?)
+fn context(gpu: &Gpu) -> anyhow::Result<Context> {
+    Ok(Context::new(&ContextOptions { adapter: gpu.adapter.clone(), ..Default::default() })?)
 }
 
 fn parse_kernel(name: &str) -> anyhow::Result<MatmulKernel> {
@@ -212,13 +280,102 @@ fn parse_kernel(name: &str) -> anyhow::Result<MatmulKernel> {
         .ok_or_else(|| anyhow::anyhow!("unknown matmul kernel {name:?}: {}", MatmulKernel::NAMES.join(", ")))
 }
 
+/// Progress on stderr: bars and spinners on a terminal, nothing otherwise.
+struct Ui {
+    tty: bool,
+}
+
+impl Ui {
+    fn new() -> Self {
+        Ui { tty: std::io::stderr().is_terminal() }
+    }
+
+    fn spinner(&self, msg: String) -> indicatif::ProgressBar {
+        if !self.tty {
+            return indicatif::ProgressBar::hidden();
+        }
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        b.set_message(msg);
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    }
+
+    fn bar(&self, len: usize, what: &str) -> indicatif::ProgressBar {
+        if !self.tty || len <= 1 {
+            return self.spinner(format!("running the model on {len} {what} (the first batch compiles GPU kernels)"));
+        }
+        let b = indicatif::ProgressBar::new(len as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {what} {{elapsed}}"))
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    }
+}
+
+/// Opens the model folder with a spinner on a terminal.
+fn open_model(ui: &Ui, dir: &Path, gpu: &Gpu) -> anyhow::Result<Model> {
+    let s = ui.spinner(format!("loading {}", dir.display()));
+    let device = Device::new(&ContextOptions { adapter: gpu.adapter.clone(), ..Default::default() })?;
+    let m = Model::open_with(dir, &Options::new().device(device));
+    s.finish_and_clear();
+    Ok(m?)
+}
+
+/// A JSON line from a serialisable value (f32 values print as f32, shortest round trip).
+fn line(v: &impl Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JsonLabel<'a> {
+    label: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    score: f32,
+    logit: f32,
+}
+
+fn print_ranked(key: &str, name: &str, ranked: &[vitfuse::LabelScore], prompts: Option<&[(String, String)]>, top: usize, json: bool) -> anyhow::Result<()> {
+    let r = &ranked[..ranked.len().min(top)];
+    let prompt_of = |l: &str| prompts.and_then(|p| p.iter().find(|(a, _)| a == l).map(|(_, t)| t.as_str()));
+    if json {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            input: std::collections::BTreeMap<&'a str, &'a str>,
+            labels: Vec<JsonLabel<'a>>,
+        }
+        let labels = r.iter().map(|x| JsonLabel { label: &x.label, text: prompt_of(&x.label), score: x.score, logit: x.logit }).collect();
+        line(&Row { input: [(key, name)].into_iter().collect(), labels })
+    } else {
+        println!("{name}");
+        for (i, x) in r.iter().enumerate() {
+            println!("  {:>2}. {:<40} {:>7.2}%  (logit {:.3})", i + 1, x.label, 100.0 * x.score, x.logit);
+        }
+        Ok(())
+    }
+}
+
+fn labels_of(labels: &Option<String>) -> Vec<String> {
+    labels
+        .as_deref()
+        .map(|l| l.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default()
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let ui = Ui::new();
     match cli.cmd {
-        Cmd::Info => {
+        Cmd::Info { gpu } => {
             for (i, a) in Context::list_adapters().iter().enumerate() {
                 println!("adapter {i}: {a}");
             }
-            let ctx = open(&cli.adapter)?;
+            let ctx = context(&gpu)?;
             let r = ctx.report();
             println!("selected: {} ({}, {}), driver {} {}", r.name, r.backend, r.device_type, r.driver, r.driver_info);
             println!("features: {}", if r.features.is_empty() { "none of SHADER_F16, SUBGROUP, TIMESTAMP_QUERY".into() } else { r.features.join(", ") });
@@ -229,8 +386,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("max_compute_workgroup_storage_size: {}", r.max_compute_workgroup_storage_size);
             println!("subgroup size: {}..{}", r.subgroup_min_size, r.subgroup_max_size);
         }
-        Cmd::Selfcheck => {
-            let ctx = open(&cli.adapter)?;
+        Cmd::Selfcheck { gpu } => {
+            let ctx = context(&gpu)?;
             let rows = vitfuse::selfcheck::run(&ctx)?;
             println!("self-check on {}", ctx.adapter_name());
             println!("{:<22} {:<38} {:>12} {:>10}  result", "kernel", "shape", "max error", "time ms");
@@ -244,31 +401,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("{} passed, 0 failed", rows.len());
         }
-        Cmd::Forward { model, inputs, output, reference, compare, tolerance, interpolate_pos_encoding } => {
-            let fopts = vitfuse::model::ForwardOptions { interpolate_pos_encoding };
-            let inputs = vitfuse::model::read_host_tensors(&inputs)?;
+        Cmd::Forward { model, inputs, output, reference, compare, tolerance, interpolate_pos_encoding, gpu } => {
+            let fopts = vitfuse::ForwardOptions { interpolate_pos_encoding };
+            let tol = match &tolerance {
+                Some(t) => Some(parse_tolerance(t)?),
+                None => None,
+            };
+            let inputs = vitfuse::read_host_tensors(&inputs)?;
             let expected = match &compare {
-                Some(p) => Some(vitfuse::model::read_host_tensors(p)?),
+                Some(p) => Some(vitfuse::read_host_tensors(p)?),
                 None => None,
             };
             let outs = if reference {
                 vitfuse::reference_forward_with(&model, &inputs, &fopts)?
             } else {
-                let ctx = open(&cli.adapter)?;
-                let m = vitfuse::model::Model::load(&ctx, &model)?;
-                m.forward_with(&ctx, &inputs, &fopts)?
+                let m = open_model(&ui, &model, &gpu)?;
+                let s = ui.spinner("running (the first pass compiles GPU kernels)".into());
+                let o = m.forward_with(&inputs, &fopts);
+                s.finish_and_clear();
+                o?
             };
-            vitfuse::model::write_host_tensors(&output, &outs)?;
+            vitfuse::write_host_tensors(&output, &outs)?;
             for (k, v) in &outs {
                 eprintln!("{k}: {:?}", v.shape);
             }
             if let (Some(expected), Some(path)) = (expected, compare) {
-                let tol = match tolerance {
-                    Some(t) => {
-                        let v: Vec<f32> = t.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>()?;
-                        anyhow::ensure!(v.len() == 2, "--tolerance takes ABS,REL");
-                        vitfuse::reference::Tolerance::new(v[0], v[1])
-                    }
+                let tol = match tol {
+                    Some(t) => t,
                     None => {
                         let fj = path.with_file_name("fixture.json");
                         if fj.exists() { vitfuse::compare::fixture_tolerance(&fj)? } else { vitfuse::reference::Tolerance::FIXTURE }
@@ -290,87 +449,137 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Tokenize { tokenizer, max_length, text } => {
             let path = if tokenizer.is_dir() { tokenizer.join("tokenizer.json") } else { tokenizer };
             let tok = vitfuse::model::Tokenizer::from_file(&path)?;
+            #[derive(Serialize)]
+            struct Row<'a> {
+                input_ids: &'a [i64],
+                attention_mask: &'a [i64],
+            }
             for e in tok.encode_batch(&text, max_length, true)? {
-                println!("{}", json!({"input_ids": e.input_ids, "attention_mask": e.attention_mask}));
+                line(&Row { input_ids: &e.input_ids, attention_mask: &e.attention_mask })?;
             }
         }
         Cmd::Preprocess { processor, output, image } => {
             let path = if processor.is_dir() { processor.join("preprocessor_config.json") } else { processor };
             let p = vitfuse::model::ImageProcessor::from_file(&path)?;
             let t = p.preprocess_files(&image)?;
-            eprintln!("pixel_values: {:?}", t.shape);
+            let shape = t.shape.clone();
             let mut m = std::collections::BTreeMap::new();
             m.insert("pixel_values".to_string(), t);
-            vitfuse::model::write_host_tensors(&output, &m)?;
+            vitfuse::write_host_tensors(&output, &m)?;
+            eprintln!("wrote pixel_values {shape:?} to {}", output.display());
         }
-        Cmd::Classify { model, image, labels, prompt, top, json } => {
-            let ctx = open(&cli.adapter)?;
-            let audio = matches!(vitfuse::model::ModelConfig::from_file(&model)?, vitfuse::model::ModelConfig::Ast(_));
-            let ranked = if audio {
-                vitfuse::model::tasks::classify_audio(&ctx, &model, &image)?
-            } else {
-                let s = Session::open(&ctx, &model)?;
-                let labels: Vec<String> = labels
-                    .map(|l| l.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
-                    .unwrap_or_default();
-                s.classify(&ctx, &image, &labels, &prompt)?
-            };
-            let key = if audio { "audio" } else { "image" };
-            for (img, r) in image.iter().zip(ranked) {
-                let r: Vec<_> = r.into_iter().take(top.max(1)).collect();
-                if json {
-                    let labels: Vec<_> = r.iter().map(|x| json!({"label": x.label, "score": x.score, "logit": x.logit})).collect();
-                    println!("{}", json!({key: img.display().to_string(), "labels": labels}));
-                } else {
-                    println!("{}", img.display());
-                    for (i, x) in r.iter().enumerate() {
-                        println!("  {:>2}. {:<40} {:>7.2}%  (logit {:.3})", i + 1, x.label, 100.0 * x.score, x.logit);
-                    }
+        Cmd::Classify { model, input, labels, prompt, top, json, gpu } => {
+            let m = open_model(&ui, &model, &gpu)?;
+            let labels = labels_of(&labels);
+            let top = top as usize;
+            let names: Vec<String> = input.iter().map(|p| p.display().to_string()).collect();
+            if m.supports(Task::ZeroShot) {
+                if labels.is_empty() {
+                    bail!("{} classifies zero-shot: give the candidate labels with --labels \"a cat,a dog\"", m.architecture());
                 }
+                let dual = m.dual_encoder()?;
+                let prompts: Vec<(String, String)> = labels.iter().cloned().zip(dual.prompts(&labels, Some(&prompt))?).collect();
+                if !json {
+                    let shown: Vec<String> = prompts.iter().map(|(_, t)| format!("{t:?}")).collect();
+                    eprintln!("zero-shot prompts: {}", shown.join(", "));
+                }
+                let bar = ui.bar(input.len(), "images");
+                let ranked = dual.zero_shot(&input, &labels, Some(&prompt));
+                bar.finish_and_clear();
+                for (name, r) in names.iter().zip(ranked?) {
+                    print_ranked("image", name, &r, Some(&prompts), top, json)?;
+                }
+                return Ok(());
+            }
+            if !labels.is_empty() {
+                bail!("{} classifies with its own head; --labels is for zero-shot models (CLIP, SigLIP)", m.architecture());
+            }
+            let (key, ranked) = if m.supports(Task::ClassifyAudio) || matches!(m.config(), vitfuse::model::ModelConfig::Ast(_)) {
+                let c = m.audio_classifier()?;
+                let bar = ui.bar(input.len(), "clips");
+                let r = c.classify_with(&input, |p| bar.set_position(p.done as u64));
+                bar.finish_and_clear();
+                ("audio", r?)
+            } else {
+                let c = m.image_classifier()?;
+                let bar = ui.bar(input.len(), "images");
+                let r = c.classify_with(&input, |p| bar.set_position(p.done as u64));
+                bar.finish_and_clear();
+                ("image", r?)
+            };
+            for (name, r) in names.iter().zip(ranked) {
+                print_ranked(key, name, &r, None, top, json)?;
             }
         }
-        Cmd::Embed { model, image, text, audio, output } => {
-            let ctx = open(&cli.adapter)?;
-            let (names, (shape, v)): (Vec<String>, _) = if !audio.is_empty() {
-                (audio.iter().map(|p| p.display().to_string()).collect(), vitfuse::model::tasks::embed_audio(&ctx, &model, &audio)?)
+        Cmd::Embed { model, image, text, audio, output, gpu } => {
+            let m = open_model(&ui, &model, &gpu)?;
+            let (names, e) = if !audio.is_empty() {
+                let enc = m.audio_encoder()?;
+                let bar = ui.bar(audio.len(), "clips");
+                let e = enc.embed_with(&audio, |p| bar.set_position(p.done as u64));
+                bar.finish_and_clear();
+                (audio.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(), e?)
             } else if !image.is_empty() {
-                let s = Session::open(&ctx, &model)?;
-                (image.iter().map(|p| p.display().to_string()).collect(), s.embed_images(&ctx, &image)?)
+                let enc = m.image_encoder()?;
+                let bar = ui.bar(image.len(), "images");
+                let e = enc.embed_with(&image, |p| bar.set_position(p.done as u64));
+                bar.finish_and_clear();
+                (image.iter().map(|p| p.display().to_string()).collect(), e?)
             } else {
-                (text.clone(), Session::open(&ctx, &model)?.embed_texts(&ctx, &text)?)
+                let dual = m.dual_encoder()?;
+                let bar = ui.bar(text.len(), "texts");
+                let e = dual.embed_texts_with(&text, |p| bar.set_position(p.done as u64));
+                bar.finish_and_clear();
+                (text.clone(), e?)
             };
             match output {
                 Some(out) => {
-                    let mut m = std::collections::BTreeMap::new();
-                    m.insert("embeddings".to_string(), vitfuse::model::HostTensor::f32(shape, v)?);
-                    vitfuse::model::write_host_tensors(&out, &m)?;
+                    let shape = vec![e.len(), e.dim()];
+                    let mut t = std::collections::BTreeMap::new();
+                    t.insert("embeddings".to_string(), vitfuse::HostTensor::f32(shape.clone(), e.into_vec())?);
+                    vitfuse::write_host_tensors(&out, &t)?;
+                    eprintln!("wrote embeddings {shape:?} to {}", out.display());
                 }
                 None => {
-                    let d = shape[1];
-                    for (n, row) in names.iter().zip(v.chunks(d)) {
-                        println!("{}", json!({"input": n, "embedding": row}));
+                    #[derive(Serialize)]
+                    struct Row<'a> {
+                        input: &'a str,
+                        embedding: &'a [f32],
+                    }
+                    for (n, row) in names.iter().zip(e.iter()) {
+                        line(&Row { input: n, embedding: row })?;
                     }
                 }
             }
         }
-        Cmd::Match { model, image, text, json } => {
-            let ctx = open(&cli.adapter)?;
-            let s = Session::open(&ctx, &model)?;
-            for m in s.match_texts(&ctx, &image, &text)? {
+        Cmd::Match { model, image, text, json, gpu } => {
+            let m = open_model(&ui, &model, &gpu)?;
+            let matcher = m.image_text_matcher()?;
+            let s = ui.spinner("scoring (the first call compiles GPU kernels)".into());
+            let ranked = matcher.rank_texts(&image, &text);
+            s.finish_and_clear();
+            for x in ranked? {
                 if json {
-                    println!("{}", json!({"text": m.label, "score": m.score, "logit": m.logit}));
+                    #[derive(Serialize)]
+                    struct Row<'a> {
+                        text: &'a str,
+                        score: f32,
+                        logit: f32,
+                    }
+                    line(&Row { text: &x.label, score: x.score, logit: x.logit })?;
                 } else {
-                    println!("{:>7.2}%  (logit {:>8.3})  {}", 100.0 * m.score, m.logit, m.label);
+                    println!("{:>7.2}%  (logit {:>8.3})  {}", 100.0 * x.score, x.logit, x.label);
                 }
             }
         }
-        Cmd::Retrieve { model, images, query, top, json } => {
-            use vitfuse::model::retrieval::{self, Progress};
-            let ctx = open(&cli.adapter)?;
-            let s = Session::open(&ctx, &model)?;
+        Cmd::Retrieve { model, images, query, top, no_cache, json, gpu } => {
+            use vitfuse::retrieval::{IndexEvent, IndexOptions};
+            let m = open_model(&ui, &model, &gpu)?;
+            let dual = m.dual_encoder()?;
             let bar = indicatif::ProgressBar::hidden();
-            let (index, stats) = retrieval::index_folder(&ctx, &s, &images, 8, |p| match p {
-                Progress::Start(n) if n > 0 => {
+            let tty = ui.tty;
+            let index = dual.index_folder(&images, &IndexOptions { cache: !no_cache }, |ev| match ev {
+                IndexEvent::Start(n) if n > 0 && tty => {
                     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                     bar.set_length(n as u64);
                     bar.set_style(
@@ -378,24 +587,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                     );
                 }
-                Progress::Start(_) => {}
-                Progress::Step => bar.inc(1),
-                Progress::Skipped(path, e) => bar.suspend(|| eprintln!("skipped {}: {e}", path.display())),
+                IndexEvent::Start(_) => {}
+                IndexEvent::Step => bar.inc(1),
+                IndexEvent::Skipped(path, e) => bar.suspend(|| eprintln!("skipped {}: {}", path.display(), one_line(e))),
             })?;
             bar.finish_and_clear();
-            eprintln!(
-                "{} images: {} from the cache, {} embedded, {} skipped",
-                stats.images, stats.cached, stats.embedded, stats.skipped
-            );
-            for (i, h) in retrieval::rank(&ctx, &s, &index, &query)?.iter().take(top.max(1)).enumerate() {
+            let st = index.stats;
+            let cache = match &index.cache_file {
+                Some(f) => format!("cache {}", f.display()),
+                None => "no cache".into(),
+            };
+            eprintln!("{} images: {} from the cache, {} embedded, {} skipped ({cache})", st.images, st.cached, st.embedded, st.skipped);
+            for (i, h) in dual.search(&index, &query)?.iter().take(top as usize).enumerate() {
                 if json {
-                    println!("{}", json!({"rank": i + 1, "image": h.path.display().to_string(), "similarity": h.similarity, "logit": h.logit}));
+                    #[derive(Serialize)]
+                    struct Row<'a> {
+                        rank: usize,
+                        image: &'a str,
+                        similarity: f32,
+                        logit: f32,
+                    }
+                    line(&Row { rank: i + 1, image: &h.path.display().to_string(), similarity: h.similarity, logit: h.logit })?;
                 } else {
                     println!("{:>2}. {:.4}  {}", i + 1, h.similarity, h.path.display());
                 }
             }
         }
-        Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul, attention, patch } } => {
+        Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul, attention, patch }, gpu } => {
             check_dims(&[batch])?;
             let mut kernels = Vec::new();
             let known: [(&str, &Option<String>, &[&str]); 3] = [
@@ -411,19 +629,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     kernels.push((op.to_string(), c.clone()));
                 }
             }
-            let opts = ContextOptions { adapter: cli.adapter.clone(), profile, kernels };
+            let opts = ContextOptions { adapter: gpu.adapter.clone(), profile, kernels };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
             let (ms, split) = vitfuse::bench::model(&ctx, &name, batch, iters)?;
-            let mut line = json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
+            let mut line = serde_json::json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
             if let Some(m) = &matmul {
-                line["matmul"] = json!(m);
+                line["matmul"] = serde_json::json!(m);
             }
             if let Some(a) = &attention {
-                line["attention"] = json!(a);
+                line["attention"] = serde_json::json!(a);
             }
             if let Some(p) = &patch {
-                line["patch"] = json!(p);
+                line["patch"] = serde_json::json!(p);
             }
             println!("{line}");
             if let Some(split) = split {
@@ -431,20 +649,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 for (kernel, n, kms) in split {
                     println!(
                         "{}",
-                        json!({"bench": "model-split", "model": name, "batch": batch, "kernel": kernel, "dispatches": n, "gpu_ms": kms, "share": kms / total})
+                        serde_json::json!({"bench": "model-split", "model": name, "batch": batch, "kernel": kernel, "dispatches": n, "gpu_ms": kms, "share": kms / total})
                     );
                 }
             }
         }
-        Cmd::Bench { what } => {
-            let ctx = open(&cli.adapter)?;
+        Cmd::Bench { what, gpu } => {
+            let ctx = context(&gpu)?;
             let adapter = ctx.adapter_name().to_string();
             let line = match what {
                 BenchCmd::Matmul { m, k, n, iters, kernel: Some(variant) } => {
                     check_dims(&[m, k, n])?;
                     let kern = parse_kernel(&variant)?;
                     let (ms, gflops) = vitfuse::bench::matmul(&ctx, m, k, n, kern, iters)?;
-                    json!({"bench": "matmul", "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops, "kernel": variant})
+                    serde_json::json!({"bench": "matmul", "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops, "kernel": variant})
                 }
                 BenchCmd::Matmul { m, k, n, iters, kernel: None } | BenchCmd::MatmulNaive { m, k, n, iters } => {
                     let (name, kern) = match what {
@@ -453,24 +671,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     };
                     check_dims(&[m, k, n])?;
                     let (ms, gflops) = vitfuse::bench::matmul(&ctx, m, k, n, kern, iters)?;
-                    json!({"bench": name, "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops})
+                    serde_json::json!({"bench": name, "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops})
                 }
                 BenchCmd::Layernorm { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
                     let (ms, gbs) = vitfuse::bench::layernorm(&ctx, rows, cols, iters)?;
-                    json!({"bench": "layernorm", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
+                    serde_json::json!({"bench": "layernorm", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
                 }
                 BenchCmd::Model { .. } => bail!("bench model is handled before the other benchmarks"),
                 BenchCmd::Softmax { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
                     let (ms, gbs) = vitfuse::bench::softmax(&ctx, rows, cols, iters)?;
-                    json!({"bench": "softmax", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
+                    serde_json::json!({"bench": "softmax", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
                 }
             };
             println!("{line}");
         }
     }
     Ok(())
+}
+
+fn parse_tolerance(t: &str) -> anyhow::Result<vitfuse::reference::Tolerance> {
+    let parts: Vec<&str> = t.split(',').map(str::trim).collect();
+    let v: Vec<f32> = parts
+        .iter()
+        .map(|x| x.parse::<f32>().map_err(|_| anyhow::anyhow!("--tolerance takes ABS,REL (two numbers >= 0), got {t:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    if v.len() != 2 || v.iter().any(|x| !x.is_finite() || *x < 0.0) {
+        bail!("--tolerance takes ABS,REL (two numbers >= 0), got {t:?}");
+    }
+    Ok(vitfuse::reference::Tolerance::new(v[0], v[1]))
 }
 
 fn check_dims(d: &[usize]) -> anyhow::Result<()> {
@@ -480,11 +710,47 @@ fn check_dims(d: &[usize]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An error and its causes on one line, each cause once.
+fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        let m = s.to_string();
+        if !parts.iter().any(|p| p.contains(&m)) {
+            parts.push(m);
+        }
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Prints the library's warnings as `warning: …` lines on stderr.
+struct Warnings;
+
+impl log::Log for Warnings {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn && m.target().starts_with("vitfuse")
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!("warning: {}", r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
 fn main() {
+    let _ = log::set_logger(&Warnings).map(|()| log::set_max_level(log::LevelFilter::Warn));
     let cli = Cli::parse();
     if let Err(e) = run(cli).context("vitfuse") {
-        let msg = format!("{:#}", e);
-        eprintln!("error: {}", msg.trim_start_matches("vitfuse: "));
+        let mut parts: Vec<String> = Vec::new();
+        for c in e.chain().skip(1) {
+            let m = c.to_string();
+            if !parts.iter().any(|p| p.contains(&m)) {
+                parts.push(m);
+            }
+        }
+        eprintln!("error: {}", parts.join(": "));
         std::process::exit(2);
     }
 }

@@ -109,6 +109,11 @@ impl Ast {
     }
 
     /// Downloads the outputs under transformers' names.
+    /// Whether the checkpoint has the classifier head (`ASTForAudioClassification`).
+    pub fn has_classifier(&self) -> bool {
+        self.head.is_some()
+    }
+
     pub fn outputs(&self, ctx: &Context, o: &AstOutputs) -> Result<BTreeMap<String, crate::HostTensor>> {
         let mut m = BTreeMap::new();
         put(ctx, &mut m, "last_hidden_state", &o.last_hidden_state)?;

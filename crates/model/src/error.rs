@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 /// Errors raised while loading configs, weights, tokenizers and images.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// A file could not be opened, read, written or renamed.
-    #[error("I/O error on {}: {source}", path.display())]
+    /// A file could not be opened, read, written or renamed (the cause is the error's
+    /// `source()`, not repeated in its message).
+    #[error("I/O error on {}", path.display())]
     Io {
         /// The file involved.
         path: PathBuf,
@@ -101,6 +102,26 @@ pub enum ModelError {
         path: PathBuf,
         /// The decoder's message.
         message: String,
+    },
+
+    /// A model folder is missing, or lacks a file a model or task needs.
+    #[error("{} {problem} (a model folder holds config.json and model.safetensors, plus tokenizer.json for text and preprocessor_config.json for images or audio)", path.display())]
+    NotAModelFolder {
+        /// The folder given.
+        path: PathBuf,
+        /// What is wrong with it, e.g. "has no config.json".
+        problem: String,
+    },
+
+    /// The model cannot do the task asked of it.
+    #[error("{architecture} does not support {task}: {hint}")]
+    TaskNotSupported {
+        /// The model's architecture (`architectures[0]` of its config).
+        architecture: String,
+        /// The task asked for.
+        task: &'static str,
+        /// Why not, and what the model offers instead.
+        hint: String,
     },
 
     /// Caller-supplied data is inconsistent (e.g. data length vs shape).

@@ -17,6 +17,7 @@ pub mod audio;
 pub mod clip;
 pub mod config;
 pub mod error;
+pub mod lazy;
 pub mod nn;
 pub mod pipeline;
 pub mod tasks;

@@ -268,6 +268,12 @@ impl Vilt {
         })
     }
 
+    /// Whether the checkpoint has the image-text score head (`rank_output` of
+    /// `ViltForImageAndTextRetrieval`).
+    pub fn has_score_head(&self) -> bool {
+        self.rank_output.is_some() && self.pooler.is_some()
+    }
+
     /// Every output named as in transformers (plus `token_mask` and `fused_embeddings`),
     /// downloaded. `input_ids`, `attention_mask`, `token_type_ids`: (n, t) host values;
     /// `pixel_values` (n, C, H, W) with H, W multiples of the patch size (the padded batch);

@@ -113,6 +113,16 @@ impl Vit {
         Ok(VitOutputs { last_hidden_state: x, pooler_output, logits })
     }
 
+    /// Whether the checkpoint has the classifier head (`ViTForImageClassification`).
+    pub fn has_classifier(&self) -> bool {
+        self.classifier.is_some()
+    }
+
+    /// Whether the checkpoint has the pooler (`ViTModel` with `add_pooling_layer`).
+    pub fn has_pooler(&self) -> bool {
+        self.pooler.is_some()
+    }
+
     /// Downloads the outputs under transformers' names.
     pub fn outputs(&self, ctx: &Context, o: &VitOutputs) -> Result<BTreeMap<String, crate::HostTensor>> {
         let mut m = BTreeMap::new();

@@ -1,0 +1,472 @@
+//! Opening a model folder: [`Model`] inspects `config.json`, loads what every task needs, and
+//! hands out the typed task handles ([`crate::DualEncoder`], [`crate::ImageClassifier`], …).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vitfuse_model::audio::AstFeatureExtractor;
+use vitfuse_model::lazy::Lazy;
+use vitfuse_model::preprocess::{ImageProcessor, ImageProcessorConfig, ResizeSpec};
+use vitfuse_model::{ForwardOptions, HostTensor, ModelConfig, Tokenizer, Weights};
+use vitfuse_runtime::{Context, Tensor};
+
+use crate::input::{AudioSource, ImageSource};
+use crate::output::Progress;
+use crate::{Device, Error, Result};
+
+/// How to open a model: on which device, and how many inputs go to the GPU at once.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    device: Option<Device>,
+    batch_size: Option<usize>,
+}
+
+impl Options {
+    /// The defaults: the shared device ([`Device::shared`]) and batches sized from the
+    /// adapter's limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs on `device` instead of the shared one.
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = Some(device);
+        self
+    }
+
+    /// At most `n` inputs per GPU batch (at least 1). Without it, batches hold up to
+    /// [`DEFAULT_BATCH`] inputs, fewer when the largest activation of a batch would exceed the
+    /// adapter's `max_storage_buffer_binding_size`. Results do not depend on the batch size.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = Some(n.max(1));
+        self
+    }
+}
+
+/// Inputs per GPU batch when [`Options::batch_size`] is not given.
+pub const DEFAULT_BATCH: usize = 32;
+
+/// What a model can be asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Task {
+    /// Image embeddings: CLIP and SigLIP (normalised, in the shared space), ViT (CLS features).
+    EmbedImages,
+    /// Text embeddings: CLIP and SigLIP (normalised, in the shared space).
+    EmbedTexts,
+    /// Zero-shot image classification over labels: CLIP and SigLIP.
+    ZeroShot,
+    /// Image classification with the checkpoint's own head: `ViTForImageClassification`.
+    ClassifyImages,
+    /// Image-text matching scores: CLIP and SigLIP (embedding similarity) and
+    /// `ViltForImageAndTextRetrieval` (early fusion, score head).
+    MatchImageText,
+    /// Audio classification with the checkpoint's head: `ASTForAudioClassification`.
+    ClassifyAudio,
+    /// Audio embeddings (the pooled output): AST.
+    EmbedAudio,
+}
+
+impl Task {
+    /// Every task, in a fixed order.
+    pub const ALL: [Task; 7] =
+        [Task::EmbedImages, Task::EmbedTexts, Task::ZeroShot, Task::ClassifyImages, Task::MatchImageText, Task::ClassifyAudio, Task::EmbedAudio];
+
+    /// A short name for messages and listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::EmbedImages => "image embeddings",
+            Task::EmbedTexts => "text embeddings",
+            Task::ZeroShot => "zero-shot image classification",
+            Task::ClassifyImages => "image classification",
+            Task::MatchImageText => "image-text matching",
+            Task::ClassifyAudio => "audio classification",
+            Task::EmbedAudio => "audio embeddings",
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A model folder opened on a device: `config.json`, the safetensors checkpoint, and where the
+/// folder has them `tokenizer.json` (text) and `preprocessor_config.json` (images, audio).
+///
+/// Cloning is cheap (the model is shared behind an [`Arc`]); a `Model` is `Send + Sync` and may
+/// be used from several threads at once. CLIP's and SigLIP's towers are uploaded on first use,
+/// so text-only use never uploads the image tower; the tokenizer is read on first text input.
+/// Without `preprocessor_config.json` images are prepared with the family's processor defaults
+/// at the model's resolution, and the first image logs a warning (the `log` crate);
+/// [`Model::image_processor`] says which.
+#[derive(Clone)]
+pub struct Model {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) device: Device,
+    pub(crate) config: ModelConfig,
+    pub(crate) gpu: vitfuse_model::Model,
+    pub(crate) processor: Option<ImageProcessor>,
+    processor_from_file: bool,
+    tokenizer: Lazy<Tokenizer>,
+    warned: std::sync::Once,
+    batch_size: Option<usize>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("dir", &self.inner.dir).field("architecture", &self.architecture()).finish()
+    }
+}
+
+impl Model {
+    /// Opens the model folder `dir` on the shared device ([`Device::shared`]).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Model> {
+        Self::open_with(dir, &Options::default())
+    }
+
+    /// Opens the model folder `dir` as `opts` says.
+    pub fn open_with(dir: impl AsRef<Path>, opts: &Options) -> Result<Model> {
+        let dir = dir.as_ref();
+        check_folder(dir)?;
+        let device = match &opts.device {
+            Some(d) => d.clone(),
+            None => Device::shared()?,
+        };
+        let config = ModelConfig::from_file(dir.join("config.json"))?;
+        let weights = Weights::open(dir)?;
+        let ctx = device.context();
+        let gpu = vitfuse_model::Model::from_parts(ctx, &config, &weights)?;
+        let gpu = match gpu {
+            vitfuse_model::Model::Ast(mut a) if dir.join("preprocessor_config.json").is_file() => {
+                a.features = Some(AstFeatureExtractor::from_file(dir)?);
+                vitfuse_model::Model::Ast(a)
+            }
+            other => other,
+        };
+        let pc = dir.join("preprocessor_config.json");
+        let (processor, processor_from_file) = if matches!(config, ModelConfig::Ast(_)) {
+            (None, false)
+        } else if pc.is_file() {
+            (Some(ImageProcessor::from_file(&pc)?), true)
+        } else {
+            (Some(default_processor(&config)), false)
+        };
+        Ok(Model {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                device,
+                config,
+                gpu,
+                processor,
+                processor_from_file,
+                tokenizer: Lazy::new(),
+                warned: std::sync::Once::new(),
+                batch_size: opts.batch_size,
+            }),
+        })
+    }
+
+    /// The folder the model was opened from.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.inner.device
+    }
+
+    /// The parsed `config.json`.
+    pub fn config(&self) -> &ModelConfig {
+        &self.inner.config
+    }
+
+    /// `architectures[0]` of the config (e.g. `CLIPModel`), else the family's name.
+    pub fn architecture(&self) -> String {
+        self.inner.architecture()
+    }
+
+    /// The image processor in use (`None` for audio models), and whether it came from the
+    /// folder's `preprocessor_config.json` (`false`: the family's defaults).
+    pub fn image_processor(&self) -> Option<(&ImageProcessor, bool)> {
+        self.inner.processor.as_ref().map(|p| (p, self.inner.processor_from_file))
+    }
+
+    /// The tasks this checkpoint supports.
+    pub fn tasks(&self) -> Vec<Task> {
+        Task::ALL.into_iter().filter(|&t| self.supports(t)).collect()
+    }
+
+    /// Whether this checkpoint supports `task`.
+    pub fn supports(&self, task: Task) -> bool {
+        self.inner.check(task).is_ok()
+    }
+
+    /// `Ok` when the checkpoint supports `task`, else the error that says why not and what it
+    /// can do instead.
+    pub fn require(&self, task: Task) -> Result<()> {
+        self.inner.check(task)
+    }
+
+    /// Runs the model on inputs named as in transformers (`pixel_values`, `input_ids`,
+    /// `attention_mask`, `token_type_ids`, `pixel_mask`, `input_values` or `waveform_<i>`) and
+    /// returns every output it names (`logits`, `image_embeds`, `last_hidden_state`, …).
+    pub fn forward(&self, inputs: &HashMap<String, HostTensor>) -> Result<BTreeMap<String, HostTensor>> {
+        self.forward_with(inputs, &ForwardOptions::default())
+    }
+
+    /// [`Model::forward`] with transformers' forward flags (`interpolate_pos_encoding`).
+    pub fn forward_with(&self, inputs: &HashMap<String, HostTensor>, opts: &ForwardOptions) -> Result<BTreeMap<String, HostTensor>> {
+        self.inner.gpu.forward_with(self.inner.ctx(), inputs, opts)
+    }
+
+    /// Compiles every GPU kernel the checkpoint's tasks use by running each part once on a
+    /// one-item input, so that the first real call does not pay for shader compilation (about
+    /// 1.3 s on lavapipe). Uploads towers that are otherwise loaded on first use. There is no
+    /// persistent pipeline cache: each process compiles once.
+    pub fn warm_up(&self) -> Result<()> {
+        for t in self.tasks() {
+            self.inner.warm_up(t)?;
+        }
+        self.inner.ctx().sync()?;
+        Ok(())
+    }
+}
+
+/// Fails with a clear message unless `dir` looks like a model folder.
+fn check_folder(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Err(Error::NotAModelFolder { path: dir.to_path_buf(), problem: "does not exist".into() });
+    }
+    if !dir.is_dir() {
+        return Err(Error::NotAModelFolder { path: dir.to_path_buf(), problem: "is not a folder".into() });
+    }
+    if !dir.join("config.json").is_file() {
+        return Err(Error::NotAModelFolder { path: dir.to_path_buf(), problem: "has no config.json".into() });
+    }
+    if !dir.join("model.safetensors").is_file() && !dir.join("model.safetensors.index.json").is_file() {
+        return Err(Error::NotAModelFolder {
+            path: dir.to_path_buf(),
+            problem: "has no model.safetensors (nor a sharded model.safetensors.index.json)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The family's image processor at the model's own resolution.
+fn default_processor(config: &ModelConfig) -> ImageProcessor {
+    let (mut cfg, size) = match config {
+        ModelConfig::Clip(c) => (ImageProcessorConfig::clip_default(), c.vision_config.image_size),
+        ModelConfig::Siglip(c) => (ImageProcessorConfig::siglip_default(), c.vision_config.image_size),
+        ModelConfig::Vit(c) => (ImageProcessorConfig::vit_default(), c.image_size),
+        ModelConfig::Vilt(c) => (ImageProcessorConfig::vit_default(), c.image_size),
+        ModelConfig::Ast(_) => (ImageProcessorConfig::vit_default(), 224),
+    };
+    cfg.size = match cfg.size {
+        ResizeSpec::ShortestEdge(_) => ResizeSpec::ShortestEdge(size),
+        ResizeSpec::Exact { .. } => ResizeSpec::Exact { height: size, width: size },
+    };
+    cfg.crop_size = (size, size);
+    ImageProcessor::new(cfg)
+}
+
+impl Inner {
+    pub(crate) fn ctx(&self) -> &Context {
+        self.device.context()
+    }
+
+    pub(crate) fn architecture(&self) -> String {
+        self.config.architecture().map(str::to_string).unwrap_or_else(|| self.gpu.family().to_string())
+    }
+
+    fn unsupported(&self, task: Task, hint: &str) -> Error {
+        Error::TaskNotSupported { architecture: self.architecture(), task: task.name(), hint: hint.to_string() }
+    }
+
+    /// `Ok` when `task` applies, else why not.
+    pub(crate) fn check(&self, task: Task) -> Result<()> {
+        use vitfuse_model::Model as M;
+        let no = |hint: &str| Err(self.unsupported(task, hint));
+        match (&self.gpu, task) {
+            (M::Clip(_) | M::Siglip(_), Task::EmbedImages | Task::EmbedTexts | Task::ZeroShot | Task::MatchImageText) => Ok(()),
+            (M::Clip(_) | M::Siglip(_), Task::ClassifyImages) => no("it has no classifier head; use zero-shot labels"),
+            (M::Vit(_), Task::EmbedImages) => Ok(()),
+            (M::Vit(v), Task::ClassifyImages) if v.has_classifier() => Ok(()),
+            (M::Vit(_), Task::ClassifyImages) => no("this checkpoint has no classifier head (classifier.weight); its image embeddings are available"),
+            (M::Vit(_), Task::EmbedTexts | Task::ZeroShot | Task::MatchImageText) => {
+                no("it has no text tower; image-text tasks need CLIP, SigLIP or ViLT")
+            }
+            (M::Vilt(v), Task::MatchImageText) if v.has_score_head() => Ok(()),
+            (M::Vilt(_), Task::MatchImageText) => {
+                no("this checkpoint has no image-text score head (rank_output of ViltForImageAndTextRetrieval); forward gives its pooled joint representation")
+            }
+            (M::Vilt(_), Task::EmbedImages | Task::EmbedTexts | Task::ZeroShot) => {
+                no("it fuses image and text early in one encoder and has no separate embeddings; it scores image-text pairs")
+            }
+            (M::Vilt(_), Task::ClassifyImages) => no("it has no classifier head; it scores image-text pairs"),
+            (M::Ast(_), Task::EmbedAudio) => self.audio_features().map(|_| ()),
+            (M::Ast(a), Task::ClassifyAudio) if a.has_classifier() => self.audio_features().map(|_| ()),
+            (M::Ast(_), Task::ClassifyAudio) => no("this checkpoint has no classifier head (ASTModel); its audio embeddings are available"),
+            (M::Ast(_), _) => no("it is an audio model and takes audio, not images or text"),
+            (_, Task::ClassifyAudio | Task::EmbedAudio) => no("it takes no audio; audio models: AST"),
+        }
+    }
+
+    /// The tokenizer, read from `tokenizer.json` on first use.
+    pub(crate) fn tokenizer(&self) -> Result<&Tokenizer> {
+        self.tokenizer.get_or_try_init(|| {
+            let tj = self.dir.join("tokenizer.json");
+            if !tj.is_file() {
+                return Err(Error::NotAModelFolder { path: self.dir.clone(), problem: "has no tokenizer.json, which text input needs".into() });
+            }
+            Tokenizer::from_file(&tj)
+        })
+    }
+
+    /// The image processor (every non-audio model has one).
+    /// Without `preprocessor_config.json` the first use logs which defaults apply.
+    pub(crate) fn processor(&self) -> Result<&ImageProcessor> {
+        let p = self.processor.as_ref().ok_or_else(|| self.unsupported(Task::EmbedImages, "it takes audio, not images"))?;
+        if !self.processor_from_file {
+            self.warned.call_once(|| {
+                let (h, w) = p.config.crop_size;
+                log::warn!(
+                    "{} has no preprocessor_config.json: images are prepared with {}'s defaults at {h}x{w}",
+                    self.dir.display(),
+                    p.config.processor_type
+                );
+            });
+        }
+        Ok(p)
+    }
+
+    /// The audio feature extractor of an AST folder.
+    pub(crate) fn audio_features(&self) -> Result<&AstFeatureExtractor> {
+        match &self.gpu {
+            vitfuse_model::Model::Ast(a) => a.features.as_ref().ok_or_else(|| Error::NotAModelFolder {
+                path: self.dir.clone(),
+                problem: "has no preprocessor_config.json, which audio input needs".into(),
+            }),
+            _ => Err(self.unsupported(Task::EmbedAudio, "it takes no audio; audio models: AST")),
+        }
+    }
+
+    /// Inputs per batch for items whose largest activation takes `item_bytes`.
+    pub(crate) fn batch_len(&self, item_bytes: u64) -> usize {
+        let limit = self.ctx().limits().max_storage_buffer_binding_size.max(1);
+        let fit = (limit / item_bytes.max(1)).max(1) as usize;
+        self.batch_size.unwrap_or(DEFAULT_BATCH).min(fit).max(1)
+    }
+
+    /// Decodes and preprocesses one image into ((3, H, W), values).
+    pub(crate) fn prepare<S: ImageSource + ?Sized>(&self, img: &S) -> Result<(Vec<usize>, Vec<f32>)> {
+        let px = img.pixels().map_err(|e| name_input(e, img.describe()))?;
+        self.processor()?.preprocess(&px).map_err(|e| name_input(e, img.describe()))
+    }
+
+    /// Stacks prepared images into one (N, 3, H, W) tensor on the GPU.
+    pub(crate) fn stack(&self, items: &[(Vec<usize>, Vec<f32>)]) -> Result<Tensor> {
+        let Some((shape, _)) = items.first() else { return Err(Error::InvalidInput("no image given".into())) };
+        let mut data = Vec::with_capacity(items.len() * items[0].1.len());
+        for (s, v) in items {
+            if s != shape {
+                return Err(Error::InvalidInput(format!("images preprocess to different shapes {shape:?} and {s:?}")));
+            }
+            data.extend_from_slice(v);
+        }
+        let mut full = vec![items.len()];
+        full.extend(shape);
+        Ok(Tensor::from_slice(self.ctx(), &full, &data)?)
+    }
+
+    /// Decodes and preprocesses `images` into one (N, 3, H, W) tensor on the GPU.
+    pub(crate) fn pixels<S: ImageSource>(&self, images: &[S]) -> Result<Tensor> {
+        let items = images.iter().map(|i| self.prepare(i)).collect::<Result<Vec<_>>>()?;
+        self.stack(&items)
+    }
+
+    /// Features of `clips` as one (N, T, F) tensor for the AST.
+    pub(crate) fn audio<S: AudioSource>(&self, clips: &[S]) -> Result<Tensor> {
+        let fx = self.audio_features()?;
+        if clips.is_empty() {
+            return Err(Error::InvalidInput("no audio given".into()));
+        }
+        let mut values = Vec::with_capacity(clips.len() * fx.max_length * fx.num_mel_bins);
+        for c in clips {
+            let (wave, rate) = c.samples().map_err(|e| name_input(e, c.describe()))?;
+            if rate as usize != fx.sampling_rate {
+                return Err(Error::InvalidInput(format!(
+                    "{} is sampled at {rate} Hz; this model takes {} Hz (there is no resampling yet)",
+                    c.describe(),
+                    fx.sampling_rate
+                )));
+            }
+            values.extend(fx.extract(&wave)?);
+        }
+        Ok(Tensor::from_slice(self.ctx(), &[clips.len(), fx.max_length, fx.num_mel_bins], &values)?)
+    }
+
+    fn warm_up(&self, task: Task) -> Result<()> {
+        use vitfuse_model::Model as M;
+        let ctx = self.ctx();
+        match (&self.gpu, task) {
+            (M::Ast(a), Task::EmbedAudio | Task::ClassifyAudio) => {
+                let x = Tensor::zeros(ctx, &[1, a.config.max_length, a.config.num_mel_bins], vitfuse_runtime::DType::F32)?;
+                a.forward(ctx, &x)?;
+            }
+            (M::Vilt(_), Task::MatchImageText) => {
+                crate::tasks::vilt_scores(self, &[image::RgbImage::new(1, 1)], &["a"])?;
+            }
+            (M::Clip(_) | M::Siglip(_) | M::Vit(_), Task::EmbedImages) => {
+                let px = self.zero_pixels()?;
+                crate::tasks::image_embeds(self, &px)?;
+            }
+            (M::Vit(v), Task::ClassifyImages) => {
+                let px = self.zero_pixels()?;
+                v.forward(ctx, &px)?;
+            }
+            (M::Clip(_) | M::Siglip(_), Task::EmbedTexts) => {
+                crate::tasks::text_embeds(self, &["a"])?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A (1, 3, H, W) zero image at the processor's output size.
+    fn zero_pixels(&self) -> Result<Tensor> {
+        let (h, w) = self.processor()?.config.output_size(224, 224);
+        Ok(Tensor::zeros(self.ctx(), &[1, 3, h, w], vitfuse_runtime::DType::F32)?)
+    }
+
+    /// Runs `items` in batches of `per` through `f`, appending the rows it returns.
+    pub(crate) fn batched<S, R>(
+        &self,
+        items: &[S],
+        per: usize,
+        mut progress: impl FnMut(Progress),
+        mut f: impl FnMut(&[S]) -> Result<Vec<R>>,
+    ) -> Result<Vec<R>> {
+        let mut out = Vec::with_capacity(items.len());
+        let total = items.len();
+        for chunk in items.chunks(per.max(1)) {
+            out.extend(f(chunk)?);
+            progress(Progress { done: out.len(), total });
+        }
+        Ok(out)
+    }
+}
+
+/// Puts the input's description into an error that speaks of `<memory>`.
+fn name_input(e: Error, what: String) -> Error {
+    match e {
+        Error::Image { path, message } if path == Path::new("<memory>") => Error::Image { path: PathBuf::from(what), message },
+        other => other,
+    }
+}
