@@ -292,16 +292,8 @@ pub fn reference_forward_with(
             };
             let o = vilt::forward(&p, &w, &ids, &mask, &types, n, t, px, &pmask, ch, h, wd).map_err(|e| anyhow!(e))?;
             let (tt, d) = (o.tokens, p.hidden);
-            // ViltForImageAndTextRetrieval: logits = rank_output(pooler_output)
-            if let Some((ws, wv)) = w.get("rank_output.weight") {
-                anyhow::ensure!(ws == [1, d], "rank_output.weight has shape {ws:?}, expected [1, {d}]");
-                let bias = w.get("rank_output.bias").map_or(0.0, |(_, bv)| bv[0] as f64);
-                let logits = o
-                    .pooler_output
-                    .chunks(d)
-                    .map(|r| (r.iter().zip(&wv).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() + bias) as f32)
-                    .collect();
-                out(&mut m, "logits", vec![n, 1], logits)?;
+            if !o.logits.is_empty() {
+                out(&mut m, "logits", vec![n, 1], o.logits)?;
             }
             out(&mut m, "last_hidden_state", vec![n, tt, d], o.last_hidden_state)?;
             out(&mut m, "pooler_output", vec![n, d], o.pooler_output)?;

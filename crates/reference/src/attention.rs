@@ -1,7 +1,8 @@
 //! CPU twin of `vitfuse_attention::attention`: multi-head scaled-dot-product attention
 //! (Vaswani et al. 2017, "Attention Is All You Need", eq. 1) in plain loops with f64
 //! accumulation. Heads are read in place from (B, T, C) row-major tensors at column
-//! `off + h·HS + d`, the layout of a fused QKV projection.
+//! `off + h·HS + d`: the layout of a fused QKV projection, or of separate Q, K, V projections
+//! at offset 0 (the reference models' layers use it so).
 
 /// Problem description of [`attention`].
 ///
@@ -9,17 +10,29 @@
 /// of a row is column `*_off + h·hs + d`. The output is (B, Tq, NH·HS) with heads merged.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Attention {
+    /// Batch size B.
     pub b: usize,
+    /// Query rows per batch entry.
     pub tq: usize,
+    /// Key / value rows per batch entry.
     pub tk: usize,
+    /// Number of heads NH.
     pub nh: usize,
+    /// Head size HS.
     pub hs: usize,
+    /// Row length of `q`.
     pub q_stride: usize,
+    /// Column of `q`'s head 0 within a row.
     pub q_off: usize,
+    /// Row length of `k`.
     pub k_stride: usize,
+    /// Column of `k`'s head 0 within a row.
     pub k_off: usize,
+    /// Row length of `v`.
     pub v_stride: usize,
+    /// Column of `v`'s head 0 within a row.
     pub v_off: usize,
+    /// Multiplies `q·k` before the mask is added (1/√HS for standard attention).
     pub scale: f32,
     /// Query `i` sees keys `j <= i` only.
     pub causal: bool,
@@ -31,17 +44,31 @@ impl Attention {
     pub fn self_attention(b: usize, t: usize, nh: usize, hs: usize) -> Self {
         let c = nh * hs;
         Attention {
-            b,
-            tq: t,
-            tk: t,
-            nh,
-            hs,
             q_stride: 3 * c,
-            q_off: 0,
             k_stride: 3 * c,
             k_off: c,
             v_stride: 3 * c,
             v_off: 2 * c,
+            ..Attention::separate(b, t, t, nh, hs)
+        }
+    }
+
+    /// Attention over separate Q (B, Tq, NH·HS), K and V (B, Tk, NH·HS), heads side by side in the
+    /// columns (the Hugging Face q/k/v Linear projections), scale 1/√HS, not causal.
+    pub fn separate(b: usize, tq: usize, tk: usize, nh: usize, hs: usize) -> Self {
+        let c = nh * hs;
+        Attention {
+            b,
+            tq,
+            tk,
+            nh,
+            hs,
+            q_stride: c,
+            q_off: 0,
+            k_stride: c,
+            k_off: 0,
+            v_stride: c,
+            v_off: 0,
             scale: 1.0 / (hs as f32).sqrt(),
             causal: false,
         }
@@ -51,10 +78,21 @@ impl Attention {
 /// `out[b, i, h·HS + d] = Σ_j softmax_j(scale · q_i·k_j + key_mask[b, j] (+ causal −∞)) v[j, d]`.
 ///
 /// `key_mask` is an additive (B, Tk) mask. A query whose keys are all −∞ gives zeros (as the
-/// GPU softmax does).
+/// GPU softmax does). Panics when a tensor's length or a head's columns disagree with `p`.
 pub fn attention(p: &Attention, q: &[f32], k: &[f32], v: &[f32], key_mask: Option<&[f32]>) -> Vec<f32> {
     let Attention { b: bn, tq, tk, nh, hs, .. } = *p;
     let c = nh * hs;
+    for (name, x, rows, stride, off) in [
+        ("q", q, tq, p.q_stride, p.q_off),
+        ("k", k, tk, p.k_stride, p.k_off),
+        ("v", v, tk, p.v_stride, p.v_off),
+    ] {
+        assert!(off + c <= stride, "attention: {name} heads at {off}..{} exceed its row of {stride}", off + c);
+        assert_eq!(x.len(), bn * rows * stride, "attention: {name} length");
+    }
+    if let Some(m) = key_mask {
+        assert_eq!(m.len(), bn * tk, "attention: key_mask length");
+    }
     let mut out = vec![0f32; bn * tq * c];
     let mut s = vec![0f64; tk];
     for b in 0..bn {
@@ -133,5 +171,20 @@ mod tests {
         let out = attention(&p, &qkv, &qkv, &qkv, None);
         assert_eq!(out[0], 10.);
         assert!((out[1] - 15.).abs() < 1e-6);
+    }
+
+    #[test]
+    fn separate_heads_average_unmasked_values() {
+        // B=1, Tq=2, Tk=3, NH=2, HS=1: identical keys give each head the mean of its values
+        let p = Attention::separate(1, 2, 3, 2, 1);
+        let (q, k) = ([1., 0., 0.5, 0.5], [1.; 6]);
+        let v = [1., 2., 3., 4., 5., 6.];
+        let out = attention(&p, &q, &k, &v, None);
+        for (o, want) in out.iter().zip([3., 4., 3., 4.]) {
+            assert!((o - want).abs() < 1e-6, "{out:?}");
+        }
+        // a key mask keeping key 2 only copies its values
+        let m = [f32::NEG_INFINITY, f32::NEG_INFINITY, 0.];
+        assert_eq!(attention(&p, &q, &k, &v, Some(&m)), vec![5., 6., 5., 6.]);
     }
 }

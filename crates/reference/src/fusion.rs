@@ -46,21 +46,7 @@ pub fn early_fusion(parts: &[FusionPart], b: usize, d: usize) -> (Vec<f32>, Vec<
 #[allow(clippy::too_many_arguments)]
 pub fn cross_attention(q: &[f32], kv: &[f32], key_mask: Option<&[f32]>, b: usize, tq: usize, tk: usize, nh: usize, hs: usize) -> Vec<f32> {
     let c = nh * hs;
-    let p = Attention {
-        b,
-        tq,
-        tk,
-        nh,
-        hs,
-        q_stride: c,
-        q_off: 0,
-        k_stride: 2 * c,
-        k_off: 0,
-        v_stride: 2 * c,
-        v_off: c,
-        scale: 1.0 / (hs as f32).sqrt(),
-        causal: false,
-    };
+    let p = Attention { k_stride: 2 * c, v_stride: 2 * c, v_off: c, ..Attention::separate(b, tq, tk, nh, hs) };
     attention(&p, q, kv, kv, key_mask)
 }
 
@@ -175,7 +161,7 @@ pub enum SumWeights<'a> {
     PerRow(&'a [f32]),
 }
 
-/// The embeddings (N, dims[i]) side by side: (N, Σdims).
+/// The embeddings (N, `dims[i]`) side by side: (N, Σdims).
 pub fn concat_features(embeds: &[&[f32]], n: usize, dims: &[usize]) -> Vec<f32> {
     let mut out = Vec::with_capacity(n * dims.iter().sum::<usize>());
     for r in 0..n {
@@ -206,7 +192,7 @@ pub fn gated_sum(embeds: &[&[f32]], n: usize, d: usize, weights: SumWeights) -> 
     out
 }
 
-/// Late fusion of embeddings (N, dims[i]) as `how` says: weighted sum, concat + projection, or
+/// Late fusion of embeddings (N, `dims[i]`) as `how` says: weighted sum, concat + projection, or
 /// the softmax-gated sum `Σ_m softmax(concat·gate_wᵀ + gate_b)_m·e_m`. Returns (N, D_out).
 pub fn combine(embeds: &[&[f32]], n: usize, dims: &[usize], how: Combine) -> Vec<f32> {
     let total: usize = dims.iter().sum();

@@ -213,7 +213,10 @@ pub fn take_tokens(x: &[f32], idx: &[u32], b: usize, t: usize, d: usize) -> Vec<
     out
 }
 
-/// Rows divided by their L2 norm (at least 1e-12).
+/// Rows divided by their L2 norm clamped at 1e-12, `x / max(‖x‖₂, 1e-12)` with an f64 norm, as the
+/// `l2_normalize` shader and `torch.nn.functional.normalize` compute it. For every row of norm
+/// ≥ 1e-12 this is transformers' `x / x.norm(dim=-1, keepdim=True)` (CLIP, SigLIP embeddings); an
+/// all-zero row gives zeros where transformers gives NaN.
 pub fn l2_normalize(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0f32; rows * cols];
     for r in 0..rows {

@@ -87,7 +87,7 @@ pub fn forward(p: &AstParams, w: &dyn WeightSource, input_values: &[f32], batch:
 
     let dims = LayerDims { hidden: d, heads: p.heads, intermediate: p.intermediate, eps: p.eps, act: p.act };
     for layer in &load_layers(w, &format!("{pre}.encoder.layer"), p.layers, LayerStyle::Vit { qkv_bias: p.qkv_bias }, dims)? {
-        x = layer.forward(&x, batch, t, None);
+        x = layer.forward(&x, batch, t, None, false);
     }
     let last_hidden_state = Norm::load(w, &format!("{pre}.layernorm"), d, p.eps)?.apply(&x, batch * t);
     let mut pooler_output = vec![0f32; batch * d];

@@ -3,10 +3,12 @@
 //! bias-free projections; L2-normalised embeddings; cosine logits scaled by `exp(logit_scale)`.
 
 use super::{
-    l2_normalize, load_layers, patch_embed, scalar, scaled_similarity, tensor, token_ids, transpose,
-    LayerDims, LayerStyle, Linear, Norm, WeightSource,
+    key_mask, load_layers, scalar, tensor, token_ids, transpose, LayerDims, LayerStyle, Linear, Norm,
+    WeightSource,
 };
-use crate::kernels::{embedding, Activation};
+use crate::fusion::{similarity, Similarity};
+use crate::kernels::{embedding, l2_normalize, Activation};
+use crate::patch::patch_embed;
 
 /// The `CLIPVisionConfig` values the forward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -103,8 +105,7 @@ pub fn vision_forward(
     let d = v.hidden;
     let (h, wd, gh, gw) = super::image_grid(pixel_values, n_images, v.channels, v.image_size, v.patch, v.image_hw)?;
     let grid = v.image_size / v.patch;
-    let np = gh * gw;
-    let t = np + 1;
+    let t = gh * gw + 1;
 
     let pw = tensor(
         w,
@@ -114,24 +115,10 @@ pub fn vision_forward(
     let cls = tensor(w, "vision_model.embeddings.class_embedding", &[d])?;
     let pos = tensor(w, "vision_model.embeddings.position_embedding.weight", &[grid * grid + 1, d])?;
     let pos = super::grid_positions(&pos, 1, grid, d, gh, gw);
-    let patches = patch_embed(
-        pixel_values,
-        n_images,
-        v.channels,
-        h,
-        wd,
-        v.patch,
-        &pw,
-        None,
-        d,
-    );
-    let mut x = vec![0f32; n_images * t * d];
-    for b in 0..n_images {
-        x[b * t * d..b * t * d + d].copy_from_slice(&cls);
-        x[b * t * d + d..(b + 1) * t * d].copy_from_slice(&patches[b * np * d..(b + 1) * np * d]);
-    }
-    super::add_positions(&mut x, &pos, n_images);
-    x = Norm::load(w, "vision_model.pre_layrnorm", d, v.eps)?.apply(&x, n_images * t);
+    // class embedding in front, positions on every token (no conv bias)
+    let ps = v.patch;
+    let x = patch_embed(pixel_values, &pw, None, Some(&cls), Some(&pos), n_images, v.channels, h, wd, d, ps, ps, ps, ps, 1);
+    let mut x = Norm::load(w, "vision_model.pre_layrnorm", d, v.eps)?.apply(&x, n_images * t);
 
     let dims = LayerDims {
         hidden: d,
@@ -141,7 +128,7 @@ pub fn vision_forward(
         act: v.act,
     };
     for layer in load_layers(w, "vision_model.encoder.layers", v.layers, LayerStyle::Clip, dims)? {
-        x = layer.forward(&x, n_images, t, None);
+        x = layer.forward(&x, n_images, t, None, false);
     }
 
     let cls_rows: Vec<f32> = (0..n_images)
@@ -221,18 +208,8 @@ pub fn text_forward(
     let mut x = embedding(&tok, &ids, tp.vocab, d);
     super::add_positions(&mut x, &pos[..l * d], b);
 
-    // causal mask + key-padding mask, additive (B, L, L)
-    let mut mask = vec![0f32; b * l * l];
-    for bi in 0..b {
-        for i in 0..l {
-            for j in 0..l {
-                let padded = !attention_mask.is_empty() && attention_mask[bi * l + j] == 0;
-                if j > i || padded {
-                    mask[(bi * l + i) * l + j] = f32::NEG_INFINITY;
-                }
-            }
-        }
-    }
+    // key-padding mask (B, L); the causal mask is the attention's own
+    let mask = (!attention_mask.is_empty()).then(|| key_mask(attention_mask.iter().map(|&m| m != 0)));
 
     let dims = LayerDims {
         hidden: d,
@@ -242,7 +219,7 @@ pub fn text_forward(
         act: tp.act,
     };
     for layer in load_layers(w, "text_model.encoder.layers", tp.layers, LayerStyle::Clip, dims)? {
-        x = layer.forward(&x, b, l, Some(&mask));
+        x = layer.forward(&x, b, l, mask.as_deref(), true);
     }
     let last_hidden_state = Norm::load(w, "text_model.final_layer_norm", d, tp.eps)?.apply(&x, b * l);
 
@@ -280,8 +257,8 @@ pub fn forward(
     let e = p.projection_dim;
     let image_embeds = l2_normalize(&vis.image_features, n_images, e);
     let text_embeds = l2_normalize(&txt.text_features, n_texts, e);
-    let logit_scale = (scalar(w, "logit_scale")? as f64).exp();
-    let logits_per_text = scaled_similarity(&text_embeds, &image_embeds, n_texts, n_images, e, logit_scale, 0.0);
+    let logit_scale = (scalar(w, "logit_scale")? as f64).exp() as f32;
+    let logits_per_text = similarity(&text_embeds, &image_embeds, n_texts, n_images, e, logit_scale, 0.0, Similarity::Logits);
     let logits_per_image = transpose(&logits_per_text, n_texts, n_images);
     Ok(ClipOutputs {
         logits_per_image,

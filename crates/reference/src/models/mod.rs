@@ -6,10 +6,15 @@
 //!
 //! - [`vit`] — `ViTForImageClassification`;
 //! - [`clip`] — `CLIPModel` (both towers, projections, logits);
-//! - [`siglip`] — `SiglipModel` (attention-pooling vision head, logit bias).
+//! - [`siglip`] — `SiglipModel` (attention-pooling vision head, logit bias);
+//! - [`vilt`] — `ViltModel` (early fusion), with `ViltForImageAndTextRetrieval`'s `rank_output`;
+//! - [`ast`] — `ASTForAudioClassification`.
 //!
-//! The blocks ([`patch_embed`], [`attention`], the pre-LN encoder layer) are shared by all three.
+//! The models are built from the kernel twins of this crate (`crate::patch::patch_embed`,
+//! `crate::attention::attention`, `crate::kernels::*`, `crate::fusion::*`), one CPU twin per GPU
+//! op; the pre-LN encoder layer here is shared by every model.
 
+use crate::attention::{attention, Attention};
 use crate::kernels::{layernorm, matmul, Activation, Matmul};
 
 pub mod ast;
@@ -121,71 +126,6 @@ impl Norm {
     }
 }
 
-/// Scaled dot-product attention over heads, f64 accumulation.
-///
-/// `q` is (B, Tq, NH·HS), `k` and `v` are (B, Tk, NH·HS) (heads side by side in the columns, as
-/// the Hugging Face Linear projections produce them); `mask` is an additive (B, Tq, Tk) mask
-/// (−∞ blocks a key). Scores are scaled by `1/√HS`. Returns (B, Tq, NH·HS). A query row whose every
-/// key is blocked gives zeros.
-#[allow(clippy::too_many_arguments)]
-pub fn attention(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    mask: Option<&[f32]>,
-    batch: usize,
-    tq: usize,
-    tk: usize,
-    heads: usize,
-    head_dim: usize,
-) -> Vec<f32> {
-    let c = heads * head_dim;
-    assert_eq!(q.len(), batch * tq * c, "attention: q length");
-    assert_eq!(k.len(), batch * tk * c, "attention: k length");
-    assert_eq!(v.len(), batch * tk * c, "attention: v length");
-    if let Some(m) = mask {
-        assert_eq!(m.len(), batch * tq * tk, "attention: mask length");
-    }
-    let scale = 1.0 / (head_dim as f64).sqrt();
-    let mut out = vec![0f32; batch * tq * c];
-    let mut scores = vec![0f64; tk];
-    for b in 0..batch {
-        for h in 0..heads {
-            let off = h * head_dim;
-            for i in 0..tq {
-                let qrow = &q[(b * tq + i) * c + off..(b * tq + i) * c + off + head_dim];
-                let mut mx = f64::NEG_INFINITY;
-                for j in 0..tk {
-                    let krow = &k[(b * tk + j) * c + off..(b * tk + j) * c + off + head_dim];
-                    let dot: f64 = qrow.iter().zip(krow).map(|(&a, &bb)| a as f64 * bb as f64).sum();
-                    let mut s = dot * scale;
-                    if let Some(m) = mask {
-                        s += m[(b * tq + i) * tk + j] as f64;
-                    }
-                    scores[j] = s;
-                    mx = mx.max(s);
-                }
-                if mx == f64::NEG_INFINITY {
-                    continue;
-                }
-                let mut sum = 0f64;
-                for s in scores.iter_mut() {
-                    *s = (*s - mx).exp();
-                    sum += *s;
-                }
-                for d in 0..head_dim {
-                    let mut acc = 0f64;
-                    for j in 0..tk {
-                        acc += scores[j] * v[(b * tk + j) * c + off + d] as f64;
-                    }
-                    out[(b * tq + i) * c + off + d] = (acc / sum) as f32;
-                }
-            }
-        }
-    }
-    out
-}
-
 /// Sizes shared by the pre-LN encoder layers of ViT, CLIP and SigLIP.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct LayerDims {
@@ -255,15 +195,17 @@ impl EncoderLayer {
         })
     }
 
-    /// `x += attn(ln1(x)); x += mlp(ln2(x))` over (B, T, D); `mask` is an additive (B, T, T) mask.
-    pub fn forward(&self, x: &[f32], batch: usize, t: usize, mask: Option<&[f32]>) -> Vec<f32> {
+    /// `x += attn(ln1(x)); x += mlp(ln2(x))` over (B, T, D); `key_mask` is an additive (B, T)
+    /// mask (see [`key_mask`]), `causal` lets token `i` see tokens `j <= i` only.
+    pub fn forward(&self, x: &[f32], batch: usize, t: usize, key_mask: Option<&[f32]>, causal: bool) -> Vec<f32> {
         let rows = batch * t;
         let h = self.ln1.apply(x, rows);
         let q = self.q.apply(&h, rows, Activation::None, None);
         let k = self.k.apply(&h, rows, Activation::None, None);
         let v = self.v.apply(&h, rows, Activation::None, None);
         let heads = self.dims.heads;
-        let a = attention(&q, &k, &v, mask, batch, t, t, heads, self.dims.hidden / heads);
+        let p = Attention { causal, ..Attention::separate(batch, t, t, heads, self.dims.hidden / heads) };
+        let a = attention(&p, &q, &k, &v, key_mask);
         let x = self.o.apply(&a, rows, Activation::None, Some(x));
         let h = self.ln2.apply(&x, rows);
         let m = self.fc1.apply(&h, rows, self.dims.act, None);
@@ -284,77 +226,6 @@ pub(crate) fn load_layers(
         .collect()
 }
 
-/// Non-overlapping patch embedding: a Conv2d with kernel = stride = `patch` over (B, C, H, W)
-/// pixels, weight (D, C, P, P), optional bias (D,). Returns (B, (H/P)·(W/P), D), patches in
-/// row-major grid order (the `flatten(2).transpose(1, 2)` of transformers).
-#[allow(clippy::too_many_arguments)]
-pub fn patch_embed(
-    pixels: &[f32],
-    batch: usize,
-    channels: usize,
-    height: usize,
-    width: usize,
-    patch: usize,
-    weight: &[f32],
-    bias: Option<&[f32]>,
-    dim: usize,
-) -> Vec<f32> {
-    let (gh, gw) = (height / patch, width / patch);
-    let np = gh * gw;
-    let kk = channels * patch * patch;
-    assert_eq!(
-        pixels.len(),
-        batch * channels * height * width,
-        "patch_embed: pixel length"
-    );
-    assert_eq!(weight.len(), dim * kk, "patch_embed: weight length");
-    // im2col: (B·NP, C·P·P) in the weight's (C, P, P) order, then one linear layer
-    let mut cols = vec![0f32; batch * np * kk];
-    for b in 0..batch {
-        for py in 0..gh {
-            for px in 0..gw {
-                let row = (b * np + py * gw + px) * kk;
-                for c in 0..channels {
-                    for ky in 0..patch {
-                        for kx in 0..patch {
-                            let y = py * patch + ky;
-                            let x = px * patch + kx;
-                            cols[row + (c * patch + ky) * patch + kx] =
-                                pixels[((b * channels + c) * height + y) * width + x];
-                        }
-                    }
-                }
-            }
-        }
-    }
-    matmul(&Matmul::linear(1, batch * np, kk, dim), &cols, weight, bias, None)
-}
-
-/// Row-wise L2 normalisation of (rows, cols): `x / ‖x‖₂` (f64 norm).
-pub fn l2_normalize(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0f32; rows * cols];
-    for r in 0..rows {
-        let row = &x[r * cols..(r + 1) * cols];
-        let n = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
-        for c in 0..cols {
-            out[r * cols + c] = (row[c] as f64 / n) as f32;
-        }
-    }
-    out
-}
-
-/// `out[i, j] = scale · Σ_k a[i, k] b[j, k] + bias` for a (M, K) and b (N, K) (f64 accumulation).
-pub(crate) fn scaled_similarity(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, scale: f64, bias: f64) -> Vec<f32> {
-    let mut out = vec![0f32; m * n];
-    for i in 0..m {
-        for j in 0..n {
-            let dot: f64 = (0..k).map(|l| a[i * k + l] as f64 * b[j * k + l] as f64).sum();
-            out[i * n + j] = (dot * scale + bias) as f32;
-        }
-    }
-    out
-}
-
 /// (R, C) → (C, R).
 pub(crate) fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0f32; rows * cols];
@@ -366,7 +237,6 @@ pub(crate) fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// Adds a (T, D) position table to every one of `batch` (T, D) sequences.
 /// The size the images of a vision tower have: the configured `size` square, or `hw` when the
 /// caller asks for position interpolation (transformers' `interpolate_pos_encoding`). Checks the
 /// pixel count; returns (H, W, GH, GW) with the patch grid floored as the conv floors it.
@@ -408,6 +278,7 @@ pub(crate) fn grid_positions(pos: &[f32], prefix: usize, g: usize, d: usize, gh:
     out
 }
 
+/// Adds a (T, D) position table to every one of `batch` (T, D) sequences.
 pub(crate) fn add_positions(x: &mut [f32], pos: &[f32], batch: usize) {
     let td = pos.len();
     for b in 0..batch {
@@ -430,6 +301,11 @@ pub(crate) fn token_ids(ids: &[i64], vocab: usize) -> Result<Vec<u32>, String> {
         .collect()
 }
 
+/// The additive (B, T) key mask of [`crate::attention::attention`]: 0 where `keep`, −∞ elsewhere.
+pub(crate) fn key_mask(keep: impl IntoIterator<Item = bool>) -> Vec<f32> {
+    keep.into_iter().map(|k| if k { 0.0 } else { f32::NEG_INFINITY }).collect()
+}
+
 /// Checks `pixels` is (B, C, S, S).
 pub(crate) fn check_pixels(
     pixels: &[f32],
@@ -449,52 +325,4 @@ pub(crate) fn check_pixels(
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attention_uniform_keys_average_values() {
-        // identical keys → uniform weights → mean of values
-        let q = [1.0, 0.0, 0.5, 0.5];
-        let k = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
-        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let out = attention(&q, &k, &v, None, 1, 2, 3, 1, 2);
-        for r in 0..2 {
-            assert!((out[r * 2] - 3.0).abs() < 1e-6 && (out[r * 2 + 1] - 4.0).abs() < 1e-6);
-        }
-        // mask out all but key 2
-        let m = [
-            f32::NEG_INFINITY,
-            f32::NEG_INFINITY,
-            0.0,
-            f32::NEG_INFINITY,
-            f32::NEG_INFINITY,
-            f32::NEG_INFINITY,
-        ];
-        let out = attention(&q, &k, &v, Some(&m), 1, 2, 3, 1, 2);
-        assert_eq!(&out[..2], &[5.0, 6.0]);
-        assert_eq!(&out[2..], &[0.0, 0.0]);
-    }
-
-    #[test]
-    fn patch_embed_matches_direct_conv() {
-        let (b, c, s, p, d) = (1, 2, 4, 2, 3);
-        let px: Vec<f32> = (0..b * c * s * s).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..d * c * p * p).map(|i| (i as f32 * 0.11).cos()).collect();
-        let bias = [0.1, -0.2, 0.3];
-        let out = patch_embed(&px, b, c, s, s, p, &w, Some(&bias), d);
-        // patch (1, 0) → index 2, output channel 1
-        let mut want = bias[1] as f64;
-        for ci in 0..c {
-            for ky in 0..p {
-                for kx in 0..p {
-                    want += px[(ci * s + 2 + ky) * s + kx] as f64 * w[((c + ci) * p + ky) * p + kx] as f64;
-                }
-            }
-        }
-        assert!((out[2 * d + 1] as f64 - want).abs() < 1e-5);
-    }
 }

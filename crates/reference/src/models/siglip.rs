@@ -4,10 +4,12 @@
 //! and passed through `head`; sigmoid-loss logits `exp(logit_scale) · cos + logit_bias`.
 
 use super::{
-    attention, l2_normalize, load_layers, patch_embed, scalar, scaled_similarity, tensor, token_ids,
-    transpose, LayerDims, LayerStyle, Linear, Norm, WeightSource,
+    key_mask, load_layers, scalar, tensor, token_ids, transpose, LayerDims, LayerStyle, Linear, Norm,
+    WeightSource,
 };
-use crate::kernels::{embedding, Activation};
+use crate::fusion::{attention_pool, similarity, Similarity};
+use crate::kernels::{embedding, l2_normalize, Activation};
+use crate::patch::patch_embed;
 
 /// The `SiglipVisionConfig` values the forward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,18 +111,9 @@ pub fn vision_forward(
     let pb = tensor(w, "vision_model.embeddings.patch_embedding.bias", &[d])?;
     let pos = tensor(w, "vision_model.embeddings.position_embedding.weight", &[grid * grid, d])?;
     let pos = super::grid_positions(&pos, 0, grid, d, gh, gw);
-    let mut x = patch_embed(
-        pixel_values,
-        b,
-        v.channels,
-        h,
-        wd,
-        v.patch,
-        &pw,
-        Some(&pb),
-        d,
-    );
-    super::add_positions(&mut x, &pos, b);
+    // no CLS token; positions on every patch
+    let ps = v.patch;
+    let mut x = patch_embed(pixel_values, &pw, Some(&pb), None, Some(&pos), b, v.channels, h, wd, d, ps, ps, ps, ps, 0);
 
     let dims = LayerDims {
         hidden: d,
@@ -130,7 +123,7 @@ pub fn vision_forward(
         act: v.act,
     };
     for layer in load_layers(w, "vision_model.encoder.layers", v.layers, LayerStyle::Clip, dims)? {
-        x = layer.forward(&x, b, t, None);
+        x = layer.forward(&x, b, t, None, false);
     }
     let last_hidden_state = Norm::load(w, "vision_model.post_layernorm", d, v.eps)?.apply(&x, b * t);
 
@@ -138,20 +131,9 @@ pub fn vision_forward(
     let probe = tensor(w, "vision_model.head.probe", &[1, 1, d])?;
     let in_w = tensor(w, "vision_model.head.attention.in_proj_weight", &[3 * d, d])?;
     let in_b = tensor(w, "vision_model.head.attention.in_proj_bias", &[3 * d])?;
-    let part = |i: usize| Linear {
-        w: in_w[i * d * d..(i + 1) * d * d].to_vec(),
-        b: Some(in_b[i * d..(i + 1) * d].to_vec()),
-        n: d,
-        k: d,
-    };
-    let (wq, wk, wv) = (part(0), part(1), part(2));
-    let out_proj = Linear::load(w, "vision_model.head.attention.out_proj", d, d, true)?;
-    let q1 = wq.apply(&probe, 1, Activation::None, None);
-    let q: Vec<f32> = (0..b).flat_map(|_| q1.iter().copied()).collect();
-    let k = wk.apply(&last_hidden_state, b * t, Activation::None, None);
-    let vv = wv.apply(&last_hidden_state, b * t, Activation::None, None);
-    let a = attention(&q, &k, &vv, None, b, 1, t, v.heads, d / v.heads);
-    let h = out_proj.apply(&a, b, Activation::None, None);
+    let out_w = tensor(w, "vision_model.head.attention.out_proj.weight", &[d, d])?;
+    let out_b = tensor(w, "vision_model.head.attention.out_proj.bias", &[d])?;
+    let h = attention_pool(&last_hidden_state, &probe, &in_w, &in_b, &out_w, &out_b, b, t, 1, d, v.heads);
     let ln = Norm::load(w, "vision_model.head.layernorm", d, v.eps)?;
     let fc1 = Linear::load(w, "vision_model.head.mlp.fc1", v.intermediate, d, true)?;
     let fc2 = Linear::load(w, "vision_model.head.mlp.fc2", d, v.intermediate, true)?;
@@ -201,19 +183,8 @@ pub fn text_forward(
     let mut x = embedding(&tok, &ids, tp.vocab, d);
     super::add_positions(&mut x, &pos[..l * d], b);
 
-    let mask: Option<Vec<f32>> = (!attention_mask.is_empty()).then(|| {
-        let mut m = vec![0f32; b * l * l];
-        for bi in 0..b {
-            for i in 0..l {
-                for j in 0..l {
-                    if attention_mask[bi * l + j] == 0 {
-                        m[(bi * l + i) * l + j] = f32::NEG_INFINITY;
-                    }
-                }
-            }
-        }
-        m
-    });
+    // key-padding mask (B, L) when a mask is given
+    let mask = (!attention_mask.is_empty()).then(|| key_mask(attention_mask.iter().map(|&m| m != 0)));
 
     let dims = LayerDims {
         hidden: d,
@@ -223,7 +194,7 @@ pub fn text_forward(
         act: tp.act,
     };
     for layer in load_layers(w, "text_model.encoder.layers", tp.layers, LayerStyle::Clip, dims)? {
-        x = layer.forward(&x, b, l, mask.as_deref());
+        x = layer.forward(&x, b, l, mask.as_deref(), false);
     }
     let last_hidden_state = Norm::load(w, "text_model.final_layer_norm", d, tp.eps)?.apply(&x, b * l);
     let last: Vec<f32> = (0..b)
@@ -260,9 +231,9 @@ pub fn forward(
     let e = p.vision.hidden;
     let image_embeds = l2_normalize(&vis.pooled, n_images, e);
     let text_embeds = l2_normalize(&txt.pooled, n_texts, e);
-    let scale = (scalar(w, "logit_scale")? as f64).exp();
-    let bias = scalar(w, "logit_bias")? as f64;
-    let logits_per_text = scaled_similarity(&text_embeds, &image_embeds, n_texts, n_images, e, scale, bias);
+    let scale = (scalar(w, "logit_scale")? as f64).exp() as f32;
+    let bias = scalar(w, "logit_bias")?;
+    let logits_per_text = similarity(&text_embeds, &image_embeds, n_texts, n_images, e, scale, bias, Similarity::Logits);
     let logits_per_image = transpose(&logits_per_text, n_texts, n_images);
     Ok(SiglipOutputs {
         logits_per_image,

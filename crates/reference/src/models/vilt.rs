@@ -19,12 +19,14 @@
 //!
 //! Weight names are those of a saved `ViltModel` (`embeddings.…`, `encoder.layer.{i}.…`,
 //! `layernorm`, `pooler.dense`); checkpoints of the `ViltFor…` heads prefix them with `vilt.`,
-//! which is detected.
+//! which is detected. A `ViltForImageAndTextRetrieval` checkpoint's `rank_output` (unprefixed)
+//! scores each pair: `logits = rank_output(pooler_output)`.
 
 use super::{
-    load_layers, patch_embed, tensor, token_ids, LayerDims, LayerStyle, Linear, Norm, WeightSource,
+    key_mask, load_layers, tensor, token_ids, LayerDims, LayerStyle, Linear, Norm, WeightSource,
 };
 use crate::kernels::Activation;
+use crate::patch::patch_embed;
 
 /// The `ViltConfig` values the forward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,6 +63,9 @@ pub struct ViltOutputs {
     pub last_hidden_state: Vec<f32>,
     /// (N, hidden): `tanh(pooler.dense(last_hidden_state[:, 0]))`.
     pub pooler_output: Vec<f32>,
+    /// (N, 1): the image-text score `rank_output(pooler_output)` of `ViltForImageAndTextRetrieval`
+    /// when the checkpoint has `rank_output.weight`; empty otherwise.
+    pub logits: Vec<f32>,
     /// (N, T): 1 for a text token with attention_mask 1, the CLS token and valid patches; else 0.
     pub token_mask: Vec<f32>,
     /// (N, T, hidden): the embeddings entering the first encoder layer.
@@ -242,7 +247,7 @@ fn check_len(name: &str, got: usize, want: usize, dims: &str) -> Result<(), Stri
     Ok(())
 }
 
-/// Runs `ViltModel` on `n` (text, image) pairs: `input_ids`, `attention_mask`, `token_type_ids`
+/// Runs `ViltModel` (plus `rank_output` when the checkpoint has one) on `n` (text, image) pairs: `input_ids`, `attention_mask`, `token_type_ids`
 /// (N, seq_len); `pixel_values` (N, C, H, W) and `pixel_mask` (N, H, W) with H, W any multiple of
 /// the patch size (the padded batch; the valid region of each image is marked 1).
 #[allow(clippy::too_many_arguments)]
@@ -363,17 +368,9 @@ pub fn forward(
     )?;
     let (gh, gw) = (sel.grid_h, sel.grid_w);
     let np = gh * gw;
-    let patches = patch_embed(
-        pixel_values,
-        n,
-        channels,
-        height,
-        width,
-        p.patch,
-        &pw,
-        Some(&pb),
-        d,
-    );
+    // every patch of the padded image; the kept ones are picked below
+    let ps = p.patch;
+    let patches = patch_embed(pixel_values, &pw, Some(&pb), None, None, n, channels, height, width, d, ps, ps, ps, ps, 0);
 
     let mut x = vec![0f32; n * t * d];
     let mut token_mask = vec![0f32; n * t];
@@ -422,17 +419,8 @@ pub fn forward(
     }
     let fused_embeddings = x.clone();
 
-    // joint encoder with the key-padding mask
-    let mut mask = vec![0f32; n * t * t];
-    for b in 0..n {
-        for i in 0..t {
-            for j in 0..t {
-                if token_mask[b * t + j] == 0.0 {
-                    mask[(b * t + i) * t + j] = f32::NEG_INFINITY;
-                }
-            }
-        }
-    }
+    // joint encoder with the key-padding mask (B, T)
+    let mask = key_mask(token_mask.iter().map(|&m| m != 0.0));
     let dims = LayerDims {
         hidden: d,
         heads: p.heads,
@@ -450,7 +438,7 @@ pub fn forward(
         dims,
     )?;
     for layer in &layers {
-        x = layer.forward(&x, n, t, Some(&mask));
+        x = layer.forward(&x, n, t, Some(&mask), false);
     }
     let last_hidden_state = Norm::load(w, &name("layernorm"), d, p.eps)?.apply(&x, n * t);
 
@@ -461,9 +449,18 @@ pub fn forward(
         .collect();
     let pooler_output = pooler.apply(&first, n, Activation::Tanh, None);
 
+    // ViltForImageAndTextRetrieval's score head, outside the `vilt.` prefix
+    let logits = if w.get("rank_output.weight").is_some() {
+        let bias = w.get("rank_output.bias").is_some();
+        Linear::load(w, "rank_output", 1, d, bias)?.apply(&pooler_output, n, Activation::None, None)
+    } else {
+        Vec::new()
+    };
+
     Ok(ViltOutputs {
         last_hidden_state,
         pooler_output,
+        logits,
         token_mask,
         fused_embeddings,
         tokens: t,

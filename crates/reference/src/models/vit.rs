@@ -1,7 +1,8 @@
 //! `ViTForImageClassification` (transformers `modeling_vit.py`): conv patch embedding, CLS token,
 //! learned position embeddings, pre-LN encoder, final LayerNorm, linear classifier on the CLS token.
 
-use super::{grid_positions, image_grid, load_layers, patch_embed, tensor, LayerDims, LayerStyle, Linear, Norm, WeightSource};
+use super::{grid_positions, image_grid, load_layers, tensor, LayerDims, LayerStyle, Linear, Norm, WeightSource};
+use crate::patch::patch_embed;
 use crate::kernels::Activation;
 
 /// The `ViTConfig` values the forward pass needs.
@@ -42,8 +43,7 @@ pub fn forward(p: &VitParams, w: &dyn WeightSource, pixel_values: &[f32], batch:
     let d = p.hidden;
     let (h, wd, gh, gw) = image_grid(pixel_values, batch, p.channels, p.image_size, p.patch, p.image_hw)?;
     let grid = p.image_size / p.patch;
-    let np = gh * gw;
-    let t = np + 1;
+    let t = gh * gw + 1;
 
     // embeddings
     let pw = tensor(
@@ -55,23 +55,9 @@ pub fn forward(p: &VitParams, w: &dyn WeightSource, pixel_values: &[f32], batch:
     let cls = tensor(w, "vit.embeddings.cls_token", &[1, 1, d])?;
     let pos = tensor(w, "vit.embeddings.position_embeddings", &[1, grid * grid + 1, d])?;
     let pos = grid_positions(&pos, 1, grid, d, gh, gw);
-    let patches = patch_embed(
-        pixel_values,
-        batch,
-        p.channels,
-        h,
-        wd,
-        p.patch,
-        &pw,
-        Some(&pb),
-        d,
-    );
-    let mut x = vec![0f32; batch * t * d];
-    for b in 0..batch {
-        x[b * t * d..b * t * d + d].copy_from_slice(&cls);
-        x[b * t * d + d..(b + 1) * t * d].copy_from_slice(&patches[b * np * d..(b + 1) * np * d]);
-    }
-    super::add_positions(&mut x, &pos, batch);
+    // CLS token in front, positions on every token
+    let ps = p.patch;
+    let mut x = patch_embed(pixel_values, &pw, Some(&pb), Some(&cls), Some(&pos), batch, p.channels, h, wd, d, ps, ps, ps, ps, 1);
 
     // encoder
     let dims = LayerDims {
@@ -89,7 +75,7 @@ pub fn forward(p: &VitParams, w: &dyn WeightSource, pixel_values: &[f32], batch:
         dims,
     )?;
     for layer in &layers {
-        x = layer.forward(&x, batch, t, None);
+        x = layer.forward(&x, batch, t, None, false);
     }
     let last_hidden_state = Norm::load(w, "vit.layernorm", d, p.eps)?.apply(&x, batch * t);
 
