@@ -454,10 +454,11 @@ impl Inner {
         mut f: impl FnMut(&[S]) -> Result<Vec<R>>,
     ) -> Result<Vec<R>> {
         let mut out = Vec::with_capacity(items.len());
-        let total = items.len();
+        let (mut done, total) = (0, items.len());
         for chunk in items.chunks(per.max(1)) {
             out.extend(f(chunk)?);
-            progress(Progress { done: out.len(), total });
+            done += chunk.len();
+            progress(Progress { done, total });
         }
         Ok(out)
     }

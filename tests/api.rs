@@ -1,0 +1,324 @@
+//! The library API as a user sees it: only items at the crate root (and the `image` crate it
+//! re-exports). File and in-memory inputs, batching, threads, async read-back, capability
+//! queries and their errors, on the tiny fixtures.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use vitfuse::{
+    image, read_host_tensors, AudioClassifier, AudioEncoder, Device, DualEncoder, Embeddings, Error, ImageClassifier, ImageEncoder, ImageInput,
+    ImageTextMatcher, Model, Options, RawRgb, Samples, Task,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
+}
+
+fn images() -> Vec<PathBuf> {
+    ["landscape.png", "portrait.png", "small.png"].iter().map(|f| fixture("image_preprocess").join(f)).collect()
+}
+
+/// One device for the whole test binary (no adapter is a failure, never a skip).
+fn device() -> Device {
+    static D: OnceLock<Device> = OnceLock::new();
+    D.get_or_init(|| Device::shared().unwrap_or_else(|e| panic!("the API tests need an adapter: {e}"))).clone()
+}
+
+fn opts() -> Options {
+    Options::new().device(device())
+}
+
+/// A copy of a tiny dual encoder with the 15-word demo tokenizer.
+fn dual_folder(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vitfuse-api-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture(name).join(f), d.join(f)).unwrap();
+    }
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(fixture("tiny_tokenizer").join(f), d.join(f)).unwrap();
+    }
+    d
+}
+
+fn max_diff(a: &Embeddings, b: &Embeddings) -> f32 {
+    assert_eq!((a.len(), a.dim()), (b.len(), b.dim()));
+    a.as_slice().iter().zip(b.as_slice()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn the_issue_task_in_a_few_lines_from_files_and_memory() {
+    let dir = dual_folder("clip_tiny");
+    let clip = DualEncoder::open_with(&dir, &opts()).unwrap();
+    let files = images();
+    let from_files = clip.embed_images(&files[..2]).unwrap();
+    let texts = clip.embed_texts(&["a photo of a cat", "a photo of a dog"]).unwrap();
+    let sim = from_files.similarity(&texts).unwrap();
+    assert_eq!((sim.rows(), sim.cols()), (2, 2));
+    assert!(sim.as_slice().iter().all(|s| (-1.0..=1.0 + 1e-5).contains(s)));
+    assert!(from_files.is_normalized() && texts.is_normalized());
+    for row in &from_files {
+        assert!((row.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+
+    // The same images from memory, in every form, give identical embeddings.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let decoded = image::open(&files[1]).unwrap();
+    let rgb = decoded.to_rgb8();
+    let raw = RawRgb { width: rgb.width(), height: rgb.height(), data: rgb.as_raw() };
+    let mixed = clip.embed_images(&[ImageInput::Bytes(&bytes), ImageInput::Image(&decoded)]).unwrap();
+    assert_eq!(mixed, from_files);
+    assert_eq!(clip.embed_images(&[&bytes]).unwrap().row(0), from_files.row(0));
+    assert_eq!(clip.embed_images(&[&rgb]).unwrap().row(0), from_files.row(1));
+    assert_eq!(clip.embed_images(&[raw]).unwrap().row(0), from_files.row(1));
+    assert_eq!(clip.embed_image(files[1].as_path()).unwrap(), from_files.row(1));
+    assert_eq!(clip.embed_text("a photo of a dog").unwrap(), texts.row(1));
+
+    // Logits are scale · cosine; zero-shot is their softmax per image.
+    let logits = clip.logits(&from_files, &texts).unwrap();
+    for (l, s) in logits.as_slice().iter().zip(sim.as_slice()) {
+        assert!((l - clip.logit_scale() * s).abs() < 1e-4);
+    }
+    let zs = clip.zero_shot(&files[..2], &["cat", "dog"], Some("a photo of a {}")).unwrap();
+    for (i, ranked) in zs.iter().enumerate() {
+        assert!((ranked.iter().map(|r| r.score).sum::<f32>() - 1.0).abs() < 1e-5);
+        for r in ranked {
+            let j = if r.label == "cat" { 0 } else { 1 };
+            assert!((r.logit - logits.get(i, j).unwrap()).abs() < 1e-4, "{i} {}", r.label);
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn image_embeddings_match_transformers() {
+    // The fixture's pixel_values through the handle's GPU path give transformers' image_embeds.
+    for name in ["clip_tiny", "siglip_tiny"] {
+        let dir = dual_folder(name);
+        let m = DualEncoder::open_with(&dir, &opts()).unwrap();
+        let inputs = read_host_tensors(fixture(name).join("inputs.safetensors")).unwrap();
+        let want = read_host_tensors(fixture(name).join("expected.safetensors")).unwrap();
+        let px = &inputs["pixel_values"];
+        let ctx = m.model().device().context();
+        let t = vitfuse::runtime::Tensor::from_slice(ctx, &px.shape, px.as_f32().unwrap()).unwrap();
+        let got = m.image_embeds_tensor(&t).unwrap().to_vec::<f32>(ctx).unwrap();
+        let w = want["image_embeds"].as_f32().unwrap();
+        let err = got.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(err < 1e-4, "{name}: {err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[test]
+fn batches_give_the_same_results_as_one_by_one() {
+    let dir = dual_folder("clip_tiny");
+    let files: Vec<PathBuf> = images().into_iter().cycle().take(7).collect();
+    let texts = ["a cat", "a photo of a dog", "the landscape", "a dog", "a photo of a cat in the landscape", "cat", "the dog"];
+    let batched = DualEncoder::open_with(&dir, &opts().batch_size(3)).unwrap();
+    let single = DualEncoder::open_with(&dir, &opts().batch_size(1)).unwrap();
+    let mut seen = Vec::new();
+    let a = batched.embed_images_with(&files, |p| seen.push((p.done, p.total))).unwrap();
+    assert_eq!(seen, vec![(3, 7), (6, 7), (7, 7)], "one progress call per batch");
+    let b = single.embed_images(&files).unwrap();
+    assert!(max_diff(&a, &b) <= 1e-6, "images: {}", max_diff(&a, &b));
+    let a = batched.embed_texts(&texts).unwrap();
+    let b = single.embed_texts(&texts).unwrap();
+    assert!(max_diff(&a, &b) <= 1e-5, "texts: {}", max_diff(&a, &b));
+    for (i, t) in texts.iter().enumerate() {
+        let alone = single.embed_text(t).unwrap();
+        let d = alone.iter().zip(a.row(i)).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(d <= 1e-5, "{t}: {d}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn two_threads_share_one_model() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Model>();
+    assert_send_sync::<DualEncoder>();
+    assert_send_sync::<ImageClassifier>();
+    assert_send_sync::<AudioClassifier>();
+    assert_send_sync::<Device>();
+
+    let dir = dual_folder("siglip_tiny");
+    let m = DualEncoder::open_with(&dir, &opts()).unwrap();
+    let files = images();
+    let want_i = m.embed_images(&files).unwrap();
+    let want_t = m.embed_texts(&["a cat", "the landscape"]).unwrap();
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..3 {
+                        assert_eq!(m.embed_images(&files).unwrap(), want_i);
+                        assert_eq!(m.embed_texts(&["a cat", "the landscape"]).unwrap(), want_t);
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    });
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn async_read_back_gives_the_blocking_results() {
+    let dir = dual_folder("clip_tiny");
+    let m = DualEncoder::open_with(&dir, &opts().batch_size(2)).unwrap();
+    let files = images();
+    assert_eq!(pollster::block_on(m.embed_images_async(&files)).unwrap(), m.embed_images(&files).unwrap());
+    let texts = ["a cat", "a dog", "the landscape"];
+    assert_eq!(pollster::block_on(m.embed_texts_async(&texts)).unwrap(), m.embed_texts(&texts).unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn capabilities_and_clear_errors() {
+    let vit = Model::open_with(fixture("vit_tiny"), &opts()).unwrap();
+    assert_eq!(vit.tasks(), vec![Task::EmbedImages, Task::ClassifyImages]);
+    assert_eq!(vit.architecture(), "ViTForImageClassification");
+    let c = ImageClassifier::try_from(vit.clone()).unwrap();
+    let ranked = c.classify(&images()).unwrap();
+    assert_eq!(ranked.len(), 3);
+    assert!(ranked.iter().all(|r| r.len() == c.labels().len() && (r.iter().map(|x| x.score).sum::<f32>() - 1.0).abs() < 1e-5));
+    let feats = ImageEncoder::try_from(vit.clone()).unwrap().embed(&images()).unwrap();
+    assert_eq!(feats.dim(), 64);
+    assert!(!feats.is_normalized());
+    let err = vit.dual_encoder().unwrap_err().to_string();
+    assert!(err.contains("ViTForImageClassification") && err.contains("text"), "{err}");
+
+    let siglip = Model::open_with(fixture("siglip_tiny"), &opts()).unwrap();
+    assert!(siglip.supports(Task::ZeroShot) && !siglip.supports(Task::ClassifyImages));
+    let err = siglip.image_classifier().unwrap_err().to_string();
+    assert!(err.contains("SiglipModel") && err.contains("has no classifier head; use zero-shot labels"), "{err}");
+    let err = ImageClassifier::open_with(fixture("siglip_tiny"), &opts()).unwrap_err().to_string();
+    assert!(err.contains("use zero-shot labels"), "{err}");
+
+    let vilt = Model::open_with(fixture("vilt_tiny"), &opts()).unwrap();
+    assert!(vilt.tasks().is_empty(), "ViltModel without rank_output: only forward");
+    assert!(vilt.image_text_matcher().unwrap_err().to_string().contains("rank_output"));
+
+    // Folders: missing, not a model, no tokenizer for text. No message names a CLI flag.
+    for (path, needle) in [(PathBuf::from("/no/such/model"), "does not exist"), (fixture("image_preprocess"), "has no config.json")] {
+        let e = Model::open_with(&path, &opts()).unwrap_err();
+        assert!(matches!(e, Error::NotAModelFolder { .. }) && e.to_string().contains(needle), "{e}");
+    }
+    let clip = DualEncoder::open_with(fixture("clip_tiny"), &opts()).unwrap();
+    let e = clip.embed_text("a cat").unwrap_err().to_string();
+    assert!(e.contains("tokenizer.json") && !e.contains("--"), "{e}");
+    let e = clip.zero_shot(&images(), &["cat"], Some("no placeholder")).unwrap_err().to_string();
+    assert!(e.contains("{}"), "{e}");
+    let e = clip.embed_images(&[b"not an image".as_slice()]).unwrap_err().to_string();
+    assert!(e.contains("12 encoded bytes"), "{e}");
+}
+
+#[test]
+fn prompts_are_not_applied_twice() {
+    let dir = dual_folder("clip_tiny");
+    let clip = DualEncoder::open_with(&dir, &opts()).unwrap();
+    let p = clip.prompts(&["cat", "a cat", "an apple", "a photo of a dog", "The tree"], Some("a photo of a {}")).unwrap();
+    assert_eq!(p, ["a photo of a cat", "a photo of a cat", "a photo of an apple", "a photo of a dog", "a photo of The tree"]);
+    assert_eq!(vitfuse::apply_prompt("{} in the wild", "a cat").unwrap(), "a cat in the wild");
+    assert_eq!(clip.prompts(&[" cat "], None).unwrap(), ["cat"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A float32 mono WAV.
+fn wav(samples: &[f32], rate: u32) -> Vec<u8> {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut v = b"RIFF".to_vec();
+    v.extend((36 + data.len() as u32).to_le_bytes());
+    v.extend(b"WAVEfmt ");
+    for x in [16u32.to_le_bytes().to_vec(), 3u16.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec()] {
+        v.extend(x);
+    }
+    v.extend(rate.to_le_bytes());
+    v.extend((rate * 4).to_le_bytes());
+    v.extend(4u16.to_le_bytes());
+    v.extend(32u16.to_le_bytes());
+    v.extend(b"data");
+    v.extend((data.len() as u32).to_le_bytes());
+    v.extend(data);
+    v
+}
+
+#[test]
+fn audio_from_samples_and_wav_bytes_matches_transformers() {
+    let dir = fixture("ast_tiny");
+    let inputs = read_host_tensors(dir.join("inputs.safetensors")).unwrap();
+    let want = read_host_tensors(dir.join("expected.safetensors")).unwrap();
+    let waves: Vec<&[f32]> = (0..2).map(|i| inputs[&format!("waveform_{i}")].as_f32().unwrap()).collect();
+    let clf = AudioClassifier::open_with(&dir, &opts()).unwrap();
+    let samples: Vec<Samples> = waves.iter().map(|w| Samples { data: w, rate: 16000 }).collect();
+    let ranked = clf.classify(&samples).unwrap();
+    let logits = want["logits"].as_f32().unwrap();
+    for (i, r) in ranked.iter().enumerate() {
+        assert_eq!(r.len(), 6);
+        for l in r {
+            let k: usize = l.label.rsplit('_').next().unwrap().parse().unwrap();
+            assert!((l.logit - logits[i * 6 + k]).abs() < 3e-4, "{i} {}: {} vs {}", l.label, l.logit, logits[i * 6 + k]);
+        }
+    }
+    let enc = AudioEncoder::open_with(&dir, &opts()).unwrap();
+    let from_samples = enc.embed(&samples).unwrap();
+    let bytes: Vec<Vec<u8>> = waves.iter().map(|w| wav(w, 16000)).collect();
+    assert_eq!(enc.embed(&bytes).unwrap(), from_samples);
+    let pooled = want["pooler_output"].as_f32().unwrap();
+    let err = from_samples.as_slice().iter().zip(pooled).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(err < 3e-4, "{err}");
+    let e = enc.embed(&[Samples { data: waves[0], rate: 8000 }]).unwrap_err().to_string();
+    assert!(e.contains("8000 Hz") && e.contains("16000 Hz"), "{e}");
+}
+
+#[test]
+fn vilt_matcher_scores_each_pair_alone() {
+    // A ViltForImageAndTextRetrieval made from the tiny ViltModel plus a score head.
+    let src = fixture("vilt_tiny");
+    let dir = std::env::temp_dir().join(format!("vitfuse-api-vilt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    config["architectures"] = serde_json::json!(["ViltForImageAndTextRetrieval"]);
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let mut w: std::collections::BTreeMap<String, vitfuse::HostTensor> =
+        read_host_tensors(src.join("model.safetensors")).unwrap().into_iter().map(|(k, v)| (format!("vilt.{k}"), v)).collect();
+    let head: Vec<f32> = (0..64).map(|i| ((i * 37 % 29) as f32 / 29.0 - 0.5) * 0.5).collect();
+    w.insert("rank_output.weight".into(), vitfuse::HostTensor::f32(vec![1, 64], head).unwrap());
+    w.insert("rank_output.bias".into(), vitfuse::HostTensor::f32(vec![1], vec![0.0]).unwrap());
+    vitfuse::write_host_tensors(dir.join("model.safetensors"), &w).unwrap();
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(fixture("tiny_tokenizer").join(f), dir.join(f)).unwrap();
+    }
+    let m = ImageTextMatcher::open_with(&dir, &opts().batch_size(2)).unwrap();
+    let img = fixture("image_preprocess").join("small.png");
+    let texts = ["a cat", "a photo of a dog", "the landscape"];
+    let all = m.rank_texts(&img, &texts).unwrap();
+    assert_eq!(all.len(), 3);
+    assert!((all.iter().map(|x| x.score).sum::<f32>() - 1.0).abs() < 1e-5);
+    for x in &all {
+        let alone = m.score_pairs(&[img.as_path()], &[x.label.as_str()]).unwrap();
+        assert!((alone[0] - x.logit).abs() < 1e-4, "{}: {} vs {}", x.label, alone[0], x.logit);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn retrieval_index_through_the_api() {
+    let dir = dual_folder("clip_tiny");
+    let clip = DualEncoder::open_with(&dir, &opts()).unwrap();
+    let folder = std::env::temp_dir().join(format!("vitfuse-api-gallery-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in images() {
+        std::fs::copy(&f, folder.join(f.file_name().unwrap())).unwrap();
+    }
+    let idx = clip.index_folder(&folder, &vitfuse::retrieval::IndexOptions { cache: false }, |_| {}).unwrap();
+    assert_eq!((idx.stats.embedded, idx.paths.len(), idx.cache_file.as_deref()), (3, 3, None::<&Path>));
+    assert_eq!(idx.embeddings, clip.embed_images(&idx.paths).unwrap());
+    let hits = clip.search(&idx, "a cat").unwrap();
+    assert_eq!(hits.len(), 3);
+    assert!(hits.windows(2).all(|w| w[0].similarity >= w[1].similarity));
+    std::fs::remove_dir_all(&folder).ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
