@@ -44,6 +44,11 @@
 
 #![deny(missing_docs)]
 
+/// The README's code blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod device;
 mod input;
 mod open;
