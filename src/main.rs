@@ -7,7 +7,7 @@ use vitfuse::runtime::ops::MatmulKernel;
 use std::path::PathBuf;
 
 use vitfuse::model::tasks::Session;
-use vitfuse::runtime::{Context, ContextOptions};
+use vitfuse::runtime::{AttentionKernel, Context, ContextOptions, KernelChoices, PatchKernel};
 
 #[derive(Parser)]
 #[command(name = "vitfuse", version, about = "Portable GPU inference for multimodal Vision Transformers (WGSL on wgpu)")]
@@ -208,8 +208,7 @@ fn open(adapter: &Option<String>) -> anyhow::Result<Context> {
 }
 
 fn parse_kernel(name: &str) -> anyhow::Result<MatmulKernel> {
-    MatmulKernel::from_name(name)
-        .ok_or_else(|| anyhow::anyhow!("unknown matmul kernel {name:?}: {}", MatmulKernel::NAMES.join(", ")))
+    Ok(MatmulKernel::from_name(name)?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -397,33 +396,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul, attention, patch } } => {
             check_dims(&[batch])?;
-            let mut kernels = Vec::new();
-            let known: [(&str, &Option<String>, &[&str]); 3] = [
-                ("matmul", &matmul, &MatmulKernel::NAMES),
-                ("attention", &attention, &["flash", "tiled", "tiled-wg", "subgroup", "composed"]),
-                ("patch", &patch, &["fused", "composed"]),
-            ];
-            for (op, choice, names) in known {
-                if let Some(c) = choice {
-                    if !names.contains(&c.as_str()) {
-                        bail!("unknown {op} kernel {c:?}: {}", names.join(", "));
-                    }
-                    kernels.push((op.to_string(), c.clone()));
-                }
-            }
+            let kernels = KernelChoices {
+                matmul: matmul.as_deref().map(parse_kernel).transpose()?.unwrap_or_default(),
+                attention: attention.as_deref().map(AttentionKernel::from_name).transpose()?,
+                patch: patch.as_deref().map(PatchKernel::from_name).transpose()?,
+            };
             let opts = ContextOptions { adapter: cli.adapter.clone(), profile, kernels };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
             let (ms, split) = vitfuse::bench::model(&ctx, &name, batch, iters)?;
             let mut line = json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
-            if let Some(m) = &matmul {
-                line["matmul"] = json!(m);
+            if matmul.is_some() {
+                line["matmul"] = json!(kernels.matmul.name());
             }
-            if let Some(a) = &attention {
-                line["attention"] = json!(a);
+            if let Some(a) = kernels.attention {
+                line["attention"] = json!(a.name());
             }
-            if let Some(p) = &patch {
-                line["patch"] = json!(p);
+            if let Some(p) = kernels.patch {
+                line["patch"] = json!(p.name());
             }
             println!("{line}");
             if let Some(split) = split {
