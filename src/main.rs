@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use vitfuse::runtime::ops::MatmulKernel;
-use vitfuse::runtime::{Context, ContextOptions};
+use vitfuse::runtime::{AttentionKernel, Context, ContextOptions, KernelChoices, PatchKernel};
 use vitfuse::{Device, Model, Options, Task};
 
 const MODEL_HELP: &str = "Model folder as Hugging Face saves it: config.json and model.safetensors (or \
@@ -204,9 +204,9 @@ enum BenchCmd {
         /// Timed runs (the median is printed).
         #[arg(long, default_value_t = 10)]
         iters: usize,
-        /// A specific variant (subgroup, blocked, shared, wide, scalar, naive) instead of the best
-        /// tiled kernel for the adapter; adds a "kernel" field to the JSON.
-        #[arg(long)]
+        /// A specific variant instead of the best tiled kernel for the adapter; adds a "kernel"
+        /// field to the JSON.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(MatmulKernel::NAMES.iter().copied()))]
         kernel: Option<String>,
     },
     /// The naive one-output-per-invocation matmul, same form.
@@ -247,16 +247,15 @@ enum BenchCmd {
         /// Also print the per-kernel GPU time of one pass (timestamp queries).
         #[arg(long)]
         profile: bool,
-        /// Run every matmul the model would give to the adapter's choice with this kernel
-        /// (subgroup, blocked, shared, wide, scalar); adds a "matmul" field to the JSON.
-        #[arg(long)]
+        /// Run every matmul the model would give to the adapter's choice with this kernel; adds a
+        /// "matmul" field to the JSON.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(MatmulKernel::NAMES.iter().copied()))]
         matmul: Option<String>,
-        /// Run attention with this kernel (flash, tiled, tiled-wg, subgroup, composed); adds an
-        /// "attention" field to the JSON.
-        #[arg(long)]
+        /// Run attention with this kernel; adds an "attention" field to the JSON.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(AttentionKernel::NAMES.iter().copied()))]
         attention: Option<String>,
-        /// Run patch embedding with this path (fused, composed); adds a "patch" field.
-        #[arg(long)]
+        /// Run patch embedding with this path; adds a "patch" field.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PatchKernel::NAMES.iter().copied()))]
         patch: Option<String>,
     },
     /// Softmax over (ROWS, COLS).
@@ -276,8 +275,7 @@ fn context(gpu: &Gpu) -> anyhow::Result<Context> {
 }
 
 fn parse_kernel(name: &str) -> anyhow::Result<MatmulKernel> {
-    MatmulKernel::from_name(name)
-        .ok_or_else(|| anyhow::anyhow!("unknown matmul kernel {name:?}: {}", MatmulKernel::NAMES.join(", ")))
+    Ok(MatmulKernel::from_name(name)?)
 }
 
 /// Progress on stderr: bars and spinners on a terminal, nothing otherwise.
@@ -615,33 +613,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul, attention, patch }, gpu } => {
             check_dims(&[batch])?;
-            let mut kernels = Vec::new();
-            let known: [(&str, &Option<String>, &[&str]); 3] = [
-                ("matmul", &matmul, &MatmulKernel::NAMES),
-                ("attention", &attention, &["flash", "tiled", "tiled-wg", "subgroup", "composed"]),
-                ("patch", &patch, &["fused", "composed"]),
-            ];
-            for (op, choice, names) in known {
-                if let Some(c) = choice {
-                    if !names.contains(&c.as_str()) {
-                        bail!("unknown {op} kernel {c:?}: {}", names.join(", "));
-                    }
-                    kernels.push((op.to_string(), c.clone()));
-                }
-            }
+            let kernels = KernelChoices {
+                matmul: matmul.as_deref().map(parse_kernel).transpose()?.unwrap_or_default(),
+                attention: attention.as_deref().map(AttentionKernel::from_name).transpose()?,
+                patch: patch.as_deref().map(PatchKernel::from_name).transpose()?,
+            };
             let opts = ContextOptions { adapter: gpu.adapter.clone(), profile, kernels };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
             let (ms, split) = vitfuse::bench::model(&ctx, &name, batch, iters)?;
             let mut line = serde_json::json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
-            if let Some(m) = &matmul {
-                line["matmul"] = serde_json::json!(m);
+            if matmul.is_some() {
+                line["matmul"] = serde_json::json!(kernels.matmul.name());
             }
-            if let Some(a) = &attention {
-                line["attention"] = serde_json::json!(a);
+            if let Some(a) = kernels.attention {
+                line["attention"] = serde_json::json!(a.name());
             }
-            if let Some(p) = &patch {
-                line["patch"] = serde_json::json!(p);
+            if let Some(p) = kernels.patch {
+                line["patch"] = serde_json::json!(p.name());
             }
             println!("{line}");
             if let Some(split) = split {

@@ -91,13 +91,7 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
         ("matmul_scalar", MatmulKernel::Scalar),
         ("matmul_naive", MatmulKernel::Naive),
     ];
-    let runnable: Vec<_> = variants
-        .into_iter()
-        .filter(|(_, kern)| {
-            *kern != MatmulKernel::Subgroup
-                || (ctx.has_feature(vitfuse_runtime::wgpu::Features::SUBGROUP) && ctx.subgroup_min_size() >= 8)
-        })
-        .collect();
+    let runnable: Vec<_> = variants.into_iter().filter(|(_, kern)| ctx.supports(*kern)).collect();
     for (name, kern) in runnable {
         let o = MatmulOptions { act: Activation::GeluErf, kernel: kern, ..Default::default() };
         c.run(name, "(2,37,100)x(83,100)+bias,gelu,res", Tolerance::KERNEL, want.clone(), || {
@@ -218,8 +212,7 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
     let km2: Vec<f32> = (0..t2).map(|j| if j % 7 == 3 { f32::NEG_INFINITY } else { 0.0 }).collect();
     let tkm2 = Tensor::from_slice(ctx, &[1, t2], &km2)?;
     for (rows, name) in [(vitfuse_attention::TiledRows::Shared, "attention_tiled_wg"), (vitfuse_attention::TiledRows::Subgroup, "attention_tiled_sg")] {
-        let runs = rows == vitfuse_attention::TiledRows::Shared || vitfuse_attention::subgroups_of_16(ctx);
-        if !runs || !vitfuse_attention::tiled_fits(ctx) {
+        if !ctx.supports(rows.kernel()) {
             continue;
         }
         for causal in [false, true] {

@@ -114,7 +114,7 @@ fn embeddings(m: &Inner, t: &Tensor, normalized: bool) -> Result<Embeddings> {
 
 async fn embeddings_async(m: &Inner, t: &Tensor, normalized: bool) -> Result<Embeddings> {
     let d = t.shape().last().copied().unwrap_or(1);
-    Embeddings::new(d, t.to_vec::<f32>(m.ctx())?, normalized) // FIXME async read-back (runtime)
+    Embeddings::new(d, t.to_vec_async::<f32>(m.ctx()).await?, normalized)
 }
 
 fn concat(parts: Vec<Embeddings>, dim: usize, normalized: bool) -> Result<Embeddings> {

@@ -89,7 +89,7 @@ fn check_cross(b: usize, tq: usize, tk: usize, nh: usize, hs: usize, pads: [usiz
     // The tiled GPU kernel with each row reduction this adapter can run.
     if hs <= at::TILED_MAX_HEAD {
         for rows in [at::TiledRows::Shared, at::TiledRows::Subgroup] {
-            if at::tiled_fits(ctx) && (rows == at::TiledRows::Shared || at::subgroups_of_16(ctx)) {
+            if ctx.supports(rows.kernel()) {
                 let tiled = at::attention_tiled(ctx, hq, hk, hv, tm, opts, rows).unwrap();
                 assert_close(&tiled.to_vec::<f32>(ctx).unwrap(), &want, TOL);
             }
@@ -220,7 +220,7 @@ fn subgroup_kernel_matches_reference() {
     // The software subgroup kernel directly (where subgroups of 8 exist): ViT-B head size past
     // one 32-query block and a partial key block, the largest head size causal, odd sizes masked.
     let ctx = gpu();
-    if !at::subgroups_of_8(ctx) {
+    if !ctx.supports(at::AttentionKernel::Subgroup) {
         return;
     }
     for (b, t, nh, hs, mask, causal) in [(1, 197, 2, 64, 0u8, false), (2, 45, 2, 128, 1, true), (2, 9, 3, 3, 2, false), (1, 70, 1, 33, 3, true)] {

@@ -12,6 +12,16 @@ fn vitfuse(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vitfuse")).args(args).env("XDG_RUNTIME_DIR", "/tmp").output().expect("run vitfuse")
 }
 
+/// Runs vitfuse as on a headless machine with no session: no `XDG_RUNTIME_DIR` and no Wayland
+/// display, and nothing set that would configure Mesa's device-select layer.
+fn vitfuse_without_session(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vitfuse"));
+    for k in ["XDG_RUNTIME_DIR", "WAYLAND_DISPLAY", "WAYLAND_SOCKET", "NODEVICE_SELECT", "MESA_VK_DEVICE_SELECT", "DRI_PRIME"] {
+        cmd.env_remove(k);
+    }
+    cmd.args(args).output().expect("run vitfuse")
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("vitfuse-cli-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -44,6 +54,15 @@ fn tokenize_matches_the_fixture_cases_exactly() {
         assert_eq!(l["input_ids"], cases["input_ids"][i], "ids of {:?}", texts[i]);
         assert_eq!(l["attention_mask"], cases["attention_mask"][i], "mask of {:?}", texts[i]);
     }
+}
+
+#[test]
+fn info_without_a_session_prints_no_display_errors() {
+    let out = vitfuse_without_session(&["info"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "vitfuse info failed: {err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("selected: "));
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "stray display-probe lines on stderr: {err}");
 }
 
 #[test]
@@ -213,6 +232,17 @@ fn bad_input_is_one_line_and_exit_code_2() {
     fails_cleanly(&vitfuse(&["classify", "--model", clip.to_str().unwrap(), img.to_str().unwrap(), "--labels", "cat,dog"]), "tokenizer");
     fails_cleanly(&vitfuse(&["tokenize", "--tokenizer", "/no/tokenizer.json", "hi"]), "tokenizer.json");
     fails_cleanly(&vitfuse(&["bench", "matmul", "0", "4", "4"]), "positive");
+    // Kernel names are checked by the parser, which lists the valid ones (taken from the runtime's enums).
+    let rejects = |args: &[&str], names: &str| {
+        let out = vitfuse(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("invalid value") && err.contains(names), "{err}");
+    };
+    rejects(&["bench", "matmul", "4", "4", "4", "--kernel", "fast"], "naive, tiled, subgroup");
+    rejects(&["bench", "model", "vit-ti16", "--attention", "nope"], "flash, tiled, tiled-wg");
+    rejects(&["bench", "model", "vit-ti16", "--patch", "nope"], "fused, composed");
+    rejects(&["bench", "model", "vit-b17"], "vit-b16, vit-ti16, clip-b32, ast-b");
     fails_cleanly(&vitfuse(&["info", "--adapter", "no-such-adapter-xyz"]), "no-such-adapter-xyz");
     assert!(!out_path.exists(), "a failed command wrote its output");
 }

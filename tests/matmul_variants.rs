@@ -8,18 +8,12 @@ use common::{gpu, values};
 use proptest::prelude::*;
 use vitfuse::reference::{self as r, assert_close, Tolerance};
 use vitfuse::runtime::ops::{self, Activation, MatmulKernel, MatmulOptions};
-use vitfuse::runtime::{wgpu, Context, Tensor};
+use vitfuse::runtime::{Context, Tensor};
 use vitfuse::selfcheck::ref_act;
 
 /// Whether `kernel` can run an (N, K) matmul with inner dim `k` on the test adapter.
 fn runs(ctx: &Context, kernel: MatmulKernel, k: usize) -> bool {
-    match kernel {
-        MatmulKernel::Subgroup => {
-            k.is_multiple_of(4) && ctx.has_feature(wgpu::Features::SUBGROUP) && ctx.report().subgroup_min_size >= 8
-        }
-        MatmulKernel::Blocked | MatmulKernel::Wide => k.is_multiple_of(4),
-        _ => true,
-    }
+    ctx.supports(kernel) && (k.is_multiple_of(4) || !kernel.needs_k4())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,7 +5,7 @@ mod common;
 
 use common::{gpu, values};
 use vitfuse::runtime::ops::{self, Activation, MaskLayout};
-use vitfuse::runtime::{Context, DType, Error, Tensor};
+use vitfuse::runtime::{AttentionKernel, Context, ContextOptions, DType, Error, KernelChoices, PatchKernel, Tensor};
 
 /// A small transformer-block-like pass; returns its output without reading it back.
 fn pass(ctx: &Context, x: &Tensor, w: &Tensor, g: &Tensor, mask: &Tensor) -> Tensor {
@@ -103,18 +103,96 @@ fn bad_inputs_are_typed_errors() {
 
 #[test]
 fn kernel_choices_are_validated_and_followed() {
-    let bad = vitfuse::runtime::ContextOptions { kernels: vec![("matmul".into(), "no-such-kernel".into())], ..Default::default() };
-    let e = Context::new(&bad).err().expect("an unknown matmul kernel name should be refused");
-    assert!(e.to_string().contains("no-such-kernel") && e.to_string().contains("wide"), "{e}");
-    let naive = vitfuse::runtime::ContextOptions { kernels: vec![("matmul".into(), "Naive".into())], ..Default::default() };
+    // Unknown names are typed errors that list every valid name, for each op.
+    let e = ops::MatmulKernel::from_name("no-such-kernel").unwrap_err();
+    assert!(matches!(e, Error::UnknownKernel { op: "matmul", .. }), "{e}");
+    assert!(ops::MatmulKernel::NAMES.iter().all(|n| e.to_string().contains(n)) && e.to_string().contains("no-such-kernel"), "{e}");
+    let e = "flash2".parse::<AttentionKernel>().unwrap_err();
+    assert!(e.to_string().contains("flash2") && AttentionKernel::NAMES.iter().all(|n| e.to_string().contains(n)), "{e}");
+    let e = PatchKernel::from_name("im2col").unwrap_err();
+    assert!(e.to_string().contains("im2col") && e.to_string().contains("fused, composed"), "{e}");
+    // Names round-trip, case-insensitively.
+    for k in AttentionKernel::ALL {
+        assert_eq!(k.name().to_uppercase().parse::<AttentionKernel>().unwrap(), *k);
+    }
+    for k in ops::MatmulKernel::ALL {
+        assert_eq!(ops::MatmulKernel::from_name(k.name()).unwrap(), *k);
+    }
+    assert_eq!(PatchKernel::ALL.iter().map(|k| k.to_string()).collect::<Vec<_>>(), PatchKernel::NAMES);
+
+    // An explicit matmul choice replaces the adapter's.
+    let naive = ContextOptions { kernels: KernelChoices { matmul: ops::MatmulKernel::Naive, ..Default::default() }, ..Default::default() };
     let ctx = Context::new(&naive).unwrap();
     assert_eq!(ctx.matmul_preference(), Some(ops::MatmulKernel::Naive));
     assert_eq!(ops::MatmulKernel::Auto.resolve(&ctx, 64, 1), ops::MatmulKernel::Naive);
+
+    // An explicit attention / patch choice is followed: the composed paths record several
+    // dispatches where the fused kernels record one.
+    let composed = KernelChoices { attention: Some(AttentionKernel::Composed), patch: Some(PatchKernel::Composed), ..Default::default() };
+    let ctx = Context::new(&ContextOptions { kernels: composed, ..Default::default() }).unwrap();
+    assert_eq!(ctx.kernels(), &composed);
+    let fused = common::own_context();
+    let (nh, hs, t) = (2, 8, 5);
+    let dispatches = |ctx: &Context| {
+        let qkv = Tensor::from_slice(ctx, &[1, t, 3 * nh * hs], &values(t * 3 * nh * hs, 11)).unwrap();
+        let px = Tensor::from_slice(ctx, &[1, 1, 4, 4], &values(16, 12)).unwrap();
+        let w = Tensor::from_slice(ctx, &[3, 1, 2, 2], &values(12, 13)).unwrap();
+        let cls = Tensor::from_slice(ctx, &[1, 3], &values(3, 14)).unwrap();
+        let pos = Tensor::from_slice(ctx, &[5, 3], &values(15, 15)).unwrap();
+        let r0 = ctx.record_stats().dispatches;
+        let a = vitfuse::attention::self_attention(ctx, &qkv, None, vitfuse::attention::AttentionOptions::new(nh, hs)).unwrap();
+        let r1 = ctx.record_stats().dispatches;
+        let opts = vitfuse::patch::PatchOptions::square(2);
+        let p = vitfuse::patch::patch_embed(ctx, &px, &w, None, Some(&cls), Some(&pos), opts).unwrap();
+        let r2 = ctx.record_stats().dispatches;
+        (r1 - r0, r2 - r1, a.to_vec::<f32>(ctx).unwrap(), p.to_vec::<f32>(ctx).unwrap())
+    };
+    let (fa, fp, fused_a, fused_p) = dispatches(&fused);
+    let (ca, cp, composed_a, composed_p) = dispatches(&ctx);
+    assert_eq!((fa, fp), (1, 1), "the fused kernels are one dispatch each");
+    assert!(ca > 1 && cp > 1, "the composed paths ran: {ca} and {cp} dispatches");
+    vitfuse::reference::assert_close(&composed_a, &fused_a, vitfuse::reference::Tolerance::KERNEL);
+    vitfuse::reference::assert_close(&composed_p, &fused_p, vitfuse::reference::Tolerance::KERNEL);
+
+    // A choice the adapter cannot run is refused when the context opens, naming what it lacks.
+    for k in AttentionKernel::ALL {
+        let opts = ContextOptions { kernels: KernelChoices { attention: Some(*k), ..Default::default() }, ..Default::default() };
+        match Context::new(&opts) {
+            Ok(c) => assert!(gpu().supports(*k) && c.kernels().attention == Some(*k), "{k} opened where unsupported"),
+            Err(e) => {
+                assert!(!gpu().supports(*k), "{k} refused where supported: {e}");
+                assert!(matches!(e, Error::KernelUnsupported { op: "attention", .. }) && e.to_string().contains(k.name()), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn subgroup_needs_follow_the_adapter() {
+    let ctx = gpu();
+    let r = ctx.report();
+    let sg = r.features.iter().any(|f| f == "SUBGROUP");
+    for n in [1, 8, 16, 32, 64] {
+        assert_eq!(ctx.subgroups_at_least(n), sg && r.subgroup_min_size >= n, "subgroups of {n}");
+    }
+    assert_eq!(ctx.supports(ops::MatmulKernel::Subgroup), ctx.subgroups_at_least(8));
+    assert_eq!(ctx.supports(AttentionKernel::Tiled), ctx.subgroups_at_least(16) && r.max_compute_workgroup_storage_size >= 32_768);
+    assert!(ctx.supports(AttentionKernel::Composed) && ctx.supports(PatchKernel::Fused));
+    // An op asked for a kernel the adapter lacks says so instead of dispatching it.
+    if !ctx.supports(AttentionKernel::Subgroup) {
+        let qkv = Tensor::from_slice(ctx, &[1, 3, 6], &[0f32; 18]).unwrap();
+        let h = |o| vitfuse::attention::Heads::new(&qkv, o);
+        let e = vitfuse::attention::attention_subgroup(ctx, h(0), h(2), h(4), None, vitfuse::attention::AttentionOptions::new(1, 2))
+            .unwrap_err();
+        assert!(matches!(e, Error::KernelUnsupported { .. }), "{e}");
+    }
+    // The dummy binding is big enough for a vec4 array.
+    assert_eq!(ctx.dummy().unwrap().byte_len(), 16);
 }
 
 #[test]
 fn unknown_adapter_is_a_clear_error() {
-    let e = Context::new(&vitfuse::runtime::ContextOptions { adapter: Some("no-such-gpu-xyz".into()), ..Default::default() })
+    let e = Context::new(&ContextOptions { adapter: Some("no-such-gpu-xyz".into()), ..Default::default() })
         .err()
         .expect("an adapter named no-such-gpu-xyz should not exist");
     assert!(e.to_string().contains("no-such-gpu-xyz") && e.to_string().contains("available"), "{e}");
@@ -131,7 +209,7 @@ fn reshape_shares_the_buffer() {
 
 #[test]
 fn profiling_reports_kernel_times_when_timestamps_exist() {
-    let ctx = Context::new(&vitfuse::runtime::ContextOptions { profile: true, ..Default::default() }).unwrap();
+    let ctx = Context::new(&ContextOptions { profile: true, ..Default::default() }).unwrap();
     let a = Tensor::from_slice(&ctx, &[64, 64], &values(4096, 9)).unwrap();
     let _ = ops::linear(&ctx, &a, &a, None, Activation::None, None).unwrap();
     let _ = ops::scale(&ctx, &a, 3.0).unwrap();
@@ -143,4 +221,100 @@ fn profiling_reports_kernel_times_when_timestamps_exist() {
         }
         None => assert!(!ctx.has_feature(vitfuse::runtime::wgpu::Features::TIMESTAMP_QUERY)),
     }
+}
+
+#[test]
+fn context_tensor_and_read_back_future_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<Context>();
+    send_sync::<Tensor>();
+    let ctx = gpu();
+    let t = Tensor::from_slice(ctx, &[2], &[1f32, 2.]).unwrap();
+    let fut = t.to_vec_async::<f32>(ctx);
+    send(&fut);
+    assert_eq!(pollster::block_on(fut).unwrap(), vec![1., 2.]);
+}
+
+#[test]
+fn async_read_back_equals_the_blocking_one() {
+    let ctx = gpu();
+    let xv = values(63, 21);
+    let x = Tensor::from_slice(ctx, &[7, 9], &xv).unwrap();
+    assert_eq!(pollster::block_on(x.to_vec_async::<f32>(ctx)).unwrap(), x.to_vec::<f32>(ctx).unwrap());
+    let ids = Tensor::from_slice(ctx, &[3], &[7u32, 0, u32::MAX]).unwrap();
+    assert_eq!(pollster::block_on(ids.to_vec_async::<u32>(ctx)).unwrap(), vec![7, 0, u32::MAX]);
+    let empty = Tensor::from_slice::<f32>(ctx, &[0, 3], &[]).unwrap();
+    assert_eq!(pollster::block_on(empty.to_vec_async::<f32>(ctx)).unwrap(), Vec::<f32>::new());
+    let e = pollster::block_on(x.to_vec_async::<u32>(ctx)).unwrap_err();
+    assert!(matches!(e, Error::DTypeMismatch { .. }), "{e}");
+
+    // After recorded (unsubmitted) dispatches: the future reads what they wrote, and work recorded
+    // after the call (here into the recycled buffer of the tensor read) does not change it.
+    let y = ops::add(ctx, &ops::scale(ctx, &x, 3.0).unwrap(), &x).unwrap();
+    let fut = y.to_vec_async::<f32>(ctx);
+    let blocking = y.to_vec::<f32>(ctx).unwrap();
+    drop(y);
+    let later = ops::scale(ctx, &x, -1.0).unwrap();
+    let got = pollster::block_on(fut).unwrap();
+    assert_eq!(got, blocking);
+    assert_eq!(got, xv.iter().map(|v| v * 3.0 + v).collect::<Vec<_>>());
+    assert_eq!(later.to_vec::<f32>(ctx).unwrap(), xv.iter().map(|v| -v).collect::<Vec<_>>());
+}
+
+/// A waker that reports its wake-ups on a channel.
+struct ChannelWaker(std::sync::Mutex<std::sync::mpsc::Sender<()>>);
+
+impl std::task::Wake for ChannelWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        let _ = self.0.lock().unwrap().send(());
+    }
+}
+
+#[test]
+fn async_read_back_completes_without_the_caller_polling_the_device() {
+    use std::future::Future;
+    use std::task::Poll;
+    let ctx = gpu();
+    let n = 1 << 16;
+    let x = Tensor::from_slice(ctx, &[n], &values(n, 5)).unwrap();
+    let y = ops::activation(ctx, &ops::scale(ctx, &x, 2.0).unwrap(), Activation::GeluErf).unwrap();
+    let want = y.to_vec::<f32>(ctx).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waker = std::task::Waker::from(std::sync::Arc::new(ChannelWaker(std::sync::Mutex::new(tx))));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(y.to_vec_async::<f32>(ctx));
+    // Each poll returns at once; between polls this thread only waits for a wake-up, which must
+    // come from the read-back's helper thread.
+    let got = loop {
+        let t = std::time::Instant::now();
+        let p = fut.as_mut().poll(&mut cx);
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "poll blocked for {:?}", t.elapsed());
+        match p {
+            Poll::Ready(r) => break r.unwrap(),
+            Poll::Pending => rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the read-back never woke its task"),
+        }
+    };
+    assert_eq!(got, want);
+}
+
+#[test]
+fn async_read_back_reports_gpu_errors_like_the_blocking_one() {
+    // Its own context: the error must not reach other tests' read-backs.
+    let own = common::own_context();
+    let ctx = &own;
+    let t = Tensor::from_slice(ctx, &[4], &[1f32, 2., 3., 4.]).unwrap();
+    // A dispatch whose bindings do not match the kernel's: a validation error on the device.
+    let bad_dispatch = || ctx.dispatch(&vitfuse::runtime::kernels::ELEMENTWISE, &[], &[4u32, 0, 0, 0], &[&t], 1).unwrap();
+    bad_dispatch();
+    let blocking = t.to_vec::<f32>(ctx).unwrap_err();
+    bad_dispatch();
+    let asynchronous = pollster::block_on(t.to_vec_async::<f32>(ctx)).unwrap_err();
+    match (&blocking, &asynchronous) {
+        (Error::Gpu { op: a, message: ma }, Error::Gpu { op: b, message: mb }) => assert!(a == b && ma == mb, "{blocking} vs {asynchronous}"),
+        _ => panic!("expected GPU errors, got {blocking} and {asynchronous}"),
+    }
+    // Both reported the error once; the context reads normally afterwards.
+    assert_eq!(pollster::block_on(t.to_vec_async::<f32>(ctx)).unwrap(), vec![1., 2., 3., 4.]);
+    assert_eq!(t.to_vec::<f32>(ctx).unwrap(), vec![1., 2., 3., 4.]);
 }

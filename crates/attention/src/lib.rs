@@ -15,7 +15,8 @@
 //! ```
 
 use vitfuse_runtime::ops::{self, MaskLayout, MatmulOptions, WeightLayout};
-pub use vitfuse_runtime::{Context, Error, Result, Tensor};
+use vitfuse_runtime::util::{fits_u32, groups, invalid};
+pub use vitfuse_runtime::{AttentionKernel, Context, Error, Result, Tensor};
 use vitfuse_runtime::{DType, Kernel};
 
 /// The WGSL kernels of this crate (one file per kernel under `shaders/attention/`).
@@ -233,17 +234,6 @@ struct Dims {
     tk: usize,
 }
 
-fn invalid(op: &'static str, message: String) -> Error {
-    Error::InvalidArgument { op, message }
-}
-
-fn fits_u32(op: &'static str, n: usize) -> Result<()> {
-    if n > u32::MAX as usize {
-        return Err(Error::LimitExceeded { op, what: "elements", value: n as u64, limit: u32::MAX as u64 });
-    }
-    Ok(())
-}
-
 fn check(op: &'static str, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, o: &AttentionOptions) -> Result<Dims> {
     if o.nh == 0 || o.hs == 0 || o.hs > MAX_HEAD_SIZE {
         return Err(invalid(op, format!("need 1..={MAX_HEAD_SIZE} head size and at least one head; got nh {} hs {}", o.nh, o.hs)));
@@ -291,24 +281,25 @@ fn check(op: &'static str, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tenso
 /// On software adapters with subgroups of at least 8 lanes this runs [`attention_subgroup`].
 /// On hardware GPUs with head size <= 64 and enough workgroup memory it runs
 /// [`attention_tiled`].
-/// A kernel named for `attention` in the context's kernel choices replaces the choice.
+/// The context's `attention` kernel choice ([`vitfuse_runtime::KernelChoices::attention`])
+/// replaces the choice.
 pub fn attention(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, opts: AttentionOptions) -> Result<Tensor> {
-    match ctx.kernel_choice("attention") {
-        Some("flash") => return attention_with(ctx, q, k, v, key_mask, opts, FusedConfig::for_context(ctx, opts.hs)),
-        Some("tiled") => return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Subgroup),
-        Some("tiled-wg") => return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Shared),
-        Some("subgroup") => return attention_subgroup(ctx, q, k, v, key_mask, opts),
-        Some("composed") => return attention_composed(ctx, q, k, v, key_mask, opts),
-        _ => {}
+    match ctx.kernels().attention {
+        Some(AttentionKernel::Flash) => return attention_with(ctx, q, k, v, key_mask, opts, FusedConfig::for_context(ctx, opts.hs)),
+        Some(AttentionKernel::Tiled) => return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Subgroup),
+        Some(AttentionKernel::TiledWg) => return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Shared),
+        Some(AttentionKernel::Subgroup) => return attention_subgroup(ctx, q, k, v, key_mask, opts),
+        Some(AttentionKernel::Composed) => return attention_composed(ctx, q, k, v, key_mask, opts),
+        None => {}
     }
-    if ctx.is_software() && subgroups_of_8(ctx) {
+    if ctx.is_software() && ctx.supports(AttentionKernel::Subgroup) {
         return attention_subgroup(ctx, q, k, v, key_mask, opts);
     }
     if !ctx.is_software() && opts.hs <= TILED_MAX_HEAD {
         // Workgroup-memory row reductions: as fast as the subgroup ones on an H200 (ViT-B/16
         // batch 64: 115.9 vs 117.1 ms) and free of assumptions about subgroup layout and
         // reconvergence.
-        if tiled_fits(ctx) {
+        if ctx.supports(AttentionKernel::TiledWg) {
             return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Shared);
         }
     }
@@ -323,25 +314,26 @@ const TILED_QUERIES: usize = 64;
 /// How [`attention_tiled`] reduces a score row across its 16 invocations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TiledRows {
-    /// Subgroup xor-shuffles; needs subgroups of at least 16 lanes ([`subgroups_of_16`]) that
-    /// follow `local_invocation_index` (true of the GPUs we know; Vulkan leaves it open).
+    /// Subgroup xor-shuffles ([`AttentionKernel::Tiled`]); needs subgroups of at least 16 lanes
+    /// that follow `local_invocation_index` (true of the GPUs we know; Vulkan leaves it open).
     Subgroup,
-    /// Workgroup memory and barriers; any adapter.
+    /// Workgroup memory and barriers ([`AttentionKernel::TiledWg`]); any adapter.
     Shared,
 }
 
-/// Whether subgroups hold at least 16 invocations (the tiled kernel's shuffle reductions).
-pub fn subgroups_of_16(ctx: &Context) -> bool {
-    ctx.has_feature(vitfuse_runtime::wgpu::Features::SUBGROUP) && ctx.subgroup_min_size() >= 16
-}
-
-/// Whether the tiled kernel's workgroup memory (32 KiB: Q, K/P and V tiles) fits the adapter.
-pub fn tiled_fits(ctx: &Context) -> bool {
-    ctx.limits().max_compute_workgroup_storage_size >= 32_768
+impl TiledRows {
+    /// The kernel choice this flavour of [`attention_tiled`] is.
+    pub fn kernel(self) -> AttentionKernel {
+        match self {
+            TiledRows::Subgroup => AttentionKernel::Tiled,
+            TiledRows::Shared => AttentionKernel::TiledWg,
+        }
+    }
 }
 
 /// [`attention`] with the matmul-style kernel `flash_attention_tiled` (64 queries x 32-key
-/// tiles per 256-invocation workgroup; see the shader's header). Head size <= 64.
+/// tiles per 256-invocation workgroup; see the shader's header). Head size <= 64; an
+/// [`Error::KernelUnsupported`] where the adapter cannot run `rows` ([`AttentionKernel::needs`]).
 pub fn attention_tiled(
     ctx: &Context,
     q: Heads,
@@ -356,24 +348,14 @@ pub fn attention_tiled(
     if opts.hs > TILED_MAX_HEAD {
         return Err(invalid(OP, format!("the tiled kernel takes head sizes up to {TILED_MAX_HEAD}, got {}", opts.hs)));
     }
-    if rows == TiledRows::Subgroup && !subgroups_of_16(ctx) {
-        return Err(invalid(OP, "the tiled kernel's subgroup reductions need subgroups of at least 16 lanes".into()));
-    }
-    if !tiled_fits(ctx) {
-        return Err(invalid(OP, "the tiled kernel needs more workgroup memory than the adapter has".into()));
-    }
+    ctx.check_kernel(rows.kernel())?;
     let kernel = match rows {
         TiledRows::Subgroup => &kernels::FLASH_ATTENTION_TILED,
         TiledRows::Shared => &kernels::FLASH_ATTENTION_TILED_WG,
     };
     let nqb = tq.div_ceil(TILED_QUERIES);
-    let groups = (b * opts.nh) as u64 * nqb as u64;
-    launch(ctx, kernel, &[], q, k, v, key_mask, opts, (b, tq, tk), nqb, groups)
-}
-
-/// Whether `flash_attention_sg` can run: subgroups, and an 8-invocation workgroup is one subgroup.
-pub fn subgroups_of_8(ctx: &Context) -> bool {
-    ctx.has_feature(vitfuse_runtime::wgpu::Features::SUBGROUP) && ctx.subgroup_min_size() >= 8
+    let workgroups = (b * opts.nh) as u64 * nqb as u64;
+    launch(ctx, kernel, &[], q, k, v, key_mask, opts, (b, tq, tk), nqb, workgroups)
 }
 
 /// Queries per workgroup of `flash_attention_sg` (8 lanes x 4 queries).
@@ -381,16 +363,14 @@ const SG_QUERIES: usize = 32;
 
 /// [`attention`] with the subgroup kernel: one 8-lane subgroup per 32 queries, keys in blocks
 /// of 8 shared by subgroup shuffles, no workgroup memory or barriers (for software adapters).
-/// Errors with `Unsupported`-style `InvalidArgument` where [`subgroups_of_8`] is false.
+/// An [`Error::KernelUnsupported`] without subgroups of at least 8 lanes.
 pub fn attention_subgroup(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, opts: AttentionOptions) -> Result<Tensor> {
     const OP: &str = "attention";
     let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
-    if !subgroups_of_8(ctx) {
-        return Err(invalid(OP, "the subgroup kernel needs subgroups of at least 8 lanes".into()));
-    }
+    ctx.check_kernel(AttentionKernel::Subgroup)?;
     let nqb = tq.div_ceil(SG_QUERIES);
-    let groups = (b * opts.nh) as u64 * nqb as u64;
-    launch(ctx, kernels::flash_attention_sg(opts.hs), &[], q, k, v, key_mask, opts, (b, tq, tk), nqb, groups)
+    let workgroups = (b * opts.nh) as u64 * nqb as u64;
+    launch(ctx, kernels::flash_attention_sg(opts.hs), &[], q, k, v, key_mask, opts, (b, tq, tk), nqb, workgroups)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -405,7 +385,7 @@ fn launch(
     opts: AttentionOptions,
     (b, tq, tk): (usize, usize, usize),
     nqb: usize,
-    groups: u64,
+    workgroups: u64,
 ) -> Result<Tensor> {
     let (nh, hs) = (opts.nh, opts.hs);
     let out = Tensor::empty(ctx, &[b, tq, nh * hs], DType::F32)?;
@@ -431,11 +411,11 @@ fn launch(
     let m = match key_mask {
         Some(m) => m,
         None => {
-            dummy = Tensor::empty(ctx, &[1], DType::F32)?;
+            dummy = ctx.dummy()?;
             &dummy
         }
     };
-    ctx.dispatch(kernel, overrides, &p, &[q.x, k.x, v.x, m, &out], groups)?;
+    ctx.dispatch(kernel, overrides, &p, &[q.x, k.x, v.x, m, &out], workgroups)?;
     Ok(out)
 }
 
@@ -464,8 +444,8 @@ pub fn attention_with(
         ("BK", cfg.bk as f64),
         ("SMEM", cfg.smem as u32 as f64),
     ];
-    let groups = (b * opts.nh) as u64 * nqb as u64;
-    launch(ctx, kernels::flash_attention(opts.hs), &overrides, q, k, v, key_mask, opts, (b, tq, tk), nqb, groups)
+    let workgroups = (b * opts.nh) as u64 * nqb as u64;
+    launch(ctx, kernels::flash_attention(opts.hs), &overrides, q, k, v, key_mask, opts, (b, tq, tk), nqb, workgroups)
 }
 
 #[repr(C)]
@@ -503,12 +483,12 @@ pub fn attention_composed(
         let km = match key_mask {
             Some(m) => m,
             None => {
-                dummy = Tensor::empty(ctx, &[1], DType::F32)?;
+                dummy = ctx.dummy()?;
                 &dummy
             }
         };
         let p = MaskParams { g: g as u32, tq: tq as u32, tk: tk as u32, flags: key_mask.is_some() as u32 | 2 };
-        ctx.dispatch(&kernels::ATTENTION_MASK, &[], &p, &[km, &built], (g * tq * tk).div_ceil(64) as u64)?;
+        ctx.dispatch(&kernels::ATTENTION_MASK, &[], &p, &[km, &built], groups(g * tq * tk, 64))?;
         Some((&built, MaskLayout { rows_per_group: if g == 1 { b * nh * tq } else { nh * tq }, mask_rows: tq }))
     } else {
         key_mask.map(|m| (m, MaskLayout { rows_per_group: nh * tq, mask_rows: 1 }))

@@ -1,6 +1,6 @@
 //! Early fusion: token streams concatenated, modality-type rows added, joint mask built.
 
-use crate::{dummy, expect_f32, fits_u32, groups, invalid, kernels, Context, Result, Tensor};
+use crate::{expect_f32, fits_u32, groups, invalid, kernels, Context, Result, Tensor};
 use vitfuse_runtime::{DType, Error};
 
 /// Most parts one [`early_fusion`] call takes (the kernel's binding slots).
@@ -106,7 +106,7 @@ pub fn early_fusion(ctx: &Context, parts: &[FusionPart]) -> Result<(Tensor, Tens
     let dv = if vec4 { pl.d / 4 } else { pl.d };
     let out = Tensor::empty(ctx, &[pl.b, pl.t, pl.d], DType::F32)?;
     let out_mask = Tensor::empty(ctx, &[pl.b, pl.t], DType::F32)?;
-    let dummy = dummy(ctx)?;
+    let dummy = ctx.dummy()?;
     let mut p = Params {
         b: pl.b as u32,
         t: pl.t as u32,
@@ -158,7 +158,7 @@ pub fn early_fusion_per_part(ctx: &Context, parts: &[FusionPart]) -> Result<(Ten
     let pl = plan(OP, parts)?;
     let out = Tensor::empty(ctx, &[pl.b, pl.t, pl.d], DType::F32)?;
     let out_mask = Tensor::empty(ctx, &[pl.b, pl.t], DType::F32)?;
-    let dummy = dummy(ctx)?;
+    let dummy = ctx.dummy()?;
     for (k, part) in parts.iter().enumerate() {
         let p = PartParams {
             b: pl.b as u32,

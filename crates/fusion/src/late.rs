@@ -1,6 +1,6 @@
 //! Late fusion: CLIP / SigLIP similarity and combiners of per-modality embeddings.
 
-use crate::{dummy, expect_f32, fits_u32, groups, invalid, kernels, Context, Result, Tensor};
+use crate::{expect_f32, fits_u32, groups, invalid, kernels, Context, Result, Tensor};
 use vitfuse_runtime::ops::{self, Activation, MatmulOptions};
 use vitfuse_runtime::{DType, Error};
 
@@ -118,7 +118,7 @@ pub fn concat_features(ctx: &Context, embeds: &[&Tensor]) -> Result<Tensor> {
     let w = if dims.iter().all(|d| d % 4 == 0) { 4 } else { 1 };
     let k = if w == 4 { &kernels::CONCAT_FEATURES_VEC4 } else { &kernels::CONCAT_FEATURES };
     let out = Tensor::empty(ctx, &[n, total], DType::F32)?;
-    let dummy = dummy(ctx)?;
+    let dummy = ctx.dummy()?;
     let mut col = 0;
     for (chunk, ds) in embeds.chunks(4).zip(dims.chunks(4)) {
         let wc: usize = ds.iter().map(|d| d / w).sum();
@@ -174,7 +174,7 @@ pub fn gated_sum(ctx: &Context, embeds: &[&Tensor], weights: SumWeights) -> Resu
     let dv = if vec4 { d / 4 } else { d };
     let k = if vec4 { &kernels::GATED_SUM_VEC4 } else { &kernels::GATED_SUM };
     let out = Tensor::empty(ctx, &[n, d], DType::F32)?;
-    let dummy = dummy(ctx)?;
+    let dummy = ctx.dummy()?;
     for (ci, chunk) in embeds.chunks(4).enumerate() {
         let m0 = ci * 4;
         let mut p = SumParams {

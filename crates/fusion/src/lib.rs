@@ -41,20 +41,8 @@ pub use early::{early_fusion, early_fusion_per_part, FusionPart, EARLY_FUSION_BU
 pub use late::{combine, concat_features, gated_sum, similarity, Combine, Similarity, SumWeights};
 pub use vitfuse_runtime::{Context, Error, Result, Tensor};
 
+use vitfuse_runtime::util::{fits_u32, groups, invalid};
 use vitfuse_runtime::DType;
-
-fn invalid(op: &'static str, message: String) -> Error {
-    Error::InvalidArgument { op, message }
-}
-
-fn fits_u32(op: &'static str, n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| Error::LimitExceeded { op, what: "elements", value: n as u64, limit: u32::MAX as u64 })
-}
-
-/// Workgroups needed for `n` items at `per` items each.
-fn groups(n: usize, per: usize) -> u64 {
-    (n as u64).div_ceil(per as u64)
-}
 
 /// Fails unless `t` is a non-empty f32 tensor of rank `rank`; `what` names it and its layout.
 fn expect_f32(op: &'static str, t: &Tensor, rank: usize, what: &str) -> Result<()> {
@@ -63,10 +51,4 @@ fn expect_f32(op: &'static str, t: &Tensor, rank: usize, what: &str) -> Result<(
         return Err(Error::ShapeMismatch { op, expected: format!("{what} (non-empty, rank {rank})"), got: t.shape().to_vec() });
     }
     Ok(())
-}
-
-/// A 16-byte tensor bound where a kernel's optional or unused input is absent (large enough for
-/// an `array<vec4<f32>>` binding); never read.
-fn dummy(ctx: &Context) -> Result<Tensor> {
-    Tensor::empty(ctx, &[4], DType::F32)
 }

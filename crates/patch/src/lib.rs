@@ -21,8 +21,9 @@
 
 pub mod kernels;
 
+use vitfuse_runtime::util::{fits_u32, groups, invalid};
 use vitfuse_runtime::{ops, DType};
-pub use vitfuse_runtime::{Context, Error, Result, Tensor};
+pub use vitfuse_runtime::{Context, Error, PatchKernel, Result, Tensor};
 
 /// Patch size and stride of the patch-embedding convolution (no padding, no dilation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,19 +71,6 @@ impl Dims {
     fn tokens(&self) -> usize {
         self.np + self.gp()
     }
-}
-
-fn invalid(op: &'static str, message: String) -> Error {
-    Error::InvalidArgument { op, message }
-}
-
-fn fits_u32(op: &'static str, n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| Error::LimitExceeded {
-        op,
-        what: "elements",
-        value: n as u64,
-        limit: u32::MAX as u64,
-    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -183,12 +171,6 @@ fn check(
     Ok(dims)
 }
 
-/// A 16-byte tensor bound where a kernel's optional input is absent (also big enough for a
-/// `vec4` binding).
-fn dummy(ctx: &Context) -> Result<Tensor> {
-    Tensor::empty(ctx, &[4], DType::F32)
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct FusedParams {
@@ -214,6 +196,8 @@ struct FusedParams {
 const FUSED_RN: usize = 8;
 /// Patches per workgroup of the fused kernel.
 const FUSED_RM: usize = 8;
+/// Lanes a subgroup must hold for the subgroup flavour: all `FUSED_RM` patch rows of a tile.
+const ROWS_PER_TILE: u32 = FUSED_RM as u32;
 
 /// Invocations per workgroup of the fused kernel: one lavapipe SIMD row on software adapters.
 fn fused_wg(ctx: &Context) -> usize {
@@ -236,18 +220,13 @@ pub enum RowSharing {
     Workgroup,
 }
 
-/// The subgroup flavour needs subgroups that hold all 8 rows of a tile.
-fn subgroups_usable(ctx: &Context) -> bool {
-    ctx.has_feature(vitfuse_runtime::wgpu::Features::SUBGROUP)
-        && ctx.report().subgroup_min_size >= 8
-}
 
 /// Patch embedding in one dispatch: `pixels` (B, C, H, W), `weight` (D, C, ph, pw) exactly as the
 /// Hugging Face Conv2d stores it, `bias` (D); `prefix` (NP, D) learned tokens put in front of
 /// every image (CLS, or CLS + distillation for AST); `pos` (NP + GH·GW, D) added to every token,
 /// prefix included. GH = (H − ph)/sh + 1, GW = (W − pw)/sw + 1 (floor, a conv without padding);
-/// patches in raster order. Returns (B, NP + GH·GW, D). The context's kernel choice for
-/// `patch` (`fused` or `composed`) picks the path; by default the fused kernel.
+/// patches in raster order. Returns (B, NP + GH·GW, D). The context's `patch` kernel choice
+/// ([`vitfuse_runtime::KernelChoices::patch`]) picks the path; by default the fused kernel.
 pub fn patch_embed(
     ctx: &Context,
     pixels: &Tensor,
@@ -257,7 +236,7 @@ pub fn patch_embed(
     pos: Option<&Tensor>,
     opts: PatchOptions,
 ) -> Result<Tensor> {
-    if ctx.kernel_choice("patch") == Some("composed") {
+    if ctx.kernels().patch == Some(PatchKernel::Composed) {
         return patch_embed_composed(ctx, pixels, weight, bias, prefix, pos, opts);
     }
     patch_embed_with(
@@ -294,7 +273,7 @@ pub fn patch_embed_with(
     let vw = k % 4 == 0;
     let tiles_n = dm.d.div_ceil(wg * FUSED_RN);
     let gemm = m.div_ceil(FUSED_RM) as u64 * tiles_n as u64;
-    let pre = (dm.b * dm.np * dm.d).div_ceil(wg * 8) as u64;
+    let pre = groups(dm.b * dm.np * dm.d, wg * 8);
     let params = FusedParams {
         b: dm.b as u32,
         c: dm.c as u32,
@@ -313,13 +292,13 @@ pub fn patch_embed_with(
         flags: bias.is_some() as u32 | (pos.is_some() as u32) << 1,
         tiles_n: tiles_n as u32,
     };
-    let dummy = dummy(ctx)?;
+    let dummy = ctx.dummy()?;
     let px4 = if va { pixels } else { &dummy };
     let w4 = if vw { weight } else { &dummy };
     let kernel = match sharing {
-        RowSharing::Auto if subgroups_usable(ctx) => &kernels::PATCH_EMBED_SG,
+        RowSharing::Auto if ctx.subgroups_at_least(ROWS_PER_TILE) => &kernels::PATCH_EMBED_SG,
         RowSharing::Auto | RowSharing::Workgroup => &kernels::PATCH_EMBED_WG,
-        RowSharing::Subgroup if subgroups_usable(ctx) => &kernels::PATCH_EMBED_SG,
+        RowSharing::Subgroup if ctx.subgroups_at_least(ROWS_PER_TILE) => &kernels::PATCH_EMBED_SG,
         RowSharing::Subgroup => {
             return Err(invalid(
                 OP,
@@ -409,7 +388,7 @@ pub fn patch_embed_composed(
         &[],
         &p,
         &[pixels, &cols],
-        ((m * k) as u64).div_ceil(64),
+        groups(m * k, 64),
     )?;
     let y = ops::matmul(
         ctx,
@@ -423,7 +402,7 @@ pub fn patch_embed_composed(
         return y.reshape(&[dm.b, dm.gp(), dm.d]);
     }
     let out = Tensor::empty(ctx, &[dm.b, dm.tokens(), dm.d], DType::F32)?;
-    let dummy = dummy(ctx)?;
+    let dummy = ctx.dummy()?;
     let p = AssembleParams {
         b: dm.b as u32,
         gp: dm.gp() as u32,
@@ -438,7 +417,7 @@ pub fn patch_embed_composed(
         &[],
         &p,
         &tensors,
-        (out.numel() as u64).div_ceil(64),
+        groups(out.numel(), 64),
     )?;
     Ok(out)
 }
@@ -498,7 +477,7 @@ pub fn interpolate_pos_bicubic(
         &[],
         &p,
         &[pos_grid, &out],
-        (out.numel() as u64).div_ceil(64),
+        groups(out.numel(), 64),
     )?;
     Ok(out)
 }

@@ -8,10 +8,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::choice::{self, KernelChoices, KernelVariant};
 use crate::error::{Error, Result};
 use crate::pool::{Pool, PoolStats};
 use crate::profile::Profiler;
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 
 /// Optional device features vitfuse uses when the adapter offers them.
 const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
@@ -31,11 +32,10 @@ pub struct ContextOptions {
     pub adapter: Option<String>,
     /// Time every dispatch with timestamp queries (when the adapter has them).
     pub profile: bool,
-    /// Kernels to run where an op would choose per adapter (benchmarks and tuning), as
-    /// (op, kernel) pairs: `matmul` → a [`crate::ops::MatmulKernel::NAMES`] entry;
-    /// `attention` → `flash`, `tiled`, `tiled-wg`, `subgroup` or `composed`; `patch` → `fused`
-    /// or `composed`. Ops not named choose per adapter.
-    pub kernels: Vec<(String, String)>,
+    /// Kernels to run where an op would choose per adapter (benchmarks and tuning); the
+    /// default leaves every choice to the ops. [`Context::new`] refuses a choice the adapter
+    /// cannot run.
+    pub kernels: KernelChoices,
 }
 
 /// What the adapter is and what the device was opened with.
@@ -95,13 +95,12 @@ pub struct Context {
     uniform_buf: wgpu::Buffer,
     slot: u64,
     stats: Mutex<RecordStats>,
-    gpu_error: Arc<Mutex<Option<String>>>,
+    pub(crate) gpu_error: Arc<Mutex<Option<String>>>,
     profiler: Option<Mutex<Profiler>>,
-    matmul: Option<crate::ops::MatmulKernel>,
-    kernels: Vec<(String, String)>,
+    kernels: KernelChoices,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -144,16 +143,10 @@ impl Context {
     }
 
     fn from_adapter(adapter: wgpu::Adapter, opts: &ContextOptions) -> Result<Self> {
-        let matmul = match opts.kernels.iter().find(|(op, _)| op == "matmul") {
-            None => None,
-            Some((_, name)) => Some(crate::ops::MatmulKernel::from_name(name).ok_or_else(|| Error::InvalidArgument {
-                op: "context",
-                message: format!("unknown matmul kernel {name:?}; one of {}", crate::ops::MatmulKernel::NAMES.join(", ")),
-            })?),
-        };
         let info = adapter.get_info();
         let features = adapter.features() & WANTED_FEATURES;
         let limits = adapter.limits();
+        opts.kernels.validate(&info.name, features, info.subgroup_min_size, &limits)?;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("vitfuse"),
             required_features: features,
@@ -193,8 +186,7 @@ impl Context {
             stats: Mutex::new(RecordStats::default()),
             gpu_error,
             profiler,
-            matmul,
-            kernels: opts.kernels.clone(),
+            kernels: opts.kernels,
         })
     }
 
@@ -237,14 +229,38 @@ impl Context {
         &self.info.name
     }
 
-    /// The matmul kernel named for `matmul` in [`ContextOptions::kernels`], if any (not `auto`).
+    /// The matmul kernel chosen in [`ContextOptions::kernels`], unless it leaves the choice to
+    /// [`crate::ops::MatmulKernel::resolve`] (`Auto`, `Tiled`).
     pub fn matmul_preference(&self) -> Option<crate::ops::MatmulKernel> {
-        self.matmul.filter(|k| !matches!(k, crate::ops::MatmulKernel::Auto | crate::ops::MatmulKernel::Tiled))
+        Some(self.kernels.matmul).filter(|k| !matches!(k, crate::ops::MatmulKernel::Auto | crate::ops::MatmulKernel::Tiled))
     }
 
-    /// The kernel named for `op` in [`ContextOptions::kernels`], if any.
-    pub fn kernel_choice(&self, op: &str) -> Option<&str> {
-        self.kernels.iter().find(|(o, _)| o == op).map(|(_, k)| k.as_str())
+    /// The kernel choices the context was opened with ([`ContextOptions::kernels`], validated).
+    pub fn kernels(&self) -> &KernelChoices {
+        &self.kernels
+    }
+
+    /// Whether the device has `Features::SUBGROUP` and every subgroup holds at least `n` lanes
+    /// (the adapter's `subgroup_min_size`), as kernels need whose workgroup rows of `n`
+    /// invocations must be one subgroup.
+    pub fn subgroups_at_least(&self, n: u32) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP) && self.info.subgroup_min_size >= n
+    }
+
+    /// Whether this adapter can run kernel `k` (see [`KernelVariant::needs`]).
+    pub fn supports<K: KernelVariant>(&self, k: K) -> bool {
+        self.check_kernel(k).is_ok()
+    }
+
+    /// Fails with [`Error::KernelUnsupported`] when this adapter cannot run kernel `k`.
+    pub fn check_kernel<K: KernelVariant>(&self, k: K) -> Result<()> {
+        choice::require(k, &self.info.name, self.features, self.info.subgroup_min_size, &self.limits)
+    }
+
+    /// A 16-byte f32 tensor to bind where a kernel's optional input is absent (large enough for
+    /// an `array<vec4<f32>>` binding); kernels skip it through a flag and never read it.
+    pub fn dummy(&self) -> Result<Tensor> {
+        Tensor::empty(self, &[4], DType::F32)
     }
 
     /// True for CPU (software) adapters such as lavapipe.
@@ -486,10 +502,7 @@ impl Context {
     }
 
     pub(crate) fn take_gpu_error(&self) -> Result<()> {
-        match lock(&self.gpu_error).take() {
-            Some(m) => Err(Error::Gpu { op: "device".into(), message: m }),
-            None => Ok(()),
-        }
+        take_gpu_error(&self.gpu_error)
     }
 
     /// Writes host bytes into a buffer. Work recorded earlier is submitted first, so that a
@@ -500,39 +513,6 @@ impl Context {
         }
         self.flush();
         self.queue.write_buffer(buf, 0, data);
-    }
-
-    /// Copies `bytes` bytes of `src` to the host. Submits pending work and waits.
-    pub(crate) fn read(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
-        let size = bytes.div_ceil(4) * 4;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("vitfuse.readback"),
-            size: size.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        if size > 0 {
-            self.record_copy(src, &staging, size);
-        }
-        self.flush();
-        let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::ReadBack(e.to_string()))?;
-        self.take_gpu_error()?;
-        rx.recv()
-            .map_err(|e| Error::ReadBack(e.to_string()))?
-            .map_err(|e| Error::ReadBack(e.to_string()))?;
-        let out = {
-            let view = slice.get_mapped_range().map_err(|e| Error::ReadBack(e.to_string()))?;
-            view[..bytes as usize].to_vec()
-        };
-        staging.unmap();
-        Ok(out)
     }
 
     /// Per-kernel GPU time (name, dispatches, total ms) gathered since the last call, when the
@@ -546,15 +526,61 @@ impl Context {
     }
 }
 
-/// An instance over the primary backends (Vulkan, Metal, DX12, WebGPU); OpenGL only when asked
-/// for by `wanted` or `WGPU_BACKEND`.
+/// Reports (and clears) the first uncaptured GPU error recorded in `sink` as [`Error::Gpu`].
+pub(crate) fn take_gpu_error(sink: &Mutex<Option<String>>) -> Result<()> {
+    match lock(sink).take() {
+        Some(m) => Err(Error::Gpu { op: "device".into(), message: m }),
+        None => Ok(()),
+    }
+}
+
+/// A compute-only instance (no display handle) over the primary backends (Vulkan, Metal, DX12,
+/// WebGPU); OpenGL only when asked for by `wanted` or `WGPU_BACKEND`. Probes no display where
+/// none can be reached ([`quiet_display_probe`]).
 fn make_instance(wanted: Option<&str>) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     let gl_wanted = wanted.is_some_and(|w| w.eq_ignore_ascii_case("gl"));
     if std::env::var_os("WGPU_BACKEND").is_none() && !gl_wanted {
         desc.backends = wgpu::Backends::PRIMARY;
     }
+    if desc.backends.contains(wgpu::Backends::VULKAN) {
+        quiet_display_probe();
+    }
     wgpu::Instance::new(desc)
+}
+
+/// Keeps Mesa's Vulkan device-select layer from probing for a Wayland display that cannot be
+/// reached, which prints `error: XDG_RUNTIME_DIR is invalid or not set in the environment.`
+///
+/// wgpu-hal enables `VK_KHR_wayland_surface` (and the X11 ones) on every Vulkan instance whose
+/// drivers offer it, and wgpu 30 has no option against it (`InstanceDescriptor::display` is
+/// unused on Vulkan; `wgpu_hal::vulkan::Instance::from_raw` requires those extensions too).
+/// Mesa's implicit layer `VK_LAYER_MESA_device_select` sees the extension and, in every
+/// `vkEnumeratePhysicalDevices`, calls `wl_display_connect(NULL)` to find the compositor's GPU;
+/// without `XDG_RUNTIME_DIR` (and without an absolute `WAYLAND_DISPLAY` or a `WAYLAND_SOCKET`)
+/// libwayland prints that line and fails, 4–6 times per command. In exactly that case, and when
+/// the user has not configured the layer (`NODEVICE_SELECT`, `MESA_VK_DEVICE_SELECT`,
+/// `DRI_PRIME` unset), this sets `NODEVICE_SELECT=1`, the off switch in the layer's manifest,
+/// so the loader does not load it. All the layer does then is reorder devices, putting its
+/// default (boot VGA, else the first GPU) first; `Context::new` picks adapters by type itself.
+///
+/// Setting a variable races with C code that reads the environment on another thread at that
+/// moment; so it happens once per process, before this crate's first Vulkan call, and concurrent
+/// callers wait for it.
+fn quiet_display_probe() {
+    #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let set = |k: &str| std::env::var_os(k).is_some();
+            let absolute = |k: &str| std::env::var_os(k).is_some_and(|v| v.as_encoded_bytes().starts_with(b"/"));
+            let wayland_reachable = set("WAYLAND_SOCKET") || absolute("WAYLAND_DISPLAY") || absolute("XDG_RUNTIME_DIR");
+            let configured = ["NODEVICE_SELECT", "MESA_VK_DEVICE_SELECT", "DRI_PRIME"].into_iter().any(set);
+            if !wayland_reachable && !configured {
+                std::env::set_var("NODEVICE_SELECT", "1");
+            }
+        });
+    }
 }
 
 fn rank(t: wgpu::DeviceType) -> u8 {

@@ -28,6 +28,12 @@ pub enum Error {
     Gpu { op: String, message: String },
     #[error("reading back from the GPU failed: {0}")]
     ReadBack(String),
+    /// A kernel name that is none of its op's kernels (`valid` lists them).
+    #[error("unknown {op} kernel {name:?}; one of {}", .valid.join(", "))]
+    UnknownKernel { op: &'static str, name: String, valid: &'static [&'static str] },
+    /// A kernel chosen explicitly that the adapter cannot run (`reason` says what it lacks).
+    #[error("the {op} kernel {kernel:?} cannot run on {adapter}: {reason}")]
+    KernelUnsupported { op: &'static str, kernel: &'static str, adapter: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -11,14 +11,18 @@
 //! # Ok::<(), vitfuse_runtime::Error>(())
 //! ```
 
+mod choice;
 mod context;
 mod error;
 pub mod kernels;
 pub mod ops;
 mod pool;
 mod profile;
+mod readback;
 mod tensor;
+pub mod util;
 
+pub use choice::{AttentionKernel, KernelChoices, KernelNeeds, KernelVariant, PatchKernel};
 pub use context::{AdapterReport, Context, ContextOptions, Kernel, RecordStats};
 pub use error::{Error, Result};
 pub use pool::PoolStats;

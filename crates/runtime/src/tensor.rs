@@ -1,6 +1,7 @@
 //! Tensors: a pooled storage buffer with a shape and a dtype. Clones and reshapes share the
 //! buffer; the buffer returns to the pool when the last one drops.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::context::Context;
@@ -96,6 +97,19 @@ impl Tensor {
         }
         let bytes = ctx.read(self.buffer(), self.byte_len())?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// [`Tensor::to_vec`] without blocking: recorded work and the copy are submitted now (so
+    /// later dispatches cannot change what is read), and the future resolves once the copy has
+    /// reached the host. It borrows nothing; natively a helper thread waits on the device, and
+    /// on wasm32 the browser completes it. Errors are those of `to_vec`.
+    pub fn to_vec_async<T: Element>(&self, ctx: &Context) -> impl Future<Output = Result<Vec<T>>> {
+        let read = if T::DTYPE != self.dtype {
+            Err(Error::DTypeMismatch { op: "to_vec_async", expected: self.dtype, got: T::DTYPE })
+        } else {
+            Ok(ctx.read_async(self.buffer(), self.byte_len()))
+        };
+        async move { Ok(bytemuck::pod_collect_to_vec(&read?.await?)) }
     }
 
     pub fn shape(&self) -> &[usize] {

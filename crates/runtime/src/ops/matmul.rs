@@ -1,6 +1,7 @@
 //! Batched matmul / Linear with fused bias, activation and residual epilogue.
 
 use super::{f32s, fits_u32, groups, non_empty, Activation};
+use crate::choice::{kernel_names, KernelNeeds};
 use crate::{kernels, Context, DType, Error, Result, Tensor};
 
 /// How the second operand is stored.
@@ -42,9 +43,9 @@ impl MatmulKernel {
     /// The concrete kernel this choice runs for an (N, K)-layout matmul with inner dim `k` on
     /// `ctx`'s adapter: on software adapters `Subgroup`, else `Blocked` when K % 4 == 0, else
     /// `Scalar`; on hardware GPUs `Wide` when K % 4 == 0 and the grid of 128 x 128 tiles
-    /// (`tiles_128`) fills the GPU, else `Shared`. A kernel named for `matmul` in the context's
-    /// kernel choices ([`Context::matmul_preference`]) replaces `Auto`/`Tiled`. Concrete kernels resolve to
-    /// themselves.
+    /// (`tiles_128`) fills the GPU, else `Shared`. The context's `matmul` kernel choice
+    /// ([`Context::matmul_preference`]) replaces `Auto`/`Tiled` where K suits it. Concrete
+    /// kernels resolve to themselves.
     pub fn resolve(self, ctx: &Context, k: usize, tiles_128: u64) -> MatmulKernel {
         match self {
             MatmulKernel::Auto | MatmulKernel::Tiled
@@ -61,7 +62,7 @@ impl MatmulKernel {
                     }
                 } else if !k.is_multiple_of(4) {
                     MatmulKernel::Scalar
-                } else if subgroups_of_8(ctx) {
+                } else if ctx.supports(MatmulKernel::Subgroup) {
                     MatmulKernel::Subgroup
                 } else {
                     MatmulKernel::Blocked
@@ -73,35 +74,31 @@ impl MatmulKernel {
 }
 
 impl MatmulKernel {
-    /// Names of the kernels, as `from_name` takes them.
-    pub const NAMES: [&'static str; 8] = ["auto", "naive", "tiled", "subgroup", "blocked", "shared", "wide", "scalar"];
-
-    /// The kernel called `name` (case-insensitive; see [`MatmulKernel::NAMES`]).
-    pub fn from_name(name: &str) -> Option<Self> {
-        const ALL: [MatmulKernel; 8] = [
-            MatmulKernel::Auto,
-            MatmulKernel::Naive,
-            MatmulKernel::Tiled,
-            MatmulKernel::Subgroup,
-            MatmulKernel::Blocked,
-            MatmulKernel::Shared,
-            MatmulKernel::Wide,
-            MatmulKernel::Scalar,
-        ];
-        let name = name.to_lowercase();
-        Self::NAMES.iter().position(|n| *n == name).map(|i| ALL[i])
-    }
-
     /// Whether the kernel reads K in vec4s (K % 4 == 0 only).
     pub fn needs_k4(self) -> bool {
         matches!(self, MatmulKernel::Subgroup | MatmulKernel::Blocked | MatmulKernel::Wide)
     }
+
+    /// What this kernel needs from the adapter: subgroups of at least 8 lanes for `Subgroup`
+    /// (an 8-invocation workgroup is one subgroup); the others stay within WebGPU's defaults.
+    pub fn needs(self) -> KernelNeeds {
+        match self {
+            MatmulKernel::Subgroup => KernelNeeds { subgroups_of: Some(8), workgroup_storage: 0 },
+            _ => KernelNeeds::default(),
+        }
+    }
 }
 
-/// Whether `matmul_subgroup` can run: subgroups, and an 8-invocation workgroup is one subgroup.
-fn subgroups_of_8(ctx: &Context) -> bool {
-    ctx.has_feature(wgpu::Features::SUBGROUP) && ctx.subgroup_min_size() >= 8
-}
+kernel_names!(MatmulKernel, "matmul", [
+    Auto => "auto",
+    Naive => "naive",
+    Tiled => "tiled",
+    Subgroup => "subgroup",
+    Blocked => "blocked",
+    Shared => "shared",
+    Wide => "wide",
+    Scalar => "scalar",
+]);
 
 /// Epilogue and layout of a matmul.
 #[derive(Clone, Copy, Debug)]
@@ -243,9 +240,7 @@ pub fn matmul(
     if kernel.needs_k4() && !k.is_multiple_of(4) {
         return unsupported(format!("the {kernel:?} matmul kernel needs K % 4 == 0, got K = {k}"));
     }
-    if kernel == MatmulKernel::Subgroup && !subgroups_of_8(ctx) {
-        return unsupported("the Subgroup matmul kernel needs subgroups of at least 8 lanes".into());
-    }
+    ctx.check_kernel(kernel)?;
     let tensors = [a, w, bias_t, res_t, &out];
     let tiles = |(tm, tn): (u64, u64)| batch as u64 * (m as u64).div_ceil(tm) * (n as u64).div_ceil(tn);
     match kernel {

@@ -37,12 +37,8 @@ impl Activation {
     }
 }
 
-use crate::{Context, DType, Error, Result, Tensor};
-
-/// Workgroups needed for `n` items at `per` items each.
-pub(crate) fn groups(n: usize, per: usize) -> u64 {
-    (n as u64).div_ceil(per as u64)
-}
+pub(crate) use crate::util::{fits_u32, groups};
+use crate::{DType, Error, Result, Tensor};
 
 /// Checks that every tensor is f32.
 pub(crate) fn f32s(op: &'static str, ts: &[&Tensor]) -> Result<()> {
@@ -58,16 +54,4 @@ pub(crate) fn non_empty(op: &'static str, t: &Tensor) -> Result<()> {
         return Err(Error::InvalidArgument { op, message: format!("empty tensor {:?}", t.shape()) });
     }
     Ok(())
-}
-
-/// Fails when a dim does not fit the u32 that kernels index with.
-pub(crate) fn fits_u32(op: &'static str, n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| Error::LimitExceeded { op, what: "elements", value: n as u64, limit: u32::MAX as u64 })
-}
-
-impl Context {
-    /// A 4-byte tensor bound where a kernel's optional input is absent.
-    pub(crate) fn dummy(&self) -> Result<Tensor> {
-        Tensor::empty(self, &[1], DType::F32)
-    }
 }
