@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use common::{compare, fixture, gpu};
-use vitfuse::model::{read_host_tensors, write_host_tensors, HostTensor, Model};
+use vitfuse::model::{read_host_tensors, write_host_tensors, Family, HostTensor, Model};
 use vitfuse::reference::{check_close, Tolerance};
 
 fn inputs(dir: &Path) -> HashMap<String, HostTensor> {
@@ -18,7 +18,7 @@ fn inputs(dir: &Path) -> HashMap<String, HostTensor> {
 fn run_gpu(dir: &Path, inputs: &HashMap<String, HostTensor>) -> BTreeMap<String, HostTensor> {
     let ctx = gpu();
     let model = Model::load(ctx, dir).unwrap();
-    assert_eq!(model.family(), "vilt");
+    assert_eq!(model.family(), Family::Vilt);
     model.forward(ctx, inputs).unwrap()
 }
 

@@ -14,7 +14,7 @@ use vitfuse_runtime::{Context, Tensor};
 use crate::audio::AstFeatureExtractor;
 use crate::config::AstConfig;
 use crate::error::{ModelError, Result};
-use crate::nn::{Encoder, EncoderDims, LayerNorm, Linear, Loader, VIT_NAMES};
+use crate::nn::{Encoder, LayerNorm, Linear, Loader, VIT_NAMES};
 use crate::vit::put;
 use crate::weights::Weights;
 
@@ -48,22 +48,14 @@ impl Ast {
         let root = root.root();
         let l = root.pp("audio_spectrogram_transformer");
         let c = config;
-        let (d, p) = (c.hidden_size, c.patch_size);
+        let (d, p) = (c.encoder.hidden_size, c.patch_size);
         let (gf, gt) = c.patch_grid();
         let e = l.pp("embeddings");
-        let dims = EncoderDims {
-            hidden: d,
-            heads: c.num_attention_heads,
-            intermediate: c.intermediate_size,
-            layers: c.num_hidden_layers,
-            eps: c.layer_norm_eps,
-            act: c.hidden_act,
-        };
         let mut prefix = e.host("cls_token", &[1, 1, d])?;
         prefix.extend(e.host("distillation_token", &[1, 1, d])?);
         let head = if root.contains("classifier.dense.weight") {
             let n = root.shape("classifier.dense.weight").map(|s| s[0]).unwrap_or(c.num_labels().max(1));
-            Some((LayerNorm::load(&root.pp("classifier"), "layernorm", d, c.layer_norm_eps)?, Linear::load(&root.pp("classifier"), "dense", n, d)?))
+            Some((LayerNorm::load(&root.pp("classifier"), "layernorm", d, c.encoder.layer_norm_eps)?, Linear::load(&root.pp("classifier"), "dense", n, d)?))
         } else {
             None
         };
@@ -74,8 +66,8 @@ impl Ast {
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             prefix: Tensor::from_slice(root.ctx, &[2, d], &prefix)?,
             pos: e.tensor("position_embeddings", &[1, 2 + gf * gt, d])?.reshape(&[2 + gf * gt, d])?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &dims)?,
-            norm: LayerNorm::load(&l, "layernorm", d, c.layer_norm_eps)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &c.encoder)?,
+            norm: LayerNorm::load(&l, "layernorm", d, c.encoder.layer_norm_eps)?,
             head,
         })
     }

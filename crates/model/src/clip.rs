@@ -11,7 +11,7 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::ClipConfig;
 use crate::error::Result;
-use crate::nn::{image_grid, PosEmbed, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
+use crate::nn::{image_grid, PosEmbed, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, LayerNorm, Linear, Loader, CLIP_NAMES};
 use crate::weights::Weights;
 
 pub struct ClipVision {
@@ -46,23 +46,15 @@ pub struct Clip {
 impl ClipVision {
     pub fn load(l: &Loader, c: &ClipConfig) -> Result<Self> {
         let v = &c.vision_config;
-        let (d, p, g) = (v.hidden_size, v.patch_size, v.grid_size());
+        let (d, p, g) = (v.encoder.hidden_size, v.patch_size, v.grid_size());
         let e = l.pp("embeddings");
-        let dims = EncoderDims {
-            hidden: d,
-            heads: v.num_attention_heads,
-            intermediate: v.intermediate_size,
-            layers: v.num_hidden_layers,
-            eps: v.layer_norm_eps,
-            act: v.hidden_act,
-        };
         Ok(ClipVision {
             patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels, p, p])?,
             cls: e.tensor("class_embedding", &[d])?.reshape(&[1, d])?,
             pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g + 1, d], 1, g, d)?,
-            pre_ln: LayerNorm::load(l, "pre_layrnorm", d, v.layer_norm_eps)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
-            post_ln: LayerNorm::load(l, "post_layernorm", d, v.layer_norm_eps)?,
+            pre_ln: LayerNorm::load(l, "pre_layrnorm", d, v.encoder.layer_norm_eps)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &v.encoder)?,
+            post_ln: LayerNorm::load(l, "post_layernorm", d, v.encoder.layer_norm_eps)?,
             proj: Linear { w: l.root().tensor("visual_projection.weight", &[c.projection_dim, d])?, b: None },
             channels: v.num_channels,
             image_size: v.image_size,
@@ -96,20 +88,12 @@ impl ClipVision {
 impl ClipText {
     pub fn load(l: &Loader, c: &ClipConfig) -> Result<Self> {
         let t = &c.text_config;
-        let d = t.hidden_size;
+        let d = t.encoder.hidden_size;
         let e = l.pp("embeddings");
-        let dims = EncoderDims {
-            hidden: d,
-            heads: t.num_attention_heads,
-            intermediate: t.intermediate_size,
-            layers: t.num_hidden_layers,
-            eps: t.layer_norm_eps,
-            act: t.hidden_act,
-        };
         Ok(ClipText {
             emb: TextEmbeddings::load(&e, t.vocab_size, t.max_position_embeddings, d)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
-            final_ln: LayerNorm::load(l, "final_layer_norm", d, t.layer_norm_eps)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &t.encoder)?,
+            final_ln: LayerNorm::load(l, "final_layer_norm", d, t.encoder.layer_norm_eps)?,
             proj: Linear { w: l.root().tensor("text_projection.weight", &[c.projection_dim, d])?, b: None },
             eos: t.eos_token_id,
         })

@@ -31,12 +31,24 @@ pub enum ModelError {
     },
 
     /// `architectures[0]` / `model_type` names a model this crate does not know.
-    #[error("unknown model architecture `{name}` in {} (supported: ViT, CLIP, SigLIP, ViLT, AST)", path.display())]
+    #[error("unknown model architecture `{name}` in {} (supported: {})", path.display(), crate::config::Family::supported())]
     UnknownArchitecture {
         /// The architecture or model_type string found.
         name: String,
         /// The config file.
         path: PathBuf,
+    },
+
+    /// A config value parses but no model can have it (zero heads, a width that is not a
+    /// multiple of the heads, a LayerNorm epsilon that is not > 0, ...).
+    #[error("invalid config {}: `{field}` {reason}", path.display())]
+    InvalidConfig {
+        /// The config file.
+        path: PathBuf,
+        /// The key, with its sub-config (`vision_config.num_attention_heads`).
+        field: String,
+        /// What is wrong with its value.
+        reason: String,
     },
 
     /// A recognised setting has a value this crate does not implement.

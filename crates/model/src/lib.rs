@@ -30,8 +30,8 @@ pub mod vit;
 pub mod weights;
 
 pub use config::{
-    Activation, AstConfig, ClipConfig, ClipTextConfig, ClipVisionConfig, ModelConfig, SiglipConfig,
-    SiglipTextConfig, SiglipVisionConfig, ViTConfig, ViltConfig,
+    Activation, AstConfig, ClipConfig, ClipTextConfig, ClipVisionConfig, EncoderConfig, Family,
+    ModelConfig, SiglipConfig, SiglipTextConfig, SiglipVisionConfig, ViTConfig, ViltConfig,
 };
 pub use error::{ModelError, Result};
 pub use pipeline::{ForwardOptions, Model};

@@ -9,7 +9,7 @@ use vitfuse_attention::{self as attn, AttentionOptions};
 use vitfuse_runtime::ops::{self, Activation as Act};
 use vitfuse_runtime::{Context, Tensor};
 
-use crate::config::Activation;
+use crate::config::{Activation, EncoderConfig};
 use crate::error::{ModelError, Result};
 use crate::weights::Weights;
 
@@ -215,17 +215,6 @@ pub const CLIP_NAMES: LayerNames = LayerNames {
     fc2: "mlp.fc2",
 };
 
-/// Dimensions of a transformer encoder.
-#[derive(Clone, Copy, Debug)]
-pub struct EncoderDims {
-    pub hidden: usize,
-    pub heads: usize,
-    pub intermediate: usize,
-    pub layers: usize,
-    pub eps: f64,
-    pub act: Activation,
-}
-
 /// One pre-LN block: `x += attn(ln1(x))`, `x += mlp(ln2(x))`.
 pub struct EncoderLayer {
     ln1: LayerNorm,
@@ -239,23 +228,22 @@ pub struct EncoderLayer {
 }
 
 impl EncoderLayer {
-    pub fn load(l: &Loader, names: &LayerNames, d: &EncoderDims) -> Result<Self> {
-        if d.heads == 0 || !d.hidden.is_multiple_of(d.heads) {
-            return Err(ModelError::InvalidInput(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                d.hidden, d.heads
-            )));
+    /// Loads one layer; `c` is checked again, as it may have been built by hand.
+    pub fn load(l: &Loader, names: &LayerNames, c: &EncoderConfig) -> Result<Self> {
+        if let Some((key, reason)) = c.problem() {
+            return Err(ModelError::InvalidInput(format!("encoder config: `{key}` {reason}")));
         }
-        let hs = d.hidden / d.heads;
+        let (d, m, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
+        let hs = c.head_dim();
         Ok(EncoderLayer {
-            ln1: LayerNorm::load(l, names.ln1, d.hidden, d.eps)?,
-            qkv: Linear::load_fused(l, &[names.q, names.k, names.v], d.hidden, d.hidden)?,
-            out: Linear::load(l, names.out, d.hidden, d.hidden)?,
-            ln2: LayerNorm::load(l, names.ln2, d.hidden, d.eps)?,
-            fc1: Linear::load(l, names.fc1, d.intermediate, d.hidden)?,
-            fc2: Linear::load(l, names.fc2, d.hidden, d.intermediate)?,
-            act: act(d.act),
-            opts: AttentionOptions { nh: d.heads, hs, scale: (hs as f32).powf(-0.5), causal: false },
+            ln1: LayerNorm::load(l, names.ln1, d, eps)?,
+            qkv: Linear::load_fused(l, &[names.q, names.k, names.v], d, d)?,
+            out: Linear::load(l, names.out, d, d)?,
+            ln2: LayerNorm::load(l, names.ln2, d, eps)?,
+            fc1: Linear::load(l, names.fc1, m, d)?,
+            fc2: Linear::load(l, names.fc2, d, m)?,
+            act: act(c.hidden_act),
+            opts: AttentionOptions { nh: c.num_attention_heads, hs, scale: (hs as f32).powf(-0.5), causal: false },
         })
     }
 
@@ -277,8 +265,9 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    pub fn load(l: &Loader, names: &LayerNames, d: &EncoderDims) -> Result<Self> {
-        let layers = (0..d.layers).map(|i| EncoderLayer::load(&l.pp(&i.to_string()), names, d)).collect::<Result<_>>()?;
+    /// Loads `c.num_hidden_layers` layers from `prefix.0`, `prefix.1`, ….
+    pub fn load(l: &Loader, names: &LayerNames, c: &EncoderConfig) -> Result<Self> {
+        let layers = (0..c.num_hidden_layers).map(|i| EncoderLayer::load(&l.pp(&i.to_string()), names, c)).collect::<Result<_>>()?;
         Ok(Encoder { layers })
     }
 

@@ -10,7 +10,7 @@ use vitfuse_runtime::{Context, Tensor};
 use crate::ast::Ast;
 use crate::clip::Clip;
 use crate::siglip::Siglip;
-use crate::config::ModelConfig;
+use crate::config::{Family, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::vilt::Vilt;
 use crate::vit::Vit;
@@ -59,13 +59,14 @@ impl Model {
         }
     }
 
-    pub fn family(&self) -> &'static str {
+    /// The model family.
+    pub fn family(&self) -> Family {
         match self {
-            Model::Vit(_) => "vit",
-            Model::Clip(_) => "clip",
-            Model::Siglip(_) => "siglip",
-            Model::Vilt(_) => "vilt",
-            Model::Ast(_) => "ast",
+            Model::Vit(_) => Family::Vit,
+            Model::Clip(_) => Family::Clip,
+            Model::Siglip(_) => Family::Siglip,
+            Model::Vilt(_) => Family::Vilt,
+            Model::Ast(_) => Family::Ast,
         }
     }
 

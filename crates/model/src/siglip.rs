@@ -13,7 +13,7 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::SiglipConfig;
 use crate::error::{ModelError, Result};
-use crate::nn::{act, image_grid, PosEmbed, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, EncoderDims, LayerNorm, Linear, Loader, CLIP_NAMES};
+use crate::nn::{act, image_grid, PosEmbed, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, LayerNorm, Linear, Loader, CLIP_NAMES};
 use crate::weights::Weights;
 
 /// The multi-head attention pooling head: probe ⟶ MHA over the patches ⟶ LayerNorm + MLP residual.
@@ -61,17 +61,9 @@ pub struct Siglip {
 impl SiglipVision {
     pub fn load(l: &Loader, c: &SiglipConfig) -> Result<Self> {
         let v = &c.vision_config;
-        let (d, p) = (v.hidden_size, v.patch_size);
+        let (d, p) = (v.encoder.hidden_size, v.patch_size);
         let g = v.image_size / p.max(1);
         let e = l.pp("embeddings");
-        let dims = EncoderDims {
-            hidden: d,
-            heads: v.num_attention_heads,
-            intermediate: v.intermediate_size,
-            layers: v.num_hidden_layers,
-            eps: v.layer_norm_eps,
-            act: v.hidden_act,
-        };
         let head = if v.vision_use_head {
             let h = l.pp("head");
             let a = h.pp("attention");
@@ -81,11 +73,11 @@ impl SiglipVision {
                 in_b: a.tensor("in_proj_bias", &[3 * d])?,
                 out_w: a.tensor("out_proj.weight", &[d, d])?,
                 out_b: a.tensor("out_proj.bias", &[d])?,
-                ln: LayerNorm::load(&h, "layernorm", d, v.layer_norm_eps)?,
-                fc1: Linear::load(&h.pp("mlp"), "fc1", v.intermediate_size, d)?,
-                fc2: Linear::load(&h.pp("mlp"), "fc2", d, v.intermediate_size)?,
-                act: act(v.hidden_act),
-                heads: v.num_attention_heads,
+                ln: LayerNorm::load(&h, "layernorm", d, v.encoder.layer_norm_eps)?,
+                fc1: Linear::load(&h.pp("mlp"), "fc1", v.encoder.intermediate_size, d)?,
+                fc2: Linear::load(&h.pp("mlp"), "fc2", d, v.encoder.intermediate_size)?,
+                act: act(v.encoder.hidden_act),
+                heads: v.encoder.num_attention_heads,
             })
         } else {
             None
@@ -94,8 +86,8 @@ impl SiglipVision {
             patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels, p, p])?,
             patch_b: e.tensor("patch_embedding.bias", &[d])?,
             pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g, d], 0, g, d)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
-            post_ln: LayerNorm::load(l, "post_layernorm", d, v.layer_norm_eps)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &v.encoder)?,
+            post_ln: LayerNorm::load(l, "post_layernorm", d, v.encoder.layer_norm_eps)?,
             head,
             channels: v.num_channels,
             image_size: v.image_size,
@@ -136,20 +128,12 @@ impl SiglipVision {
 impl SiglipText {
     pub fn load(l: &Loader, c: &SiglipConfig) -> Result<Self> {
         let t = &c.text_config;
-        let d = t.hidden_size;
+        let d = t.encoder.hidden_size;
         let e = l.pp("embeddings");
-        let dims = EncoderDims {
-            hidden: d,
-            heads: t.num_attention_heads,
-            intermediate: t.intermediate_size,
-            layers: t.num_hidden_layers,
-            eps: t.layer_norm_eps,
-            act: t.hidden_act,
-        };
         Ok(SiglipText {
             emb: TextEmbeddings::load(&e, t.vocab_size, t.max_position_embeddings, d)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &dims)?,
-            final_ln: LayerNorm::load(l, "final_layer_norm", d, t.layer_norm_eps)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &t.encoder)?,
+            final_ln: LayerNorm::load(l, "final_layer_norm", d, t.encoder.layer_norm_eps)?,
             head: Linear::load(l, "head", t.projection_size(), d)?,
         })
     }

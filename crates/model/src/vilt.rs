@@ -40,7 +40,7 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::ViltConfig;
 use crate::error::{ModelError, Result};
-use crate::nn::{Encoder, EncoderDims, LayerNorm, Linear, Loader, VIT_NAMES};
+use crate::nn::{Encoder, LayerNorm, Linear, Loader, VIT_NAMES};
 use crate::vit::put;
 use crate::weights::{HostTensor, Weights};
 
@@ -222,7 +222,7 @@ impl Vilt {
         } else {
             root.clone()
         };
-        let (d, p, ch) = (c.hidden_size, c.patch_size, c.num_channels);
+        let (d, p, ch) = (c.encoder.hidden_size, c.patch_size, c.num_channels);
         if p == 0 || c.image_size < p {
             return Err(ModelError::InvalidInput(format!("image_size {} below patch_size {p}", c.image_size)));
         }
@@ -237,28 +237,20 @@ impl Vilt {
         let te = e.pp("text_embeddings");
         let modality = e.host("token_type_embeddings.weight", &[c.modality_type_vocab_size, d])?;
         let row = |i: usize| Tensor::from_slice(l.ctx, &[d], &modality[i * d..(i + 1) * d]);
-        let dims = EncoderDims {
-            hidden: d,
-            heads: c.num_attention_heads,
-            intermediate: c.intermediate_size,
-            layers: c.num_hidden_layers,
-            eps: c.layer_norm_eps,
-            act: c.hidden_act,
-        };
         Ok(Vilt {
             config: c.clone(),
             word: te.tensor("word_embeddings.weight", &[c.vocab_size, d])?,
             text_pos: te.tensor("position_embeddings.weight", &[c.max_position_embeddings, d])?,
             text_type: te.tensor("token_type_embeddings.weight", &[c.type_vocab_size, d])?,
-            text_ln: LayerNorm::load(&te, "LayerNorm", d, c.layer_norm_eps)?,
+            text_ln: LayerNorm::load(&te, "LayerNorm", d, c.encoder.layer_norm_eps)?,
             patch_w: e.tensor("patch_embeddings.projection.weight", &[d, ch, p, p])?,
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             cls: e.tensor("cls_token", &[1, 1, d])?.reshape(&[1, d])?,
             pos: e.tensor("position_embeddings", &[1, 1 + g * g, d])?.reshape(&[1 + g * g, d])?,
             modality_text: row(0)?,
             modality_image: row(IMAGE_TOKEN_TYPE)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &dims)?,
-            norm: LayerNorm::load(&l, "layernorm", d, c.layer_norm_eps)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &c.encoder)?,
+            norm: LayerNorm::load(&l, "layernorm", d, c.encoder.layer_norm_eps)?,
             pooler: if l.contains("pooler.dense.weight") { Some(Linear::load(&l.pp("pooler"), "dense", d, d)?) } else { None },
             rank_output: if matches!(root.source, crate::nn::Source::Checkpoint(_)) && root.contains("rank_output.weight") {
                 Some(Linear::load(&root, "rank_output", 1, d)?)
@@ -291,7 +283,7 @@ impl Vilt {
         pixel_mask: &[i64],
     ) -> Result<BTreeMap<String, HostTensor>> {
         let c = &self.config;
-        let d = c.hidden_size;
+        let d = c.encoder.hidden_size;
         let bad = |m: String| ModelError::InvalidInput(m);
         if n == 0 || t == 0 || t > c.max_position_embeddings {
             return Err(bad(format!("input_ids must be (N, T) with 0 < T <= {}; got N = {n}, T = {t}", c.max_position_embeddings)));

@@ -11,7 +11,7 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::ViTConfig;
 use crate::error::Result;
-use crate::nn::{image_grid, Encoder, EncoderDims, LayerNorm, Linear, Loader, PosEmbed, VIT_NAMES};
+use crate::nn::{image_grid, Encoder, LayerNorm, Linear, Loader, PosEmbed, VIT_NAMES};
 use crate::weights::Weights;
 
 pub struct Vit {
@@ -43,17 +43,9 @@ impl Vit {
         let root = root.root();
         let l = if root.contains("vit.embeddings.cls_token") { root.pp("vit") } else { root.clone() };
         let c = config;
-        let (d, p, ch) = (c.hidden_size, c.patch_size, c.num_channels);
+        let (d, p, ch) = (c.encoder.hidden_size, c.patch_size, c.num_channels);
         let g = c.grid_size();
         let e = l.pp("embeddings");
-        let dims = EncoderDims {
-            hidden: d,
-            heads: c.num_attention_heads,
-            intermediate: c.intermediate_size,
-            layers: c.num_hidden_layers,
-            eps: c.layer_norm_eps,
-            act: c.hidden_act,
-        };
         let classifier = if root.contains("classifier.weight") {
             let n = root.shape("classifier.weight").map(|s| s[0]).unwrap_or(config.num_labels().max(1));
             Some(Linear::load(&root, "classifier", n, d)?)
@@ -66,8 +58,8 @@ impl Vit {
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             cls: e.tensor("cls_token", &[1, 1, d])?.reshape(&[1, d])?,
             pos: PosEmbed::load(&e, "position_embeddings", &[1, g * g + 1, d], 1, g, d)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &dims)?,
-            norm: LayerNorm::load(&l, "layernorm", d, c.layer_norm_eps)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &c.encoder)?,
+            norm: LayerNorm::load(&l, "layernorm", d, c.encoder.layer_norm_eps)?,
             pooler: if l.contains("pooler.dense.weight") { Some(Linear::load(&l.pp("pooler"), "dense", d, d)?) } else { None },
             classifier,
         })

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use vitfuse_model::{Activation, ModelConfig, ModelError};
+use vitfuse_model::{Activation, EncoderConfig, Family, ModelConfig, ModelError};
 
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
 
@@ -25,12 +25,16 @@ fn vit_tiny() {
     };
     assert_eq!(c.architectures, vec!["ViTForImageClassification"]);
     assert_eq!(
-        (c.hidden_size, c.num_hidden_layers, c.num_attention_heads),
+        (
+            c.encoder.hidden_size,
+            c.encoder.num_hidden_layers,
+            c.encoder.num_attention_heads
+        ),
         (64, 2, 4)
     );
-    assert_eq!(c.intermediate_size, 128);
-    assert_eq!(c.hidden_act, Activation::GeluErf);
-    assert_eq!(c.layer_norm_eps, 1e-12);
+    assert_eq!(c.encoder.intermediate_size, 128);
+    assert_eq!(c.encoder.hidden_act, Activation::GeluErf);
+    assert_eq!(c.encoder.layer_norm_eps, 1e-12);
     assert_eq!((c.image_size, c.patch_size, c.num_channels), (32, 8, 3));
     assert!(c.qkv_bias);
     assert_eq!(c.num_labels(), 5);
@@ -43,7 +47,7 @@ fn vit_tiny() {
 fn clip_tiny() {
     let cfg = load("clip_tiny");
     assert_eq!(cfg.architecture(), Some("CLIPModel"));
-    assert_eq!(cfg.family(), "clip");
+    assert_eq!(cfg.family(), Family::Clip);
     let ModelConfig::Clip(c) = cfg else {
         panic!("not CLIP")
     };
@@ -51,18 +55,22 @@ fn clip_tiny() {
     assert!((c.logit_scale_init_value - 2.6592).abs() < 1e-12);
     let t = &c.text_config;
     assert_eq!(
-        (t.vocab_size, t.hidden_size, t.intermediate_size),
+        (
+            t.vocab_size,
+            t.encoder.hidden_size,
+            t.encoder.intermediate_size
+        ),
         (1000, 48, 192)
     );
     assert_eq!(
         (
-            t.num_hidden_layers,
-            t.num_attention_heads,
+            t.encoder.num_hidden_layers,
+            t.encoder.num_attention_heads,
             t.max_position_embeddings
         ),
         (2, 4, 16)
     );
-    assert_eq!(t.hidden_act, Activation::QuickGelu);
+    assert_eq!(t.encoder.hidden_act, Activation::QuickGelu);
     assert_eq!(
         (t.eos_token_id, t.pad_token_id, t.bos_token_id),
         (2, 1, 998)
@@ -70,10 +78,15 @@ fn clip_tiny() {
     assert!(t.legacy_eos_pooling());
     let v = &c.vision_config;
     assert_eq!(
-        (v.hidden_size, v.image_size, v.patch_size, v.num_channels),
+        (
+            v.encoder.hidden_size,
+            v.image_size,
+            v.patch_size,
+            v.num_channels
+        ),
         (64, 32, 8, 3)
     );
-    assert_eq!(v.layer_norm_eps, 1e-5);
+    assert_eq!(v.encoder.layer_norm_eps, 1e-5);
     assert_eq!(v.grid_size(), 4);
 }
 
@@ -93,10 +106,10 @@ fn siglip_tiny() {
     let ModelConfig::Siglip(c) = load("siglip_tiny") else {
         panic!("not SigLIP")
     };
-    assert_eq!(c.text_config.hidden_act, Activation::GeluTanh);
+    assert_eq!(c.text_config.encoder.hidden_act, Activation::GeluTanh);
     assert_eq!(c.text_config.projection_size(), 64);
     assert_eq!(c.text_config.max_position_embeddings, 8);
-    assert_eq!(c.text_config.layer_norm_eps, 1e-6);
+    assert_eq!(c.text_config.encoder.layer_norm_eps, 1e-6);
     assert!(c.vision_config.vision_use_head);
     assert_eq!(c.vision_config.grid_size(), 4);
 }
@@ -138,8 +151,8 @@ fn defaults_and_model_type_fallback() {
     };
     assert_eq!(
         (
-            c.hidden_size,
-            c.num_hidden_layers,
+            c.encoder.hidden_size,
+            c.encoder.num_hidden_layers,
             c.patch_size,
             c.image_size
         ),
@@ -235,7 +248,192 @@ fn unknown_architecture() {
         msg.contains("LlamaForCausalLM") && msg.contains("llama.json"),
         "{msg}"
     );
+    // The list of supported families comes from the family table.
+    assert!(
+        msg.contains("(supported: ViT, CLIP, SigLIP, ViLT, AST)"),
+        "{msg}"
+    );
+    assert!(Family::all().all(|f| msg.contains(f.name())), "{msg}");
     let p = tmp("nothing.json", "{}");
     let msg = ModelConfig::from_file(&p).unwrap_err().to_string();
     assert!(msg.contains("unknown model architecture"), "{msg}");
+}
+
+/// Parses `json` (written to a scratch file named `name`).
+fn parse(name: &str, json: &str) -> vitfuse_model::Result<ModelConfig> {
+    ModelConfig::from_file(tmp(name, json))
+}
+
+#[test]
+fn encoder_defaults_per_family() {
+    use Activation::{GeluErf, GeluTanh, QuickGelu};
+    let enc = |h, l, n, m, act, eps| EncoderConfig {
+        hidden_size: h,
+        num_hidden_layers: l,
+        num_attention_heads: n,
+        intermediate_size: m,
+        hidden_act: act,
+        layer_norm_eps: eps,
+    };
+    let bert = enc(768, 12, 12, 3072, GeluErf, 1e-12);
+    let ModelConfig::Vit(c) = parse("d_vit.json", r#"{"model_type": "vit"}"#).unwrap() else {
+        panic!()
+    };
+    assert_eq!(c.encoder, bert);
+    let ModelConfig::Vilt(c) = parse("d_vilt.json", r#"{"model_type": "vilt"}"#).unwrap() else {
+        panic!()
+    };
+    assert_eq!(c.encoder, bert);
+    let ModelConfig::Ast(c) = parse(
+        "d_ast.json",
+        r#"{"model_type": "audio-spectrogram-transformer"}"#,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(c.encoder, bert);
+    let ModelConfig::Clip(c) = parse("d_clip.json", r#"{"architectures": ["CLIPModel"]}"#).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        c.text_config.encoder,
+        enc(512, 12, 8, 2048, QuickGelu, 1e-5)
+    );
+    assert_eq!(
+        c.vision_config.encoder,
+        enc(768, 12, 12, 3072, QuickGelu, 1e-5)
+    );
+    let ModelConfig::Siglip(c) = parse(
+        "d_siglip.json",
+        r#"{"architectures": ["SiglipModel"], "text_config": {}, "vision_config": {}}"#,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    let siglip = enc(768, 12, 12, 3072, GeluTanh, 1e-6);
+    assert_eq!(
+        (c.text_config.encoder, c.vision_config.encoder),
+        (siglip, siglip)
+    );
+    assert_eq!(c.text_config.projection_size(), 768);
+
+    // Keys given override their default only; each tower reads its own object.
+    let ModelConfig::Vit(c) = parse(
+        "d_vit_ti.json",
+        r#"{"model_type": "vit", "hidden_size": 192, "num_attention_heads": 3}"#,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(c.encoder, enc(192, 12, 3, 3072, GeluErf, 1e-12));
+    assert_eq!(c.head_dim(), 64);
+    let ModelConfig::Clip(c) = parse(
+        "d_clip_v.json",
+        r#"{"architectures": ["CLIPModel"], "hidden_size": 64, "vision_config": {"num_hidden_layers": 2, "hidden_act": "gelu"}}"#,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        c.vision_config.encoder,
+        enc(768, 2, 12, 3072, GeluErf, 1e-5)
+    );
+    assert_eq!(
+        c.text_config.encoder,
+        enc(512, 12, 8, 2048, QuickGelu, 1e-5)
+    );
+}
+
+#[test]
+fn invalid_encoder_values() {
+    let check = |name: &str, json: &str, field: &str, says: &str| {
+        let err = parse(name, json).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(&err, ModelError::InvalidConfig { field: f, .. } if f == field),
+            "{name}: {msg}"
+        );
+        assert!(msg.contains(name) && msg.contains(says), "{name}: {msg}");
+    };
+    check(
+        "eps_negative.json",
+        r#"{"architectures": ["ViTModel"], "layer_norm_eps": -1}"#,
+        "layer_norm_eps",
+        "finite and greater than 0, got -1",
+    );
+    check(
+        "eps_zero.json",
+        r#"{"model_type": "vilt", "layer_norm_eps": 0.0}"#,
+        "layer_norm_eps",
+        "greater than 0",
+    );
+    check(
+        "heads_indivisible.json",
+        r#"{"architectures": ["CLIPModel"], "vision_config": {"hidden_size": 100, "num_attention_heads": 3}}"#,
+        "vision_config.num_attention_heads",
+        "(3) must divide hidden_size (100)",
+    );
+    check(
+        "heads_zero.json",
+        r#"{"architectures": ["ASTModel"], "num_attention_heads": 0}"#,
+        "num_attention_heads",
+        "greater than 0",
+    );
+    check(
+        "no_layers.json",
+        r#"{"architectures": ["SiglipModel"], "text_config": {"num_hidden_layers": 0}}"#,
+        "text_config.num_hidden_layers",
+        "greater than 0",
+    );
+    check(
+        "no_mlp.json",
+        r#"{"architectures": ["ViTModel"], "intermediate_size": 0}"#,
+        "intermediate_size",
+        "greater than 0",
+    );
+    // A value of the wrong type names its sub-config too.
+    let msg = parse(
+        "sub_type.json",
+        r#"{"architectures": ["SiglipModel"], "vision_config": {"hidden_size": -4}}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("sub_type.json") && msg.contains("`vision_config.hidden_size`"),
+        "{msg}"
+    );
+    let err = parse(
+        "sub_not_object.json",
+        r#"{"architectures": ["CLIPModel"], "text_config": 3}"#,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ModelError::Json { .. }) && err.to_string().contains("text_config"),
+        "{err}"
+    );
+}
+
+#[test]
+fn family_of_every_fixture() {
+    for (dir, family) in [
+        ("vit_tiny", Family::Vit),
+        ("clip_tiny", Family::Clip),
+        ("clip_tiny_eos", Family::Clip),
+        ("siglip_tiny", Family::Siglip),
+        ("vilt_tiny", Family::Vilt),
+        ("ast_tiny", Family::Ast),
+    ] {
+        assert_eq!(load(dir).family(), family, "{dir}");
+    }
+    // An unknown architecture falls back to a known model_type.
+    let c = parse(
+        "vit_mae.json",
+        r#"{"architectures": ["Dinov2Model"], "model_type": "vit"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (c.family(), c.architecture()),
+        (Family::Vit, Some("Dinov2Model"))
+    );
 }

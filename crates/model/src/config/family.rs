@@ -1,0 +1,161 @@
+//! The supported model families and every name they go by, in one table.
+
+/// A supported model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Vision Transformer (`ViTModel`, `ViTForImageClassification`).
+    Vit,
+    /// CLIP dual encoder (`CLIPModel`).
+    Clip,
+    /// SigLIP dual encoder (`SiglipModel`).
+    Siglip,
+    /// ViLT vision-and-language transformer (`ViltModel`, `ViltFor…`).
+    Vilt,
+    /// Audio Spectrogram Transformer (`ASTModel`, `ASTForAudioClassification`).
+    Ast,
+}
+
+/// How one family is named and recognised.
+struct Names {
+    family: Family,
+    /// Name in messages and docs.
+    display: &'static str,
+    /// Short lower-case id.
+    id: &'static str,
+    /// `architectures[0]` values that start with this select the family.
+    architecture_prefix: &'static str,
+    /// The `model_type` value of the family.
+    model_type: &'static str,
+}
+
+/// In [`Family`] order (checked at compile time); a name is matched against the rows in turn.
+const TABLE: [Names; 5] = [
+    Names {
+        family: Family::Vit,
+        display: "ViT",
+        id: "vit",
+        architecture_prefix: "ViT",
+        model_type: "vit",
+    },
+    Names {
+        family: Family::Clip,
+        display: "CLIP",
+        id: "clip",
+        architecture_prefix: "CLIP",
+        model_type: "clip",
+    },
+    Names {
+        family: Family::Siglip,
+        display: "SigLIP",
+        id: "siglip",
+        architecture_prefix: "Siglip",
+        model_type: "siglip",
+    },
+    Names {
+        family: Family::Vilt,
+        display: "ViLT",
+        id: "vilt",
+        architecture_prefix: "Vilt",
+        model_type: "vilt",
+    },
+    Names {
+        family: Family::Ast,
+        display: "AST",
+        id: "ast",
+        architecture_prefix: "AST",
+        model_type: "audio-spectrogram-transformer",
+    },
+];
+
+const _: () = {
+    let mut i = 0;
+    while i < TABLE.len() {
+        assert!(
+            TABLE[i].family as usize == i,
+            "TABLE rows must follow the Family order"
+        );
+        i += 1;
+    }
+};
+
+impl Family {
+    fn names(self) -> &'static Names {
+        &TABLE[self as usize]
+    }
+
+    /// Every family, in table order.
+    pub fn all() -> impl Iterator<Item = Family> {
+        TABLE.iter().map(|n| n.family)
+    }
+
+    /// Display name: `"ViT"`, `"CLIP"`, `"SigLIP"`, `"ViLT"` or `"AST"`.
+    pub fn name(self) -> &'static str {
+        self.names().display
+    }
+
+    /// Short id: `"vit"`, `"clip"`, `"siglip"`, `"vilt"` or `"ast"`.
+    pub fn id(self) -> &'static str {
+        self.names().id
+    }
+
+    /// The `model_type` written by transformers (`"audio-spectrogram-transformer"` for AST).
+    pub fn model_type(self) -> &'static str {
+        self.names().model_type
+    }
+
+    /// The family an `architectures` entry (by prefix, e.g. `ViTForImageClassification`) or a
+    /// `model_type` (exactly) selects.
+    pub fn from_name(name: &str) -> Option<Family> {
+        TABLE
+            .iter()
+            .find(|n| name.starts_with(n.architecture_prefix) || name == n.model_type)
+            .map(|n| n.family)
+    }
+
+    /// The family with this short id ([`Family::id`]).
+    pub fn from_id(id: &str) -> Option<Family> {
+        TABLE.iter().find(|n| n.id == id).map(|n| n.family)
+    }
+
+    /// The display names joined for messages: `"ViT, CLIP, SigLIP, ViLT, AST"`.
+    pub fn supported() -> String {
+        TABLE
+            .iter()
+            .map(|n| n.display)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::fmt::Display for Family {
+    /// The display name ([`Family::name`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for f in Family::all() {
+            assert_eq!(Family::from_id(f.id()), Some(f));
+            assert_eq!(Family::from_name(f.model_type()), Some(f));
+            assert_eq!(f.to_string(), f.name());
+        }
+        assert_eq!(Family::all().count(), 5);
+        assert_eq!(
+            Family::from_name("ViltForImageAndTextRetrieval"),
+            Some(Family::Vilt)
+        );
+        assert_eq!(Family::from_name("ViTMAEModel"), Some(Family::Vit));
+        assert_eq!(
+            Family::from_name("ASTForAudioClassification"),
+            Some(Family::Ast)
+        );
+        assert_eq!(Family::from_name("LlamaForCausalLM"), None);
+        assert_eq!(Family::supported(), "ViT, CLIP, SigLIP, ViLT, AST");
+    }
+}
