@@ -41,8 +41,8 @@ pub fn apply_prompt(template: &str, label: &str) -> Result<String> {
 }
 
 /// Bytes of the widest activation of one item through a tower of `tokens` tokens.
-fn item_bytes(tokens: usize, hidden: usize, intermediate: usize) -> u64 {
-    (tokens * (3 * hidden).max(intermediate) * 4) as u64
+fn item_bytes(tokens: usize, e: &vitfuse_model::EncoderConfig) -> u64 {
+    (tokens * (3 * e.hidden_size).max(e.intermediate_size) * 4) as u64
 }
 
 /// Image embeddings of preprocessed `pixel_values` on the GPU: CLIP/SigLIP normalised
@@ -130,17 +130,17 @@ impl Inner {
         match &self.config {
             ModelConfig::Clip(c) => {
                 let v = &c.vision_config;
-                item_bytes(v.grid_size().pow(2) + 1, v.hidden_size, v.intermediate_size)
+                item_bytes(v.grid_size().pow(2) + 1, &v.encoder)
             }
             ModelConfig::Siglip(c) => {
                 let v = &c.vision_config;
-                item_bytes(v.grid_size().pow(2), v.hidden_size, v.intermediate_size)
+                item_bytes(v.grid_size().pow(2), &v.encoder)
             }
-            ModelConfig::Vit(c) => item_bytes(c.grid_size().pow(2) + 1, c.hidden_size, c.intermediate_size),
-            ModelConfig::Vilt(c) => item_bytes(c.grid_size().pow(2) + 1 + c.max_position_embeddings, c.hidden_size, c.intermediate_size),
+            ModelConfig::Vit(c) => item_bytes(c.grid_size().pow(2) + 1, &c.encoder),
+            ModelConfig::Vilt(c) => item_bytes(c.grid_size().pow(2) + 1 + c.max_position_embeddings, &c.encoder),
             ModelConfig::Ast(c) => {
                 let (f, t) = c.patch_grid();
-                item_bytes(f * t + 2, c.hidden_size, c.intermediate_size)
+                item_bytes(f * t + 2, &c.encoder)
             }
         }
     }
@@ -149,11 +149,11 @@ impl Inner {
         match &self.config {
             ModelConfig::Clip(c) => {
                 let t = &c.text_config;
-                item_bytes(t.max_position_embeddings, t.hidden_size, t.intermediate_size)
+                item_bytes(t.max_position_embeddings, &t.encoder)
             }
             ModelConfig::Siglip(c) => {
                 let t = &c.text_config;
-                item_bytes(t.max_position_embeddings, t.hidden_size, t.intermediate_size)
+                item_bytes(t.max_position_embeddings, &t.encoder)
             }
             _ => self.image_item_bytes(),
         }
@@ -163,9 +163,9 @@ impl Inner {
         match &self.config {
             ModelConfig::Clip(c) => c.projection_dim,
             ModelConfig::Siglip(c) => c.text_config.projection_size(),
-            ModelConfig::Vit(c) => c.hidden_size,
-            ModelConfig::Vilt(c) => c.hidden_size,
-            ModelConfig::Ast(c) => c.hidden_size,
+            ModelConfig::Vit(c) => c.encoder.hidden_size,
+            ModelConfig::Vilt(c) => c.encoder.hidden_size,
+            ModelConfig::Ast(c) => c.encoder.hidden_size,
         }
     }
 
