@@ -139,9 +139,9 @@ impl Model {
             None => Device::shared()?,
         };
         let config = ModelConfig::from_file(dir.join("config.json"))?;
-        let weights = Weights::open(dir)?;
+        let weights = std::sync::Arc::new(Weights::open(dir)?);
         let ctx = device.context();
-        let gpu = vitfuse_model::Model::from_parts(ctx, &config, &weights)?;
+        let gpu = vitfuse_model::Model::from_parts(ctx, &config, weights)?;
         let gpu = match gpu {
             vitfuse_model::Model::Ast(mut a) if dir.join("preprocessor_config.json").is_file() => {
                 a.features = Some(AstFeatureExtractor::from_file(dir)?);

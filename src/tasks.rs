@@ -50,8 +50,8 @@ fn item_bytes(tokens: usize, e: &vitfuse_model::EncoderConfig) -> u64 {
 pub(crate) fn image_embeds(m: &Inner, px: &Tensor) -> Result<Tensor> {
     let ctx = m.ctx();
     Ok(match &m.gpu {
-        Gpu::Clip(c) => c.vision.forward(ctx, px)?.embeds,
-        Gpu::Siglip(s) => s.vision.forward(ctx, px)?.embeds,
+        Gpu::Clip(c) => c.vision(ctx)?.forward(ctx, px)?.embeds,
+        Gpu::Siglip(s) => s.vision(ctx)?.forward(ctx, px)?.embeds,
         Gpu::Vit(v) => ops::take_token(ctx, &v.forward(ctx, px)?.last_hidden_state, 0)?,
         _ => return Err(m.check(Task::EmbedImages).err().unwrap_or_else(|| Error::InvalidInput("no image tower".into()))),
     })
@@ -73,12 +73,12 @@ pub(crate) fn text_embeds<S: AsRef<str>>(m: &Inner, texts: &[S]) -> Result<Tenso
         Gpu::Clip(c) => {
             let max = c.config.text_config.max_position_embeddings;
             let (ids, mask, t) = flat(&m.tokenizer()?.encode_batch(texts, Some(max), false)?);
-            Ok(c.text.forward(ctx, &ids, Some(&mask), texts.len(), t)?.embeds)
+            Ok(c.text(ctx)?.forward(ctx, &ids, Some(&mask), texts.len(), t)?.embeds)
         }
         Gpu::Siglip(s) => {
             let max = s.config.text_config.max_position_embeddings;
             let (ids, _, t) = flat(&m.tokenizer()?.encode_batch(texts, Some(max), true)?);
-            Ok(s.text.forward(ctx, &ids, None, texts.len(), t)?.embeds)
+            Ok(s.text(ctx)?.forward(ctx, &ids, None, texts.len(), t)?.embeds)
         }
         _ => Err(m.check(Task::EmbedTexts).err().unwrap_or_else(|| Error::InvalidInput("no text tower".into()))),
     }

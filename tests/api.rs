@@ -30,7 +30,9 @@ fn opts() -> Options {
 
 /// A copy of a tiny dual encoder with the 15-word demo tokenizer.
 fn dual_folder(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vitfuse-api-{name}-{}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("vitfuse-api-{name}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     for f in ["config.json", "model.safetensors"] {
         std::fs::copy(fixture(name).join(f), d.join(f)).unwrap();
@@ -320,5 +322,21 @@ fn retrieval_index_through_the_api() {
     assert_eq!(hits.len(), 3);
     assert!(hits.windows(2).all(|w| w[0].similarity >= w[1].similarity));
     std::fs::remove_dir_all(&folder).ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn text_only_use_uploads_only_the_text_tower() {
+    let dir = dual_folder("clip_tiny");
+    let device = Device::new(&Default::default()).unwrap();
+    let ctx_bytes = |d: &Device| d.context().pool_stats().bytes_allocated;
+    let weights = read_host_tensors(dir.join("model.safetensors")).unwrap();
+    let vision: u64 = weights.iter().filter(|(k, _)| k.starts_with("vision_model.")).map(|(_, t)| 4 * t.numel() as u64).sum();
+    let clip = DualEncoder::open_with(&dir, &Options::new().device(device.clone())).unwrap();
+    clip.embed_texts(&["a cat", "a dog"]).unwrap();
+    let text_only = ctx_bytes(&device);
+    clip.embed_images(&images()[..1]).unwrap();
+    let both = ctx_bytes(&device);
+    assert!(both >= text_only + vision, "the image tower ({vision} bytes) was uploaded before it was used: {text_only} then {both}");
     std::fs::remove_dir_all(&dir).ok();
 }

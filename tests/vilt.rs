@@ -128,36 +128,3 @@ fn vilt_without_masks_keeps_every_token() {
     assert!(got["token_mask"].as_f32().unwrap().iter().all(|&v| v == 1.0));
     agree("vilt without masks", &got, &want, Tolerance::new(3e-4, 3e-4));
 }
-
-#[test]
-fn vilt_match_scores_each_text_through_the_retrieval_head() {
-    let dir = scratch(
-        "match",
-        |c| c["architectures"] = serde_json::json!(["ViltForImageAndTextRetrieval"]),
-        |w| {
-            let old = std::mem::take(w);
-            for (k, v) in old {
-                w.insert(format!("vilt.{k}"), v);
-            }
-            let wv: Vec<f32> = common::values(64, 9).iter().map(|v| v * 0.5).collect();
-            w.insert("rank_output.weight".into(), HostTensor::f32(vec![1, 64], wv).unwrap());
-            w.insert("rank_output.bias".into(), HostTensor::f32(vec![1], vec![0.0]).unwrap());
-        },
-    );
-    for f in ["tokenizer.json", "tokenizer_config.json"] {
-        std::fs::copy(fixture("tiny_tokenizer").join(f), dir.join(f)).unwrap();
-    }
-    let ctx = gpu();
-    let s = vitfuse::model::tasks::Session::open(ctx, &dir).unwrap();
-    let img = fixture("image_preprocess").join("small.png");
-    let texts: Vec<String> = ["a cat", "a photo of a dog", "the landscape"].iter().map(|t| t.to_string()).collect();
-    let all = s.match_texts(ctx, &img, &texts).unwrap();
-    assert_eq!(all.len(), 3);
-    assert!((all.iter().map(|m| m.score).sum::<f32>() - 1.0).abs() < 1e-5);
-    // Each pair is scored on its own: the batch of three gives each text the logit it gets alone.
-    for m in &all {
-        let alone = s.match_texts(ctx, &img, std::slice::from_ref(&m.label)).unwrap();
-        assert!((alone[0].logit - m.logit).abs() < 1e-4, "{}: {} vs {}", m.label, alone[0].logit, m.logit);
-    }
-    std::fs::remove_dir_all(&dir).ok();
-}

@@ -4,6 +4,7 @@
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use vitfuse_patch::{self as patch, PatchOptions};
 use vitfuse_runtime::ops::{self, Activation as Act, MatmulOptions};
@@ -12,6 +13,7 @@ use vitfuse_runtime::{Context, Tensor};
 use crate::config::ClipConfig;
 use crate::error::Result;
 use crate::nn::{image_grid, PosEmbed, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, LayerNorm, Linear, Loader, CLIP_NAMES};
+use crate::lazy::Lazy;
 use crate::weights::Weights;
 
 pub struct ClipVision {
@@ -35,10 +37,13 @@ pub struct ClipText {
     eos: i64,
 }
 
+/// Both towers are uploaded on first use ([`Clip::vision`], [`Clip::text`]), so that a text-only
+/// user never uploads the image tower. Pass the same context on every call.
 pub struct Clip {
     pub config: ClipConfig,
-    pub vision: ClipVision,
-    pub text: ClipText,
+    weights: Arc<Weights>,
+    vision: Lazy<ClipVision>,
+    text: Lazy<ClipText>,
     /// exp(logit_scale).
     pub scale: f32,
 }
@@ -129,15 +134,32 @@ impl ClipText {
 }
 
 impl Clip {
-    pub fn load(ctx: &Context, weights: &Weights, config: &ClipConfig) -> Result<Self> {
-        let root = Loader::new(ctx, weights, "");
+    /// Reads the logit scale (and bias) now; the towers load on first use.
+    pub fn load(ctx: &Context, weights: Arc<Weights>, config: &ClipConfig) -> Result<Self> {
+        let root = Loader::new(ctx, &weights, "");
         let scale = root.host("logit_scale", &[])?.first().copied().unwrap_or(config.logit_scale_init_value as f32);
         Ok(Clip {
             config: config.clone(),
-            vision: ClipVision::load(&root.pp("vision_model"), config)?,
-            text: ClipText::load(&root.pp("text_model"), config)?,
+            weights: weights.clone(),
+            vision: Lazy::new(),
+            text: Lazy::new(),
             scale: scale.exp(),
         })
+    }
+
+    /// The image tower, uploaded on the first call.
+    pub fn vision(&self, ctx: &Context) -> Result<&ClipVision> {
+        self.vision.get_or_try_init(|| ClipVision::load(&Loader::new(ctx, &self.weights, "").pp("vision_model"), &self.config))
+    }
+
+    /// The text tower, uploaded on the first call.
+    pub fn text(&self, ctx: &Context) -> Result<&ClipText> {
+        self.text.get_or_try_init(|| ClipText::load(&Loader::new(ctx, &self.weights, "").pp("text_model"), &self.config))
+    }
+
+    /// Which towers are on the GPU: (image, text).
+    pub fn loaded(&self) -> (bool, bool) {
+        (self.vision.get().is_some(), self.text.get().is_some())
     }
 
     /// `scale · a · bᵀ`: (Na, P) × (Nb, P) → (Na, Nb).
@@ -157,8 +179,8 @@ impl Clip {
         t: usize,
         interpolate_pos_encoding: bool,
     ) -> Result<BTreeMap<String, crate::HostTensor>> {
-        let img = self.vision.forward_with(ctx, pixel_values, interpolate_pos_encoding)?;
-        let txt = self.text.forward(ctx, ids, mask, b, t)?;
+        let img = self.vision(ctx)?.forward_with(ctx, pixel_values, interpolate_pos_encoding)?;
+        let txt = self.text(ctx)?.forward(ctx, ids, mask, b, t)?;
         let lpi = self.logits(ctx, &img.embeds, &txt.embeds)?;
         let lpt = self.logits(ctx, &txt.embeds, &img.embeds)?;
         dual_encoder_outputs(ctx, &img, &txt, &lpi, &lpt, true)

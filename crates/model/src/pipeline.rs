@@ -39,8 +39,8 @@ impl Model {
     pub fn load(ctx: &Context, dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let config = ModelConfig::from_file(dir)?;
-        let weights = Weights::open(dir)?;
-        let mut m = Self::from_parts(ctx, &config, &weights)?;
+        let weights = std::sync::Arc::new(Weights::open(dir)?);
+        let mut m = Self::from_parts(ctx, &config, weights)?;
         if let Model::Ast(a) = &mut m {
             if dir.join("preprocessor_config.json").is_file() {
                 a.features = Some(crate::audio::AstFeatureExtractor::from_file(dir)?);
@@ -49,13 +49,13 @@ impl Model {
         Ok(m)
     }
 
-    pub fn from_parts(ctx: &Context, config: &ModelConfig, weights: &Weights) -> Result<Self> {
+    pub fn from_parts(ctx: &Context, config: &ModelConfig, weights: std::sync::Arc<Weights>) -> Result<Self> {
         match config {
-            ModelConfig::Vit(c) => Ok(Model::Vit(Box::new(Vit::load(ctx, weights, c)?))),
+            ModelConfig::Vit(c) => Ok(Model::Vit(Box::new(Vit::load(ctx, &weights, c)?))),
             ModelConfig::Clip(c) => Ok(Model::Clip(Box::new(Clip::load(ctx, weights, c)?))),
             ModelConfig::Siglip(c) => Ok(Model::Siglip(Box::new(Siglip::load(ctx, weights, c)?))),
-            ModelConfig::Vilt(c) => Ok(Model::Vilt(Box::new(Vilt::load(ctx, weights, c)?))),
-            ModelConfig::Ast(c) => Ok(Model::Ast(Box::new(Ast::load(ctx, weights, c)?))),
+            ModelConfig::Vilt(c) => Ok(Model::Vilt(Box::new(Vilt::load(ctx, &weights, c)?))),
+            ModelConfig::Ast(c) => Ok(Model::Ast(Box::new(Ast::load(ctx, &weights, c)?))),
         }
     }
 

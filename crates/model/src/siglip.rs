@@ -5,6 +5,7 @@
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use vitfuse_fusion as fusion;
 use vitfuse_patch::{self as patch, PatchOptions};
@@ -14,6 +15,7 @@ use vitfuse_runtime::{Context, Tensor};
 use crate::config::SiglipConfig;
 use crate::error::{ModelError, Result};
 use crate::nn::{act, image_grid, PosEmbed, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, LayerNorm, Linear, Loader, CLIP_NAMES};
+use crate::lazy::Lazy;
 use crate::weights::Weights;
 
 /// The multi-head attention pooling head: probe ⟶ MHA over the patches ⟶ LayerNorm + MLP residual.
@@ -49,10 +51,13 @@ pub struct SiglipText {
     head: Linear,
 }
 
+/// Both towers are uploaded on first use ([`Siglip::vision`], [`Siglip::text`]), so that a text-only
+/// user never uploads the image tower. Pass the same context on every call.
 pub struct Siglip {
     pub config: SiglipConfig,
-    pub vision: SiglipVision,
-    pub text: SiglipText,
+    weights: Arc<Weights>,
+    vision: Lazy<SiglipVision>,
+    text: Lazy<SiglipText>,
     /// exp(logit_scale).
     pub scale: f32,
     pub bias: f32,
@@ -151,17 +156,34 @@ impl SiglipText {
 }
 
 impl Siglip {
-    pub fn load(ctx: &Context, weights: &Weights, config: &SiglipConfig) -> Result<Self> {
-        let root = Loader::new(ctx, weights, "");
+    /// Reads the logit scale (and bias) now; the towers load on first use.
+    pub fn load(ctx: &Context, weights: Arc<Weights>, config: &SiglipConfig) -> Result<Self> {
+        let root = Loader::new(ctx, &weights, "");
         let scale = root.host("logit_scale", &[1])?[0];
         let bias = root.host("logit_bias", &[1])?[0];
         Ok(Siglip {
             config: config.clone(),
-            vision: SiglipVision::load(&root.pp("vision_model"), config)?,
-            text: SiglipText::load(&root.pp("text_model"), config)?,
+            weights: weights.clone(),
+            vision: Lazy::new(),
+            text: Lazy::new(),
             scale: scale.exp(),
             bias,
         })
+    }
+
+    /// The image tower, uploaded on the first call.
+    pub fn vision(&self, ctx: &Context) -> Result<&SiglipVision> {
+        self.vision.get_or_try_init(|| SiglipVision::load(&Loader::new(ctx, &self.weights, "").pp("vision_model"), &self.config))
+    }
+
+    /// The text tower, uploaded on the first call.
+    pub fn text(&self, ctx: &Context) -> Result<&SiglipText> {
+        self.text.get_or_try_init(|| SiglipText::load(&Loader::new(ctx, &self.weights, "").pp("text_model"), &self.config))
+    }
+
+    /// Which towers are on the GPU: (image, text).
+    pub fn loaded(&self) -> (bool, bool) {
+        (self.vision.get().is_some(), self.text.get().is_some())
     }
 
     /// `scale · a · bᵀ + bias` (raw logits; sigmoid gives independent probabilities).
@@ -181,8 +203,8 @@ impl Siglip {
         t: usize,
         interpolate_pos_encoding: bool,
     ) -> Result<BTreeMap<String, crate::HostTensor>> {
-        let img = self.vision.forward_with(ctx, pixel_values, interpolate_pos_encoding)?;
-        let txt = self.text.forward(ctx, ids, mask, b, t)?;
+        let img = self.vision(ctx)?.forward_with(ctx, pixel_values, interpolate_pos_encoding)?;
+        let txt = self.text(ctx)?.forward(ctx, ids, mask, b, t)?;
         let lpt = self.logits(ctx, &txt.embeds, &img.embeds)?;
         let lpi = self.logits(ctx, &img.embeds, &txt.embeds)?;
         dual_encoder_outputs(ctx, &img, &txt, &lpi, &lpt, false)
