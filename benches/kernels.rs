@@ -5,7 +5,14 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use vitfuse::runtime::ops::{self, MatmulKernel, MatmulOptions};
 use vitfuse::runtime::{Context, ContextOptions, Tensor};
-use vitfuse::selfcheck::seeded;
+#[path = "../src/bin/vitfuse/selfcheck.rs"]
+#[allow(dead_code)]
+mod selfcheck;
+#[path = "../src/bin/vitfuse/bench.rs"]
+#[allow(dead_code)]
+mod bench;
+
+use selfcheck::seeded;
 
 /// (M, K, N) of ViT-B/16's linear layers at batch 1 and 8, and a square reference.
 const MATMULS: &[(usize, usize, usize)] = &[
@@ -28,7 +35,7 @@ fn matmul(c: &mut Criterion) {
     g.sample_size(10);
     for &(m, k, n) in MATMULS {
         // Validates a sample against the CPU before anything is timed.
-        vitfuse::bench::matmul(&ctx, m, k, n, MatmulKernel::Tiled, 0).expect("matmul validation");
+        bench::matmul(&ctx, m, k, n, MatmulKernel::Tiled, 0).expect("matmul validation");
         let a = Tensor::from_slice(&ctx, &[m, k], &seeded(m * k, 1)).unwrap();
         let w = Tensor::from_slice(&ctx, &[n, k], &seeded(n * k, 2)).unwrap();
         g.throughput(Throughput::Elements((2 * m * k * n) as u64));
@@ -126,8 +133,8 @@ fn models(c: &mut Criterion) {
     let mut g = c.benchmark_group(format!("model [{}]", ctx.adapter_name()));
     g.sample_size(10);
     let batches: &[usize] = &[1, 8];
-    for &name in vitfuse::bench::MODELS {
-        let (m, size) = vitfuse::bench::BenchModel::new(&ctx, name).unwrap();
+    for &name in bench::MODELS {
+        let (m, size) = bench::BenchModel::new(&ctx, name).unwrap();
         for &batch in batches {
             if name == "ast-b" && batch > 1 {
                 continue;

@@ -79,20 +79,4 @@ pub use vitfuse_patch as patch;
 pub use vitfuse_runtime as runtime;
 
 #[cfg(feature = "reference")]
-#[doc(hidden)]
-pub use vitfuse_reference as reference;
-#[cfg(feature = "cli")]
-#[doc(hidden)]
-pub mod bench;
-#[cfg(feature = "reference")]
-#[doc(hidden)]
-pub mod compare;
-#[cfg(feature = "cli")]
-#[doc(hidden)]
-pub mod selfcheck;
-#[cfg(feature = "reference")]
-#[doc(hidden)]
-pub mod reference_path;
-#[cfg(feature = "reference")]
-#[doc(hidden)]
-pub use reference_path::{reference_forward, reference_forward_with};
+pub mod reference;

@@ -108,8 +108,8 @@ fn compare_forward(name: &str, reference: bool) {
     let got: std::collections::BTreeMap<_, _> = vitfuse::model::read_host_tensors(&out_path).unwrap().into_iter().collect();
     let want = vitfuse::model::read_host_tensors(dir.join("expected.safetensors")).unwrap();
     let inputs = vitfuse::model::read_host_tensors(dir.join("inputs.safetensors")).unwrap();
-    let tol = vitfuse::compare::fixture_tolerance(&dir.join("fixture.json")).unwrap();
-    for c in vitfuse::compare::compare_outputs(&got, &want, &inputs, tol) {
+    let tol = vitfuse::reference::compare::fixture_tolerance(&dir.join("fixture.json")).unwrap();
+    for c in vitfuse::reference::compare::compare_outputs(&got, &want, &inputs, tol) {
         assert!(c.passed(), "{name} {} (reference path: {reference}): {:?} {:?}", c.name, c.problem, c.report.map(|r| r.to_string()));
     }
 }
@@ -367,7 +367,7 @@ fn forward_interpolates_positions_on_request() {
     }
     let (gpu, cpu) = (&outs[0], &outs[1]);
     assert_eq!(gpu["last_hidden_state"].shape, vec![2, 1 + 5 * 3, 64]);
-    let cmp = vitfuse::compare::compare_outputs(&gpu.clone().into_iter().collect(), cpu, &Default::default(), vitfuse::reference::Tolerance::new(2e-4, 2e-4));
+    let cmp = vitfuse::reference::compare::compare_outputs(&gpu.clone().into_iter().collect(), cpu, &Default::default(), vitfuse::reference::Tolerance::new(2e-4, 2e-4));
     assert!(cmp.iter().all(|c| c.passed()) && cmp.len() == 2, "{:?}", cmp.iter().map(|c| (&c.name, c.report.as_ref().map(|r| r.to_string()))).collect::<Vec<_>>());
     let out = vitfuse(&["forward", "--model", dir.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", tmp("x.safetensors").to_str().unwrap()]);
     fails_cleanly(&out, "interpolate_pos_encoding");

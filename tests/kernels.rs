@@ -2,13 +2,17 @@
 //! include 1, primes and non-multiples of the tiles, plus one fixed case per kernel.
 
 mod common;
+/// The binary's self-check table, run here on the shared context.
+#[path = "../src/bin/vitfuse/selfcheck.rs"]
+#[allow(dead_code)]
+mod selfcheck;
 
 use common::{gpu, values};
 use proptest::prelude::*;
 use vitfuse::reference::{self as r, assert_close, Tolerance};
 use vitfuse::runtime::ops::{self, Activation, MaskLayout, MatmulKernel, MatmulOptions, WeightLayout};
 use vitfuse::runtime::Tensor;
-use vitfuse::selfcheck::ref_act;
+use vitfuse::reference::twin_activation as ref_act;
 
 fn up(shape: &[usize], seed: u64) -> (Vec<f32>, Tensor) {
     let v = values(shape.iter().product(), seed);
@@ -190,7 +194,7 @@ fn matmul_fixed_vit_shape() {
 
 #[test]
 fn selfcheck_table_passes() {
-    let rows = vitfuse::selfcheck::run(gpu()).unwrap();
+    let rows = selfcheck::run(gpu()).unwrap();
     assert!(rows.len() >= 18);
     for r in rows {
         assert!(r.passed, "{} {} max error {}", r.kernel, r.shape, r.max_abs_err);

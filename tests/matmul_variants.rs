@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use vitfuse::reference::{self as r, assert_close, Tolerance};
 use vitfuse::runtime::ops::{self, Activation, MatmulKernel, MatmulOptions};
 use vitfuse::runtime::{Context, Tensor};
-use vitfuse::selfcheck::ref_act;
+use vitfuse::reference::twin_activation as ref_act;
 
 /// Whether `kernel` can run an (N, K) matmul with inner dim `k` on the test adapter.
 fn runs(ctx: &Context, kernel: MatmulKernel, k: usize) -> bool {

@@ -91,8 +91,8 @@ fn interpolated_positions_match_the_reference() {
             let px = common::values(b * 3 * h * w, (h * w) as u64);
             inputs.insert("pixel_values".into(), HostTensor::f32(vec![b, 3, h, w], px).unwrap());
             let got = model.forward_with(ctx, &inputs, &opts).unwrap();
-            let want: HashMap<String, HostTensor> = vitfuse::reference_forward_with(&dir, &inputs, &opts).unwrap().into_iter().collect();
-            let checks = vitfuse::compare::compare_outputs(&got, &want, &inputs, Tolerance::new(2e-4, 2e-4));
+            let want: HashMap<String, HostTensor> = vitfuse::reference::forward_with(&dir, &inputs, &opts).unwrap().into_iter().collect();
+            let checks = vitfuse::reference::compare::compare_outputs(&got, &want, &inputs, Tolerance::new(2e-4, 2e-4));
             assert_eq!(checks.len(), want.len());
             for c in checks {
                 let r = c.report.unwrap_or_else(|| panic!("{name} {h}x{w} {}: {:?}", c.name, c.problem));

@@ -6,12 +6,12 @@ mod common;
 use common::{compare, fixture};
 use vitfuse::model::{read_host_tensors, ModelConfig, Weights};
 use vitfuse::reference::models::{clip, vit};
-use vitfuse::reference_path::{vit_params, Checkpoint};
+use vitfuse::reference::{vit_params, Checkpoint};
 
 fn run(name: &str) {
     let dir = fixture(name);
     let inputs = read_host_tensors(dir.join("inputs.safetensors")).unwrap();
-    compare(name, &vitfuse::reference_forward(&dir, &inputs).unwrap());
+    compare(name, &vitfuse::reference::forward(&dir, &inputs).unwrap());
 }
 
 #[test]

@@ -7,14 +7,14 @@ use vitfuse::model::{read_host_tensors, ModelConfig, ViltConfig, Weights};
 use vitfuse::reference::models::vilt::{self, ViltParams};
 use vitfuse::reference::models::WeightSource;
 use vitfuse::reference::{check_close, Tolerance};
-use vitfuse::reference_path::Checkpoint;
+use vitfuse::reference::Checkpoint;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
 }
 
 fn params(c: &ViltConfig) -> ViltParams {
-    vitfuse::reference_path::vilt_params(c)
+    vitfuse::reference::vilt_params(c)
 }
 
 fn tolerance(dir: &std::path::Path) -> Tolerance {

@@ -35,7 +35,7 @@ fn vilt_tiny_matches_transformers_on_gpu() {
 #[test]
 fn vilt_tiny_reference_path_matches_transformers() {
     let dir = fixture("vilt_tiny");
-    let got = vitfuse::reference_forward(&dir, &inputs(&dir)).unwrap();
+    let got = vitfuse::reference::forward(&dir, &inputs(&dir)).unwrap();
     compare("vilt_tiny", &got);
 }
 
@@ -92,7 +92,7 @@ fn vilt_retrieval_head_scores_pooler_output() {
     );
     let inp = inputs(&fixture("vilt_tiny"));
     let got = run_gpu(&dir, &inp);
-    let want = vitfuse::reference_forward(&dir, &inp).unwrap();
+    let want = vitfuse::reference::forward(&dir, &inp).unwrap();
     assert_eq!(got["logits"].shape, vec![2, 1]);
     agree("vilt retrieval", &got, &want, Tolerance::new(3e-4, 3e-4));
     // the backbone is unchanged by the prefix
@@ -107,7 +107,7 @@ fn vilt_max_image_length_caps_patches_like_the_reference() {
     let dir = scratch("maxlen", |c| c["max_image_length"] = serde_json::json!(5), |_| {});
     let inp = inputs(&fixture("vilt_tiny"));
     let got = run_gpu(&dir, &inp);
-    let want = vitfuse::reference_forward(&dir, &inp).unwrap();
+    let want = vitfuse::reference::forward(&dir, &inp).unwrap();
     // 8 text tokens + CLS + 5 patches
     assert_eq!(got["last_hidden_state"].shape, vec![2, 14, 64]);
     agree("vilt max_image_length", &got, &want, Tolerance::new(3e-4, 3e-4));
@@ -123,7 +123,7 @@ fn vilt_without_masks_keeps_every_token() {
         inp.remove(k);
     }
     let got = run_gpu(&dir, &inp);
-    let want = vitfuse::reference_forward(&dir, &inp).unwrap();
+    let want = vitfuse::reference::forward(&dir, &inp).unwrap();
     // 8 text tokens + CLS + 16 patches, every one kept
     assert!(got["token_mask"].as_f32().unwrap().iter().all(|&v| v == 1.0));
     agree("vilt without masks", &got, &want, Tolerance::new(3e-4, 3e-4));

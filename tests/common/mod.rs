@@ -43,11 +43,11 @@ pub fn fixture(name: &str) -> PathBuf {
 /// the report of each output out of tolerance.
 pub fn compare(name: &str, got: &std::collections::BTreeMap<String, HostTensor>) {
     let dir = fixture(name);
-    let tol = vitfuse::compare::fixture_tolerance(&dir.join("fixture.json")).unwrap();
+    let tol = vitfuse::reference::compare::fixture_tolerance(&dir.join("fixture.json")).unwrap();
     let expected = read_host_tensors(dir.join("expected.safetensors")).unwrap();
     let inputs = read_host_tensors(dir.join("inputs.safetensors")).unwrap();
     let mut failures = Vec::new();
-    for c in vitfuse::compare::compare_outputs(got, &expected, &inputs, tol) {
+    for c in vitfuse::reference::compare::compare_outputs(got, &expected, &inputs, tol) {
         match (&c.report, &c.problem) {
             (Some(r), _) => {
                 eprintln!("{name} {}: max abs err {:.3e} ({} values)", c.name, r.max_abs_err, r.len);

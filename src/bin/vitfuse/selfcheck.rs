@@ -22,17 +22,7 @@ pub struct CheckRow {
     pub ms: f64,
 }
 
-/// The reference's twin of a runtime activation.
-pub fn ref_act(a: Activation) -> r::Activation {
-    match a {
-        Activation::None => r::Activation::None,
-        Activation::GeluErf => r::Activation::GeluErf,
-        Activation::GeluTanh => r::Activation::GeluTanh,
-        Activation::QuickGelu => r::Activation::QuickGelu,
-        Activation::Relu => r::Activation::Relu,
-        Activation::Tanh => r::Activation::Tanh,
-    }
-}
+pub use vitfuse::reference::twin_activation as ref_act;
 
 /// Deterministic values in [-1, 1).
 pub fn seeded(n: usize, seed: u64) -> Vec<f32> {

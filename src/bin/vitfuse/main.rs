@@ -4,6 +4,9 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+mod bench;
+mod selfcheck;
+
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -236,7 +239,7 @@ enum BenchCmd {
     Model {
         /// The model: vit-b16 (ViT-B/16, 224²), vit-ti16 (ViT-Ti/16), clip-b32 (CLIP ViT-B/32
         /// image tower), ast-b (AST-base, 1024 x 128 features).
-        #[arg(value_parser = clap::builder::PossibleValuesParser::new(vitfuse::bench::MODELS))]
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(bench::MODELS))]
         name: String,
         /// Inputs per pass.
         #[arg(long, default_value_t = 1)]
@@ -386,7 +389,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Selfcheck { gpu } => {
             let ctx = context(&gpu)?;
-            let rows = vitfuse::selfcheck::run(&ctx)?;
+            let rows = selfcheck::run(&ctx)?;
             println!("self-check on {}", ctx.adapter_name());
             println!("{:<22} {:<38} {:>12} {:>10}  result", "kernel", "shape", "max error", "time ms");
             let mut failed = 0;
@@ -411,7 +414,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 None => None,
             };
             let outs = if reference {
-                vitfuse::reference_forward_with(&model, &inputs, &fopts)?
+                vitfuse::reference::forward_with(&model, &inputs, &fopts)?
             } else {
                 let m = open_model(&ui, &model, &gpu)?;
                 let s = ui.spinner("running (the first pass compiles GPU kernels)".into());
@@ -428,11 +431,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(t) => t,
                     None => {
                         let fj = path.with_file_name("fixture.json");
-                        if fj.exists() { vitfuse::compare::fixture_tolerance(&fj)? } else { vitfuse::reference::Tolerance::FIXTURE }
+                        if fj.exists() { vitfuse::reference::compare::fixture_tolerance(&fj)? } else { vitfuse::reference::Tolerance::FIXTURE }
                     }
                 };
                 let mut bad = 0;
-                for c in vitfuse::compare::compare_outputs(&outs, &expected, &inputs, tol) {
+                for c in vitfuse::reference::compare::compare_outputs(&outs, &expected, &inputs, tol) {
                     match &c.report {
                         Some(r) => println!("{:<26} max abs err {:.3e} over {:>6} values  {}", c.name, r.max_abs_err, r.len, if r.passed() { "ok" } else { "FAIL" }),
                         None => println!("{:<26} {}  FAIL", c.name, c.problem.clone().unwrap_or_default()),
@@ -621,7 +624,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opts = ContextOptions { adapter: gpu.adapter.clone(), profile, kernels };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
-            let (ms, split) = vitfuse::bench::model(&ctx, &name, batch, iters)?;
+            let (ms, split) = bench::model(&ctx, &name, batch, iters)?;
             let mut line = serde_json::json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
             if matmul.is_some() {
                 line["matmul"] = serde_json::json!(kernels.matmul.name());
@@ -650,7 +653,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 BenchCmd::Matmul { m, k, n, iters, kernel: Some(variant) } => {
                     check_dims(&[m, k, n])?;
                     let kern = parse_kernel(&variant)?;
-                    let (ms, gflops) = vitfuse::bench::matmul(&ctx, m, k, n, kern, iters)?;
+                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, kern, iters)?;
                     serde_json::json!({"bench": "matmul", "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops, "kernel": variant})
                 }
                 BenchCmd::Matmul { m, k, n, iters, kernel: None } | BenchCmd::MatmulNaive { m, k, n, iters } => {
@@ -659,18 +662,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         _ => ("matmul-naive", MatmulKernel::Naive),
                     };
                     check_dims(&[m, k, n])?;
-                    let (ms, gflops) = vitfuse::bench::matmul(&ctx, m, k, n, kern, iters)?;
+                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, kern, iters)?;
                     serde_json::json!({"bench": name, "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops})
                 }
                 BenchCmd::Layernorm { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
-                    let (ms, gbs) = vitfuse::bench::layernorm(&ctx, rows, cols, iters)?;
+                    let (ms, gbs) = bench::layernorm(&ctx, rows, cols, iters)?;
                     serde_json::json!({"bench": "layernorm", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
                 }
                 BenchCmd::Model { .. } => bail!("bench model is handled before the other benchmarks"),
                 BenchCmd::Softmax { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
-                    let (ms, gbs) = vitfuse::bench::softmax(&ctx, rows, cols, iters)?;
+                    let (ms, gbs) = bench::softmax(&ctx, rows, cols, iters)?;
                     serde_json::json!({"bench": "softmax", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
                 }
             };

@@ -11,13 +11,16 @@ use vitfuse_reference::{check_close, CloseReport, Tolerance};
 /// One compared output.
 #[derive(Clone, Debug)]
 pub struct OutputCheck {
+    /// The output's name.
     pub name: String,
     /// `None` when the output is missing or its shape differs.
     pub report: Option<CloseReport>,
+    /// Why there is no report (missing output, shape or dtype mismatch).
     pub problem: Option<String>,
 }
 
 impl OutputCheck {
+    /// True when the output exists and every value is within tolerance.
     pub fn passed(&self) -> bool {
         self.report.as_ref().is_some_and(|r| r.passed())
     }

@@ -1,10 +1,10 @@
-//! `vitfuse forward --reference`: the same forward pass through the plain-loop CPU models of
+//! The CPU reference path (`vitfuse forward --reference`): the same forward pass through the plain-loop CPU models of
 //! `vitfuse-reference`, fed from the same checkpoint and inputs and returning the same names.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use anyhow::anyhow;
+use crate::{Error, Result};
 use vitfuse_model::{self as model, HostTensor, ModelConfig, Weights};
 use vitfuse_reference::models::ast::{self, AstParams};
 use vitfuse_reference::models::clip::{self, ClipParams, ClipTextParams, ClipVisionParams};
@@ -32,6 +32,7 @@ fn act(a: model::Activation) -> Activation {
     }
 }
 
+/// The CPU ViT model's parameters from its config.
 pub fn vit_params(c: &model::ViTConfig) -> VitParams {
     VitParams {
         hidden: c.encoder.hidden_size,
@@ -49,6 +50,7 @@ pub fn vit_params(c: &model::ViTConfig) -> VitParams {
     }
 }
 
+/// The CPU CLIP model's parameters from its config.
 pub fn clip_params(c: &model::ClipConfig) -> ClipParams {
     let (t, v) = (&c.text_config, &c.vision_config);
     ClipParams {
@@ -78,6 +80,7 @@ pub fn clip_params(c: &model::ClipConfig) -> ClipParams {
     }
 }
 
+/// The CPU SigLIP model's parameters from its config.
 pub fn siglip_params(c: &model::SiglipConfig) -> SiglipParams {
     let (t, v) = (&c.text_config, &c.vision_config);
     SiglipParams {
@@ -155,14 +158,16 @@ fn ast_forward(
     c: &model::AstConfig,
     w: &Checkpoint,
     inputs: &HashMap<String, HostTensor>,
-) -> anyhow::Result<BTreeMap<String, HostTensor>> {
+) -> Result<BTreeMap<String, HostTensor>> {
     let pc = dir.join("preprocessor_config.json");
     let fx = if pc.is_file() { Some(model::audio::AstFeatureExtractor::from_file(&pc)?) } else { None };
     let (values, shape, features) = model::pipeline::audio_inputs(fx.as_ref(), inputs)?;
-    anyhow::ensure!(shape.len() == 3, "input_values must be (B, T, F), got {shape:?}");
+    if !(shape.len() == 3) {
+        return Err(Error::InvalidInput(format!("input_values must be (B, T, F), got {shape:?}")));
+    }
     let p = ast_params(c);
     let b = shape[0];
-    let o = ast::forward(&p, w, &values, b).map_err(|e| anyhow!(e))?;
+    let o = ast::forward(&p, w, &values, b).map_err(|e| Error::InvalidInput(e))?;
     let mut m = BTreeMap::new();
     out(&mut m, "last_hidden_state", vec![b, o.tokens, p.hidden], o.last_hidden_state)?;
     out(&mut m, "pooler_output", vec![b, p.hidden], o.pooler_output)?;
@@ -175,40 +180,42 @@ fn ast_forward(
     Ok(m)
 }
 
-fn input<'a>(inputs: &'a HashMap<String, HostTensor>, name: &str) -> anyhow::Result<&'a HostTensor> {
-    inputs.get(name).ok_or_else(|| anyhow!("the inputs have no `{name}`"))
+fn input<'a>(inputs: &'a HashMap<String, HostTensor>, name: &str) -> Result<&'a HostTensor> {
+    inputs.get(name).ok_or_else(|| Error::InvalidInput(format!("the inputs have no `{name}`")))
 }
 
-fn pixels(inputs: &HashMap<String, HostTensor>) -> anyhow::Result<(&[f32], usize)> {
+fn pixels(inputs: &HashMap<String, HostTensor>) -> Result<(&[f32], usize)> {
     let t = input(inputs, "pixel_values")?;
-    let v = t.as_f32().ok_or_else(|| anyhow!("`pixel_values` must be float"))?;
-    anyhow::ensure!(t.shape.len() == 4, "pixel_values must be (B, C, H, W), got {:?}", t.shape);
+    let v = t.as_f32().ok_or_else(|| Error::InvalidInput(format!("`pixel_values` must be float")))?;
+    if t.shape.len() != 4 {
+        return Err(Error::InvalidInput(format!("pixel_values must be (B, C, H, W), got {:?}", t.shape)));
+    }
     Ok((v, t.shape[0]))
 }
 
-fn ids(inputs: &HashMap<String, HostTensor>, name: &str) -> anyhow::Result<Option<(Vec<i64>, Vec<usize>)>> {
+fn ids(inputs: &HashMap<String, HostTensor>, name: &str) -> Result<Option<(Vec<i64>, Vec<usize>)>> {
     match inputs.get(name) {
         None => Ok(None),
         Some(_) => Ok(Some(model::pipeline::int_input(inputs, name)?)),
     }
 }
 
-fn out(m: &mut BTreeMap<String, HostTensor>, name: &str, shape: Vec<usize>, v: Vec<f32>) -> anyhow::Result<()> {
+fn out(m: &mut BTreeMap<String, HostTensor>, name: &str, shape: Vec<usize>, v: Vec<f32>) -> Result<()> {
     m.insert(name.to_string(), HostTensor::f32(shape, v)?);
     Ok(())
 }
 
 /// Runs the CPU reference model in `dir` on `inputs`, returning transformers' output names.
-pub fn reference_forward(dir: &Path, inputs: &HashMap<String, HostTensor>) -> anyhow::Result<BTreeMap<String, HostTensor>> {
-    reference_forward_with(dir, inputs, &model::ForwardOptions::default())
+pub fn forward(dir: &Path, inputs: &HashMap<String, HostTensor>) -> Result<BTreeMap<String, HostTensor>> {
+    forward_with(dir, inputs, &model::ForwardOptions::default())
 }
 
-/// [`reference_forward`] with transformers' forward flags (`interpolate_pos_encoding`).
-pub fn reference_forward_with(
+/// [`forward`] with transformers' forward flags (`interpolate_pos_encoding`).
+pub fn forward_with(
     dir: &Path,
     inputs: &HashMap<String, HostTensor>,
     opts: &model::ForwardOptions,
-) -> anyhow::Result<BTreeMap<String, HostTensor>> {
+) -> Result<BTreeMap<String, HostTensor>> {
     let config = ModelConfig::from_file(dir)?;
     let w = Checkpoint(Weights::open(dir)?);
     if let ModelConfig::Ast(c) = &config {
@@ -218,12 +225,16 @@ pub fn reference_forward_with(
     let (px, b) = pixels(inputs)?;
     let shape = &input(inputs, "pixel_values")?.shape;
     let image_hw = opts.interpolate_pos_encoding.then_some((shape[2], shape[3]));
-    let text = |need_mask: bool| -> anyhow::Result<(Vec<i64>, Vec<i64>, usize, usize)> {
-        let (ids, s) = ids(inputs, "input_ids")?.ok_or_else(|| anyhow!("the inputs have no `input_ids`"))?;
-        anyhow::ensure!(s.len() == 2, "input_ids must be (B, T), got {s:?}");
+    let text = |need_mask: bool| -> Result<(Vec<i64>, Vec<i64>, usize, usize)> {
+        let (ids, s) = ids(inputs, "input_ids")?.ok_or_else(|| Error::InvalidInput(format!("the inputs have no `input_ids`")))?;
+        if !(s.len() == 2) {
+        return Err(Error::InvalidInput(format!("input_ids must be (B, T), got {s:?}")));
+    }
         let mask = match ids_mask(inputs)? {
             Some((mk, ms)) => {
-                anyhow::ensure!(ms == s, "attention_mask has shape {ms:?} but input_ids has {s:?}");
+                if !(ms == s) {
+        return Err(Error::InvalidInput(format!("attention_mask has shape {ms:?} but input_ids has {s:?}")));
+    }
                 mk
             }
             None if need_mask => vec![1; ids.len()],
@@ -234,7 +245,7 @@ pub fn reference_forward_with(
     match &config {
         ModelConfig::Vit(c) => {
             let p = VitParams { image_hw, ..vit_params(c) };
-            let o = vit::forward(&p, &w, px, b).map_err(|e| anyhow!(e))?;
+            let o = vit::forward(&p, &w, px, b).map_err(|e| Error::InvalidInput(e))?;
             let t = o.tokens;
             out(&mut m, "last_hidden_state", vec![b, t, p.hidden], o.last_hidden_state)?;
             if p.num_labels > 0 {
@@ -245,7 +256,7 @@ pub fn reference_forward_with(
             let mut p = clip_params(c);
             p.vision.image_hw = image_hw;
             let (ids, mask, nt, t) = text(true)?;
-            let o = clip::forward(&p, &w, px, b, &ids, &mask, nt, t, c.text_config.eos_token_id).map_err(|e| anyhow!(e))?;
+            let o = clip::forward(&p, &w, px, b, &ids, &mask, nt, t, c.text_config.eos_token_id).map_err(|e| Error::InvalidInput(e))?;
             let (pd, vt) = (p.projection_dim, o.vision_last_hidden_state.len() / (b * p.vision.hidden));
             out(&mut m, "logits_per_image", vec![b, nt], o.logits_per_image)?;
             out(&mut m, "logits_per_text", vec![nt, b], o.logits_per_text)?;
@@ -260,7 +271,7 @@ pub fn reference_forward_with(
             let mut p = siglip_params(c);
             p.vision.image_hw = image_hw;
             let (ids, mask, nt, t) = text(false)?;
-            let o = siglip::forward(&p, &w, px, b, &ids, &mask, nt, t).map_err(|e| anyhow!(e))?;
+            let o = siglip::forward(&p, &w, px, b, &ids, &mask, nt, t).map_err(|e| Error::InvalidInput(e))?;
             let (vd, td) = (p.vision.hidden, p.text.projection_size);
             let vt = o.vision_last_hidden_state.len() / (b * vd);
             out(&mut m, "logits_per_image", vec![b, nt], o.logits_per_image)?;
@@ -276,7 +287,9 @@ pub fn reference_forward_with(
             let (ids, mask, n, t) = text(true)?;
             let types = match self::ids(inputs, "token_type_ids")? {
                 Some((v, s)) => {
-                    anyhow::ensure!(s == [n, t], "token_type_ids has shape {s:?} but input_ids has [{n}, {t}]");
+                    if !(s == [n, t]) {
+        return Err(Error::InvalidInput(format!("token_type_ids has shape {s:?} but input_ids has [{n}, {t}]")));
+    }
                     v
                 }
                 None => vec![0; n * t],
@@ -285,12 +298,14 @@ pub fn reference_forward_with(
             let (ch, h, wd) = (shape[1], shape[2], shape[3]);
             let pmask = match self::ids(inputs, "pixel_mask")? {
                 Some((v, s)) => {
-                    anyhow::ensure!(s == [b, h, wd], "pixel_mask has shape {s:?}; pixel_values is {shape:?}");
+                    if !(s == [b, h, wd]) {
+        return Err(Error::InvalidInput(format!("pixel_mask has shape {s:?}; pixel_values is {shape:?}")));
+    }
                     v
                 }
                 None => vec![1; b * h * wd],
             };
-            let o = vilt::forward(&p, &w, &ids, &mask, &types, n, t, px, &pmask, ch, h, wd).map_err(|e| anyhow!(e))?;
+            let o = vilt::forward(&p, &w, &ids, &mask, &types, n, t, px, &pmask, ch, h, wd).map_err(|e| Error::InvalidInput(e))?;
             let (tt, d) = (o.tokens, p.hidden);
             if !o.logits.is_empty() {
                 out(&mut m, "logits", vec![n, 1], o.logits)?;
@@ -300,11 +315,11 @@ pub fn reference_forward_with(
             out(&mut m, "token_mask", vec![n, tt], o.token_mask)?;
             out(&mut m, "fused_embeddings", vec![n, tt, d], o.fused_embeddings)?;
         }
-        other => anyhow::bail!("the CPU reference has no {} model yet", other.family()),
+        other => return Err(Error::InvalidInput(format!("the CPU reference has no {} model yet", other.family()))),
     }
     Ok(m)
 }
 
-fn ids_mask(inputs: &HashMap<String, HostTensor>) -> anyhow::Result<Option<(Vec<i64>, Vec<usize>)>> {
+fn ids_mask(inputs: &HashMap<String, HostTensor>) -> Result<Option<(Vec<i64>, Vec<usize>)>> {
     ids(inputs, "attention_mask")
 }
