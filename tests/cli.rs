@@ -438,3 +438,72 @@ fn classify_audio_files_with_ast() {
     write_wav(&slow, &[0.0; 8000], 8000);
     fails_cleanly(&vitfuse(&["classify", "--model", dir.to_str().unwrap(), slow.to_str().unwrap()]), "8000 Hz");
 }
+
+/// JSON lines print f32 values as f32 (shortest round trip), not widened to f64.
+#[test]
+fn json_floats_are_f32_shortest() {
+    let img = fixture("image_preprocess").join("small.png");
+    let out = vitfuse(&["embed", "--model", fixture("clip_tiny").to_str().unwrap(), "--image", img.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let body = &text[text.find("\"embedding\":[").unwrap() + 13..text.rfind(']').unwrap()];
+    let tokens: Vec<&str> = body.split(',').collect();
+    assert_eq!(tokens.len(), 32);
+    for t in tokens {
+        let mantissa = t.trim_start_matches('-').split(['e', 'E']).next().unwrap();
+        let digits = mantissa.replace('.', "").trim_start_matches('0').len();
+        assert!(digits <= 9, "{t} has {digits} significant digits: widened to f64?");
+        assert!(t.parse::<f32>().is_ok(), "{t}");
+    }
+}
+
+/// Help says what a model folder holds; `bench model --help` lists every model.
+#[test]
+fn help_describes_model_folders_and_lists_bench_models() {
+    let out = vitfuse(&["classify", "--help"]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("config.json") && s.contains("model.safetensors") && s.contains("tokenizer.json"), "{s}");
+    let out = vitfuse(&["bench", "model", "--help"]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    for m in ["vit-b16", "vit-ti16", "clip-b32", "ast-b"] {
+        assert!(s.contains(m), "{m} missing from: {s}");
+    }
+    // Commands that use no GPU offer no --adapter.
+    let s = String::from_utf8_lossy(&vitfuse(&["tokenize", "--help"]).stdout).into_owned();
+    assert!(!s.contains("--adapter"), "{s}");
+}
+
+/// What users see around the results: effective zero-shot prompts, where outputs and caches
+/// go, and each cause of an error once.
+#[test]
+fn commands_say_what_they_did() {
+    let model = dual_encoder("clip_tiny");
+    let m = model.to_str().unwrap();
+    let img = fixture("image_preprocess").join("small.png");
+    let out = vitfuse(&["classify", "--model", m, img.to_str().unwrap(), "--labels", "cat,a dog"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("\"a photo of a cat\", \"a photo of a dog\"") && !err.contains("a a dog"), "{err}");
+
+    let emb = tmp("texts.safetensors");
+    let out = vitfuse(&["embed", "--model", m, "--text", "a cat", "a dog", "--output", emb.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains(&format!("wrote embeddings [2, 32] to {}", emb.display())), "{err}");
+
+    let folder = tmp("gallery-nocache");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(&img, folder.join("a.png")).unwrap();
+    let out = vitfuse(&["retrieve", "--model", m, "--images", folder.to_str().unwrap(), "--query", "a cat", "--no-cache"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("1 embedded") && err.contains("(no cache)"), "{err}");
+    let cached = std::fs::read_dir(folder.parent().unwrap()).unwrap().filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().starts_with("gallery-nocache.vitfuse-"));
+    assert!(!cached, "--no-cache wrote a cache");
+    let out = vitfuse(&["retrieve", "--model", m, "--images", folder.to_str().unwrap(), "--query", "a cat"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(cache ") && err.contains("gallery-nocache.vitfuse-"), "{err}");
+
+    let out = vitfuse(&["classify", "--model", fixture("vit_tiny").to_str().unwrap(), "/no/such.png"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    fails_cleanly(&out, "/no/such.png");
+}
