@@ -14,6 +14,8 @@
 //! # Ok::<(), vitfuse_attention::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 use vitfuse_runtime::ops::{self, MaskLayout, MatmulOptions, WeightLayout};
 use vitfuse_runtime::util::{fits_u32, groups, invalid};
 pub use vitfuse_runtime::{AttentionKernel, Context, Error, Result, Tensor};
@@ -102,7 +104,8 @@ pub mod kernels {
         ),
         unchecked: true,
     };
-    /// The same kernel with its row reductions through workgroup memory (any adapter).
+    /// The same kernel with its row reductions through workgroup memory (no subgroups; still
+    /// 32 KiB of workgroup memory).
     pub const FLASH_ATTENTION_TILED_WG: Kernel = Kernel {
         name: "flash_attention_tiled_wg",
         source: concat!(
@@ -117,7 +120,8 @@ pub mod kernels {
         source: include_str!("../../../shaders/attention/attention_mask.wgsl"),
         unchecked: false,
     };
-    /// Every kernel of the crate.
+    /// The kernels that need no optional feature: the `flash_attention` buckets and the mask (the
+    /// tiled kernels need 32 KiB of workgroup memory; see also `NEEDS_SUBGROUP`).
     pub const ALL: &[Kernel] = &[
         FLASH_ATTENTION_HS4,
         FLASH_ATTENTION_HS8,
@@ -146,11 +150,14 @@ pub const MAX_HEAD_SIZE: usize = 128;
 /// offset + h*HS + d.
 #[derive(Clone, Copy)]
 pub struct Heads<'a> {
+    /// The (B, T, C_total) f32 tensor holding the heads (e.g. a fused QKV projection).
     pub x: &'a Tensor,
+    /// Column of head 0, dim 0; `offset + NH·HS` must not exceed C_total.
     pub offset: usize,
 }
 
 impl<'a> Heads<'a> {
+    /// The heads of `x` starting at column `offset`.
     pub fn new(x: &'a Tensor, offset: usize) -> Self {
         Heads { x, offset }
     }
@@ -159,9 +166,13 @@ impl<'a> Heads<'a> {
 /// Number and size of heads, the score scale and whether query i sees only keys j <= i.
 #[derive(Clone, Copy, Debug)]
 pub struct AttentionOptions {
+    /// Number of heads (at least 1).
     pub nh: usize,
+    /// Head size HS, 1..=[`MAX_HEAD_SIZE`].
     pub hs: usize,
+    /// Factor on the scores Q·Kᵀ before the softmax (finite); 1/√HS from [`AttentionOptions::new`].
     pub scale: f32,
+    /// Query i sees only keys j <= i (needs Tq == Tk).
     pub causal: bool,
 }
 
@@ -317,7 +328,8 @@ pub enum TiledRows {
     /// Subgroup xor-shuffles ([`AttentionKernel::Tiled`]); needs subgroups of at least 16 lanes
     /// that follow `local_invocation_index` (true of the GPUs we know; Vulkan leaves it open).
     Subgroup,
-    /// Workgroup memory and barriers ([`AttentionKernel::TiledWg`]); any adapter.
+    /// Workgroup memory and barriers ([`AttentionKernel::TiledWg`]); no subgroups needed, but
+    /// 32 KiB of workgroup memory like the other flavour.
     Shared,
 }
 

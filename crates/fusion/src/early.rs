@@ -27,9 +27,11 @@ impl<'a> FusionPart<'a> {
     pub fn new(tokens: &'a Tensor) -> Self {
         FusionPart { tokens, type_embedding: None, mask: None }
     }
+    /// This part with `type_embedding` (D) added to its tokens.
     pub fn with_type(self, type_embedding: &'a Tensor) -> Self {
         FusionPart { type_embedding: Some(type_embedding), ..self }
     }
+    /// This part with the (B, T_i) padding mask `mask` (1 keep, 0 pad).
     pub fn with_mask(self, mask: &'a Tensor) -> Self {
         FusionPart { mask: Some(mask), ..self }
     }
@@ -151,7 +153,7 @@ struct PartParams {
     _p1: u32,
 }
 
-/// [`early_fusion`] as one dispatch per part (6 storage buffers each): the fallback for adapters
+/// [`early_fusion`] as one dispatch per part (5 storage buffers each): the fallback for adapters
 /// with fewer than [`EARLY_FUSION_BUFFERS`] storage buffers per stage, and the composed oracle.
 pub fn early_fusion_per_part(ctx: &Context, parts: &[FusionPart]) -> Result<(Tensor, Tensor)> {
     const OP: &str = "early_fusion_per_part";

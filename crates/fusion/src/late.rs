@@ -58,10 +58,20 @@ pub enum Combine<'a> {
     /// `Σ_m w_m·e_m`; every embedding (N, D), one weight per embedding.
     WeightedSum(&'a [f32]),
     /// `concat(e_1, …, e_M)·wᵀ + b`: `w` (D_out, ΣD_i), `b` (D_out).
-    ConcatProject { w: &'a Tensor, b: Option<&'a Tensor> },
+    ConcatProject {
+        /// (D_out, ΣD_i) projection weight, as a Linear layer stores it.
+        w: &'a Tensor,
+        /// (D_out) projection bias.
+        b: Option<&'a Tensor>,
+    },
     /// `Σ_m g_m·e_m` with `g = softmax(concat(e)·gate_wᵀ + gate_b)` per row: `gate_w`
     /// (M, M·D), `gate_b` (M), every embedding (N, D).
-    Gated { gate_w: &'a Tensor, gate_b: &'a Tensor },
+    Gated {
+        /// (M, M·D) weight of the gate logits.
+        gate_w: &'a Tensor,
+        /// (M) bias of the gate logits.
+        gate_b: &'a Tensor,
+    },
 }
 
 /// Weights of [`gated_sum`].

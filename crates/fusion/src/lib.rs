@@ -31,6 +31,8 @@
 //! # Ok::<(), vitfuse_fusion::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod attend;
 mod early;
 pub mod kernels;

@@ -22,16 +22,19 @@ pub const PATCH_EMBED_WG: Kernel = Kernel {
     source: concat!(shader!("patch_embed_wg"), shader!("patch_embed")),
     unchecked: false,
 };
+/// Gathers every patch into a row, (B·GH·GW, C·ph·pw), for [`crate::patch_embed_composed`].
 pub const IM2COL: Kernel = Kernel {
     name: "im2col",
     source: shader!("im2col"),
     unchecked: false,
 };
+/// Prepends the prefix tokens and adds the position embeddings, for [`crate::patch_embed_composed`].
 pub const ASSEMBLE_TOKENS: Kernel = Kernel {
     name: "assemble_tokens",
     source: shader!("assemble_tokens"),
     unchecked: false,
 };
+/// Bicubic resize of a position-embedding grid, for [`crate::interpolate_pos_bicubic`].
 pub const INTERP_BICUBIC: Kernel = Kernel {
     name: "interp_bicubic",
     source: shader!("interp_bicubic"),

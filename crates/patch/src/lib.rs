@@ -19,6 +19,8 @@
 //! # Ok::<(), vitfuse_patch::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod kernels;
 
 use vitfuse_runtime::util::{fits_u32, groups, invalid};

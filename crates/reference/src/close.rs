@@ -6,7 +6,9 @@ use std::fmt;
 /// Absolute + relative tolerance.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tolerance {
+    /// Allowed absolute error.
     pub abs: f32,
+    /// Allowed error relative to `|want|`.
     pub rel: f32,
 }
 
@@ -20,6 +22,7 @@ impl Tolerance {
     /// Exact equality (copies, gathers).
     pub const EXACT: Tolerance = Tolerance { abs: 0.0, rel: 0.0 };
 
+    /// `abs + rel·|want|`.
     pub const fn new(abs: f32, rel: f32) -> Self {
         Tolerance { abs, rel }
     }
@@ -28,17 +31,24 @@ impl Tolerance {
 /// What a comparison found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CloseReport {
+    /// Values expected (`want.len()`).
     pub len: usize,
+    /// Values out of tolerance (all of them, the longer length, when the lengths differ).
     pub failed: usize,
     /// Index of the largest excess over the tolerance (or of the largest error when all pass).
     pub worst_index: usize,
+    /// `got` at `worst_index` (NaN when the lengths differ).
     pub worst_got: f32,
+    /// `want` at `worst_index` (NaN when the lengths differ).
     pub worst_want: f32,
+    /// Largest `|got - want|`; infinite for a NaN or for lengths that differ.
     pub max_abs_err: f32,
+    /// The tolerance applied.
     pub tolerance: Tolerance,
 }
 
 impl CloseReport {
+    /// True when no value failed.
     pub fn passed(&self) -> bool {
         self.failed == 0
     }

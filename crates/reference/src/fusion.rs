@@ -9,9 +9,13 @@ use crate::attention::{attention, Attention};
 /// optional f32 0/1 padding mask (B, T).
 #[derive(Clone, Copy, Debug)]
 pub struct FusionPart<'a> {
+    /// (B, T, D) token embeddings.
     pub tokens: &'a [f32],
+    /// T: tokens per sequence of this part.
     pub t: usize,
+    /// (D) modality-type row added to every token.
     pub type_embedding: Option<&'a [f32]>,
+    /// (B, T) padding mask, 1 keep and 0 pad; `None` keeps every token.
     pub mask: Option<&'a [f32]>,
 }
 
@@ -109,8 +113,11 @@ pub fn slice_rows(src: &[f32], r0: usize, r1: usize, row: usize) -> Vec<f32> {
 /// What [`similarity`] returns (twin of `vitfuse_fusion::Similarity`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Similarity {
+    /// `z` itself.
     Logits,
+    /// Softmax of each row of `z` (over `b`).
     Softmax,
+    /// Sigmoid of every entry of `z`.
     Sigmoid,
 }
 
@@ -148,14 +155,27 @@ pub enum Combine<'a> {
     /// One weight per embedding; every embedding (N, D).
     WeightedSum(&'a [f32]),
     /// `w` (d_out, ΣD_i), optional `b` (d_out).
-    ConcatProject { w: &'a [f32], b: Option<&'a [f32]>, d_out: usize },
+    ConcatProject {
+        /// (d_out, ΣD_i) projection weight.
+        w: &'a [f32],
+        /// (d_out) projection bias.
+        b: Option<&'a [f32]>,
+        /// Output width.
+        d_out: usize,
+    },
     /// `gate_w` (M, M·D), `gate_b` (M); every embedding (N, D).
-    Gated { gate_w: &'a [f32], gate_b: &'a [f32] },
+    Gated {
+        /// (M, M·D) weight of the gate logits.
+        gate_w: &'a [f32],
+        /// (M) bias of the gate logits.
+        gate_b: &'a [f32],
+    },
 }
 
 /// Weights of [`gated_sum`] (twin of `vitfuse_fusion::SumWeights`).
 #[derive(Clone, Copy, Debug)]
 pub enum SumWeights<'a> {
+    /// One weight per embedding, for every row.
     Constant(&'a [f32]),
     /// (N, M).
     PerRow(&'a [f32]),

@@ -4,6 +4,7 @@
 /// Epilogue activation applied after bias, before the residual add.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
+    /// Identity.
     None,
     /// Exact GELU: x/2 (1 + erf(x/√2)) (BERT, ViT "gelu").
     GeluErf,
@@ -11,7 +12,9 @@ pub enum Activation {
     GeluTanh,
     /// x σ(1.702 x) (CLIP "quick_gelu").
     QuickGelu,
+    /// max(x, 0).
     Relu,
+    /// tanh(x).
     Tanh,
 }
 
@@ -33,15 +36,21 @@ pub fn activate(act: Activation, x: f64) -> f64 {
 /// Problem description of a batched matmul `out[b,m,n] = act(alpha Σ_k a[b,m,k] w[(b),n,k] + bias[n]) + res[b,m,n]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Matmul {
+    /// B: independent matmuls (leading dims of `a` flattened).
     pub batch: usize,
+    /// M: rows of `a` per batch.
     pub m: usize,
+    /// K: the inner (reduced) dim.
     pub k: usize,
+    /// N: output columns (rows of `w` in the (N, K) layout).
     pub n: usize,
     /// `w` has a leading batch dimension (else it is shared by every batch).
     pub w_batched: bool,
     /// `w` is stored (K, N) instead of the Hugging Face (N, K).
     pub w_kn: bool,
+    /// Scale of `a·wᵀ`, before the bias.
     pub alpha: f32,
+    /// Activation after the bias, before the residual.
     pub act: Activation,
 }
 
@@ -103,7 +112,9 @@ pub fn layernorm(x: &[f32], gamma: &[f32], beta: &[f32], rows: usize, cols: usiz
 /// a full mask (B, Tq, Tk) is `rows_per_group = NH·Tq, mask_rows = Tq`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaskLayout {
+    /// Input rows that share one group of mask rows.
     pub rows_per_group: usize,
+    /// Mask rows per group, cycled over the group's input rows.
     pub mask_rows: usize,
 }
 

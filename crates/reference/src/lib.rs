@@ -3,6 +3,8 @@
 //! Boring on purpose: one function per GPU op, same name and argument order, f64 accumulation,
 //! no wgpu and no dependency on any other vitfuse crate (llm.c's `train_gpt2.c` is the model).
 
+#![deny(missing_docs)]
+
 pub mod attention;
 pub mod close;
 pub mod fusion;

@@ -41,18 +41,31 @@ pub struct ContextOptions {
 /// What the adapter is and what the device was opened with.
 #[derive(Clone, Debug)]
 pub struct AdapterReport {
+    /// The adapter's name, as the driver reports it.
     pub name: String,
+    /// Lower-case backend: `vulkan`, `metal`, `dx12`, `gl`, `browserwebgpu`, ….
     pub backend: String,
+    /// `wgpu::DeviceType` in `Debug` form (`DiscreteGpu`, `Cpu`, …).
     pub device_type: String,
+    /// Driver name.
     pub driver: String,
+    /// Driver version or other details.
     pub driver_info: String,
+    /// The optional features the device was opened with: `SHADER_F16`, `SUBGROUP`, `TIMESTAMP_QUERY`.
     pub features: Vec<String>,
+    /// Largest storage binding, in bytes (bounds every tensor).
     pub max_storage_buffer_binding_size: u64,
+    /// Largest buffer, in bytes.
     pub max_buffer_size: u64,
+    /// Most workgroups along one dispatch dimension.
     pub max_compute_workgroups_per_dimension: u32,
+    /// Most invocations in one workgroup.
     pub max_compute_invocations_per_workgroup: u32,
+    /// Bytes of workgroup memory one workgroup may use.
     pub max_compute_workgroup_storage_size: u32,
+    /// Smallest subgroup size the adapter may use (0 when unknown).
     pub subgroup_min_size: u32,
+    /// Largest subgroup size the adapter may use (0 when unknown).
     pub subgroup_max_size: u32,
 }
 
@@ -60,8 +73,12 @@ pub struct AdapterReport {
 /// proven in bounds so that wgpu's injected bounds checks can be dropped.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel {
+    /// Unique name (the shader's, plus any variant suffix); keys the module and pipeline caches.
     pub name: &'static str,
+    /// Complete WGSL source with entry point `main`.
     pub source: &'static str,
+    /// Every index is guarded against the uniform dims, so the module is built without
+    /// wgpu's bounds checks (`ShaderRuntimeChecks::unchecked`).
     pub unchecked: bool,
 }
 
@@ -77,11 +94,16 @@ struct Recorder {
 /// Counters of recorded work, for tests and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecordStats {
+    /// Dispatches recorded since the context opened.
     pub dispatches: u64,
+    /// Command buffers submitted to the queue.
     pub submissions: u64,
+    /// Compute pipelines built (cache misses of [`Context::pipeline`]).
     pub pipelines_compiled: u64,
 }
 
+/// An open GPU device: adapter, queue, pipeline cache, buffer pool and the pending command
+/// encoder that ops record into. Ops take `&Context`.
 pub struct Context {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
@@ -196,6 +218,7 @@ impl Context {
         pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(describe).collect()
     }
 
+    /// The adapter's identity, the optional features in use and the limits the device has.
     pub fn report(&self) -> AdapterReport {
         let mut features: Vec<String> = Vec::new();
         for (f, n) in [
@@ -273,18 +296,22 @@ impl Context {
         self.info.subgroup_min_size
     }
 
+    /// The device's limits (the adapter's own, requested in full).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
     }
 
+    /// Whether the device was opened with `f` (only `SHADER_F16`, `SUBGROUP`, `TIMESTAMP_QUERY` are ever requested).
     pub fn has_feature(&self, f: wgpu::Features) -> bool {
         self.features.contains(f)
     }
 
+    /// Counters of the buffer pool.
     pub fn pool_stats(&self) -> PoolStats {
         self.pool.stats()
     }
 
+    /// Counters of recorded work.
     pub fn record_stats(&self) -> RecordStats {
         *lock(&self.stats)
     }

@@ -6,6 +6,7 @@ use crate::context::Kernel;
 
 macro_rules! kernel {
     ($name:ident, $file:literal, unchecked = $u:expr) => {
+        #[doc = concat!("`shaders/runtime/", $file, ".wgsl`; its header gives what it computes, its bindings and its grid.")]
         pub const $name: Kernel = Kernel {
             name: $file,
             source: include_str!(concat!("../../../shaders/runtime/", $file, ".wgsl")),
@@ -13,6 +14,7 @@ macro_rules! kernel {
         };
     };
     ($name:ident, $file:literal, with_activation, unchecked = $u:expr) => {
+        #[doc = concat!("`shaders/runtime/", $file, ".wgsl` behind `activation.wgsl`; its header gives what it computes, its bindings and its grid.")]
         pub const $name: Kernel = Kernel {
             name: $file,
             source: concat!(
@@ -40,7 +42,7 @@ kernel!(CONCAT_TOKENS, "concat_tokens", unchecked = false);
 kernel!(TAKE_TOKENS, "take_tokens", unchecked = false);
 kernel!(L2_NORMALIZE, "l2_normalize", unchecked = false);
 
-/// Every kernel, for `vitfuse info` and the build-all test.
+/// Every kernel that builds without optional features (all but `MATMUL_SUBGROUP`).
 pub const ALL: &[Kernel] = &[
     MATMUL_NAIVE,
     MATMUL_TILED,

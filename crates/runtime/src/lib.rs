@@ -11,6 +11,8 @@
 //! # Ok::<(), vitfuse_runtime::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod choice;
 mod context;
 mod error;

@@ -11,12 +11,16 @@ use crate::pool::PooledBuffer;
 /// Element type of a tensor. Kernels compute in f32; `F16` is storage-only room for later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// 32-bit float: what the kernels compute in.
     F32,
+    /// 16-bit IEEE float (`half::f16`); uploaded and read back, read by no kernel yet.
     F16,
+    /// 32-bit unsigned integer: token ids, indices.
     U32,
 }
 
 impl DType {
+    /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
             DType::F32 | DType::U32 => 4,
@@ -27,6 +31,7 @@ impl DType {
 
 /// Host element types that can be uploaded/downloaded.
 pub trait Element: bytemuck::Pod {
+    /// The tensor dtype this host type uploads to and reads back from.
     const DTYPE: DType;
 }
 impl Element for f32 {
@@ -39,6 +44,8 @@ impl Element for half::f16 {
     const DTYPE: DType = DType::F16;
 }
 
+/// A GPU tensor: a row-major (C-contiguous) f32/f16/u32 storage buffer from the context's pool
+/// with a shape. Cloning is cheap and shares the buffer.
 #[derive(Clone)]
 pub struct Tensor {
     buf: Arc<PooledBuffer>,
@@ -52,6 +59,7 @@ impl std::fmt::Debug for Tensor {
     }
 }
 
+/// Element count of `shape` (1 for rank 0).
 pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
@@ -112,18 +120,22 @@ impl Tensor {
         async move { Ok(bytemuck::pod_collect_to_vec(&read?.await?)) }
     }
 
+    /// Dims, outermost first.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// Element type.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
 
+    /// Element count.
     pub fn numel(&self) -> usize {
         numel(&self.shape)
     }
 
+    /// Number of dims.
     pub fn rank(&self) -> usize {
         self.shape.len()
     }
@@ -137,6 +149,7 @@ impl Tensor {
         }
     }
 
+    /// Bytes of data (element count × dtype size; the buffer itself may be larger).
     pub fn byte_len(&self) -> u64 {
         (self.numel() * self.dtype.size()) as u64
     }

@@ -9,14 +9,23 @@ use crate::kernels::Activation;
 /// The `ASTConfig` values the forward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AstParams {
+    /// Hidden size D (`hidden_size`).
     pub hidden: usize,
+    /// Encoder layers (`num_hidden_layers`).
     pub layers: usize,
+    /// Attention heads per layer (`num_attention_heads`).
     pub heads: usize,
+    /// MLP width (`intermediate_size`).
     pub intermediate: usize,
+    /// LayerNorm epsilon (`layer_norm_eps`).
     pub eps: f32,
+    /// MLP activation (`hidden_act`).
     pub act: Activation,
+    /// Square patch side P in (mel bin, frame) cells (`patch_size`).
     pub patch: usize,
+    /// Patch stride along the mel bins (`frequency_stride`).
     pub frequency_stride: usize,
+    /// Patch stride along the frames (`time_stride`).
     pub time_stride: usize,
     /// Frames per example (T).
     pub max_length: usize,
@@ -24,6 +33,7 @@ pub struct AstParams {
     pub num_mel_bins: usize,
     /// Classifier width; 0 means `ASTModel` without a head (`logits` is then empty).
     pub num_labels: usize,
+    /// Whether query/key/value have biases (`qkv_bias`).
     pub qkv_bias: bool,
 }
 

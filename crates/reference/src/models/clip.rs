@@ -13,14 +13,23 @@ use crate::patch::patch_embed;
 /// The `CLIPVisionConfig` values the forward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ClipVisionParams {
+    /// Hidden size D (`hidden_size`).
     pub hidden: usize,
+    /// Encoder layers (`num_hidden_layers`).
     pub layers: usize,
+    /// Attention heads per layer (`num_attention_heads`).
     pub heads: usize,
+    /// MLP width (`intermediate_size`).
     pub intermediate: usize,
+    /// LayerNorm epsilon (`layer_norm_eps`).
     pub eps: f32,
+    /// MLP activation (`hidden_act`).
     pub act: Activation,
+    /// Square patch side P in pixels (`patch_size`).
     pub patch: usize,
+    /// Side S of the square images the position grid is for (`image_size`); the input size unless `image_hw`.
     pub image_size: usize,
+    /// Image channels C (`num_channels`).
     pub channels: usize,
     /// `Some((H, W))`: images of that size with interpolated position embeddings.
     pub image_hw: Option<(usize, usize)>,
@@ -29,12 +38,19 @@ pub struct ClipVisionParams {
 /// The `CLIPTextConfig` values the forward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ClipTextParams {
+    /// Token vocabulary (`vocab_size`).
     pub vocab: usize,
+    /// Hidden size D (`hidden_size`).
     pub hidden: usize,
+    /// Encoder layers (`num_hidden_layers`).
     pub layers: usize,
+    /// Attention heads per layer (`num_attention_heads`).
     pub heads: usize,
+    /// MLP width (`intermediate_size`).
     pub intermediate: usize,
+    /// LayerNorm epsilon (`layer_norm_eps`).
     pub eps: f32,
+    /// MLP activation (`hidden_act`).
     pub act: Activation,
     /// Size of the position table (`max_position_embeddings`).
     pub max_positions: usize,
@@ -43,8 +59,11 @@ pub struct ClipTextParams {
 /// `CLIPConfig`: both towers and the shared projection width.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ClipParams {
+    /// The text tower.
     pub text: ClipTextParams,
+    /// The image tower.
     pub vision: ClipVisionParams,
+    /// Width of both projections and the embeddings (`projection_dim`).
     pub projection_dim: usize,
 }
 
@@ -57,6 +76,7 @@ pub struct ClipVisionOutputs {
     pub pooled: Vec<f32>,
     /// (N, projection_dim): `visual_projection(pooled)` (`get_image_features`).
     pub image_features: Vec<f32>,
+    /// Tokens per image (1 + patches).
     pub tokens: usize,
 }
 

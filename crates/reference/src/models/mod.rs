@@ -26,6 +26,7 @@ pub mod vit;
 /// Where a model reads its weights: `get(name)` gives `(shape, row-major f32 data)` or `None`
 /// when the checkpoint has no tensor of that name.
 pub trait WeightSource {
+    /// `(shape, row-major f32 data)` of the tensor called `name`, or `None` when there is none.
     fn get(&self, name: &str) -> Option<(Vec<usize>, Vec<f32>)>;
 }
 

@@ -14,14 +14,23 @@ use crate::patch::patch_embed;
 /// The `SiglipVisionConfig` values the forward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SiglipVisionParams {
+    /// Hidden size D (`hidden_size`).
     pub hidden: usize,
+    /// Encoder layers (`num_hidden_layers`).
     pub layers: usize,
+    /// Attention heads per layer (`num_attention_heads`).
     pub heads: usize,
+    /// MLP width (`intermediate_size`).
     pub intermediate: usize,
+    /// LayerNorm epsilon (`layer_norm_eps`).
     pub eps: f32,
+    /// MLP activation (`hidden_act`).
     pub act: Activation,
+    /// Square patch side P in pixels (`patch_size`).
     pub patch: usize,
+    /// Side S of the square images the position grid is for (`image_size`); the input size unless `image_hw`.
     pub image_size: usize,
+    /// Image channels C (`num_channels`).
     pub channels: usize,
     /// `Some((H, W))`: images of that size with interpolated position embeddings.
     pub image_hw: Option<(usize, usize)>,
@@ -30,13 +39,21 @@ pub struct SiglipVisionParams {
 /// The `SiglipTextConfig` values the forward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SiglipTextParams {
+    /// Token vocabulary (`vocab_size`).
     pub vocab: usize,
+    /// Hidden size D (`hidden_size`).
     pub hidden: usize,
+    /// Encoder layers (`num_hidden_layers`).
     pub layers: usize,
+    /// Attention heads per layer (`num_attention_heads`).
     pub heads: usize,
+    /// MLP width (`intermediate_size`).
     pub intermediate: usize,
+    /// LayerNorm epsilon (`layer_norm_eps`).
     pub eps: f32,
+    /// MLP activation (`hidden_act`).
     pub act: Activation,
+    /// Size of the position table (`max_position_embeddings`); texts are at most this long.
     pub max_positions: usize,
     /// Output width of `text_model.head` (`projection_size`, default `hidden`).
     pub projection_size: usize,
@@ -45,7 +62,9 @@ pub struct SiglipTextParams {
 /// `SiglipConfig`: both towers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SiglipParams {
+    /// The text tower.
     pub text: SiglipTextParams,
+    /// The image tower.
     pub vision: SiglipVisionParams,
 }
 
@@ -56,6 +75,7 @@ pub struct SiglipVisionOutputs {
     pub last_hidden_state: Vec<f32>,
     /// (N, vision.hidden): the attention-pooling head's output.
     pub pooled: Vec<f32>,
+    /// Tokens per image (patches; no CLS token).
     pub tokens: usize,
 }
 

@@ -31,15 +31,23 @@ use crate::patch::patch_embed;
 /// The `ViltConfig` values the forward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ViltParams {
+    /// Hidden size D (`hidden_size`).
     pub hidden: usize,
+    /// Encoder layers (`num_hidden_layers`).
     pub layers: usize,
+    /// Attention heads per layer (`num_attention_heads`).
     pub heads: usize,
+    /// MLP width (`intermediate_size`).
     pub intermediate: usize,
+    /// LayerNorm epsilon (`layer_norm_eps`).
     pub eps: f32,
+    /// MLP activation (`hidden_act`).
     pub act: Activation,
+    /// Square patch side P in pixels (`patch_size`).
     pub patch: usize,
     /// Side of the square the learned position grid was trained for (grid = image_size / patch).
     pub image_size: usize,
+    /// Image channels C (`num_channels`).
     pub channels: usize,
     /// Text vocabulary (`vocab_size`).
     pub vocab: usize,
@@ -53,6 +61,7 @@ pub struct ViltParams {
     pub max_image_length: Option<usize>,
     /// Modality type of the image tokens (`image_token_type_idx`, 1 for `ViltModel`).
     pub image_token_type: usize,
+    /// Whether query/key/value have biases (`qkv_bias`).
     pub qkv_bias: bool,
 }
 
@@ -77,8 +86,9 @@ pub struct ViltOutputs {
 /// Which patches of each image enter the encoder (see the module notes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PatchSelection {
-    /// Patch grid of the padded image: (height / patch, width / patch).
+    /// Patch-grid rows of the padded image (height / patch).
     pub grid_h: usize,
+    /// Patch-grid columns of the padded image (width / patch).
     pub grid_w: usize,
     /// Per image: valid patch rows (counted down the first patch column) and valid patch columns
     /// (counted along the first patch row), as transformers computes `x_h`, `x_w`.

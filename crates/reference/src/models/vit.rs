@@ -8,14 +8,23 @@ use crate::kernels::Activation;
 /// The `ViTConfig` values the forward pass needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct VitParams {
+    /// Hidden size D (`hidden_size`).
     pub hidden: usize,
+    /// Encoder layers (`num_hidden_layers`).
     pub layers: usize,
+    /// Attention heads per layer (`num_attention_heads`).
     pub heads: usize,
+    /// MLP width (`intermediate_size`).
     pub intermediate: usize,
+    /// LayerNorm epsilon (`layer_norm_eps`).
     pub eps: f32,
+    /// MLP activation (`hidden_act`).
     pub act: Activation,
+    /// Square patch side P in pixels (`patch_size`).
     pub patch: usize,
+    /// Side S of the square images the position grid is for (`image_size`); the input size unless `image_hw`.
     pub image_size: usize,
+    /// Image channels C (`num_channels`).
     pub channels: usize,
     /// Classifier width; 0 means a checkpoint without a head (`logits` is then empty).
     pub num_labels: usize,

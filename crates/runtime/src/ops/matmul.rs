@@ -103,9 +103,13 @@ kernel_names!(MatmulKernel, "matmul", [
 /// Epilogue and layout of a matmul.
 #[derive(Clone, Copy, Debug)]
 pub struct MatmulOptions {
+    /// Scale of `a · wᵀ`, applied before the bias (1 by default).
     pub alpha: f32,
+    /// Activation applied after the bias, before the residual.
     pub act: Activation,
+    /// How `w` is stored.
     pub layout: WeightLayout,
+    /// The kernel to run (`Auto` by default).
     pub kernel: MatmulKernel,
 }
 

@@ -15,12 +15,18 @@ pub use norm::{l2_normalize, layernorm, softmax, MaskLayout};
 /// Epilogue activation (WGSL `activate()` codes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Activation {
+    /// Identity.
     #[default]
     None,
+    /// Exact GELU, `0.5·x·(1 + erf(x/√2))` (erf to ~1.2e-7): transformers' `gelu`.
     GeluErf,
+    /// Tanh-approximated GELU: transformers' `gelu_pytorch_tanh` / `gelu_new`.
     GeluTanh,
+    /// `x·sigmoid(1.702·x)`: CLIP's `quick_gelu`.
     QuickGelu,
+    /// `max(x, 0)`.
     Relu,
+    /// `tanh(x)`.
     Tanh,
 }
 

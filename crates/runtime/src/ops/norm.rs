@@ -40,7 +40,9 @@ pub fn layernorm(ctx: &Context, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: 
 /// is `{ rows_per_group: NH·Tq, mask_rows: Tq }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaskLayout {
+    /// Input rows that share one group of mask rows (non-zero, divides the input's row count).
     pub rows_per_group: usize,
+    /// Mask rows per group, cycled over the group's input rows (non-zero).
     pub mask_rows: usize,
 }
 
