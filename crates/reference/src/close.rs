@@ -91,10 +91,12 @@ pub fn check_close(got: &[f32], want: &[f32], tol: Tolerance) -> CloseReport {
     let mut worst_excess = f32::NEG_INFINITY;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
-        let excess = if err.is_nan() || (g.is_infinite() != w.is_infinite()) {
-            f32::INFINITY
-        } else if g == w {
+        // Equal values pass (equal infinities too); NaN, or unequal values where either is
+        // infinite (+inf against -inf included), always fail.
+        let excess = if g == w {
             0.0 - (tol.abs + tol.rel * w.abs())
+        } else if err.is_nan() || g.is_infinite() || w.is_infinite() {
+            f32::INFINITY
         } else {
             err - (tol.abs + tol.rel * w.abs())
         };
@@ -153,5 +155,18 @@ mod tests {
     #[should_panic(expected = "1 of 2 values")]
     fn assert_close_panics_with_report() {
         assert_close(&[0.0, 1.0], &[0.0, 2.0], Tolerance::KERNEL);
+    }
+}
+
+#[cfg(test)]
+mod infinity_tests {
+    use super::*;
+
+    #[test]
+    fn opposite_infinities_fail() {
+        let r = check_close(&[f32::INFINITY], &[f32::NEG_INFINITY], Tolerance::new(1.0, 1.0));
+        assert!(!r.passed() && r.failed == 1);
+        assert!(check_close(&[f32::INFINITY], &[f32::INFINITY], Tolerance::EXACT).passed());
+        assert!(!check_close(&[1.0], &[f32::INFINITY], Tolerance::new(1.0, 1.0)).passed());
     }
 }

@@ -126,8 +126,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The backend as `--adapter` names it: `vulkan`, `metal`, `dx12`, `gl`, `webgpu`, `noop`.
 fn backend_name(b: wgpu::Backend) -> String {
-    format!("{b:?}").to_lowercase()
+    match b {
+        wgpu::Backend::BrowserWebGpu => "webgpu".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
 }
 
 fn describe(a: &wgpu::Adapter) -> String {
