@@ -460,7 +460,7 @@ impl ImageClassifier {
             let logits = v.forward(ctx, &m.pixels(chunk)?)?.logits.ok_or_else(|| Error::InvalidInput("no classifier head".into()))?;
             let n = logits.shape()[1];
             let mut names = self.labels();
-            names.resize_with(n, || String::new());
+            names.resize_with(n, String::new);
             for (i, name) in names.iter_mut().enumerate() {
                 if name.is_empty() {
                     *name = format!("LABEL_{i}");

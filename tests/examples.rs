@@ -19,7 +19,10 @@ fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
 }
 
-fn example(run: fn(&[String]) -> Result<(), Box<dyn std::error::Error>>, args: &[&str]) {
+/// An example's entry point.
+type Run = fn(&[String]) -> Result<(), Box<dyn std::error::Error>>;
+
+fn example(run: Run, args: &[&str]) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     if let Err(e) = run(&args) {
         panic!("example failed on {args:?}: {e}");

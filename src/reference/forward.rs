@@ -162,12 +162,12 @@ fn ast_forward(
     let pc = dir.join("preprocessor_config.json");
     let fx = if pc.is_file() { Some(model::audio::AstFeatureExtractor::from_file(&pc)?) } else { None };
     let (values, shape, features) = model::pipeline::audio_inputs(fx.as_ref(), inputs)?;
-    if !(shape.len() == 3) {
+    if shape.len() != 3 {
         return Err(Error::InvalidInput(format!("input_values must be (B, T, F), got {shape:?}")));
     }
     let p = ast_params(c);
     let b = shape[0];
-    let o = ast::forward(&p, w, &values, b).map_err(|e| Error::InvalidInput(e))?;
+    let o = ast::forward(&p, w, &values, b).map_err(Error::InvalidInput)?;
     let mut m = BTreeMap::new();
     out(&mut m, "last_hidden_state", vec![b, o.tokens, p.hidden], o.last_hidden_state)?;
     out(&mut m, "pooler_output", vec![b, p.hidden], o.pooler_output)?;
@@ -186,7 +186,7 @@ fn input<'a>(inputs: &'a HashMap<String, HostTensor>, name: &str) -> Result<&'a 
 
 fn pixels(inputs: &HashMap<String, HostTensor>) -> Result<(&[f32], usize)> {
     let t = input(inputs, "pixel_values")?;
-    let v = t.as_f32().ok_or_else(|| Error::InvalidInput(format!("`pixel_values` must be float")))?;
+    let v = t.as_f32().ok_or_else(|| Error::InvalidInput("`pixel_values` must be float".to_string()))?;
     if t.shape.len() != 4 {
         return Err(Error::InvalidInput(format!("pixel_values must be (B, C, H, W), got {:?}", t.shape)));
     }
@@ -226,13 +226,13 @@ pub fn forward_with(
     let shape = &input(inputs, "pixel_values")?.shape;
     let image_hw = opts.interpolate_pos_encoding.then_some((shape[2], shape[3]));
     let text = |need_mask: bool| -> Result<(Vec<i64>, Vec<i64>, usize, usize)> {
-        let (ids, s) = ids(inputs, "input_ids")?.ok_or_else(|| Error::InvalidInput(format!("the inputs have no `input_ids`")))?;
-        if !(s.len() == 2) {
+        let (ids, s) = ids(inputs, "input_ids")?.ok_or_else(|| Error::InvalidInput("the inputs have no `input_ids`".to_string()))?;
+        if s.len() != 2 {
         return Err(Error::InvalidInput(format!("input_ids must be (B, T), got {s:?}")));
     }
         let mask = match ids_mask(inputs)? {
             Some((mk, ms)) => {
-                if !(ms == s) {
+                if ms != s {
         return Err(Error::InvalidInput(format!("attention_mask has shape {ms:?} but input_ids has {s:?}")));
     }
                 mk
@@ -245,7 +245,7 @@ pub fn forward_with(
     match &config {
         ModelConfig::Vit(c) => {
             let p = VitParams { image_hw, ..vit_params(c) };
-            let o = vit::forward(&p, &w, px, b).map_err(|e| Error::InvalidInput(e))?;
+            let o = vit::forward(&p, &w, px, b).map_err(Error::InvalidInput)?;
             let t = o.tokens;
             out(&mut m, "last_hidden_state", vec![b, t, p.hidden], o.last_hidden_state)?;
             if p.num_labels > 0 {
@@ -256,7 +256,7 @@ pub fn forward_with(
             let mut p = clip_params(c);
             p.vision.image_hw = image_hw;
             let (ids, mask, nt, t) = text(true)?;
-            let o = clip::forward(&p, &w, px, b, &ids, &mask, nt, t, c.text_config.eos_token_id).map_err(|e| Error::InvalidInput(e))?;
+            let o = clip::forward(&p, &w, px, b, &ids, &mask, nt, t, c.text_config.eos_token_id).map_err(Error::InvalidInput)?;
             let (pd, vt) = (p.projection_dim, o.vision_last_hidden_state.len() / (b * p.vision.hidden));
             out(&mut m, "logits_per_image", vec![b, nt], o.logits_per_image)?;
             out(&mut m, "logits_per_text", vec![nt, b], o.logits_per_text)?;
@@ -271,7 +271,7 @@ pub fn forward_with(
             let mut p = siglip_params(c);
             p.vision.image_hw = image_hw;
             let (ids, mask, nt, t) = text(false)?;
-            let o = siglip::forward(&p, &w, px, b, &ids, &mask, nt, t).map_err(|e| Error::InvalidInput(e))?;
+            let o = siglip::forward(&p, &w, px, b, &ids, &mask, nt, t).map_err(Error::InvalidInput)?;
             let (vd, td) = (p.vision.hidden, p.text.projection_size);
             let vt = o.vision_last_hidden_state.len() / (b * vd);
             out(&mut m, "logits_per_image", vec![b, nt], o.logits_per_image)?;
@@ -287,7 +287,7 @@ pub fn forward_with(
             let (ids, mask, n, t) = text(true)?;
             let types = match self::ids(inputs, "token_type_ids")? {
                 Some((v, s)) => {
-                    if !(s == [n, t]) {
+                    if s != [n, t] {
         return Err(Error::InvalidInput(format!("token_type_ids has shape {s:?} but input_ids has [{n}, {t}]")));
     }
                     v
@@ -298,14 +298,14 @@ pub fn forward_with(
             let (ch, h, wd) = (shape[1], shape[2], shape[3]);
             let pmask = match self::ids(inputs, "pixel_mask")? {
                 Some((v, s)) => {
-                    if !(s == [b, h, wd]) {
+                    if s != [b, h, wd] {
         return Err(Error::InvalidInput(format!("pixel_mask has shape {s:?}; pixel_values is {shape:?}")));
     }
                     v
                 }
                 None => vec![1; b * h * wd],
             };
-            let o = vilt::forward(&p, &w, &ids, &mask, &types, n, t, px, &pmask, ch, h, wd).map_err(|e| Error::InvalidInput(e))?;
+            let o = vilt::forward(&p, &w, &ids, &mask, &types, n, t, px, &pmask, ch, h, wd).map_err(Error::InvalidInput)?;
             let (tt, d) = (o.tokens, p.hidden);
             if !o.logits.is_empty() {
                 out(&mut m, "logits", vec![n, 1], o.logits)?;

@@ -130,7 +130,10 @@ impl BenchModel {
 
 /// Median ms of a batch-`batch` forward pass of `name`; with `profile`, also the per-kernel GPU
 /// time of one pass (name, dispatches, ms) from timestamp queries.
-pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize) -> anyhow::Result<(f64, Option<Vec<(String, u64, f64)>>)> {
+/// Per-kernel GPU time of one pass: (kernel, dispatches, ms).
+pub type Split = Vec<(String, u64, f64)>;
+
+pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize) -> anyhow::Result<(f64, Option<Split>)> {
     let (m, size) = BenchModel::new(ctx, name)?;
     let shape = m.input_shape(batch, size);
     let px = Tensor::from_slice(ctx, &shape, &seeded(shape.iter().product(), 11))?;
