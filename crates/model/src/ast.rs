@@ -3,7 +3,6 @@
 //! features transposed to one-channel (F, T) images, overlapping patches (strides per axis) with
 //! CLS and distillation tokens and positions in the one patch-embedding kernel, the ViT encoder,
 //! final LayerNorm, pooled output = mean of the two prefix tokens, LayerNorm + Linear head.
-#![allow(missing_docs)]
 
 use std::collections::BTreeMap;
 
@@ -18,7 +17,10 @@ use crate::nn::{Encoder, LayerNorm, Linear, Loader, VIT_NAMES};
 use crate::vit::put;
 use crate::weights::Weights;
 
+/// An AST on the GPU: patch embedding, encoder, final LayerNorm, and the classifier head when
+/// the checkpoint has it.
 pub struct Ast {
+    /// The configuration it was loaded with.
     pub config: AstConfig,
     /// The checkpoint's feature extractor, when its folder has `preprocessor_config.json`.
     pub features: Option<AstFeatureExtractor>,
@@ -33,17 +35,23 @@ pub struct Ast {
 
 /// Outputs of an AST forward pass, still on the GPU.
 pub struct AstOutputs {
+    /// (B, 2 + GF·GT, D) after the final LayerNorm.
     pub last_hidden_state: Tensor,
+    /// (B, D): mean of the CLS and distillation tokens.
     pub pooler_output: Tensor,
+    /// (B, num_labels): the `classifier` head (LayerNorm + dense), when the checkpoint has it.
     pub logits: Option<Tensor>,
 }
 
 impl Ast {
+    /// Uploads a checkpoint's weights; see [`Ast::load_from`].
     pub fn load(ctx: &Context, weights: &Weights, config: &AstConfig) -> Result<Self> {
         Self::load_from(&Loader::new(ctx, weights, ""), config)
     }
 
-    /// Loads from any source (a checkpoint, or random weights of the real shapes).
+    /// Loads from any source (a checkpoint, or random weights of the real shapes), the model under
+    /// `audio_spectrogram_transformer.`. [`Ast::features`] is left `None`
+    /// ([`Model::load`](crate::Model::load) fills it in).
     pub fn load_from(root: &Loader, config: &AstConfig) -> Result<Self> {
         let root = root.root();
         let l = root.pp("audio_spectrogram_transformer");
@@ -100,12 +108,12 @@ impl Ast {
         Ok(AstOutputs { last_hidden_state: x, pooler_output, logits })
     }
 
-    /// Downloads the outputs under transformers' names.
     /// Whether the checkpoint has the classifier head (`ASTForAudioClassification`).
     pub fn has_classifier(&self) -> bool {
         self.head.is_some()
     }
 
+    /// Downloads the outputs under transformers' names.
     pub fn outputs(&self, ctx: &Context, o: &AstOutputs) -> Result<BTreeMap<String, crate::HostTensor>> {
         let mut m = BTreeMap::new();
         put(ctx, &mut m, "last_hidden_state", &o.last_hidden_state)?;

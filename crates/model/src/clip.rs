@@ -1,7 +1,6 @@
 //! CLIP (CLIPModel) on the GPU: a ViT image tower and a causal text tower, each projected into
 //! a shared space, L2-normalised and compared with a learned temperature (Radford et al. 2021;
 //! transformers' `modeling_clip.py`).
-#![allow(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use crate::nn::{image_grid, PosEmbed, dual_encoder_outputs, TextEmbeddings, Towe
 use crate::lazy::Lazy;
 use crate::weights::Weights;
 
+/// CLIP's image tower (`vision_model`) with `visual_projection`.
 pub struct ClipVision {
     patch_w: Tensor,
     cls: Tensor,
@@ -29,6 +29,7 @@ pub struct ClipVision {
     patch: usize,
 }
 
+/// CLIP's text tower (`text_model`) with `text_projection`.
 pub struct ClipText {
     emb: TextEmbeddings,
     encoder: Encoder,
@@ -40,6 +41,7 @@ pub struct ClipText {
 /// Both towers are uploaded on first use ([`Clip::vision`], [`Clip::text`]), so that a text-only
 /// user never uploads the image tower. Pass the same context on every call.
 pub struct Clip {
+    /// The configuration it was loaded with.
     pub config: ClipConfig,
     weights: Arc<Weights>,
     vision: Lazy<ClipVision>,
@@ -49,6 +51,7 @@ pub struct Clip {
 }
 
 impl ClipVision {
+    /// Uploads the tower under `l` (`vision_model.`); `visual_projection` is read from the root.
     pub fn load(l: &Loader, c: &ClipConfig) -> Result<Self> {
         let v = &c.vision_config;
         let (d, p, g) = (v.encoder.hidden_size, v.patch_size, v.grid_size());
@@ -67,6 +70,8 @@ impl ClipVision {
         })
     }
 
+    /// `pixel_values` (B, C, S, S) at the configured size; `last_hidden_state` is
+    /// (B, 1 + (S/P)², D).
     pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<TowerOutputs> {
         self.forward_with(ctx, pixel_values, false)
     }
@@ -91,6 +96,7 @@ impl ClipVision {
 }
 
 impl ClipText {
+    /// Uploads the tower under `l` (`text_model.`); `text_projection` is read from the root.
     pub fn load(l: &Loader, c: &ClipConfig) -> Result<Self> {
         let t = &c.text_config;
         let d = t.encoder.hidden_size;
@@ -134,7 +140,7 @@ impl ClipText {
 }
 
 impl Clip {
-    /// Reads the logit scale (and bias) now; the towers load on first use.
+    /// Reads the logit scale now; the towers load on first use.
     pub fn load(ctx: &Context, weights: Arc<Weights>, config: &ClipConfig) -> Result<Self> {
         let root = Loader::new(ctx, &weights, "");
         let scale = root.host("logit_scale", &[])?.first().copied().unwrap_or(config.logit_scale_init_value as f32);

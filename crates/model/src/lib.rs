@@ -1,16 +1,26 @@
-//! `vitfuse-model`: the host-side, GPU-free part of vitfuse's model support.
+//! `vitfuse-model`: Hugging Face model support for vitfuse: the host-side inputs (configs,
+//! weights, tokenizer, image and audio preprocessing) and the model families on the GPU
+//! (through vitfuse-runtime, -patch, -attention and -fusion).
 //!
-//! - [`config`]: typed Hugging Face `config.json` for ViT, CLIP, SigLIP, ViLT and AST;
+//! Host side:
+//! - [`config`]: typed `config.json` for ViT, CLIP, SigLIP, ViLT and AST over a shared
+//!   [`EncoderConfig`], and [`Family`] with every name a family goes by;
 //! - [`weights`]: memory-mapped safetensors checkpoints and host tensor files;
 //! - [`tokenizer`]: `tokenizer.json` encoding with HF truncation/padding semantics;
-//! - [`preprocess`]: Pillow-equivalent image resizing and CLIP/ViT normalisation.
+//! - [`preprocess`]: Pillow-equivalent image resizing and CLIP/ViT normalisation;
+//! - [`audio`]: Kaldi-compatible log-mel features for AST;
+//! - [`lazy`]: a value built on first use (CLIP and SigLIP towers);
+//! - [`error`]: the [`ModelError`] type.
 //!
-//! - [`nn`], [`vit`], [`clip`], [`pipeline`]: the model families on the GPU (vitfuse-runtime,
-//!   -patch, -attention).
+//! GPU:
+//! - [`nn`]: shared blocks (weight loader, Linear, LayerNorm, encoder, embeddings);
+//! - [`vit`], [`clip`], [`siglip`], [`vilt`], [`ast`]: the model families;
+//! - [`pipeline`]: [`Model`], loading by architecture and `forward` with transformers' input
+//!   and output names.
 //!
 //! All fallible operations return [`ModelError`].
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod ast;
 pub mod audio;

@@ -1,4 +1,3 @@
-#![allow(missing_docs)]
 //! GPU building blocks shared by the model families: weight loading by name prefix (candle's
 //! `vb.pp("encoder")`), Linear, LayerNorm and the pre-LN transformer encoder layer.
 //!
@@ -36,16 +35,21 @@ pub enum Source<'a> {
 /// Uploads checkpoint tensors by name under a prefix.
 #[derive(Clone)]
 pub struct Loader<'a> {
+    /// The context tensors are uploaded to.
     pub ctx: &'a Context,
+    /// Where tensor values come from.
     pub source: Source<'a>,
     prefix: String,
 }
 
 impl<'a> Loader<'a> {
+    /// A loader over a checkpoint. `prefix` is prepended verbatim to every name, so it is empty
+    /// or ends with `.` ([`Loader::pp`] adds the dot itself).
     pub fn new(ctx: &'a Context, weights: &'a Weights, prefix: &str) -> Self {
         Loader { ctx, source: Source::Checkpoint(weights), prefix: prefix.to_string() }
     }
 
+    /// [`Loader::new`] over any [`Source`].
     pub fn from_source(ctx: &'a Context, source: Source<'a>, prefix: &str) -> Self {
         Loader { ctx, source, prefix: prefix.to_string() }
     }
@@ -60,10 +64,12 @@ impl<'a> Loader<'a> {
         Loader { ctx: self.ctx, source: self.source, prefix: String::new() }
     }
 
+    /// The full tensor name: the prefix followed by `name`.
     pub fn name(&self, name: &str) -> String {
         format!("{}{}", self.prefix, name)
     }
 
+    /// Whether the source has `name` under the prefix (always true for [`Source::Random`]).
     pub fn contains(&self, name: &str) -> bool {
         match self.source {
             Source::Checkpoint(w) => w.contains(&self.name(name)),
@@ -124,7 +130,9 @@ impl<'a> Loader<'a> {
 
 /// `y = act(x Wᵀ + b) + residual` with W as Hugging Face stores it, (out, in).
 pub struct Linear {
+    /// Weight (out, in).
     pub w: Tensor,
+    /// Bias (out), when the layer has one.
     pub b: Option<Tensor>,
 }
 
@@ -157,23 +165,30 @@ impl Linear {
         })
     }
 
+    /// `act(x Wᵀ + b) + residual` for `x` (…, in) → (…, out); `residual` has the output's shape.
     pub fn forward(&self, ctx: &Context, x: &Tensor, a: Act, residual: Option<&Tensor>) -> Result<Tensor> {
         Ok(ops::linear(ctx, x, &self.w, self.b.as_ref(), a, residual)?)
     }
 }
 
+/// LayerNorm over the last dimension: `(x − mean) / sqrt(var + eps) · g + b`.
 pub struct LayerNorm {
+    /// Scale (D), the checkpoint's `weight`.
     pub g: Tensor,
+    /// Shift (D), the checkpoint's `bias`.
     pub b: Tensor,
+    /// Added to the variance.
     pub eps: f32,
 }
 
 impl LayerNorm {
+    /// Loads `name.weight` and `name.bias`, both (dim).
     pub fn load(l: &Loader, name: &str, dim: usize, eps: f64) -> Result<Self> {
         let l = l.pp(name);
         Ok(LayerNorm { g: l.tensor("weight", &[dim])?, b: l.tensor("bias", &[dim])?, eps: eps as f32 })
     }
 
+    /// Normalises every row of `x` (…, D).
     pub fn forward(&self, ctx: &Context, x: &Tensor) -> Result<Tensor> {
         Ok(ops::layernorm(ctx, x, &self.g, &self.b, self.eps)?)
     }
@@ -181,13 +196,21 @@ impl LayerNorm {
 
 /// Weight names of one encoder layer in a model family.
 pub struct LayerNames {
+    /// LayerNorm before attention.
     pub ln1: &'static str,
+    /// Query projection.
     pub q: &'static str,
+    /// Key projection.
     pub k: &'static str,
+    /// Value projection.
     pub v: &'static str,
+    /// Attention output projection.
     pub out: &'static str,
+    /// LayerNorm before the MLP.
     pub ln2: &'static str,
+    /// MLP up projection (D → intermediate).
     pub fc1: &'static str,
+    /// MLP down projection (intermediate → D).
     pub fc2: &'static str,
 }
 
@@ -261,6 +284,7 @@ impl EncoderLayer {
 
 /// A stack of encoder layers under `prefix.{i}`.
 pub struct Encoder {
+    /// The layers, applied in order.
     pub layers: Vec<EncoderLayer>,
 }
 
@@ -271,6 +295,8 @@ impl Encoder {
         Ok(Encoder { layers })
     }
 
+    /// Runs every layer on `x` (B, T, D) → (B, T, D); `key_mask` and `causal` as in
+    /// [`EncoderLayer::forward`].
     pub fn forward(&self, ctx: &Context, x: &Tensor, key_mask: Option<&Tensor>, causal: bool) -> Result<Tensor> {
         let mut x = x.clone();
         for l in &self.layers {
@@ -288,9 +314,13 @@ pub fn additive_mask(attention_mask: &[i64]) -> Vec<f32> {
 
 /// Token + learned position embeddings of a text tower (CLIP, SigLIP), with input checks.
 pub struct TextEmbeddings {
+    /// Token embeddings (V, D).
     pub tok: Tensor,
+    /// Position embeddings (P, D).
     pub pos: Tensor,
+    /// V: token ids must lie in [0, V).
     pub vocab: usize,
+    /// P: the longest sequence accepted.
     pub max_len: usize,
 }
 
@@ -408,8 +438,13 @@ pub fn check_pixels(pixel_values: &Tensor, channels: usize, size: usize) -> Resu
 /// A dual encoder tower's outputs on the GPU: the last hidden state, the pooled (projected or
 /// head) features, and their L2-normalised embeddings.
 pub struct TowerOutputs {
+    /// (B, T, D): the encoder output; after the final LayerNorm except for CLIP's image tower,
+    /// whose `post_layernorm` only touches the pooled token (as in transformers).
     pub last_hidden_state: Tensor,
+    /// (B, P): CLIP's projected pooled token, SigLIP's head output; exported as
+    /// `vision_pooler_output` / `text_pooler_output`.
     pub features: Tensor,
+    /// (B, P): `features` L2-normalised (`image_embeds` / `text_embeds`).
     pub embeds: Tensor,
 }
 

@@ -1,6 +1,5 @@
 //! Model loading by architecture and the `forward` entry point used by `vitfuse forward`:
 //! Hugging Face input names in, Hugging Face output names out.
-#![allow(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -27,15 +26,22 @@ pub struct ForwardOptions {
 
 /// A loaded model of a supported family.
 pub enum Model {
+    /// ViTModel or ViTForImageClassification.
     Vit(Box<Vit>),
+    /// CLIPModel.
     Clip(Box<Clip>),
+    /// SiglipModel.
     Siglip(Box<Siglip>),
+    /// ViltModel or a `ViltFor…` checkpoint (of the heads, only ViltForImageAndTextRetrieval's
+    /// `rank_output` runs).
     Vilt(Box<Vilt>),
+    /// ASTModel or ASTForAudioClassification.
     Ast(Box<Ast>),
 }
 
 impl Model {
-    /// Reads `config.json` and the safetensors checkpoint in `dir` and uploads the weights.
+    /// Reads `config.json` and the safetensors checkpoint in `dir` and builds the model as
+    /// [`Model::from_parts`] does; for AST also reads `preprocessor_config.json` when present.
     pub fn load(ctx: &Context, dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let config = ModelConfig::from_file(dir)?;
@@ -49,6 +55,8 @@ impl Model {
         Ok(m)
     }
 
+    /// The model of `config`'s family over an opened checkpoint. ViT, ViLT and AST upload their
+    /// weights now, CLIP and SigLIP each tower on first use; an AST gets no feature extractor.
     pub fn from_parts(ctx: &Context, config: &ModelConfig, weights: std::sync::Arc<Weights>) -> Result<Self> {
         match config {
             ModelConfig::Vit(c) => Ok(Model::Vit(Box::new(Vit::load(ctx, &weights, c)?))),

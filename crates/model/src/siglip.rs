@@ -2,7 +2,6 @@
 //! learned probe attending over the patches, a bidirectional text tower pooled at the last
 //! position, and sigmoid-style logits with a learned scale and bias (Zhai et al. 2023;
 //! transformers' `modeling_siglip.py`).
-#![allow(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,6 +31,7 @@ pub struct PoolingHead {
     heads: usize,
 }
 
+/// SigLIP's image tower (`vision_model`), pooled by its [`PoolingHead`].
 pub struct SiglipVision {
     patch_w: Tensor,
     patch_b: Tensor,
@@ -44,6 +44,7 @@ pub struct SiglipVision {
     patch: usize,
 }
 
+/// SigLIP's text tower (`text_model`) with its `head` projection.
 pub struct SiglipText {
     emb: TextEmbeddings,
     encoder: Encoder,
@@ -54,16 +55,20 @@ pub struct SiglipText {
 /// Both towers are uploaded on first use ([`Siglip::vision`], [`Siglip::text`]), so that a text-only
 /// user never uploads the image tower. Pass the same context on every call.
 pub struct Siglip {
+    /// The configuration it was loaded with.
     pub config: SiglipConfig,
     weights: Arc<Weights>,
     vision: Lazy<SiglipVision>,
     text: Lazy<SiglipText>,
     /// exp(logit_scale).
     pub scale: f32,
+    /// logit_bias, added after scaling.
     pub bias: f32,
 }
 
 impl SiglipVision {
+    /// Uploads the tower under `l` (`vision_model.`), the pooling head only when
+    /// `vision_use_head`.
     pub fn load(l: &Loader, c: &SiglipConfig) -> Result<Self> {
         let v = &c.vision_config;
         let (d, p) = (v.encoder.hidden_size, v.patch_size);
@@ -100,6 +105,8 @@ impl SiglipVision {
         })
     }
 
+    /// `pixel_values` (B, C, S, S) at the configured size; `last_hidden_state` is (B, (S/P)², D).
+    /// Fails with [`ModelError::Unsupported`] when the tower has no pooling head.
     pub fn forward(&self, ctx: &Context, pixel_values: &Tensor) -> Result<TowerOutputs> {
         self.forward_with(ctx, pixel_values, false)
     }
@@ -131,6 +138,7 @@ impl SiglipVision {
 }
 
 impl SiglipText {
+    /// Uploads the tower under `l` (`text_model.`), `head` included.
     pub fn load(l: &Loader, c: &SiglipConfig) -> Result<Self> {
         let t = &c.text_config;
         let d = t.encoder.hidden_size;

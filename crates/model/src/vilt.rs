@@ -29,7 +29,6 @@
 //!
 //! The kept tokens (CLS + L patches per image) are then gathered from that (B·(1+GH·GW), D)
 //! table by global row index with `ops::embedding`.
-#![allow(missing_docs)]
 
 use std::collections::BTreeMap;
 
@@ -47,7 +46,10 @@ use crate::weights::{HostTensor, Weights};
 /// Modality type of the image tokens in `ViltModel` (`image_token_type_idx = 1`).
 pub const IMAGE_TOKEN_TYPE: usize = 1;
 
+/// A ViLT on the GPU: text and image embeddings, the joint encoder, final LayerNorm, and the
+/// pooler and `rank_output` head when the checkpoint has them.
 pub struct Vilt {
+    /// The configuration it was loaded with.
     pub config: ViltConfig,
     word: Tensor,
     text_pos: Tensor,
@@ -72,8 +74,9 @@ pub struct Vilt {
 /// Which patches of each image enter the encoder (host side, from `pixel_mask`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PatchPlan {
-    /// Patch grid of the padded image.
+    /// Patch rows of the padded image (H / patch).
     pub grid_h: usize,
+    /// Patch columns of the padded image (W / patch).
     pub grid_w: usize,
     /// Per image: valid patch rows (down the first patch column) and columns (along the first
     /// patch row), as transformers computes `x_h`, `x_w`.
@@ -208,6 +211,7 @@ pub fn interpolation_matrix(plan: &PatchPlan, g: usize) -> Vec<f32> {
 }
 
 impl Vilt {
+    /// Uploads a checkpoint's weights; see [`Vilt::load_from`].
     pub fn load(ctx: &Context, weights: &Weights, config: &ViltConfig) -> Result<Self> {
         Self::load_from(&Loader::new(ctx, weights, ""), config)
     }

@@ -1,7 +1,6 @@
 //! ViT (ViTModel, ViTForImageClassification) on the GPU: patch embedding with CLS and learned
 //! positions, pre-LN encoder, final LayerNorm, pooler and classifier (Dosovitskiy et al. 2021;
 //! transformers' `modeling_vit.py`).
-#![allow(missing_docs)]
 
 use std::collections::BTreeMap;
 
@@ -14,7 +13,10 @@ use crate::error::Result;
 use crate::nn::{image_grid, Encoder, LayerNorm, Linear, Loader, PosEmbed, VIT_NAMES};
 use crate::weights::Weights;
 
+/// A ViT on the GPU: embeddings, encoder, final LayerNorm, and the pooler and classifier when
+/// the checkpoint has them.
 pub struct Vit {
+    /// The configuration it was loaded with.
     pub config: ViTConfig,
     patch_w: Tensor,
     patch_b: Tensor,
@@ -28,17 +30,22 @@ pub struct Vit {
 
 /// Outputs of a ViT forward pass, still on the GPU.
 pub struct VitOutputs {
+    /// (B, 1 + GH·GW, D) after the final LayerNorm.
     pub last_hidden_state: Tensor,
+    /// (B, D): `tanh(dense(CLS))`, when the checkpoint has the pooler.
     pub pooler_output: Option<Tensor>,
+    /// (B, num_labels): the classifier on the CLS token, when the checkpoint has it.
     pub logits: Option<Tensor>,
 }
 
 impl Vit {
+    /// Uploads a checkpoint's weights; see [`Vit::load_from`].
     pub fn load(ctx: &Context, weights: &Weights, config: &ViTConfig) -> Result<Self> {
         Self::load_from(&Loader::new(ctx, weights, ""), config)
     }
 
-    /// Loads from any source (a checkpoint, or random weights of the real shapes).
+    /// Loads from any source (a checkpoint, or random weights of the real shapes). The model may
+    /// sit under `vit.` (checkpoints of the `ViTFor…` heads) or at the root.
     pub fn load_from(root: &Loader, config: &ViTConfig) -> Result<Self> {
         let root = root.root();
         let l = if root.contains("vit.embeddings.cls_token") { root.pp("vit") } else { root.clone() };
