@@ -144,7 +144,7 @@ impl DualEncoder {
         }
         events(IndexEvent::Start(todo.len()));
         let inner = &self.model().inner;
-        let per = inner.batch_len(1).min(8);
+        let per = inner.batch_len(inner.image_item_bytes());
         for chunk in todo.chunks(per) {
             // Decode one by one so that a bad file only skips itself.
             let mut ok: Vec<&(PathBuf, String)> = Vec::new();

@@ -126,7 +126,7 @@ fn concat(parts: Vec<Embeddings>, dim: usize, normalized: bool) -> Result<Embedd
 }
 
 impl Inner {
-    fn image_item_bytes(&self) -> u64 {
+    pub(crate) fn image_item_bytes(&self) -> u64 {
         match &self.config {
             ModelConfig::Clip(c) => {
                 let v = &c.vision_config;
