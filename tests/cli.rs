@@ -507,3 +507,25 @@ fn commands_say_what_they_did() {
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
     fails_cleanly(&out, "/no/such.png");
 }
+
+/// A reader that closes the pipe early (`vitfuse embed … | head -c 10`) ends the program quietly.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::io::Read;
+    let img = fixture("image_preprocess").join("small.png");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vitfuse"))
+        .args(["embed", "--model", fixture("clip_tiny").to_str().unwrap(), "--image"])
+        .args(std::iter::repeat_n(img.to_str().unwrap(), 400))
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is dropped here; the rest of the output meets a closed pipe.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}

@@ -732,6 +732,13 @@ impl log::Log for Warnings {
 }
 
 fn main() {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`vitfuse embed … | head -c 10`) would
+    // panic; the default action ends the program quietly, as other command-line tools do.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let _ = log::set_logger(&Warnings).map(|()| log::set_max_level(log::LevelFilter::Warn));
     let cli = Cli::parse();
     if let Err(e) = run(cli).context("vitfuse") {
