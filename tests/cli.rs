@@ -529,3 +529,29 @@ fn a_closed_stdout_ends_quietly() {
     assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
     assert_ne!(out.status.code(), Some(101), "{err}");
 }
+
+/// `tokenize` truncates to the tokenizer's model_max_length by default, as its help says;
+/// `--top 0` and a bad `--tolerance` are errors, not silently adjusted.
+#[test]
+fn tokenize_truncates_by_default_and_bad_numbers_are_errors() {
+    let tok = fixture("clip_tokenizer").join("tokenizer.json");
+    let long = "cat ".repeat(200);
+    let out = vitfuse(&["tokenize", "--tokenizer", tok.to_str().unwrap(), &long]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    let ids = v["input_ids"].as_array().unwrap();
+    assert_eq!(ids.len(), 77);
+    assert_eq!(ids[76], 49407, "the end-of-text token is kept");
+    let img = fixture("image_preprocess").join("small.png");
+    let out = vitfuse(&["classify", "--model", fixture("vit_tiny").to_str().unwrap(), img.to_str().unwrap(), "--top", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let vit = fixture("vit_tiny");
+    let args = |t: &'static str| {
+        vitfuse(&[
+            "forward", "--model", vit.to_str().unwrap(), "--inputs", vit.join("inputs.safetensors").to_str().unwrap(),
+            "--output", tmp("tol.safetensors").to_str().unwrap(), "--compare", vit.join("expected.safetensors").to_str().unwrap(), "--tolerance", t,
+        ])
+    };
+    fails_cleanly(&args("abc"), "--tolerance takes ABS,REL");
+    fails_cleanly(&args("-1,0"), "--tolerance takes ABS,REL");
+}

@@ -70,7 +70,7 @@ enum Cmd {
         #[arg(long)]
         compare: Option<PathBuf>,
         /// Tolerance for --compare as ABS,REL (default: the fixture.json beside the file, else 3e-4,3e-4).
-        #[arg(long, requires = "compare")]
+        #[arg(long, requires = "compare", allow_hyphen_values = true)]
         tolerance: Option<String>,
         /// Accept images of another size than the config's, resizing the position embeddings to
         /// their patch grid (bicubic), as transformers' `interpolate_pos_encoding=True`.
@@ -455,7 +455,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 input_ids: &'a [i64],
                 attention_mask: &'a [i64],
             }
-            for e in tok.encode_batch(&text, max_length, true)? {
+            for e in tok.encode_batch(&text, max_length.or(tok.model_max_length()), true)? {
                 line(&Row { input_ids: &e.input_ids, attention_mask: &e.attention_mask })?;
             }
         }
