@@ -1,11 +1,16 @@
 //! Retrieval over a folder of images by late fusion: every image embedded once (and cached next
 //! to the folder), queries embedded and compared by cosine similarity.
 //!
-//! The cache is one safetensors file next to the folder (`<folder>.vitfuse-<hash>.safetensors`,
-//! the hash over the model folder's path and `config.json`), one (P) tensor per image named
-//! `file name ␟ size ␟ modification time (ns)`, so a renamed, resized or touched file is embedded
-//! again and an unchanged folder is not embedded at all. It is written atomically (temporary
-//! file + rename). A damaged cache is rebuilt.
+//! The cache is one safetensors file next to the folder (`<folder>.vitfuse-<hash>.safetensors`).
+//! The hash covers everything that changes an embedding: the model folder's path, the contents
+//! of `config.json` and `preprocessor_config.json`, and the name, size and modification time of
+//! every other file in the model folder (the weights). Each entry is one (P) tensor named by the
+//! image's exact file-name bytes (hex), size and modification time (ns), so a renamed, resized or
+//! touched file is embedded again and an unchanged folder is not embedded at all. Every entry read
+//! is checked (the model's width, finite values); a bad one is embedded again, never trusted.
+//! The file is written atomically (temporary file + rename) after every few batches, so a killed
+//! run keeps what it had embedded; a cache that cannot be written is a warning (`log`), not an
+//! error.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -81,15 +86,47 @@ pub struct Hit {
     pub logit: f32,
 }
 
+/// FNV-1a over `bytes`, continuing from `h`.
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        std::os::unix::ffi::OsStrExt::as_bytes(s).to_vec()
+    }
+    #[cfg(not(unix))]
+    {
+        s.to_string_lossy().as_bytes().to_vec()
+    }
+}
+
+fn size_and_mtime(md: &std::fs::Metadata) -> (u64, u128) {
+    let mtime = md.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    (md.len(), mtime)
+}
+
 /// The cache file used for `folder` with the model in `model_dir`.
 pub fn cache_path(folder: &Path, model_dir: &Path) -> PathBuf {
     let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
     let model = model_dir.canonicalize().unwrap_or_else(|_| model_dir.to_path_buf());
-    // FNV-1a of the model folder and its config, so another model never reuses the cache.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let cfg = std::fs::read(model.join("config.json")).unwrap_or_default();
-    for b in model.to_string_lossy().bytes().chain(cfg) {
-        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    let mut h = fnv(0xcbf2_9ce4_8422_2325, &os_bytes(model.as_os_str()));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&model).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    files.sort();
+    for f in files {
+        let name = f.file_name().map(os_bytes).unwrap_or_default();
+        h = fnv(h, &name);
+        h = fnv(h, &[0]);
+        if name == b"config.json" || name == b"preprocessor_config.json" {
+            h = fnv(h, &std::fs::read(&f).unwrap_or_default());
+        } else if let Ok(md) = std::fs::metadata(&f) {
+            let (len, mtime) = size_and_mtime(&md);
+            h = fnv(h, format!("{len}{SEP}{mtime}").as_bytes());
+        }
     }
     let name = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "images".into());
     folder.with_file_name(format!("{name}.vitfuse-{h:016x}.safetensors"))
@@ -97,10 +134,21 @@ pub fn cache_path(folder: &Path, model_dir: &Path) -> PathBuf {
 
 fn key(path: &Path) -> Result<String> {
     let md = std::fs::metadata(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
-    let mtime = md.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(format!("{name}{SEP}{}{SEP}{mtime}", md.len()))
+    let (len, mtime) = size_and_mtime(&md);
+    let name: String = path.file_name().map(os_bytes).unwrap_or_default().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{name}{SEP}{len}{SEP}{mtime}"))
 }
+
+/// Writes the cache, or warns when it cannot.
+fn save(file: &Path, entries: &BTreeMap<String, HostTensor>) {
+    if let Err(e) = write_host_tensors(file, entries) {
+        let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
+        log::warn!("the embedding cache {} could not be written ({e}{cause}); the ranking is not affected", file.display());
+    }
+}
+
+/// Batches between cache writes while indexing.
+const SAVE_EVERY: usize = 4;
 
 /// Image files directly in `folder`, sorted by name.
 pub fn list_images(folder: &Path) -> Result<Vec<PathBuf>> {
@@ -131,9 +179,11 @@ impl DualEncoder {
         let mut rows: Vec<(PathBuf, Vec<f32>)> = Vec::new();
         let mut todo: Vec<(PathBuf, String)> = Vec::new();
         let mut keep: BTreeMap<String, HostTensor> = BTreeMap::new();
+        let dim = self.model().inner.embed_dim();
         for p in &images {
             let k = key(p)?;
-            match cache.get(&k).and_then(|t| t.as_f32().map(|v| (t, v))) {
+            let valid = |t: &&HostTensor| t.shape == [dim] && t.as_f32().is_some_and(|v| v.iter().all(|x| x.is_finite()));
+            match cache.get(&k).filter(valid).and_then(|t| t.as_f32().map(|v| (t, v))) {
                 Some((t, v)) => {
                     rows.push((p.clone(), v.to_vec()));
                     keep.insert(k, t.clone());
@@ -145,7 +195,7 @@ impl DualEncoder {
         events(IndexEvent::Start(todo.len()));
         let inner = &self.model().inner;
         let per = inner.batch_len(inner.image_item_bytes());
-        for chunk in todo.chunks(per) {
+        for (batch, chunk) in todo.chunks(per).enumerate() {
             // Decode one by one so that a bad file only skips itself.
             let mut ok: Vec<&(PathBuf, String)> = Vec::new();
             let mut prepared = Vec::new();
@@ -174,10 +224,15 @@ impl DualEncoder {
                 stats.embedded += 1;
                 events(IndexEvent::Step);
             }
+            if let Some(f) = &cache_file {
+                if (batch + 1) % SAVE_EVERY == 0 {
+                    save(f, &keep);
+                }
+            }
         }
         if let Some(f) = &cache_file {
             if stats.embedded > 0 || keep.len() != cache.len() {
-                write_host_tensors(f, &keep)?;
+                save(f, &keep);
             }
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));

@@ -159,7 +159,7 @@ impl Inner {
         }
     }
 
-    fn embed_dim(&self) -> usize {
+    pub(crate) fn embed_dim(&self) -> usize {
         match &self.config {
             ModelConfig::Clip(c) => c.projection_dim,
             ModelConfig::Siglip(c) => c.text_config.projection_size(),

@@ -250,7 +250,9 @@ fn bad_input_is_one_line_and_exit_code_2() {
 /// A copy of a tiny dual encoder with the hand-made 15-word tokenizer (its ids fit the tiny
 /// 1000-token vocabulary), so text commands run end to end.
 fn dual_encoder(name: &str) -> PathBuf {
-    let d = tmp(&format!("model-{name}"));
+    // A folder of its own per call: tests run in parallel and the cache key covers file times.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let d = tmp(&format!("model-{name}-{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
     std::fs::create_dir_all(&d).unwrap();
     for f in ["config.json", "model.safetensors"] {
         std::fs::copy(fixture(name).join(f), d.join(f)).unwrap();
@@ -554,4 +556,65 @@ fn tokenize_truncates_by_default_and_bad_numbers_are_errors() {
     };
     fails_cleanly(&args("abc"), "--tolerance takes ABS,REL");
     fails_cleanly(&args("-1,0"), "--tolerance takes ABS,REL");
+}
+
+/// The retrieval cache never serves stale, colliding or corrupt vectors, and a cache that cannot
+/// be written is a warning (issue 9, class 3).
+#[test]
+fn retrieval_cache_is_keyed_by_everything_and_validated() {
+    let model = dual_encoder("clip_tiny");
+    let folder = tmp("gallery-keys");
+    std::fs::create_dir_all(&folder).unwrap();
+    let src = fixture("image_preprocess");
+    std::fs::copy(src.join("small.png"), folder.join("a.png")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        for name in [&b"\xff.png"[..], &b"\xfe.png"[..]] {
+            let p = folder.join(std::ffi::OsStr::from_bytes(name));
+            std::fs::copy(src.join("portrait.png"), &p).unwrap();
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).unwrap();
+        }
+    }
+    let n = if cfg!(unix) { 3 } else { 1 };
+    let args = ["retrieve", "--model", model.to_str().unwrap(), "--images", folder.to_str().unwrap(), "--query", "a cat"];
+    let run = || {
+        let out = vitfuse(&args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        (err, String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (err, _) = run();
+    assert!(err.contains(&format!("0 from the cache, {n} embedded")), "{err}");
+    let cache_of = |err: &str| PathBuf::from(err.rsplit("(cache ").next().unwrap().trim().trim_end_matches(')'));
+    let cache = cache_of(&err);
+    assert_eq!(vitfuse::read_host_tensors(&cache).unwrap().len(), n, "one entry per exact file name");
+    assert!(run().0.contains(&format!("{n} from the cache, 0 embedded")));
+
+    // Entries of the wrong width are embedded again, not trusted.
+    let bad: std::collections::BTreeMap<String, vitfuse::HostTensor> = vitfuse::read_host_tensors(&cache)
+        .unwrap()
+        .into_keys()
+        .map(|k| (k, vitfuse::HostTensor::f32(vec![3], vec![1.0, 2.0, 3.0]).unwrap()))
+        .collect();
+    vitfuse::write_host_tensors(&cache, &bad).unwrap();
+    assert!(run().0.contains(&format!("0 from the cache, {n} embedded")));
+
+    // New weights (same config): another cache, everything embedded again.
+    let mut w: std::collections::BTreeMap<String, vitfuse::HostTensor> =
+        vitfuse::read_host_tensors(model.join("model.safetensors")).unwrap().into_iter().collect();
+    let t = w.get_mut("visual_projection.weight").unwrap();
+    let v: Vec<f32> = t.as_f32().unwrap().iter().map(|x| -x).collect();
+    *t = vitfuse::HostTensor::f32(t.shape.clone(), v).unwrap();
+    vitfuse::write_host_tensors(model.join("model.safetensors"), &w).unwrap();
+    let (err, _) = run();
+    assert!(err.contains(&format!("0 from the cache, {n} embedded")) && cache_of(&err) != cache, "{err}");
+
+    // A cache that cannot be written: a warning, and the ranking still prints.
+    let blocked = cache_of(&err);
+    std::fs::remove_file(&blocked).unwrap();
+    std::fs::create_dir_all(&blocked).unwrap();
+    let (err, out) = run();
+    assert!(err.contains("warning: the embedding cache") && out.lines().count() == n.min(5), "{err}{out}");
 }
