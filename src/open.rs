@@ -239,6 +239,9 @@ impl Model {
     }
 }
 
+/// A decoded, preprocessed image: ((3, H, W), values).
+pub(crate) type Prepared = (Vec<usize>, Vec<f32>);
+
 /// Fails with a clear message unless `dir` looks like a model folder.
 fn check_folder(dir: &Path) -> Result<()> {
     if !dir.exists() {
@@ -365,16 +368,18 @@ impl Inner {
     }
 
     /// Decodes and preprocesses one image into ((3, H, W), values).
-    pub(crate) fn prepare<S: ImageSource + ?Sized>(&self, img: &S) -> Result<(Vec<usize>, Vec<f32>)> {
+    pub(crate) fn prepare<S: ImageSource + ?Sized>(&self, img: &S) -> Result<Prepared> {
         let px = img.pixels().map_err(|e| name_input(e, img.describe()))?;
         self.processor()?.preprocess(&px).map_err(|e| name_input(e, img.describe()))
     }
 
     /// Stacks prepared images into one (N, 3, H, W) tensor on the GPU.
-    pub(crate) fn stack(&self, items: &[(Vec<usize>, Vec<f32>)]) -> Result<Tensor> {
-        let Some((shape, _)) = items.first() else { return Err(Error::InvalidInput("no image given".into())) };
-        let mut data = Vec::with_capacity(items.len() * items[0].1.len());
-        for (s, v) in items {
+    pub(crate) fn stack<P: std::borrow::Borrow<Prepared>>(&self, items: &[P]) -> Result<Tensor> {
+        let Some(first) = items.first() else { return Err(Error::InvalidInput("no image given".into())) };
+        let shape = &first.borrow().0;
+        let mut data = Vec::with_capacity(items.len() * first.borrow().1.len());
+        for item in items {
+            let (s, v) = item.borrow();
             if s != shape {
                 return Err(Error::InvalidInput(format!("images preprocess to different shapes {shape:?} and {s:?}")));
             }
@@ -421,7 +426,8 @@ impl Inner {
                 a.forward(ctx, &x)?;
             }
             (M::Vilt(_), Task::MatchImageText) => {
-                crate::tasks::vilt_scores(self, &[image::RgbImage::new(1, 1)], &["a"])?;
+                let px = self.prepare(&image::RgbImage::new(1, 1))?;
+                crate::tasks::vilt_scores(self, &[&px], &["a"])?;
             }
             (M::Clip(_) | M::Siglip(_) | M::Vit(_), Task::EmbedImages) => {
                 let px = self.zero_pixels()?;

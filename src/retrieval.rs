@@ -236,13 +236,8 @@ impl DualEncoder {
             }
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        let dim = rows.first().map_or(1, |r| r.1.len());
-        let mut embeddings = Embeddings::empty(dim, true);
-        let mut paths = Vec::with_capacity(rows.len());
-        for (p, v) in rows {
-            embeddings.extend(&Embeddings::new(dim, v, true)?)?;
-            paths.push(p);
-        }
+        let (paths, data): (Vec<PathBuf>, Vec<Vec<f32>>) = rows.into_iter().unzip();
+        let embeddings = Embeddings::new(dim, data.concat(), true)?;
         Ok(ImageIndex { paths, embeddings, stats, cache_file })
     }
 

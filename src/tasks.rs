@@ -9,7 +9,7 @@ use vitfuse_runtime::ops;
 use vitfuse_runtime::Tensor;
 
 use crate::input::{AudioSource, ImageSource};
-use crate::open::{Inner, Model, Options, Task};
+use crate::open::{Inner, Model, Options, Prepared, Task};
 use crate::output::{sigmoid_ranked, softmax_ranked, Embeddings, LabelScore, Progress, Scores};
 use crate::{Error, Result};
 
@@ -84,8 +84,9 @@ pub(crate) fn text_embeds<S: AsRef<str>>(m: &Inner, texts: &[S]) -> Result<Tenso
     }
 }
 
-/// ViLT's score-head logits of one image against each text (one joint pass per pair).
-pub(crate) fn vilt_scores<I: ImageSource, S: AsRef<str>>(m: &Inner, images: &[I], texts: &[S]) -> Result<Vec<f32>> {
+/// ViLT's score-head logits of each (prepared image, text) pair, one joint pass per pair; only
+/// the logits are read back.
+pub(crate) fn vilt_scores<S: AsRef<str>>(m: &Inner, images: &[&Prepared], texts: &[S]) -> Result<Vec<f32>> {
     let Gpu::Vilt(v) = &m.gpu else { return Err(m.check(Task::MatchImageText).err().unwrap_or_else(|| Error::InvalidInput("not ViLT".into()))) };
     m.check(Task::MatchImageText)?;
     if images.len() != texts.len() || texts.is_empty() {
@@ -98,13 +99,16 @@ pub(crate) fn vilt_scores<I: ImageSource, S: AsRef<str>>(m: &Inner, images: &[I]
     let t = enc.first().map_or(0, |e| e.input_ids.len());
     let ids: Vec<i64> = enc.iter().flat_map(|e| e.input_ids.iter().copied()).collect();
     let mask: Vec<i64> = enc.iter().flat_map(|e| e.attention_mask.iter().copied()).collect();
-    let pixels = m.pixels(images)?;
+    let pixels = m.stack(images)?;
     let (h, w) = (pixels.shape()[2], pixels.shape()[3]);
-    let out = v.forward_all(ctx, &ids, &mask, &vec![0; n * t], n, t, &pixels, &vec![1; n * h * w])?;
-    out.get("logits")
-        .and_then(|l| l.as_f32())
-        .map(<[f32]>::to_vec)
-        .ok_or_else(|| Error::InvalidInput("ViLT returned no logits".into()))
+    let out = v.forward(ctx, &ids, &mask, &vec![0; n * t], n, t, &pixels, &vec![1; n * h * w])?;
+    let logits = out.logits.ok_or_else(|| Error::InvalidInput("ViLT returned no logits".into()))?;
+    Ok(logits.to_vec::<f32>(ctx)?)
+}
+
+/// The `n` class names of a head: `id2label`, `LABEL_i` where it has none.
+fn label_names(id2label: &std::collections::BTreeMap<usize, String>, n: usize) -> Vec<String> {
+    (0..n).map(|i| id2label.get(&i).cloned().unwrap_or_else(|| format!("LABEL_{i}"))).collect()
 }
 
 fn embeddings(m: &Inner, t: &Tensor, normalized: bool) -> Result<Embeddings> {
@@ -440,7 +444,7 @@ impl ImageClassifier {
     /// The class names, in the head's order.
     pub fn labels(&self) -> Vec<String> {
         match &self.model.inner.gpu {
-            Gpu::Vit(v) => (0..v.config.id2label.len().max(1)).map(|i| v.config.id2label.get(&i).cloned().unwrap_or_else(|| format!("LABEL_{i}"))).collect(),
+            Gpu::Vit(v) => label_names(&v.config.id2label, v.config.id2label.len().max(1)),
             _ => Vec::new(),
         }
     }
@@ -459,13 +463,7 @@ impl ImageClassifier {
         m.batched(images, m.batch_len(m.image_item_bytes()), progress, |chunk| {
             let logits = v.forward(ctx, &m.pixels(chunk)?)?.logits.ok_or_else(|| Error::InvalidInput("no classifier head".into()))?;
             let n = logits.shape()[1];
-            let mut names = self.labels();
-            names.resize_with(n, String::new);
-            for (i, name) in names.iter_mut().enumerate() {
-                if name.is_empty() {
-                    *name = format!("LABEL_{i}");
-                }
-            }
+            let names = label_names(&v.config.id2label, n);
             Ok(logits.to_vec::<f32>(ctx)?.chunks(n).map(|row| softmax_ranked(row, &names)).collect())
         })
     }
@@ -492,11 +490,21 @@ impl ImageTextMatcher {
         if images.len() != texts.len() {
             return Err(Error::InvalidInput(format!("{} images for {} texts: pairs need one of each", images.len(), texts.len())));
         }
-        let per = m.batch_len(m.image_item_bytes());
+        // Images are decoded batch by batch, never all at once.
         let idx: Vec<usize> = (0..texts.len()).collect();
-        m.batched(&idx, per, |_| {}, |chunk| {
-            let imgs: Vec<&I> = chunk.iter().map(|&i| &images[i]).collect();
+        m.batched(&idx, m.batch_len(m.image_item_bytes()), |_| {}, |chunk| {
+            let px = chunk.iter().map(|&i| m.prepare(&images[i])).collect::<Result<Vec<_>>>()?;
+            let imgs: Vec<&Prepared> = px.iter().collect();
             let txts: Vec<&str> = chunk.iter().map(|&i| texts[i].as_ref()).collect();
+            vilt_scores(m, &imgs, &txts)
+        })
+    }
+
+    /// Logits of prepared (image, text) pairs, in batches of pairs.
+    fn score_prepared(m: &Inner, pairs: &[(&Prepared, &str)]) -> Result<Vec<f32>> {
+        m.batched(pairs, m.batch_len(m.image_item_bytes()), |_| {}, |chunk| {
+            let imgs: Vec<&Prepared> = chunk.iter().map(|p| p.0).collect();
+            let txts: Vec<&str> = chunk.iter().map(|p| p.1).collect();
             vilt_scores(m, &imgs, &txts)
         })
     }
@@ -510,8 +518,12 @@ impl ImageTextMatcher {
         match &self.model.inner.gpu {
             Gpu::Clip(_) | Gpu::Siglip(_) => DualEncoder { model: self.model.clone() }.rank_texts(image, texts),
             _ => {
-                let imgs: Vec<&dyn ImageSource> = texts.iter().map(|_| &image as &dyn ImageSource).collect();
-                let logits = self.score_pairs(&imgs, texts)?;
+                // The image is decoded and preprocessed once for all its pairs.
+                let m = &self.model.inner;
+                m.check(Task::MatchImageText)?;
+                let px = m.prepare(&image)?;
+                let pairs: Vec<(&Prepared, &str)> = texts.iter().map(|t| (&px, t.as_ref())).collect();
+                let logits = Self::score_prepared(m, &pairs)?;
                 let names: Vec<String> = texts.iter().map(|t| t.as_ref().to_string()).collect();
                 Ok(softmax_ranked(&logits, &names))
             }
@@ -541,7 +553,7 @@ impl AudioClassifier {
         m.batched(clips, m.batch_len(m.image_item_bytes()), progress, |chunk| {
             let logits = a.forward(ctx, &m.audio(chunk)?)?.logits.ok_or_else(|| Error::InvalidInput("no classifier head".into()))?;
             let n = logits.shape()[1];
-            let names: Vec<String> = (0..n).map(|i| a.config.id2label.get(&i).cloned().unwrap_or_else(|| format!("LABEL_{i}"))).collect();
+            let names = label_names(&a.config.id2label, n);
             Ok(logits.to_vec::<f32>(ctx)?.chunks(n).map(|row| softmax_ranked(row, &names)).collect())
         })
     }

@@ -286,6 +286,35 @@ impl Vilt {
         pixel_values: &Tensor,
         pixel_mask: &[i64],
     ) -> Result<BTreeMap<String, HostTensor>> {
+        let o = self.forward(ctx, input_ids, attention_mask, token_type_ids, n, t, pixel_values, pixel_mask)?;
+        let mut m = BTreeMap::new();
+        put(ctx, &mut m, "last_hidden_state", &o.last_hidden_state)?;
+        if let Some(po) = &o.pooler_output {
+            put(ctx, &mut m, "pooler_output", po)?;
+        }
+        if let Some(lg) = &o.logits {
+            put(ctx, &mut m, "logits", lg)?;
+        }
+        put(ctx, &mut m, "fused_embeddings", &o.fused_embeddings)?;
+        let tt = o.token_mask.len() / n;
+        m.insert("token_mask".to_string(), HostTensor::f32(vec![n, tt], o.token_mask)?);
+        Ok(m)
+    }
+
+    /// The forward pass of [`Vilt::forward_all`] with its outputs left on the GPU (nothing is
+    /// read back).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        ctx: &Context,
+        input_ids: &[i64],
+        attention_mask: &[i64],
+        token_type_ids: &[i64],
+        n: usize,
+        t: usize,
+        pixel_values: &Tensor,
+        pixel_mask: &[i64],
+    ) -> Result<ViltOutputs> {
         let c = &self.config;
         let d = c.encoder.hidden_size;
         let bad = |m: String| ModelError::InvalidInput(m);
@@ -376,18 +405,22 @@ impl Vilt {
             _ => None,
         };
 
-        let mut m = BTreeMap::new();
-        put(ctx, &mut m, "last_hidden_state", &x)?;
-        if let Some(po) = &pooled {
-            put(ctx, &mut m, "pooler_output", po)?;
-        }
-        if let Some(lg) = &logits {
-            put(ctx, &mut m, "logits", lg)?;
-        }
-        put(ctx, &mut m, "fused_embeddings", &fused)?;
-        m.insert("token_mask".to_string(), HostTensor::f32(vec![n, tt], token_mask)?);
-        Ok(m)
+        Ok(ViltOutputs { last_hidden_state: x, pooler_output: pooled, logits, fused_embeddings: fused, token_mask })
     }
+}
+
+/// Outputs of a ViLT forward pass, on the GPU (the token mask on the host).
+pub struct ViltOutputs {
+    /// (N, T + 1 + L, D) after the final LayerNorm.
+    pub last_hidden_state: Tensor,
+    /// (N, D) `tanh(dense(token 0))`, when the checkpoint has the pooler.
+    pub pooler_output: Option<Tensor>,
+    /// (N, 1) `rank_output(pooler_output)` of `ViltForImageAndTextRetrieval`.
+    pub logits: Option<Tensor>,
+    /// (N, T + 1 + L, D): the embeddings entering the first layer.
+    pub fused_embeddings: Tensor,
+    /// (N · (T + 1 + L)) 1 where a token is attended to, 0 where it is padding.
+    pub token_mask: Vec<f32>,
 }
 
 #[cfg(test)]
