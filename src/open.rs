@@ -231,9 +231,7 @@ impl Model {
     /// 1.3 s on lavapipe). Uploads towers that are otherwise loaded on first use. There is no
     /// persistent pipeline cache: each process compiles once.
     pub fn warm_up(&self) -> Result<()> {
-        for t in self.tasks() {
-            self.inner.warm_up(t)?;
-        }
+        self.inner.warm_up()?;
         self.inner.ctx().sync()?;
         Ok(())
     }
@@ -417,30 +415,29 @@ impl Inner {
         Ok(Tensor::from_slice(self.ctx(), &[clips.len(), fx.max_length, fx.num_mel_bins], &values)?)
     }
 
-    fn warm_up(&self, task: Task) -> Result<()> {
+    /// Runs every part of the model once on a one-item input (text only when the folder has a
+    /// tokenizer), which compiles the kernels its tasks use.
+    fn warm_up(&self) -> Result<()> {
         use vitfuse_model::Model as M;
         let ctx = self.ctx();
-        match (&self.gpu, task) {
-            (M::Ast(a), Task::EmbedAudio | Task::ClassifyAudio) => {
+        let has_tokenizer = self.dir.join("tokenizer.json").is_file();
+        match &self.gpu {
+            M::Ast(a) => {
                 let x = Tensor::zeros(ctx, &[1, a.config.max_length, a.config.num_mel_bins], vitfuse_runtime::DType::F32)?;
                 a.forward(ctx, &x)?;
             }
-            (M::Vilt(_), Task::MatchImageText) => {
+            M::Vilt(_) if self.check(Task::MatchImageText).is_ok() && has_tokenizer => {
                 let px = self.prepare(&image::RgbImage::new(1, 1))?;
                 crate::tasks::vilt_scores(self, &[&px], &["a"])?;
             }
-            (M::Clip(_) | M::Siglip(_) | M::Vit(_), Task::EmbedImages) => {
-                let px = self.zero_pixels()?;
-                crate::tasks::image_embeds(self, &px)?;
+            M::Vilt(_) => {}
+            // ViT's forward pass includes its head; CLIP and SigLIP run both towers.
+            M::Clip(_) | M::Siglip(_) | M::Vit(_) => {
+                crate::tasks::image_embeds(self, &self.zero_pixels()?)?;
+                if !matches!(self.gpu, M::Vit(_)) && has_tokenizer {
+                    crate::tasks::text_embeds(self, &["a"])?;
+                }
             }
-            (M::Vit(v), Task::ClassifyImages) => {
-                let px = self.zero_pixels()?;
-                v.forward(ctx, &px)?;
-            }
-            (M::Clip(_) | M::Siglip(_), Task::EmbedTexts) => {
-                crate::tasks::text_embeds(self, &["a"])?;
-            }
-            _ => {}
         }
         Ok(())
     }

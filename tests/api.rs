@@ -340,3 +340,24 @@ fn text_only_use_uploads_only_the_text_tower() {
     assert!(both >= text_only + vision, "the image tower ({vision} bytes) was uploaded before it was used: {text_only} then {both}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn warm_up_compiles_what_the_first_call_needs() {
+    for (name, with_tokenizer) in [("vit_tiny", false), ("clip_tiny", true), ("ast_tiny", false)] {
+        let dir = if with_tokenizer { dual_folder(name) } else { fixture(name) };
+        let device = Device::new(&Default::default()).unwrap();
+        let m = Model::open_with(&dir, &Options::new().device(device.clone())).unwrap();
+        m.warm_up().unwrap();
+        let compiled = device.context().record_stats().pipelines_compiled;
+        assert!(compiled > 0, "{name}");
+        match name {
+            "vit_tiny" => drop(m.image_classifier().unwrap().classify(&images()).unwrap()),
+            "clip_tiny" => drop(m.dual_encoder().unwrap().zero_shot(&images(), &["cat", "dog"], Some("a photo of a {}")).unwrap()),
+            _ => {
+                let wave = vec![0.1f32; 16000];
+                drop(m.audio_classifier().unwrap().classify(&[Samples { data: &wave, rate: 16000 }]).unwrap());
+            }
+        }
+        assert_eq!(device.context().record_stats().pipelines_compiled, compiled, "{name}: the first call after warm_up compiled kernels");
+    }
+}
