@@ -46,7 +46,9 @@ pub struct AstOutputs {
 impl Ast {
     /// Uploads a checkpoint's weights; see [`Ast::load_from`].
     pub fn load(ctx: &Context, weights: &Weights, config: &AstConfig) -> Result<Self> {
-        Self::load_from(&Loader::new(ctx, weights, ""), config)
+        let m = Self::load_from(&Loader::new(ctx, weights, ""), config)?;
+        weights.warn_unused(&[""], "the AST model");
+        Ok(m)
     }
 
     /// Loads from any source (a checkpoint, or random weights of the real shapes), the model under
@@ -62,7 +64,7 @@ impl Ast {
         let mut prefix = e.host("cls_token", &[1, 1, d])?;
         prefix.extend(e.host("distillation_token", &[1, 1, d])?);
         let head = if root.contains("classifier.dense.weight") {
-            let n = root.shape("classifier.dense.weight").map(|s| s[0]).unwrap_or(c.num_labels().max(1));
+            let n = crate::nn::head_rows(&root, "classifier.dense.weight", c.num_labels())?;
             Some((LayerNorm::load(&root.pp("classifier"), "layernorm", d, c.encoder.layer_norm_eps)?, Linear::load(&root.pp("classifier"), "dense", n, d)?))
         } else {
             None
@@ -74,7 +76,7 @@ impl Ast {
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             prefix: Tensor::from_slice(root.ctx, &[2, d], &prefix)?,
             pos: e.tensor("position_embeddings", &[1, 2 + gf * gt, d])?.reshape(&[2 + gf * gt, d])?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &c.encoder)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &c.encoder, c.qkv_bias)?,
             norm: LayerNorm::load(&l, "layernorm", d, c.encoder.layer_norm_eps)?,
             head,
         })

@@ -62,19 +62,44 @@ impl AstFeatureExtractor {
         if path.is_dir() {
             path = path.join("preprocessor_config.json");
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
-        let fx: Self = serde_json::from_str(&text).map_err(|e| ModelError::Json { path: path.clone(), message: e.to_string() })?;
-        if fx.num_mel_bins == 0 || fx.max_length == 0 || fx.sampling_rate < 100 || fx.std.is_nan() || fx.std <= 0.0 {
-            return Err(ModelError::InvalidInput(format!(
-                "{}: need num_mel_bins, max_length > 0, a sampling_rate of at least 100 Hz and std > 0",
-                path.display()
-            )));
+        let text = crate::limits::read_text(&path, crate::limits::MAX_CONFIG_BYTES, "a preprocessor config")?;
+        Self::from_json_str(&text, &path)
+    }
+
+    /// Parses preprocessor JSON text; `origin` is used in error messages. Sizes are checked
+    /// against [`crate::limits`] here, before any feature buffer exists.
+    pub fn from_json_str(text: &str, origin: &Path) -> Result<Self> {
+        let fx: Self = serde_json::from_str(text).map_err(|e| ModelError::Json { path: origin.to_path_buf(), message: e.to_string() })?;
+        let bad = |field: &str, reason: String| ModelError::InvalidConfig { path: origin.to_path_buf(), field: field.into(), reason };
+        use crate::limits::{MAX_AUDIO_FRAMES, MAX_MEL_BINS, MAX_SAMPLE_RATE};
+        for (field, v, max) in [("num_mel_bins", fx.num_mel_bins, MAX_MEL_BINS), ("max_length", fx.max_length, MAX_AUDIO_FRAMES)] {
+            if v == 0 || v > max {
+                return Err(bad(field, format!("is {v}; it must be between 1 and {max}")));
+            }
+        }
+        if !(100..=MAX_SAMPLE_RATE).contains(&fx.sampling_rate) {
+            return Err(bad("sampling_rate", format!("is {} Hz; it must be between 100 and {MAX_SAMPLE_RATE}", fx.sampling_rate)));
+        }
+        if !(fx.std.is_finite() && fx.std > 0.0) {
+            return Err(bad("std", format!("is {}; it must be finite and > 0", fx.std)));
+        }
+        if !fx.mean.is_finite() {
+            return Err(bad("mean", format!("is {}; it must be finite", fx.mean)));
         }
         Ok(fx)
     }
 
     /// The (max_length, num_mel_bins) `input_values` of one mono waveform at `sampling_rate`.
+    /// A waveform shorter than one 25 ms frame is an error, as in transformers.
     pub fn extract(&self, waveform: &[f32]) -> Result<Vec<f32>> {
+        let frame = self.sampling_rate * 25 / 1000;
+        if waveform.len() < frame {
+            return Err(ModelError::InvalidInput(format!(
+                "the waveform has {} samples, fewer than one 25 ms frame ({frame} samples at {} Hz)",
+                waveform.len(),
+                self.sampling_rate
+            )));
+        }
         let fb = fbank(waveform, self.sampling_rate, self.num_mel_bins)?;
         let n = self.num_mel_bins;
         let frames = (fb.len() / n).min(self.max_length);
@@ -111,7 +136,7 @@ pub fn waveform_features(
 /// Reads a WAV file: mono samples in [-1, 1] (channels averaged) and the sample rate.
 pub fn load_wav(path: impl AsRef<Path>) -> Result<(Vec<f32>, u32)> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    let bytes = crate::limits::read_file(path, crate::limits::MAX_AUDIO_FILE_BYTES, "an audio file")?;
     decode_wav(&bytes).map_err(|e| ModelError::InvalidInput(format!("{}: {e}", path.display())))
 }
 
@@ -147,6 +172,12 @@ pub fn decode_wav(bytes: &[u8]) -> std::result::Result<(Vec<f32>, u32), String> 
             if channels == 0 || rate == 0 || width == 0 {
                 return Err(format!("bad format: {channels} channels, {rate} Hz, {bits} bits"));
             }
+            if usize::from(channels) > crate::limits::MAX_AUDIO_CHANNELS {
+                return Err(format!("{channels} channels, more than the limit of {}", crate::limits::MAX_AUDIO_CHANNELS));
+            }
+            if rate as usize > crate::limits::MAX_SAMPLE_RATE {
+                return Err(format!("a sample rate of {rate} Hz, more than the limit of {}", crate::limits::MAX_SAMPLE_RATE));
+            }
             let sample = |s: &[u8]| -> std::result::Result<f32, String> {
                 Ok(match (format, bits) {
                     (1, 8) => (s[0] as f32 - 128.0) / 128.0,
@@ -166,6 +197,9 @@ pub fn decode_wav(bytes: &[u8]) -> std::result::Result<(Vec<f32>, u32), String> 
                     acc += sample(c)?;
                 }
                 out.push(acc / channels as f32);
+            }
+            if out.is_empty() {
+                return Err("the data chunk holds no samples".into());
             }
             return Ok((out, rate));
         }

@@ -61,7 +61,7 @@ impl ClipVision {
             cls: e.tensor("class_embedding", &[d])?.reshape(&[1, d])?,
             pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g + 1, d], 1, g, d)?,
             pre_ln: LayerNorm::load(l, "pre_layrnorm", d, v.encoder.layer_norm_eps)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &v.encoder)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &v.encoder, true)?,
             post_ln: LayerNorm::load(l, "post_layernorm", d, v.encoder.layer_norm_eps)?,
             proj: Linear { w: l.root().tensor("visual_projection.weight", &[c.projection_dim, d])?, b: None },
             channels: v.num_channels,
@@ -103,7 +103,7 @@ impl ClipText {
         let e = l.pp("embeddings");
         Ok(ClipText {
             emb: TextEmbeddings::load(&e, t.vocab_size, t.max_position_embeddings, d)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &t.encoder)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &t.encoder, true)?,
             final_ln: LayerNorm::load(l, "final_layer_norm", d, t.encoder.layer_norm_eps)?,
             proj: Linear { w: l.root().tensor("text_projection.weight", &[c.projection_dim, d])?, b: None },
             eos: t.eos_token_id,
@@ -155,12 +155,20 @@ impl Clip {
 
     /// The image tower, uploaded on the first call.
     pub fn vision(&self, ctx: &Context) -> Result<&ClipVision> {
-        self.vision.get_or_try_init(|| ClipVision::load(&Loader::new(ctx, &self.weights, "").pp("vision_model"), &self.config))
+        self.vision.get_or_try_init(|| {
+            let v = ClipVision::load(&Loader::new(ctx, &self.weights, "").pp("vision_model"), &self.config)?;
+            self.weights.warn_unused(&["vision_model.", "visual_projection."], "CLIP's image tower");
+            Ok(v)
+        })
     }
 
     /// The text tower, uploaded on the first call.
     pub fn text(&self, ctx: &Context) -> Result<&ClipText> {
-        self.text.get_or_try_init(|| ClipText::load(&Loader::new(ctx, &self.weights, "").pp("text_model"), &self.config))
+        self.text.get_or_try_init(|| {
+            let t = ClipText::load(&Loader::new(ctx, &self.weights, "").pp("text_model"), &self.config)?;
+            self.weights.warn_unused(&["text_model.", "text_projection."], "CLIP's text tower");
+            Ok(t)
+        })
     }
 
     /// Which towers are on the GPU: (image, text).

@@ -136,6 +136,18 @@ pub enum ModelError {
         hint: String,
     },
 
+    /// A size that comes from a file or an argument is over one of the stated limits of
+    /// [`crate::limits`] (or the adapter's); nothing of that size was allocated.
+    #[error("{what} is {value}, more than the limit of {limit}")]
+    LimitExceeded {
+        /// What was measured, e.g. "the resized image's pixels (224x4480000)".
+        what: String,
+        /// Its size.
+        value: u64,
+        /// The limit it is over.
+        limit: u64,
+    },
+
     /// Caller-supplied data is inconsistent (e.g. data length vs shape).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -9,7 +9,9 @@
 //! - [`tokenizer`]: `tokenizer.json` encoding with HF truncation/padding semantics;
 //! - [`preprocess`]: Pillow-equivalent image resizing and CLIP/ViT normalisation;
 //! - [`audio`]: Kaldi-compatible log-mel features for AST;
+//! - [`output`]: output files written without destroying what their path points to;
 //! - [`lazy`]: a value built on first use (CLIP and SigLIP towers);
+//! - [`limits`]: the stated limits on sizes from files and flags, checked before allocating;
 //! - [`error`]: the [`ModelError`] type.
 //!
 //! GPU:
@@ -28,7 +30,9 @@ pub mod clip;
 pub mod config;
 pub mod error;
 pub mod lazy;
+pub mod limits;
 pub mod nn;
+pub mod output;
 pub mod pipeline;
 pub mod preprocess;
 pub mod siglip;

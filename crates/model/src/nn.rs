@@ -118,13 +118,37 @@ impl<'a> Loader<'a> {
         Ok(Tensor::from_slice(self.ctx, shape, &v)?)
     }
 
-    /// The tensor when present (optional biases).
+    /// The tensor when present.
     pub fn optional(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
         if self.contains(name) {
             self.tensor(name, shape).map(Some)
         } else {
             Ok(None)
         }
+    }
+
+    /// `bias` of this layer, which its architecture requires: a missing one says so.
+    fn required_bias(&self, shape: &[usize]) -> Result<Tensor> {
+        if !self.contains("bias") {
+            let layer = self.prefix.trim_end_matches('.');
+            return Err(ModelError::InvalidInput(format!(
+                "the checkpoint has `{layer}.weight` but no `{layer}.bias`, which this architecture requires (only a ViT-style config with `qkv_bias: false` and CLIP's projections have no bias)"
+            )));
+        }
+        self.tensor("bias", shape)
+    }
+}
+
+/// The rows of a classification head, which must be the config's number of labels (so that
+/// every class has its `id2label` name).
+pub fn head_rows(l: &Loader, name: &str, labels: usize) -> Result<usize> {
+    match l.shape(name) {
+        Some(s) if s.first() != Some(&labels) => Err(ModelError::InvalidInput(format!(
+            "the checkpoint's `{}` has shape {s:?}, {} classes, but config.json names {labels} (id2label / num_labels)",
+            l.name(name),
+            s.first().copied().unwrap_or(0)
+        ))),
+        _ => Ok(labels.max(1)),
     }
 }
 
@@ -137,31 +161,37 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// Loads `name.weight` (out, in) and, when present, `name.bias` (out).
+    /// Loads `name.weight` (out, in) and `name.bias` (out); the bias is required, as in every
+    /// Linear of these families that has one (a missing one is an error, not zeros).
     pub fn load(l: &Loader, name: &str, out: usize, inp: usize) -> Result<Self> {
-        let l = l.pp(name);
-        Ok(Linear { w: l.tensor("weight", &[out, inp])?, b: l.optional("bias", &[out])? })
+        Self::load_with_bias(l, name, out, inp, true)
     }
 
-    /// Concatenates several Linears with the same input along the output dim (fused QKV).
-    pub fn load_fused(l: &Loader, names: &[&str], out: usize, inp: usize) -> Result<Self> {
+    /// [`Linear::load`]; with `bias` false the layer has none (CLIP's projections, ViT's
+    /// `qkv_bias: false`) and a stored one is left unused.
+    pub fn load_with_bias(l: &Loader, name: &str, out: usize, inp: usize, bias: bool) -> Result<Self> {
+        let l = l.pp(name);
+        let b = if bias { Some(l.required_bias(&[out])?) } else { None };
+        Ok(Linear { w: l.tensor("weight", &[out, inp])?, b })
+    }
+
+    /// Concatenates several Linears with the same input along the output dim (fused QKV);
+    /// each has a bias when `bias` is set.
+    pub fn load_fused(l: &Loader, names: &[&str], out: usize, inp: usize, bias: bool) -> Result<Self> {
         let mut w = Vec::with_capacity(names.len() * out * inp);
         let mut b = Vec::with_capacity(names.len() * out);
-        let mut any_bias = false;
         for n in names {
             let p = l.pp(n);
             w.extend(p.host("weight", &[out, inp])?);
-            if p.contains("bias") {
-                any_bias = true;
+            if bias {
+                p.required_bias(&[out])?;
                 b.extend(p.host("bias", &[out])?);
-            } else {
-                b.extend(std::iter::repeat_n(0.0, out));
             }
         }
         let n = names.len() * out;
         Ok(Linear {
             w: Tensor::from_slice(l.ctx, &[n, inp], &w)?,
-            b: if any_bias { Some(Tensor::from_slice(l.ctx, &[n], &b)?) } else { None },
+            b: if bias { Some(Tensor::from_slice(l.ctx, &[n], &b)?) } else { None },
         })
     }
 
@@ -251,8 +281,9 @@ pub struct EncoderLayer {
 }
 
 impl EncoderLayer {
-    /// Loads one layer; `c` is checked again, as it may have been built by hand.
-    pub fn load(l: &Loader, names: &LayerNames, c: &EncoderConfig) -> Result<Self> {
+    /// Loads one layer; `c` is checked again, as it may have been built by hand. `qkv_bias`:
+    /// whether the query, key and value projections have biases (the config's `qkv_bias`).
+    pub fn load(l: &Loader, names: &LayerNames, c: &EncoderConfig, qkv_bias: bool) -> Result<Self> {
         if let Some((key, reason)) = c.problem() {
             return Err(ModelError::InvalidInput(format!("encoder config: `{key}` {reason}")));
         }
@@ -260,7 +291,7 @@ impl EncoderLayer {
         let hs = c.head_dim();
         Ok(EncoderLayer {
             ln1: LayerNorm::load(l, names.ln1, d, eps)?,
-            qkv: Linear::load_fused(l, &[names.q, names.k, names.v], d, d)?,
+            qkv: Linear::load_fused(l, &[names.q, names.k, names.v], d, d, qkv_bias)?,
             out: Linear::load(l, names.out, d, d)?,
             ln2: LayerNorm::load(l, names.ln2, d, eps)?,
             fc1: Linear::load(l, names.fc1, m, d)?,
@@ -289,9 +320,10 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Loads `c.num_hidden_layers` layers from `prefix.0`, `prefix.1`, ….
-    pub fn load(l: &Loader, names: &LayerNames, c: &EncoderConfig) -> Result<Self> {
-        let layers = (0..c.num_hidden_layers).map(|i| EncoderLayer::load(&l.pp(&i.to_string()), names, c)).collect::<Result<_>>()?;
+    /// Loads `c.num_hidden_layers` layers from `prefix.0`, `prefix.1`, … (see
+    /// [`EncoderLayer::load`] for `qkv_bias`).
+    pub fn load(l: &Loader, names: &LayerNames, c: &EncoderConfig, qkv_bias: bool) -> Result<Self> {
+        let layers = (0..c.num_hidden_layers).map(|i| EncoderLayer::load(&l.pp(&i.to_string()), names, c, qkv_bias)).collect::<Result<_>>()?;
         Ok(Encoder { layers })
     }
 

@@ -202,7 +202,18 @@ pub fn int_input(inputs: &HashMap<String, HostTensor>, name: &str) -> Result<(Ve
     let t = inputs.get(name).ok_or_else(|| ModelError::InvalidInput(format!("the inputs have no `{name}`")))?;
     let v = match &t.data {
         HostData::I64(v) => v.clone(),
-        HostData::F32(v) => v.iter().map(|&x| x as i64).collect(),
+        // Float ids must hold whole numbers in i64's range (NaN is not token 0).
+        HostData::F32(v) => v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                if x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e18 {
+                    Ok(x as i64)
+                } else {
+                    Err(ModelError::InvalidInput(format!("`{name}`[{i}] is {x}, not an integer")))
+                }
+            })
+            .collect::<Result<_>>()?,
     };
     Ok((v, t.shape.clone()))
 }

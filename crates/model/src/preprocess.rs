@@ -17,6 +17,7 @@
 use std::path::Path;
 
 use crate::error::{ModelError, Result};
+use crate::limits;
 use crate::weights::HostTensor;
 
 /// An 8-bit RGB image, interleaved, row-major.
@@ -49,10 +50,12 @@ impl RgbImage {
 }
 
 /// Decodes a PNG or JPEG file and converts it to RGB (alpha is dropped,
-/// grey is replicated), as `PIL.Image.convert("RGB")` does.
+/// grey is replicated), as `PIL.Image.convert("RGB")` does. Files over
+/// [`limits::MAX_IMAGE_FILE_BYTES`] and images over [`limits::MAX_IMAGE_PIXELS`]
+/// are errors, found before the pixels are allocated.
 pub fn load_rgb(path: impl AsRef<Path>) -> Result<RgbImage> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+    let bytes = limits::read_file(path, limits::MAX_IMAGE_FILE_BYTES, "an image file")?;
     decode_rgb_from(&bytes, path)
 }
 
@@ -62,18 +65,68 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage> {
 }
 
 fn decode_rgb_from(bytes: &[u8], origin: &Path) -> Result<RgbImage> {
+    let img = decode_image(bytes, origin)?;
+    let rgb = img.to_rgb8();
+    RgbImage::new(rgb.width() as usize, rgb.height() as usize, rgb.into_raw())
+}
+
+/// Decodes an image with its size checked first: the header's width × height against
+/// [`limits::MAX_IMAGE_PIXELS`], the decoder's allocations against [`limits::MAX_DECODE_BYTES`].
+/// A JPEG whose entropy-coded data ends before its end-of-image marker is an error, as in
+/// Pillow ("image file is truncated").
+pub fn decode_image(bytes: &[u8], origin: &Path) -> Result<image::DynamicImage> {
     let err = |message: String| ModelError::Image {
         path: origin.to_path_buf(),
         message,
     };
     let format = image::guess_format(bytes).map_err(|e| err(e.to_string()))?;
-    let img = image::load_from_memory_with_format(bytes, format).map_err(|e| err(e.to_string()))?;
-    let rgb = img.to_rgb8();
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let reader = || {
+        let mut r = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+        let mut l = image::Limits::default();
+        l.max_alloc = Some(limits::MAX_DECODE_BYTES);
+        r.limits(l);
+        r
+    };
+    let (w, h) = reader().into_dimensions().map_err(|e| err(e.to_string()))?;
     if w == 0 || h == 0 {
         return Err(err("image has zero width or height".to_string()));
     }
-    RgbImage::new(w, h, rgb.into_raw())
+    limits::check(
+        || format!("the pixels of image {} ({w}x{h})", origin.display()),
+        u64::from(w) * u64::from(h),
+        limits::MAX_IMAGE_PIXELS,
+    )?;
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(err("image file is truncated (no end-of-image marker after the scan data)".into()));
+    }
+    reader().decode().map_err(|e| err(e.to_string()))
+}
+
+/// Whether a JPEG's marker segments lead to scan data that ends with an EOI marker (`FF D9`).
+/// Segments before the first scan are skipped by their lengths, so a thumbnail's EOI inside
+/// an APP segment does not count; inside scan data `FF` is always stuffed or a marker.
+fn jpeg_is_complete(b: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    while i + 4 <= b.len() {
+        if b[i] != 0xFF {
+            return false;
+        }
+        let marker = b[i + 1];
+        if marker == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        if marker == 0xD9 {
+            return true;
+        }
+        let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+        if marker == 0xDA {
+            // scan data (and any further segments and scans) up to EOI
+            return b[i + 2 + len.min(b.len() - i - 2)..].windows(2).any(|w| w == [0xFF, 0xD9]);
+        }
+        i += 2 + len;
+    }
+    false
 }
 
 // ---------------------------------------------------------------------------
@@ -457,7 +510,7 @@ impl ImageProcessorConfig {
         if path.is_dir() {
             path = path.join("preprocessor_config.json");
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+        let text = limits::read_text(&path, limits::MAX_CONFIG_BYTES, "a preprocessor config")?;
         Self::from_json_str(&text, &path)
     }
 
@@ -569,10 +622,17 @@ fn parse_size(
     current: &ResizeSpec,
 ) -> std::result::Result<ResizeSpec, String> {
     let as_usize = |x: &serde_json::Value, k: &str| -> std::result::Result<usize, String> {
-        x.as_u64()
-            .and_then(|n| usize::try_from(n).ok())
+        let n = x
+            .as_u64()
             .filter(|&n| n > 0)
-            .ok_or_else(|| format!("size field `{k}` is not a positive integer"))
+            .ok_or_else(|| format!("size field `{k}` is not a positive integer"))?;
+        if n > limits::MAX_PROCESSED_SIDE as u64 {
+            return Err(format!(
+                "size field `{k}` is {n}, more than the limit of {} pixels a side",
+                limits::MAX_PROCESSED_SIDE
+            ));
+        }
+        Ok(n as usize)
     };
     if let Some(n) = s.as_u64() {
         // legacy integer size: shortest edge for shortest-edge processors, square otherwise
@@ -600,6 +660,14 @@ fn parse_size(
         }),
         _ => Err(format!("unsupported size specification {s}")),
     }
+}
+
+/// An image of `w` × `h` after resizing or cropping is within [`limits::MAX_PROCESSED_SIDE`]
+/// and [`limits::MAX_PROCESSED_PIXELS`].
+fn check_processed(what: &str, w: usize, h: usize) -> Result<()> {
+    let side = w.max(h) as u64;
+    limits::check(|| format!("the longest side of {what} ({w}x{h})"), side, limits::MAX_PROCESSED_SIDE as u64)?;
+    limits::check(|| format!("the pixels of {what} ({w}x{h})"), (w as u64) * (h as u64), limits::MAX_PROCESSED_PIXELS as u64)
 }
 
 /// `(height, width)` after the resize step.
@@ -650,6 +718,7 @@ impl ImageProcessor {
         let resized;
         let img = if c.do_resize {
             let (h, w) = resize_target(c.size, img.width, img.height);
+            check_processed("the resized image", w, h)?;
             resized = resize(img, w, h, c.resample)?;
             &resized
         } else {
@@ -667,6 +736,7 @@ impl ImageProcessor {
         if out_h == 0 || out_w == 0 {
             return Err(ModelError::InvalidInput("crop size is zero".to_string()));
         }
+        check_processed("the preprocessed image", out_w, out_h)?;
         // same float32 arithmetic as HF: rescale in f64 then cast, normalise in f32
         let factor = if c.do_rescale { c.rescale_factor } else { 1.0 };
         let mut lut = [[0f32; 256]; 3];

@@ -96,7 +96,7 @@ impl SiglipVision {
             patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels, p, p])?,
             patch_b: e.tensor("patch_embedding.bias", &[d])?,
             pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g, d], 0, g, d)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &v.encoder)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &v.encoder, true)?,
             post_ln: LayerNorm::load(l, "post_layernorm", d, v.encoder.layer_norm_eps)?,
             head,
             channels: v.num_channels,
@@ -145,7 +145,7 @@ impl SiglipText {
         let e = l.pp("embeddings");
         Ok(SiglipText {
             emb: TextEmbeddings::load(&e, t.vocab_size, t.max_position_embeddings, d)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &t.encoder)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &t.encoder, true)?,
             final_ln: LayerNorm::load(l, "final_layer_norm", d, t.encoder.layer_norm_eps)?,
             head: Linear::load(l, "head", t.projection_size(), d)?,
         })
@@ -181,12 +181,20 @@ impl Siglip {
 
     /// The image tower, uploaded on the first call.
     pub fn vision(&self, ctx: &Context) -> Result<&SiglipVision> {
-        self.vision.get_or_try_init(|| SiglipVision::load(&Loader::new(ctx, &self.weights, "").pp("vision_model"), &self.config))
+        self.vision.get_or_try_init(|| {
+            let v = SiglipVision::load(&Loader::new(ctx, &self.weights, "").pp("vision_model"), &self.config)?;
+            self.weights.warn_unused(&["vision_model."], "SigLIP's image tower");
+            Ok(v)
+        })
     }
 
     /// The text tower, uploaded on the first call.
     pub fn text(&self, ctx: &Context) -> Result<&SiglipText> {
-        self.text.get_or_try_init(|| SiglipText::load(&Loader::new(ctx, &self.weights, "").pp("text_model"), &self.config))
+        self.text.get_or_try_init(|| {
+            let t = SiglipText::load(&Loader::new(ctx, &self.weights, "").pp("text_model"), &self.config)?;
+            self.weights.warn_unused(&["text_model."], "SigLIP's text tower");
+            Ok(t)
+        })
     }
 
     /// Which towers are on the GPU: (image, text).

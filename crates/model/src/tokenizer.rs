@@ -55,8 +55,9 @@ impl Tokenizer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer file not found"),
             ));
         }
+        let bytes = crate::limits::read_file(&path, crate::limits::MAX_TOKENIZER_BYTES, "a tokenizer")?;
         let mut inner =
-            tokenizers::Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
+            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| ModelError::Tokenizer {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
@@ -75,14 +76,14 @@ impl Tokenizer {
         if let Some(dir) = path.parent() {
             let cfg = dir.join("tokenizer_config.json");
             if cfg.is_file() {
-                let text = std::fs::read_to_string(&cfg).map_err(|e| ModelError::io(&cfg, e))?;
+                let text = crate::limits::read_text(&cfg, crate::limits::MAX_CONFIG_BYTES, "a tokenizer config")?;
                 let v: serde_json::Value =
                     serde_json::from_str(&text).map_err(|e| ModelError::json(&cfg, e))?;
                 model_max_length = v
                     .get("model_max_length")
                     .and_then(|m| m.as_u64())
                     .and_then(|m| usize::try_from(m).ok())
-                    .filter(|&m| m < 1_000_000);
+                    .filter(|&m| m <= crate::limits::MAX_TOKENS);
                 config_pad = pad_token_of(&v).and_then(|t| inner.token_to_id(&t));
             }
         }
@@ -131,6 +132,9 @@ impl Tokenizer {
             path: self.path.clone(),
             message: e.to_string(),
         };
+        if let Some(max) = max_length {
+            check_length(max)?;
+        }
         let mut enc = self.inner.encode(text, false).map_err(err)?;
         if let Some(max) = max_length {
             let added = self
@@ -161,6 +165,9 @@ impl Tokenizer {
         max_length: Option<usize>,
         pad_to_max: bool,
     ) -> Result<Vec<Encoding>> {
+        if let Some(max) = max_length {
+            check_length(max)?;
+        }
         let ids: Vec<Vec<i64>> = texts
             .iter()
             .map(|t| self.encode(t.as_ref(), max_length))
@@ -188,6 +195,15 @@ impl Tokenizer {
             })
             .collect())
     }
+}
+
+/// A requested `max_length` is within [`crate::limits::MAX_TOKENS`].
+fn check_length(max: usize) -> Result<()> {
+    crate::limits::check(
+        || "the requested max_length (tokens per text)".to_string(),
+        max as u64,
+        crate::limits::MAX_TOKENS as u64,
+    )
 }
 
 /// `pad_token` of a tokenizer_config.json (plain string or AddedToken object).

@@ -213,7 +213,11 @@ pub fn interpolation_matrix(plan: &PatchPlan, g: usize) -> Vec<f32> {
 impl Vilt {
     /// Uploads a checkpoint's weights; see [`Vilt::load_from`].
     pub fn load(ctx: &Context, weights: &Weights, config: &ViltConfig) -> Result<Self> {
-        Self::load_from(&Loader::new(ctx, weights, ""), config)
+        let m = Self::load_from(&Loader::new(ctx, weights, ""), config)?;
+        // Under `vilt.`, only the retrieval head runs; the other heads' tensors are not warned of.
+        let base = if weights.contains("vilt.embeddings.cls_token") { "vilt." } else { "" };
+        weights.warn_unused(&[base, "rank_output."], "the ViLT model");
+        Ok(m)
     }
 
     /// Loads from any source (a checkpoint, or random weights of the real shapes). Checkpoints of
@@ -253,7 +257,7 @@ impl Vilt {
             pos: e.tensor("position_embeddings", &[1, 1 + g * g, d])?.reshape(&[1 + g * g, d])?,
             modality_text: row(0)?,
             modality_image: row(IMAGE_TOKEN_TYPE)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &c.encoder)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &c.encoder, c.qkv_bias)?,
             norm: LayerNorm::load(&l, "layernorm", d, c.encoder.layer_norm_eps)?,
             pooler: if l.contains("pooler.dense.weight") { Some(Linear::load(&l.pp("pooler"), "dense", d, d)?) } else { None },
             rank_output: if matches!(root.source, crate::nn::Source::Checkpoint(_)) && root.contains("rank_output.weight") {

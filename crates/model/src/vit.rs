@@ -41,7 +41,9 @@ pub struct VitOutputs {
 impl Vit {
     /// Uploads a checkpoint's weights; see [`Vit::load_from`].
     pub fn load(ctx: &Context, weights: &Weights, config: &ViTConfig) -> Result<Self> {
-        Self::load_from(&Loader::new(ctx, weights, ""), config)
+        let m = Self::load_from(&Loader::new(ctx, weights, ""), config)?;
+        weights.warn_unused(&[""], "the ViT model");
+        Ok(m)
     }
 
     /// Loads from any source (a checkpoint, or random weights of the real shapes). The model may
@@ -54,7 +56,7 @@ impl Vit {
         let g = c.grid_size();
         let e = l.pp("embeddings");
         let classifier = if root.contains("classifier.weight") {
-            let n = root.shape("classifier.weight").map(|s| s[0]).unwrap_or(config.num_labels().max(1));
+            let n = crate::nn::head_rows(&root, "classifier.weight", config.num_labels())?;
             Some(Linear::load(&root, "classifier", n, d)?)
         } else {
             None
@@ -65,7 +67,7 @@ impl Vit {
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             cls: e.tensor("cls_token", &[1, 1, d])?.reshape(&[1, d])?,
             pos: PosEmbed::load(&e, "position_embeddings", &[1, g * g + 1, d], 1, g, d)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &c.encoder)?,
+            encoder: Encoder::load(&l.pp("encoder").pp("layer"), &VIT_NAMES, &c.encoder, c.qkv_bias)?,
             norm: LayerNorm::load(&l, "layernorm", d, c.encoder.layer_norm_eps)?,
             pooler: if l.contains("pooler.dense.weight") { Some(Linear::load(&l.pp("pooler"), "dense", d, d)?) } else { None },
             classifier,

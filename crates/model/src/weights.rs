@@ -11,7 +11,6 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -31,6 +30,11 @@ struct Shard {
 
 impl Shard {
     fn open(path: &Path) -> Result<Self> {
+        // Only a regular file can be mapped (and opening a FIFO would wait for a writer).
+        let meta = std::fs::metadata(path).map_err(|e| ModelError::io(path, e))?;
+        if !meta.is_file() {
+            return Err(ModelError::safetensors(path, "not a regular file"));
+        }
         let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
         let len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
         if len < 8 {
@@ -108,6 +112,8 @@ pub struct Weights {
     shards: Vec<Shard>,
     /// tensor name → shard index
     index: HashMap<String, usize>,
+    /// Names read so far, for [`Weights::warn_unused`].
+    read: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Weights {
@@ -169,13 +175,13 @@ impl Weights {
         Ok(Weights {
             shards: vec![shard],
             index,
+            read: Default::default(),
         })
     }
 
     /// Opens a sharded checkpoint from its `model.safetensors.index.json`.
     pub fn open_index(index_path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(index_path).map_err(|e| ModelError::io(index_path, e))?;
+        let text = crate::limits::read_text(index_path, crate::limits::MAX_CONFIG_BYTES, "a shard index")?;
         let idx: ShardIndex =
             serde_json::from_str(&text).map_err(|e| ModelError::json(index_path, e))?;
         let dir = index_path.parent().unwrap_or_else(|| Path::new("."));
@@ -201,7 +207,7 @@ impl Weights {
             }
             index.insert(name.clone(), si);
         }
-        Ok(Weights { shards, index })
+        Ok(Weights { shards, index, read: Default::default() })
     }
 
     fn info(&self, name: &str) -> Option<(&Shard, &TensorInfo)> {
@@ -210,9 +216,44 @@ impl Weights {
     }
 
     fn info_or_err(&self, name: &str) -> Result<(&Shard, &TensorInfo)> {
-        self.info(name).ok_or_else(|| ModelError::MissingTensor {
+        let found = self.info(name).ok_or_else(|| ModelError::MissingTensor {
             name: name.to_string(),
-        })
+        })?;
+        if let Ok(mut read) = self.read.lock() {
+            read.insert(name.to_string());
+        }
+        Ok(found)
+    }
+
+    /// Tensors under any of `prefixes` that nothing has read, sorted; buffers transformers
+    /// stores but no computation uses (`…position_ids`, `…num_batches_tracked`) are not listed.
+    pub fn unused(&self, prefixes: &[&str]) -> Vec<&str> {
+        let read = self.read.lock().map(|r| r.clone()).unwrap_or_default();
+        let mut v: Vec<&str> = self
+            .index
+            .keys()
+            .filter(|n| prefixes.iter().any(|p| n.starts_with(p)) && !read.contains(*n))
+            .filter(|n| !n.ends_with("position_ids") && !n.ends_with("num_batches_tracked"))
+            .map(String::as_str)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Logs one warning when tensors under `prefixes` went unread by `what` (a checkpoint with
+    /// more layers than `num_hidden_layers`, a head the config does not describe, ...).
+    pub fn warn_unused(&self, prefixes: &[&str], what: &str) {
+        let unused = self.unused(prefixes);
+        if !unused.is_empty() {
+            let files: Vec<String> = self.shards.iter().map(|s| s.path.display().to_string()).collect();
+            let shown = unused.iter().take(3).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            let more = if unused.len() > 3 { format!(" and {} more", unused.len() - 3) } else { String::new() };
+            log::warn!(
+                "{} of {} not used by {what}: {shown}{more}; does config.json describe this checkpoint?",
+                if unused.len() == 1 { "1 tensor is".to_string() } else { format!("{} tensors are", unused.len()) },
+                files.join(", "),
+            );
+        }
     }
 
     /// Whether the checkpoint holds a tensor of this name.
@@ -257,7 +298,7 @@ impl Weights {
                 actual: info.shape.clone(),
             });
         }
-        bytes_to_f32(name, info.dtype, shard.bytes(info)?)
+        finite(name, bytes_to_f32(name, info.dtype, shard.bytes(info)?)?)
     }
 
     /// Reads a tensor as `f32` whatever its shape; returns `(shape, data)`.
@@ -265,8 +306,20 @@ impl Weights {
         let (shard, info) = self.info_or_err(name)?;
         Ok((
             info.shape.clone(),
-            bytes_to_f32(name, info.dtype, shard.bytes(info)?)?,
+            finite(name, bytes_to_f32(name, info.dtype, shard.bytes(info)?)?)?,
         ))
+    }
+}
+
+/// A weight holding NaN or ±inf is an error: no checkpoint meant it, and it would not show in
+/// the outputs as clearly as here.
+fn finite(name: &str, v: Vec<f32>) -> Result<Vec<f32>> {
+    match v.iter().position(|x| !x.is_finite()) {
+        None => Ok(v),
+        Some(i) => Err(ModelError::InvalidInput(format!(
+            "tensor `{name}` holds {} at element {i}; a checkpoint's weights must be finite",
+            v[i]
+        ))),
     }
 }
 
@@ -364,7 +417,7 @@ impl HostTensor {
 /// F32/F16/BF16 become [`HostData::F32`]; I64/I32 become [`HostData::I64`].
 pub fn read_host_tensors(path: impl AsRef<Path>) -> Result<HashMap<String, HostTensor>> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+    let bytes = crate::limits::read_file(path, crate::limits::MAX_TENSOR_FILE_BYTES, "a tensor file")?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| ModelError::safetensors(path, describe(&e)))?;
     let mut out = HashMap::with_capacity(st.len());
@@ -430,8 +483,8 @@ impl safetensors::View for HostView<'_> {
     }
 }
 
-/// Writes tensors to a safetensors file atomically: the bytes go to a
-/// temporary file in the same directory, which is then renamed over `path`.
+/// Writes tensors to a safetensors file as [`crate::output::write_file`] does: a regular file
+/// (or a symlink's target) is replaced atomically, a device or FIFO is written through.
 /// Accepts `&HashMap<String, HostTensor>` and `&BTreeMap<String, HostTensor>`.
 pub fn write_host_tensors<'a, I>(path: impl AsRef<Path>, tensors: I) -> Result<()>
 where
@@ -446,29 +499,5 @@ where
     let bytes = safetensors::serialize(views, None)
         .map_err(|e| ModelError::safetensors(path, e.to_string()))?;
 
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .ok_or_else(|| {
-            ModelError::InvalidInput(format!("{} is not a file path", path.display()))
-        })?;
-    let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(ModelError::io(&tmp, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        ModelError::io(path, e)
-    })
+    crate::output::write_file(path, &bytes)
 }

@@ -24,8 +24,26 @@ pub fn median_ms(ctx: &Context, iters: usize, mut f: impl FnMut() -> anyhow::Res
     Ok(t[t.len() / 2])
 }
 
+/// Checks, before anything is allocated, that an f32 tensor of `dims` fits one GPU binding.
+pub fn fits(ctx: &Context, what: &str, dims: &[usize]) -> anyhow::Result<()> {
+    let lim = ctx.limits();
+    let limit = u64::from(lim.max_storage_buffer_binding_size).min(lim.max_buffer_size);
+    let bytes = dims.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
+    match bytes {
+        Some(b) if b <= limit => Ok(()),
+        _ => anyhow::bail!(
+            "{what} {} would take {}, more than the {limit} bytes one GPU buffer binding holds on this adapter",
+            dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"),
+            bytes.map_or("more than 2^64 bytes".to_string(), |b| format!("{b} bytes"))
+        ),
+    }
+}
+
 /// Times `a (M, K) · w (N, K)ᵀ` with the given kernel; returns (median ms, GFLOP/s).
 pub fn matmul(ctx: &Context, m: usize, k: usize, n: usize, kernel: MatmulKernel, iters: usize) -> anyhow::Result<(f64, f64)> {
+    fits(ctx, "the input A", &[m, k])?;
+    fits(ctx, "the input W", &[n, k])?;
+    fits(ctx, "the output", &[m, n])?;
     let a = seeded(m * k, 1);
     let w = seeded(n * k, 2);
     let ta = Tensor::from_slice(ctx, &[m, k], &a)?;
@@ -48,6 +66,7 @@ pub fn matmul(ctx: &Context, m: usize, k: usize, n: usize, kernel: MatmulKernel,
 
 /// Times LayerNorm over (rows, cols); returns (median ms, GB/s moved).
 pub fn layernorm(ctx: &Context, rows: usize, cols: usize, iters: usize) -> anyhow::Result<(f64, f64)> {
+    fits(ctx, "the input", &[rows, cols])?;
     let x = Tensor::from_slice(ctx, &[rows, cols], &seeded(rows * cols, 3))?;
     let g = Tensor::from_slice(ctx, &[cols], &seeded(cols, 4))?;
     let b = Tensor::from_slice(ctx, &[cols], &seeded(cols, 5))?;
@@ -60,6 +79,7 @@ pub fn layernorm(ctx: &Context, rows: usize, cols: usize, iters: usize) -> anyho
 
 /// Times softmax over (rows, cols); returns (median ms, GB/s moved).
 pub fn softmax(ctx: &Context, rows: usize, cols: usize, iters: usize) -> anyhow::Result<(f64, f64)> {
+    fits(ctx, "the input", &[rows, cols])?;
     let x = Tensor::from_slice(ctx, &[rows, cols], &seeded(rows * cols, 6))?;
     let ms = median_ms(ctx, iters, || {
         ops::softmax(ctx, &x, None, 0.125)?;
@@ -75,7 +95,7 @@ pub const MODELS: &[&str] = &["vit-b16", "vit-ti16", "clip-b32", "ast-b"];
 /// One encoder at real size with seeded random weights.
 pub enum BenchModel {
     Vit(Box<vitfuse_model::vit::Vit>),
-    ClipVision(Box<vitfuse_model::clip::ClipVision>),
+    ClipVision(Box<vitfuse_model::clip::ClipVision>, vitfuse_model::ClipVisionConfig),
     Ast(Box<vitfuse_model::ast::Ast>),
 }
 
@@ -98,7 +118,7 @@ impl BenchModel {
                     anyhow::bail!("not a CLIP config")
                 };
                 let v = vitfuse_model::clip::ClipVision::load(&l.pp("vision_model"), &c)?;
-                Ok((BenchModel::ClipVision(Box::new(v)), c.vision_config.image_size))
+                Ok((BenchModel::ClipVision(Box::new(v), c.vision_config.clone()), c.vision_config.image_size))
             }
             "ast-b" => {
                 let ModelConfig::Ast(c) = ModelConfig::from_json_str(r#"{"architectures": ["ASTForAudioClassification"]}"#, std::path::Path::new(name))? else {
@@ -114,9 +134,30 @@ impl BenchModel {
     pub fn forward(&self, ctx: &Context, pixels: &Tensor) -> anyhow::Result<Tensor> {
         Ok(match self {
             BenchModel::Vit(m) => m.forward(ctx, pixels)?.last_hidden_state,
-            BenchModel::ClipVision(m) => m.forward(ctx, pixels)?.embeds,
+            BenchModel::ClipVision(m, _) => m.forward(ctx, pixels)?.embeds,
             BenchModel::Ast(m) => m.forward(ctx, pixels)?.pooler_output,
         })
+    }
+
+    /// Tokens per item and the encoder's dimensions.
+    fn encoder(&self) -> (usize, vitfuse_model::EncoderConfig) {
+        match self {
+            BenchModel::Vit(m) => (m.config.grid_size().pow(2) + 1, m.config.encoder),
+            BenchModel::ClipVision(_, v) => (v.grid_size().pow(2) + 1, v.encoder),
+            BenchModel::Ast(m) => {
+                let (f, t) = m.config.patch_grid();
+                (f * t + 2, m.config.encoder)
+            }
+        }
+    }
+
+    /// Checks that a batch's input and widest activations (the fused QKV or MLP output, the
+    /// attention scores of one head row block) fit the adapter before anything is allocated.
+    pub fn check_batch(&self, ctx: &Context, batch: usize, size: usize) -> anyhow::Result<()> {
+        fits(ctx, "the input", &self.input_shape(batch, size))?;
+        let (t, e) = self.encoder();
+        fits(ctx, "the widest activation", &[batch, t, (3 * e.hidden_size).max(e.intermediate_size)])?;
+        fits(ctx, "the attention scores", &[batch, e.num_attention_heads, t, t])
     }
 
     /// The input shape of a batch: (B, 3, S, S) pixels, or (B, T, F) features for the AST.
@@ -135,6 +176,7 @@ pub type Split = Vec<(String, u64, f64)>;
 
 pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize) -> anyhow::Result<(f64, Option<Split>)> {
     let (m, size) = BenchModel::new(ctx, name)?;
+    m.check_batch(ctx, batch, size)?;
     let shape = m.input_shape(batch, size);
     let px = Tensor::from_slice(ctx, &shape, &seeded(shape.iter().product(), 11))?;
     let out = m.forward(ctx, &px)?.to_vec::<f32>(ctx)?;

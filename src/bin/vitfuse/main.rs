@@ -408,6 +408,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(t) => Some(parse_tolerance(t)?),
                 None => None,
             };
+            vitfuse_model::output::check_writable(&output)?;
             let inputs = vitfuse::read_host_tensors(&inputs)?;
             let expected = match &compare {
                 Some(p) => Some(vitfuse::read_host_tensors(p)?),
@@ -461,6 +462,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Preprocess { processor, output, image } => {
             let path = if processor.is_dir() { processor.join("preprocessor_config.json") } else { processor };
+            vitfuse_model::output::check_writable(&output)?;
             let p = vitfuse::model::ImageProcessor::from_file(&path)?;
             let t = p.preprocess_files(&image)?;
             let shape = t.shape.clone();
@@ -513,6 +515,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::Embed { model, image, text, audio, output, gpu } => {
+            if let Some(out) = &output {
+                vitfuse_model::output::check_writable(out)?;
+            }
             let m = open_model(&ui, &model, &gpu)?;
             let (names, e) = if !audio.is_empty() {
                 let enc = m.audio_encoder()?;

@@ -92,11 +92,23 @@ impl<'a> Fields<'a> {
     /// when it is absent or empty, as `PretrainedConfig` fills it.
     pub(crate) fn labels(&self, default_count: usize) -> Result<BTreeMap<usize, String>> {
         let labels: BTreeMap<usize, String> = self.get("id2label", BTreeMap::new())?;
-        let n: usize = self.get("num_labels", default_count)?;
-        if !labels.is_empty() {
-            return Ok(labels);
+        let given: Option<usize> = self.get("num_labels", None)?;
+        if labels.is_empty() {
+            let n = given.unwrap_or(default_count);
+            crate::limits::check(|| format!("`{}` in {}", self.name("num_labels"), self.path.display()), n as u64, 1 << 20)?;
+            return Ok((0..n).map(|i| (i, format!("LABEL_{i}"))).collect());
         }
-        Ok((0..n).map(|i| (i, format!("LABEL_{i}"))).collect())
+        // The classes are 0 … n−1, each named once, and agree with `num_labels` when it is given.
+        if let Some((i, (&k, _))) = labels.iter().enumerate().find(|(i, (k, _))| *i != **k) {
+            return Err(self.invalid(
+                "id2label",
+                format!("must name the classes 0 to {} with no gap, but class {i} is missing (next key: {k})", labels.len() - 1),
+            ));
+        }
+        if let Some(n) = given.filter(|&n| n != labels.len()) {
+            return Err(self.invalid("num_labels", format!("is {n} but id2label names {} classes", labels.len())));
+        }
+        Ok(labels)
     }
 
     /// [`ModelError::InvalidConfig`] for `key` of this object.

@@ -55,7 +55,7 @@ impl ModelConfig {
         if path.is_dir() {
             path = path.join("config.json");
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+        let text = crate::limits::read_text(&path, crate::limits::MAX_CONFIG_BYTES, "a model config")?;
         Self::from_json_str(&text, &path)
     }
 
