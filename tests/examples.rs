@@ -81,6 +81,7 @@ fn vilt_match_example_runs() {
     let mut w: std::collections::BTreeMap<String, vitfuse::HostTensor> =
         vitfuse::read_host_tensors(dir.join("model.safetensors")).unwrap().into_iter().map(|(k, v)| (format!("vilt.{k}"), v)).collect();
     w.insert("rank_output.weight".into(), vitfuse::HostTensor::f32(vec![1, 64], (0..64).map(|i| (i as f32 - 32.0) / 64.0).collect()).unwrap());
+    w.insert("rank_output.bias".into(), vitfuse::HostTensor::f32(vec![1], vec![0.0]).unwrap());
     vitfuse::write_host_tensors(dir.join("model.safetensors"), &w).unwrap();
     example(vilt_match::run, &[dir.to_str().unwrap(), &img("small.png"), "a cat", "the landscape"]);
 }
