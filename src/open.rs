@@ -143,7 +143,7 @@ impl Model {
         let ctx = device.context();
         let gpu = vitfuse_model::Model::from_parts(ctx, &config, weights)?;
         let gpu = match gpu {
-            vitfuse_model::Model::Ast(mut a) if dir.join("preprocessor_config.json").is_file() => {
+            vitfuse_model::Model::Ast(mut a) if dir.join("preprocessor_config.json").exists() => {
                 a.features = Some(AstFeatureExtractor::from_file(dir)?);
                 vitfuse_model::Model::Ast(a)
             }
@@ -152,7 +152,7 @@ impl Model {
         let pc = dir.join("preprocessor_config.json");
         let (processor, processor_from_file) = if matches!(config, ModelConfig::Ast(_)) {
             (None, false)
-        } else if pc.is_file() {
+        } else if pc.exists() {
             (Some(ImageProcessor::from_file(&pc)?), true)
         } else {
             (Some(default_processor(&config)), false)
@@ -248,10 +248,10 @@ fn check_folder(dir: &Path) -> Result<()> {
     if !dir.is_dir() {
         return Err(Error::NotAModelFolder { path: dir.to_path_buf(), problem: "is not a folder".into() });
     }
-    if !dir.join("config.json").is_file() {
+    if !dir.join("config.json").exists() {
         return Err(Error::NotAModelFolder { path: dir.to_path_buf(), problem: "has no config.json".into() });
     }
-    if !dir.join("model.safetensors").is_file() && !dir.join("model.safetensors.index.json").is_file() {
+    if !dir.join("model.safetensors").exists() && !dir.join("model.safetensors.index.json").exists() {
         return Err(Error::NotAModelFolder {
             path: dir.to_path_buf(),
             problem: "has no model.safetensors (nor a sharded model.safetensors.index.json)".into(),
@@ -323,7 +323,7 @@ impl Inner {
     pub(crate) fn tokenizer(&self) -> Result<&Tokenizer> {
         self.tokenizer.get_or_try_init(|| {
             let tj = self.dir.join("tokenizer.json");
-            if !tj.is_file() {
+            if !tj.exists() {
                 return Err(Error::NotAModelFolder { path: self.dir.clone(), problem: "has no tokenizer.json, which text input needs".into() });
             }
             Tokenizer::from_file(&tj)
@@ -420,7 +420,7 @@ impl Inner {
     fn warm_up(&self) -> Result<()> {
         use vitfuse_model::Model as M;
         let ctx = self.ctx();
-        let has_tokenizer = self.dir.join("tokenizer.json").is_file();
+        let has_tokenizer = self.dir.join("tokenizer.json").exists();
         match &self.gpu {
             M::Ast(a) => {
                 let x = Tensor::zeros(ctx, &[1, a.config.max_length, a.config.num_mel_bins], vitfuse_runtime::DType::F32)?;

@@ -246,7 +246,18 @@ impl DualEncoder {
         if index.paths.is_empty() {
             return Ok(Vec::new());
         }
-        let q = self.embed_texts(&[query])?;
+        self.search_embedded(index, &self.embed_texts(&[query])?)
+    }
+
+    /// [`DualEncoder::search`] for a query embedded beforehand (one row of
+    /// [`DualEncoder::embed_texts`]), e.g. so that a bad query fails before a folder is indexed.
+    pub fn search_embedded(&self, index: &ImageIndex, q: &Embeddings) -> Result<Vec<Hit>> {
+        if q.len() != 1 {
+            return Err(Error::InvalidInput(format!("a search takes one query embedding, got {}", q.len())));
+        }
+        if index.paths.is_empty() {
+            return Ok(Vec::new());
+        }
         let sims = index.embeddings.similarity(&q)?;
         let (scale, bias) = (self.logit_scale(), self.logit_bias());
         let mut hits: Vec<Hit> = index

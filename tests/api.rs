@@ -361,3 +361,39 @@ fn warm_up_compiles_what_the_first_call_needs() {
         assert_eq!(device.context().record_stats().pipelines_compiled, compiled, "{name}: the first call after warm_up compiled kernels");
     }
 }
+
+/// A run that dies part-way (here: its progress callback panics after five images, batches of
+/// one) leaves the embeddings of every completed save in the cache; the next run takes them.
+#[test]
+fn an_interrupted_index_keeps_what_it_saved() {
+    let dir = dual_folder("clip_tiny");
+    let clip = DualEncoder::open_with(&dir, &opts().batch_size(1)).unwrap();
+    let folder = std::env::temp_dir().join(format!("vitfuse-api-interrupted-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..3 {
+        for f in images() {
+            std::fs::copy(&f, folder.join(format!("{i}-{}", f.file_name().unwrap().to_string_lossy()))).unwrap();
+        }
+    }
+    let opts = vitfuse::retrieval::IndexOptions { cache: true };
+    let mut steps = 0;
+    let died = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        clip.index_folder(&folder, &opts, |ev| {
+            if let vitfuse::retrieval::IndexEvent::Step = ev {
+                steps += 1;
+                if steps == 6 {
+                    panic!("killed");
+                }
+            }
+        })
+    }));
+    assert!(died.is_err());
+    let idx = clip.index_folder(&folder, &opts, |_| {}).unwrap();
+    assert_eq!(idx.stats.images, 9);
+    assert!(idx.stats.cached >= 4 && idx.stats.cached < 9, "{:?}", idx.stats);
+    assert_eq!(idx.stats.cached + idx.stats.embedded, 9);
+    assert!(max_diff(&idx.embeddings, &clip.embed_images(&idx.paths).unwrap()) < 1e-6);
+    std::fs::remove_file(idx.cache_file.unwrap()).ok();
+    std::fs::remove_dir_all(&folder).ok();
+    std::fs::remove_dir_all(&dir).ok();
+}

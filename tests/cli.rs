@@ -618,3 +618,75 @@ fn retrieval_cache_is_keyed_by_everything_and_validated() {
     let (err, out) = run();
     assert!(err.contains("warning: the embedding cache") && out.lines().count() == n.min(5), "{err}{out}");
 }
+
+/// `--output` never destroys what its path points to: a symlink keeps its link and gets the bytes
+/// in its target, a FIFO and /dev/null are written through, and a destination that cannot be
+/// written fails up front, naming the path given.
+#[cfg(unix)]
+#[test]
+fn outputs_write_through_links_fifos_and_devices() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = fixture("image_preprocess");
+    let img = dir.join("small.png");
+    let pp = dir.join("vit").join("preprocessor_config.json");
+    let preprocess = |out: &Path| vitfuse(&["preprocess", "--processor", pp.to_str().unwrap(), "--output", out.to_str().unwrap(), img.to_str().unwrap()]);
+    let target = tmp("link-target.safetensors");
+    write(&target, b"old");
+    let link = tmp("out-link.safetensors");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = preprocess(&link);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert!(vitfuse::read_host_tensors(&target).unwrap().contains_key("pixel_values"));
+
+    let fifo = tmp("out.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = preprocess(&fifo);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = reader.join().unwrap();
+    assert!(bytes.len() > 3 * 224 * 224 * 4, "the FIFO's reader got {} bytes", bytes.len());
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+
+    let out = preprocess(Path::new("/dev/null"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+
+    // Unwritable destinations fail before any work, naming the path as given.
+    let missing = tmp("no-such-dir/out.safetensors");
+    fails_cleanly(&preprocess(&missing), "no-such-dir/out.safetensors");
+    let folder = tmp("a-folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    fails_cleanly(&preprocess(&folder), "a-folder");
+    let m = fixture("vit_tiny");
+    let out = vitfuse(&["forward", "--model", m.to_str().unwrap(), "--inputs", m.join("inputs.safetensors").to_str().unwrap(), "--output", missing.to_str().unwrap()]);
+    fails_cleanly(&out, "no-such-dir/out.safetensors");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(".tmp."), "the error names the temporary file");
+}
+
+/// A checkpoint with more layers than config.json's `num_hidden_layers` runs, with one warning
+/// naming the tensors it does not use.
+#[test]
+fn unused_tensors_are_a_warning() {
+    let d = tmp("vit-extra-layers");
+    std::fs::create_dir_all(&d).unwrap();
+    let src = fixture("vit_tiny");
+    std::fs::copy(src.join("model.safetensors"), d.join("model.safetensors")).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    let layers = cfg["num_hidden_layers"].as_u64().unwrap();
+    assert!(layers >= 2);
+    cfg["num_hidden_layers"] = serde_json::json!(layers - 1);
+    write(&d.join("config.json"), cfg.to_string().as_bytes());
+    let out_path = tmp("extra-layers-out.safetensors");
+    let out = vitfuse(&["forward", "--model", d.to_str().unwrap(), "--inputs", src.join("inputs.safetensors").to_str().unwrap(), "--output", out_path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].contains(&format!("encoder.layer.{}.", layers - 1)) && warnings[0].contains("not used"), "{err}");
+}

@@ -73,9 +73,10 @@ impl AstFeatureExtractor {
         let bad = |field: &str, reason: String| ModelError::InvalidConfig { path: origin.to_path_buf(), field: field.into(), reason };
         use crate::limits::{MAX_AUDIO_FRAMES, MAX_MEL_BINS, MAX_SAMPLE_RATE};
         for (field, v, max) in [("num_mel_bins", fx.num_mel_bins, MAX_MEL_BINS), ("max_length", fx.max_length, MAX_AUDIO_FRAMES)] {
-            if v == 0 || v > max {
-                return Err(bad(field, format!("is {v}; it must be between 1 and {max}")));
+            if v == 0 {
+                return Err(bad(field, "must be greater than 0".into()));
             }
+            crate::limits::check(|| format!("`{field}` of {}", origin.display()), v as u64, max as u64)?;
         }
         if !(100..=MAX_SAMPLE_RATE).contains(&fx.sampling_rate) {
             return Err(bad("sampling_rate", format!("is {} Hz; it must be between 100 and {MAX_SAMPLE_RATE}", fx.sampling_rate)));

@@ -19,7 +19,7 @@ pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
 /// An audio file (an hour of 16 kHz 16-bit mono is 115 MB).
 pub const MAX_AUDIO_FILE_BYTES: u64 = 512 << 20;
 /// A host tensor file (`forward` inputs).
-pub const MAX_TENSOR_FILE_BYTES: u64 = 1 << 30;
+pub const MAX_TENSOR_FILE_BYTES: u64 = 256 << 20;
 /// Pixels of a decoded image (8192 × 8192); Pillow warns of a decompression bomb above
 /// 89 478 485.
 pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;

@@ -48,7 +48,7 @@ impl Model {
         let weights = std::sync::Arc::new(Weights::open(dir)?);
         let mut m = Self::from_parts(ctx, &config, weights)?;
         if let Model::Ast(a) = &mut m {
-            if dir.join("preprocessor_config.json").is_file() {
+            if dir.join("preprocessor_config.json").exists() {
                 a.features = Some(crate::audio::AstFeatureExtractor::from_file(dir)?);
             }
         }

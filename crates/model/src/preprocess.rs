@@ -80,6 +80,9 @@ pub fn decode_image(bytes: &[u8], origin: &Path) -> Result<image::DynamicImage> 
         message,
     };
     let format = image::guess_format(bytes).map_err(|e| err(e.to_string()))?;
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(err("image file is truncated (it ends before the end-of-image marker)".into()));
+    }
     let reader = || {
         let mut r = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
         let mut l = image::Limits::default();
@@ -96,9 +99,6 @@ pub fn decode_image(bytes: &[u8], origin: &Path) -> Result<image::DynamicImage> 
         u64::from(w) * u64::from(h),
         limits::MAX_IMAGE_PIXELS,
     )?;
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(err("image file is truncated (no end-of-image marker after the scan data)".into()));
-    }
     reader().decode().map_err(|e| err(e.to_string()))
 }
 

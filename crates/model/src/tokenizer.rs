@@ -49,7 +49,7 @@ impl Tokenizer {
         if path.is_dir() {
             path = path.join("tokenizer.json");
         }
-        if !path.is_file() {
+        if !path.exists() {
             return Err(ModelError::io(
                 &path,
                 std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer file not found"),
@@ -75,7 +75,7 @@ impl Tokenizer {
         let mut config_pad = None;
         if let Some(dir) = path.parent() {
             let cfg = dir.join("tokenizer_config.json");
-            if cfg.is_file() {
+            if cfg.exists() {
                 let text = crate::limits::read_text(&cfg, crate::limits::MAX_CONFIG_BYTES, "a tokenizer config")?;
                 let v: serde_json::Value =
                     serde_json::from_str(&text).map_err(|e| ModelError::json(&cfg, e))?;

@@ -142,10 +142,10 @@ impl Weights {
         if path.is_dir() {
             let single = path.join("model.safetensors");
             let index = path.join("model.safetensors.index.json");
-            if single.is_file() {
+            if single.exists() {
                 return Self::open_file(&single);
             }
-            if index.is_file() {
+            if index.exists() {
                 return Self::open_index(&index);
             }
             return Err(ModelError::io(

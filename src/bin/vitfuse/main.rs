@@ -482,14 +482,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 let dual = m.dual_encoder()?;
                 let prompts: Vec<(String, String)> = labels.iter().cloned().zip(dual.prompts(&labels, Some(&prompt))?).collect();
+                let bar = ui.bar(input.len(), "images");
+                let ranked = dual.zero_shot(&input, &labels, Some(&prompt));
+                bar.finish_and_clear();
+                let ranked = ranked?;
                 if !json {
                     let shown: Vec<String> = prompts.iter().map(|(_, t)| format!("{t:?}")).collect();
                     eprintln!("zero-shot prompts: {}", shown.join(", "));
                 }
-                let bar = ui.bar(input.len(), "images");
-                let ranked = dual.zero_shot(&input, &labels, Some(&prompt));
-                bar.finish_and_clear();
-                for (name, r) in names.iter().zip(ranked?) {
+                for (name, r) in names.iter().zip(ranked) {
                     print_ranked("image", name, &r, Some(&prompts), top, json)?;
                 }
                 return Ok(());
@@ -582,6 +583,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             use vitfuse::retrieval::{IndexEvent, IndexOptions};
             let m = open_model(&ui, &model, &gpu)?;
             let dual = m.dual_encoder()?;
+            let q = dual.embed_texts(&[&query])?; // a bad tokenizer fails before the folder is indexed
             let bar = indicatif::ProgressBar::hidden();
             let tty = ui.tty;
             let index = dual.index_folder(&images, &IndexOptions { cache: !no_cache }, |ev| match ev {
@@ -604,7 +606,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 None => "no cache".into(),
             };
             eprintln!("{} images: {} from the cache, {} embedded, {} skipped ({cache})", st.images, st.cached, st.embedded, st.skipped);
-            for (i, h) in dual.search(&index, &query)?.iter().take(top as usize).enumerate() {
+            for (i, h) in dual.search_embedded(&index, &q)?.iter().take(top as usize).enumerate() {
                 if json {
                     #[derive(Serialize)]
                     struct Row<'a> {
