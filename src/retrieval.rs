@@ -258,7 +258,7 @@ impl DualEncoder {
         if index.paths.is_empty() {
             return Ok(Vec::new());
         }
-        let sims = index.embeddings.similarity(&q)?;
+        let sims = index.embeddings.similarity(q)?;
         let (scale, bias) = (self.logit_scale(), self.logit_bias());
         let mut hits: Vec<Hit> = index
             .paths

@@ -27,7 +27,7 @@ pub fn median_ms(ctx: &Context, iters: usize, mut f: impl FnMut() -> anyhow::Res
 /// Checks, before anything is allocated, that an f32 tensor of `dims` fits one GPU binding.
 pub fn fits(ctx: &Context, what: &str, dims: &[usize]) -> anyhow::Result<()> {
     let lim = ctx.limits();
-    let limit = u64::from(lim.max_storage_buffer_binding_size).min(lim.max_buffer_size);
+    let limit = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
     let bytes = dims.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
     match bytes {
         Some(b) if b <= limit => Ok(()),
