@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use vitfuse_model::preprocess::{decode_rgb, load_rgb, RgbImage as Pixels};
+use vitfuse_model::preprocess::{decode_rgb_with, load_rgb_with, to_rgb_like_pillow, RgbImage as Pixels};
 
 use crate::{Error, Result};
 
@@ -22,16 +22,18 @@ pub struct RawRgb<'a> {
 /// `PathBuf`), encoded PNG/JPEG bytes (`[u8]`, `Vec<u8>`, `[u8; N]`), [`image::DynamicImage`],
 /// [`image::RgbImage`], [`RawRgb`] and [`ImageInput`], and for references to any of them.
 pub trait ImageSource {
-    /// The image as 8-bit RGB (decoded when it is a file or bytes).
+    /// The image as 8-bit RGB (decoded when it is a file or bytes), converted as Pillow and
+    /// transformers do when `convert_rgb` (the processor's `do_convert_rgb`); without it an image
+    /// that is not RGB is an error.
     #[doc(hidden)]
-    fn pixels(&self) -> Result<Pixels>;
+    fn pixels(&self, convert_rgb: bool) -> Result<Pixels>;
     /// How the image is named in messages: its path, or a description.
     fn describe(&self) -> String;
 }
 
 impl<T: ImageSource + ?Sized> ImageSource for &T {
-    fn pixels(&self) -> Result<Pixels> {
-        (**self).pixels()
+    fn pixels(&self, convert_rgb: bool) -> Result<Pixels> {
+        (**self).pixels(convert_rgb)
     }
     fn describe(&self) -> String {
         (**self).describe()
@@ -41,9 +43,9 @@ impl<T: ImageSource + ?Sized> ImageSource for &T {
 macro_rules! path_sources {
     ($($t:ty),*) => {$(
         impl ImageSource for $t {
-            fn pixels(&self) -> Result<Pixels> {
+            fn pixels(&self, convert_rgb: bool) -> Result<Pixels> {
                 let p: &Path = self.as_ref();
-                load_rgb(p)
+                load_rgb_with(p, convert_rgb)
             }
             fn describe(&self) -> String {
                 let p: &Path = self.as_ref();
@@ -64,13 +66,13 @@ macro_rules! path_sources {
 }
 path_sources!(str, String, Path, PathBuf);
 
-fn decode(bytes: &[u8]) -> Result<Pixels> {
-    decode_rgb(bytes)
+fn decode(bytes: &[u8], convert_rgb: bool) -> Result<Pixels> {
+    decode_rgb_with(bytes, convert_rgb)
 }
 
 impl ImageSource for [u8] {
-    fn pixels(&self) -> Result<Pixels> {
-        decode(self)
+    fn pixels(&self, convert_rgb: bool) -> Result<Pixels> {
+        decode(self, convert_rgb)
     }
     fn describe(&self) -> String {
         format!("<{} encoded bytes>", self.len())
@@ -78,8 +80,8 @@ impl ImageSource for [u8] {
 }
 
 impl ImageSource for Vec<u8> {
-    fn pixels(&self) -> Result<Pixels> {
-        decode(self)
+    fn pixels(&self, convert_rgb: bool) -> Result<Pixels> {
+        decode(self, convert_rgb)
     }
     fn describe(&self) -> String {
         ImageSource::describe(self.as_slice())
@@ -87,8 +89,8 @@ impl ImageSource for Vec<u8> {
 }
 
 impl<const N: usize> ImageSource for [u8; N] {
-    fn pixels(&self) -> Result<Pixels> {
-        decode(self)
+    fn pixels(&self, convert_rgb: bool) -> Result<Pixels> {
+        decode(self, convert_rgb)
     }
     fn describe(&self) -> String {
         ImageSource::describe(self.as_slice())
@@ -96,7 +98,7 @@ impl<const N: usize> ImageSource for [u8; N] {
 }
 
 impl ImageSource for image::RgbImage {
-    fn pixels(&self) -> Result<Pixels> {
+    fn pixels(&self, _convert_rgb: bool) -> Result<Pixels> {
         raw(self.width(), self.height(), self.as_raw())
     }
     fn describe(&self) -> String {
@@ -105,10 +107,10 @@ impl ImageSource for image::RgbImage {
 }
 
 impl ImageSource for image::DynamicImage {
-    fn pixels(&self) -> Result<Pixels> {
+    fn pixels(&self, convert_rgb: bool) -> Result<Pixels> {
         match self.as_rgb8() {
-            Some(rgb) => ImageSource::pixels(rgb),
-            None => ImageSource::pixels(&self.to_rgb8()),
+            Some(rgb) => ImageSource::pixels(rgb, convert_rgb),
+            None => Ok(to_rgb_like_pillow(self, convert_rgb)?),
         }
     }
     fn describe(&self) -> String {
@@ -117,7 +119,7 @@ impl ImageSource for image::DynamicImage {
 }
 
 impl ImageSource for RawRgb<'_> {
-    fn pixels(&self) -> Result<Pixels> {
+    fn pixels(&self, _convert_rgb: bool) -> Result<Pixels> {
         raw(self.width, self.height, self.data)
     }
     fn describe(&self) -> String {
@@ -139,7 +141,7 @@ pub enum ImageInput<'a> {
     Path(&'a Path),
     /// Encoded PNG or JPEG bytes.
     Bytes(&'a [u8]),
-    /// An `image` crate image (converted to RGB as Pillow's `convert("RGB")` does).
+    /// An `image` crate image (converted to RGB as a decoded file is: alpha over white).
     Image(&'a image::DynamicImage),
     /// An `image` crate RGB buffer.
     Rgb(&'a image::RgbImage),
@@ -148,13 +150,13 @@ pub enum ImageInput<'a> {
 }
 
 impl ImageSource for ImageInput<'_> {
-    fn pixels(&self) -> Result<Pixels> {
+    fn pixels(&self, convert_rgb: bool) -> Result<Pixels> {
         match self {
-            ImageInput::Path(p) => ImageSource::pixels(p),
-            ImageInput::Bytes(b) => ImageSource::pixels(b),
-            ImageInput::Image(i) => ImageSource::pixels(i),
-            ImageInput::Rgb(i) => ImageSource::pixels(i),
-            ImageInput::Raw(r) => ImageSource::pixels(r),
+            ImageInput::Path(p) => ImageSource::pixels(p, convert_rgb),
+            ImageInput::Bytes(b) => ImageSource::pixels(b, convert_rgb),
+            ImageInput::Image(i) => ImageSource::pixels(i, convert_rgb),
+            ImageInput::Rgb(i) => ImageSource::pixels(i, convert_rgb),
+            ImageInput::Raw(r) => ImageSource::pixels(r, convert_rgb),
         }
     }
     fn describe(&self) -> String {

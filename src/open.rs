@@ -367,8 +367,13 @@ impl Inner {
 
     /// Decodes and preprocesses one image into ((3, H, W), values).
     pub(crate) fn prepare<S: ImageSource + ?Sized>(&self, img: &S) -> Result<Prepared> {
-        let px = img.pixels().map_err(|e| name_input(e, img.describe()))?;
-        self.processor()?.preprocess(&px).map_err(|e| name_input(e, img.describe()))
+        let p = self.processor()?;
+        let px = img.pixels(p.config.do_convert_rgb).map_err(|e| match e {
+            // a conversion refused for bytes or an image buffer: say which input
+            Error::InvalidInput(m) if !m.contains(&img.describe()) => Error::InvalidInput(format!("{}: {m}", img.describe())),
+            e => name_input(e, img.describe()),
+        })?;
+        p.preprocess(&px).map_err(|e| name_input(e, img.describe()))
     }
 
     /// Stacks prepared images into one (N, 3, H, W) tensor on the GPU.

@@ -4,6 +4,11 @@
 //! Pipeline: decode (PNG/JPEG) → RGB → resize → optional centre crop →
 //! rescale → normalise → planar `(3, H, W)` `f32`.
 //!
+//! RGB conversion follows Pillow and transformers' `convert_to_rgb` ([`to_rgb_like_pillow`]):
+//! with `do_convert_rgb` alpha (RGBA, LA, palette or colour-key tRNS) is composited over white,
+//! 16-bit grey is clipped and 16-bit colour keeps its high byte; without it (ViT's default)
+//! anything Pillow would not open as RGB is an error, as it is in transformers.
+//!
 //! Resizing reimplements the algorithm of Pillow's `Image.resize` (as used by
 //! the slow HF processors) from its documented behaviour: a separable
 //! convolution, horizontal pass first, whose filter support is scaled by the
@@ -49,25 +54,282 @@ impl RgbImage {
     }
 }
 
-/// Decodes a PNG or JPEG file and converts it to RGB (alpha is dropped,
-/// grey is replicated), as `PIL.Image.convert("RGB")` does. Files over
-/// [`limits::MAX_IMAGE_FILE_BYTES`] and images over [`limits::MAX_IMAGE_PIXELS`]
-/// are errors, found before the pixels are allocated.
+/// Decodes a PNG or JPEG file and converts it to RGB as transformers' `convert_to_rgb` does
+/// (see [`to_rgb_like_pillow`]). Files over [`limits::MAX_IMAGE_FILE_BYTES`] and images over
+/// [`limits::MAX_IMAGE_PIXELS`] are errors, found before the pixels are allocated.
 pub fn load_rgb(path: impl AsRef<Path>) -> Result<RgbImage> {
+    load_rgb_with(path, true)
+}
+
+/// [`load_rgb`] for a processor whose `do_convert_rgb` is `convert_rgb`: when it is off, only an
+/// image Pillow opens as RGB is accepted (as in transformers, where others fail).
+pub fn load_rgb_with(path: impl AsRef<Path>, convert_rgb: bool) -> Result<RgbImage> {
     let path = path.as_ref();
     let bytes = limits::read_file(path, limits::MAX_IMAGE_FILE_BYTES, "an image file")?;
-    decode_rgb_from(&bytes, path)
+    decode_rgb_from(&bytes, path, convert_rgb)
 }
 
-/// Decodes PNG or JPEG bytes held in memory.
+/// Decodes PNG or JPEG bytes held in memory, as [`load_rgb`].
 pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage> {
-    decode_rgb_from(bytes, Path::new("<memory>"))
+    decode_rgb_with(bytes, true)
 }
 
-fn decode_rgb_from(bytes: &[u8], origin: &Path) -> Result<RgbImage> {
+/// Decodes PNG or JPEG bytes held in memory, as [`load_rgb_with`].
+pub fn decode_rgb_with(bytes: &[u8], convert_rgb: bool) -> Result<RgbImage> {
+    decode_rgb_from(bytes, Path::new("<memory>"), convert_rgb)
+}
+
+fn decode_rgb_from(bytes: &[u8], origin: &Path, convert_rgb: bool) -> Result<RgbImage> {
     let img = decode_image(bytes, origin)?;
-    let rgb = img.to_rgb8();
-    RgbImage::new(rgb.width() as usize, rgb.height() as usize, rgb.into_raw())
+    pillow_rgb(&img, &Source::sniff(bytes), convert_rgb).map_err(|message| match origin {
+        o if o == Path::new("<memory>") => ModelError::InvalidInput(message),
+        o => ModelError::InvalidInput(format!("image {}: {message}", o.display())),
+    })
+}
+
+/// Converts an image to 8-bit RGB as the slow HF processors see it after Pillow has opened the
+/// file. With `convert_rgb` (`do_convert_rgb`), as transformers' `convert_to_rgb`: anything with
+/// alpha is composited over white (`Image.alpha_composite`), grey is replicated; without it,
+/// only RGB images are accepted (transformers fails on others) and any alpha is an error.
+/// 16-bit samples become 8-bit as in Pillow: grey is clipped to 0..=255, RGB(A) and grey+alpha
+/// keep the high byte. Float images are scaled by the `image` crate (Pillow has no such mode).
+/// A decoded file also follows the PNG header where Pillow does (palette and CMYK JPEGs are not
+/// RGB; tRNS colour keys are matched as Pillow matches them), which a `DynamicImage` lacks.
+pub fn to_rgb_like_pillow(img: &image::DynamicImage, convert_rgb: bool) -> Result<RgbImage> {
+    pillow_rgb(img, &Source::default(), convert_rgb).map_err(ModelError::InvalidInput)
+}
+
+/// What the encoded file says beyond the decoded pixels, as far as Pillow's reading differs.
+#[derive(Debug, Clone, Copy, Default)]
+struct Source {
+    /// Whether Pillow opens it in mode RGB (PNG colour type 2, three-component JPEG); `None`
+    /// when not known (judged from the decoded pixels then).
+    rgb_mode: Option<bool>,
+    /// Pillow's name for the mode, for messages.
+    mode: Option<&'static str>,
+    /// A grey or RGB PNG's tRNS colour key, which Pillow matches differently from `image`.
+    key: Option<ColourKey>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ColourKey {
+    grey: bool,
+    depth: u8,
+    value: [u16; 3],
+}
+
+impl Source {
+    fn sniff(b: &[u8]) -> Source {
+        if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+            return Self::png(b);
+        }
+        if b.starts_with(&[0xFF, 0xD8]) {
+            let mode = match jpeg_components(b) {
+                Some(1) => "L",
+                Some(3) => "RGB",
+                Some(4) => "CMYK",
+                _ => return Source::default(),
+            };
+            return Source { rgb_mode: Some(mode == "RGB"), mode: Some(mode), key: None };
+        }
+        Source::default()
+    }
+
+    /// Reads IHDR and a tRNS before the first IDAT.
+    fn png(b: &[u8]) -> Source {
+        let mut src = Source::default();
+        let (mut depth, mut color) = (0u8, 0u8);
+        let mut i = 8;
+        while i + 8 <= b.len() {
+            let len = u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
+            let kind = &b[i + 4..i + 8];
+            let Some(data) = b.get(i + 8..(i + 8).saturating_add(len)) else { break };
+            match kind {
+                b"IHDR" if data.len() >= 10 => {
+                    depth = data[8];
+                    color = data[9];
+                    src.rgb_mode = Some(color == 2);
+                    src.mode = Some(match (color, depth) {
+                        (0, 1) => "1",
+                        (0, 16) => "I;16",
+                        (0, _) => "L",
+                        (2, _) => "RGB",
+                        (3, _) => "P",
+                        (4, 16) | (6, _) => "RGBA",
+                        (4, _) => "LA",
+                        _ => "unknown",
+                    });
+                }
+                b"tRNS" if color == 0 && data.len() >= 2 => {
+                    let k = u16::from_be_bytes([data[0], data[1]]);
+                    src.key = Some(ColourKey { grey: true, depth, value: [k, 0, 0] });
+                }
+                b"tRNS" if color == 2 && data.len() >= 6 => {
+                    let k = |j: usize| u16::from_be_bytes([data[j], data[j + 1]]);
+                    src.key = Some(ColourKey { grey: false, depth, value: [k(0), k(2), k(4)] });
+                }
+                b"IDAT" | b"IEND" => break,
+                _ => {}
+            }
+            i = i.saturating_add(12).saturating_add(len);
+        }
+        src
+    }
+}
+
+/// The component count of a JPEG's first frame header (SOFn).
+fn jpeg_components(b: &[u8]) -> Option<u8> {
+    let mut i = 2;
+    while i + 4 <= b.len() {
+        if b[i] != 0xFF {
+            return None;
+        }
+        let marker = b[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+        if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            return b.get(i + 9).copied();
+        }
+        if marker == 0xDA || marker == 0xD9 {
+            return None;
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// Pillow's `alpha_composite` of a colour over opaque white: (c·a + 255·(255 − a)) / 255,
+/// rounded to nearest (the quotient is never exactly a half).
+#[inline]
+fn over_white(c: u8, a: u8) -> u8 {
+    let (c, a) = (u32::from(c), u32::from(a));
+    ((c * a + 255 * (255 - a) + 127) / 255) as u8
+}
+
+#[inline]
+fn hi(v: u16) -> u8 {
+    (v >> 8) as u8
+}
+
+#[inline]
+fn clip16(v: u16) -> u8 {
+    v.min(255) as u8
+}
+
+fn composite<const N: usize>(px: &[u8], out: &mut Vec<u8>) {
+    for p in px.chunks_exact(N) {
+        let a = p[N - 1];
+        if N == 2 {
+            out.extend([over_white(p[0], a); 3]);
+        } else {
+            out.extend([over_white(p[0], a), over_white(p[1], a), over_white(p[2], a)]);
+        }
+    }
+}
+
+fn pillow_rgb(
+    img: &image::DynamicImage,
+    src: &Source,
+    convert_rgb: bool,
+) -> std::result::Result<RgbImage, String> {
+    use image::DynamicImage as D;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let rgb_mode = src
+        .rgb_mode
+        .unwrap_or(matches!(img, D::ImageRgb8(_) | D::ImageRgb16(_) | D::ImageRgb32F(_)));
+    let mut out = Vec::with_capacity(w * h * 3);
+    if !convert_rgb {
+        if !rgb_mode {
+            let mode = src.mode.unwrap_or_else(|| variant_mode(img));
+            return Err(format!(
+                "Pillow opens this image in mode {mode}, not RGB, and this image processor does not \
+                 convert to RGB (do_convert_rgb is off, as by default for ViTImageProcessor; \
+                 transformers fails on such images too); set \"do_convert_rgb\": true in \
+                 preprocessor_config.json to convert it, compositing any alpha over white"
+            ));
+        }
+        // Pillow's RGB mode has no alpha: a colour key is ignored without conversion
+        match img {
+            D::ImageRgb8(b) => out.extend_from_slice(b.as_raw()),
+            D::ImageRgba8(b) => b.as_raw().chunks_exact(4).for_each(|p| out.extend(&p[..3])),
+            D::ImageRgb16(b) => out.extend(b.as_raw().iter().map(|&v| hi(v))),
+            D::ImageRgba16(b) => {
+                b.as_raw().chunks_exact(4).for_each(|p| out.extend(p[..3].iter().map(|&v| hi(v))))
+            }
+            _ => out = img.to_rgb8().into_raw(),
+        }
+        return Ok(RgbImage { width: w, height: h, data: out });
+    }
+    if let Some(k) = src.key {
+        // Pillow: transparent where the 8-bit pixel equals the key as written (1-bit grey: key
+        // 1 means 255); a 16-bit grey key is ignored; a 16-bit RGB key meets the high bytes
+        let white = |v: [u8; 3]| -> bool {
+            if k.grey {
+                let key = if k.depth == 1 { k.value[0].saturating_mul(255) } else { k.value[0] };
+                k.depth != 16 && u16::from(v[0]) == key
+            } else {
+                v.iter().zip(k.value).all(|(&a, b)| u16::from(a) == b)
+            }
+        };
+        let mut put = |v: [u8; 3]| out.extend(if white(v) { [255; 3] } else { v });
+        let done = match img {
+            D::ImageLumaA8(b) if k.grey => {
+                b.as_raw().chunks_exact(2).for_each(|p| put([p[0]; 3]));
+                true
+            }
+            D::ImageLumaA16(b) if k.grey => {
+                b.as_raw().chunks_exact(2).for_each(|p| put([clip16(p[0]); 3]));
+                true
+            }
+            D::ImageRgba8(b) if !k.grey => {
+                b.as_raw().chunks_exact(4).for_each(|p| put([p[0], p[1], p[2]]));
+                true
+            }
+            D::ImageRgba16(b) if !k.grey => {
+                b.as_raw().chunks_exact(4).for_each(|p| put([hi(p[0]), hi(p[1]), hi(p[2])]));
+                true
+            }
+            _ => false,
+        };
+        if done {
+            return Ok(RgbImage { width: w, height: h, data: out });
+        }
+    }
+    match img {
+        D::ImageRgb8(b) => out.extend_from_slice(b.as_raw()),
+        D::ImageRgb16(b) => out.extend(b.as_raw().iter().map(|&v| hi(v))),
+        D::ImageLuma8(b) => b.as_raw().iter().for_each(|&v| out.extend([v; 3])),
+        D::ImageLuma16(b) => b.as_raw().iter().for_each(|&v| out.extend([clip16(v); 3])),
+        D::ImageLumaA8(b) => composite::<2>(b.as_raw(), &mut out),
+        D::ImageRgba8(b) => composite::<4>(b.as_raw(), &mut out),
+        D::ImageLumaA16(b) => {
+            let px: Vec<u8> = b.as_raw().iter().map(|&v| hi(v)).collect();
+            composite::<2>(&px, &mut out)
+        }
+        D::ImageRgba16(b) => {
+            let px: Vec<u8> = b.as_raw().iter().map(|&v| hi(v)).collect();
+            composite::<4>(&px, &mut out)
+        }
+        other if other.color().has_alpha() => composite::<4>(other.to_rgba8().as_raw(), &mut out),
+        other => out = other.to_rgb8().into_raw(),
+    }
+    Ok(RgbImage { width: w, height: h, data: out })
+}
+
+/// Pillow's name for the mode an image of this kind would have.
+fn variant_mode(img: &image::DynamicImage) -> &'static str {
+    use image::DynamicImage as D;
+    match img {
+        D::ImageLuma8(_) => "L",
+        D::ImageLuma16(_) => "I;16",
+        D::ImageLumaA8(_) => "LA",
+        D::ImageLumaA16(_) | D::ImageRgba8(_) | D::ImageRgba16(_) | D::ImageRgba32F(_) => "RGBA",
+        D::ImageRgb8(_) | D::ImageRgb16(_) | D::ImageRgb32F(_) => "RGB",
+        _ => "unknown",
+    }
 }
 
 /// Decodes an image with its size checked first: the header's width × height against
@@ -431,6 +693,9 @@ pub enum ResizeSpec {
 pub struct ImageProcessorConfig {
     /// `image_processor_type` (e.g. `CLIPImageProcessor`).
     pub processor_type: String,
+    /// `do_convert_rgb`: whether non-RGB images are converted (alpha composited over white);
+    /// when off, only RGB images are accepted, as in transformers.
+    pub do_convert_rgb: bool,
     /// Whether to resize.
     pub do_resize: bool,
     /// Resize target.
@@ -458,10 +723,12 @@ const CLIP_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
 const HALF: [f64; 3] = [0.5, 0.5, 0.5];
 
 impl ImageProcessorConfig {
-    /// `CLIPImageProcessor` defaults (shortest edge 224, bicubic, crop 224, OpenAI mean/std).
+    /// `CLIPImageProcessor` defaults (shortest edge 224, bicubic, crop 224, OpenAI mean/std,
+    /// converts to RGB).
     pub fn clip_default() -> Self {
         ImageProcessorConfig {
             processor_type: "CLIPImageProcessor".to_string(),
+            do_convert_rgb: true,
             do_resize: true,
             size: ResizeSpec::ShortestEdge(224),
             resample: Resample::Bicubic,
@@ -475,10 +742,11 @@ impl ImageProcessorConfig {
         }
     }
 
-    /// `ViTImageProcessor` defaults (224x224, bilinear, mean = std = 0.5).
+    /// `ViTImageProcessor` defaults (224x224, bilinear, mean = std = 0.5, no RGB conversion).
     pub fn vit_default() -> Self {
         ImageProcessorConfig {
             processor_type: "ViTImageProcessor".to_string(),
+            do_convert_rgb: false,
             do_resize: true,
             size: ResizeSpec::Exact {
                 height: 224,
@@ -495,10 +763,11 @@ impl ImageProcessorConfig {
         }
     }
 
-    /// `SiglipImageProcessor` defaults (224x224, bicubic, mean = std = 0.5).
+    /// `SiglipImageProcessor` defaults (224x224, bicubic, mean = std = 0.5, converts to RGB).
     pub fn siglip_default() -> Self {
         ImageProcessorConfig {
             processor_type: "SiglipImageProcessor".to_string(),
+            do_convert_rgb: true,
             resample: Resample::Bicubic,
             ..Self::vit_default()
         }
@@ -546,6 +815,7 @@ impl ImageProcessorConfig {
                     .ok_or_else(|| bad(format!("`{k}` is not a boolean"))),
             }
         };
+        c.do_convert_rgb = get_bool("do_convert_rgb", c.do_convert_rgb)?;
         c.do_resize = get_bool("do_resize", c.do_resize)?;
         c.do_center_crop = get_bool("do_center_crop", c.do_center_crop)?;
         c.do_rescale = get_bool("do_rescale", c.do_rescale)?;
@@ -771,9 +1041,14 @@ impl ImageProcessor {
         Ok((vec![3, out_h, out_w], out))
     }
 
+    /// Decodes one image file and converts it to RGB as this processor does (`do_convert_rgb`).
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<RgbImage> {
+        load_rgb_with(path, self.config.do_convert_rgb)
+    }
+
     /// Decodes and preprocesses one image file.
     pub fn preprocess_file(&self, path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f32>)> {
-        self.preprocess(&load_rgb(path)?)
+        self.preprocess(&self.load(path)?)
     }
 
     /// Preprocesses several images into one `(N, 3, H, W)` tensor; all
@@ -804,7 +1079,7 @@ impl ImageProcessor {
 
     /// Decodes and preprocesses several image files into `(N, 3, H, W)`.
     pub fn preprocess_files<P: AsRef<Path>>(&self, paths: &[P]) -> Result<HostTensor> {
-        let imgs = paths.iter().map(load_rgb).collect::<Result<Vec<_>>>()?;
+        let imgs = paths.iter().map(|p| self.load(p)).collect::<Result<Vec<_>>>()?;
         self.preprocess_batch(&imgs)
     }
 }
