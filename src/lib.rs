@@ -53,6 +53,7 @@ mod device;
 mod input;
 mod open;
 mod output;
+pub mod pipeline;
 pub mod retrieval;
 mod tasks;
 
@@ -60,6 +61,7 @@ pub use device::Device;
 pub use input::{AudioSource, ImageInput, ImageSource, RawRgb, Samples};
 pub use open::{Model, Options, Task, DEFAULT_BATCH};
 pub use output::{Embeddings, LabelScore, Progress, Scores};
+pub use pipeline::{FusedPrediction, Modality, Pipeline};
 pub use tasks::{apply_prompt, AudioClassifier, AudioEncoder, DualEncoder, ImageClassifier, ImageEncoder, ImageTextMatcher};
 
 /// The one error type of vitfuse: bad files and folders, unsupported architectures and tasks,

@@ -149,7 +149,7 @@ impl Inner {
         }
     }
 
-    fn text_item_bytes(&self) -> u64 {
+    pub(crate) fn text_item_bytes(&self) -> u64 {
         match &self.config {
             ModelConfig::Clip(c) => {
                 let t = &c.text_config;
