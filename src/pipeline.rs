@@ -390,6 +390,18 @@ impl Pipeline {
         self.rank_labels(&e, labels, &self.inner.image_prompt.clone())
     }
 
+    /// The image tower as a [`DualEncoder`](crate::DualEncoder), for folder retrieval
+    /// ([`DualEncoder::index_folder`](crate::DualEncoder::index_folder) with its cache, then
+    /// [`DualEncoder::search_embedded`](crate::DualEncoder::search_embedded) with a query from
+    /// any modality); only when the image tower is a dual encoder's without a projection.
+    pub fn image_index_encoder(&self) -> Result<crate::DualEncoder> {
+        let t = self.tower(Modality::Image)?;
+        if t.proj.is_some() {
+            return Err(Error::InvalidInput("folder retrieval needs an image tower without a projection (a CLIP or SigLIP image tower)".into()));
+        }
+        t.model.dual_encoder()
+    }
+
     /// The prompt templates: (image, audio).
     pub fn prompts(&self) -> (&str, &str) {
         (&self.inner.image_prompt, &self.inner.audio_prompt)

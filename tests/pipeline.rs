@@ -29,7 +29,9 @@ fn save(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
 
 /// A pipeline folder over copies of the fixtures; `combine` picks the fusion head.
 fn pipeline_dir(combine: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vitfuse-pipeline-{combine}-{}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("vitfuse-pipeline-{combine}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     for (sub, fx) in [("clip", "clip_tiny"), ("audio", "ast_tiny")] {
         std::fs::create_dir_all(d.join(sub)).unwrap();
@@ -235,5 +237,81 @@ fn bad_pipeline_files_are_clear_errors() {
         let e = Pipeline::open(&file).unwrap_err().to_string();
         assert!(e.contains(needle), "{needle:?} not in {e:?}");
     }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+fn write_wav(path: &Path, w: &[f32]) {
+    let data: Vec<u8> = w.iter().flat_map(|v| ((v * 32767.0) as i16).to_le_bytes()).collect();
+    let mut v = b"RIFF".to_vec();
+    v.extend((36 + data.len() as u32).to_le_bytes());
+    v.extend(b"WAVEfmt ");
+    v.extend(16u32.to_le_bytes());
+    v.extend(1u16.to_le_bytes());
+    v.extend(1u16.to_le_bytes());
+    v.extend(16000u32.to_le_bytes());
+    v.extend(32000u32.to_le_bytes());
+    v.extend(2u16.to_le_bytes());
+    v.extend(16u16.to_le_bytes());
+    v.extend(b"data");
+    v.extend((data.len() as u32).to_le_bytes());
+    v.extend(data);
+    std::fs::write(path, v).unwrap();
+}
+
+fn cli(args: &[&str]) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vitfuse")).args(args).output().unwrap();
+    let (o, e) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "{args:?}: {e}");
+    (o, e)
+}
+
+/// Every command that takes `--model` takes a pipeline file, with the library's numbers.
+#[test]
+fn commands_take_a_pipeline_file() {
+    let d = pipeline_dir("gated");
+    let file = d.join("pipeline.json");
+    let f = file.to_str().unwrap();
+    let p = Pipeline::open(&file).unwrap();
+    let wav = d.join("a.wav");
+    write_wav(&wav, &wave(1));
+    let img = fixture("image_preprocess").join("small.png");
+    let (w, i) = (wav.to_str().unwrap(), img.to_str().unwrap());
+
+    let (out, _) = cli(&["embed", "--model", f, "--audio", w]);
+    let row: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let got: Vec<f32> = row["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    assert!(max_diff(&got, p.embed_audio(&[&wav]).unwrap().as_slice()) < 1e-6);
+
+    let (out, _) = cli(&["classify", "--model", f, w, i, "--labels", "hum,buzz", "--json"]);
+    let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    let want = p.zero_shot_audio(&[&wav], &["hum", "buzz"]).unwrap();
+    assert_eq!(rows[1]["audio"], w);
+    assert_eq!(rows[1]["labels"][0]["label"], want[0][0].label.as_str());
+    assert!((rows[1]["labels"][0]["logit"].as_f64().unwrap() as f32 - want[0][0].logit).abs() < 1e-5);
+    assert_eq!(rows[0]["image"], i);
+
+    let (out, _) = cli(&["classify", "--model", f, "--image", i, "--audio", w, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let want = p.classify_pair(&img, &wav).unwrap();
+    assert_eq!(v["fused"][0]["label"], want.fused[0].label.as_str());
+    assert!((v["single"]["audio"][0]["logit"].as_f64().unwrap() as f32 - want.single[1].1[0].logit).abs() < 1e-5);
+
+    let gallery = d.join("gallery");
+    std::fs::create_dir_all(&gallery).unwrap();
+    for f in ["landscape.png", "portrait.png", "small.png"] {
+        std::fs::copy(fixture("image_preprocess").join(f), gallery.join(f)).unwrap();
+    }
+    let g = gallery.to_str().unwrap();
+    let (out, _) = cli(&["retrieve", "--model", f, "--images", g, "--query-audio", w, "--json", "--no-cache"]);
+    let hits: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(hits.len(), 3);
+    let q = p.embed_audio(&[&wav]).unwrap();
+    let imgs = p.embed_images(&[gallery.join("landscape.png"), gallery.join("portrait.png"), gallery.join("small.png")]).unwrap();
+    let sims = imgs.similarity(&q).unwrap();
+    let best = (0..3).max_by(|&a, &b| sims.row(a)[0].total_cmp(&sims.row(b)[0])).unwrap();
+    assert!(hits[0]["image"].as_str().unwrap().ends_with(["landscape.png", "portrait.png", "small.png"][best]));
+    cli(&["retrieve", "--model", f, "--images", g, "--query-image", i, "--no-cache"]);
+    cli(&["retrieve", "--model", f, "--images", g, "--query", "a cat", "--no-cache"]);
     std::fs::remove_dir_all(&d).ok();
 }

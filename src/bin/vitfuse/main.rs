@@ -108,16 +108,24 @@ enum Cmd {
     Classify {
         #[arg(long, help = MODEL_HELP)]
         model: PathBuf,
-        /// PNG/JPEG images; WAV files (at the model's sample rate) for an audio model (AST).
-        #[arg(required = true)]
+        /// PNG/JPEG images; WAV files (at the model's sample rate) for an audio model (AST) or a
+        /// pipeline.
+        #[arg(required_unless_present_all = ["image", "audio"])]
         input: Vec<PathBuf>,
+        /// With a pipeline file: the image of a pair for its fusion head (with --audio).
+        #[arg(long, requires = "audio", conflicts_with = "input")]
+        image: Option<PathBuf>,
+        /// With a pipeline file: the audio clip of a pair for its fusion head (with --image).
+        #[arg(long, requires = "image")]
+        audio: Option<PathBuf>,
         /// Comma-separated candidate labels, for zero-shot models (CLIP, SigLIP).
         #[arg(long)]
         labels: Option<String>,
         /// Zero-shot prompt template; `{}` is replaced by each label (a label that already
         /// starts with an article replaces the template's).
-        #[arg(long, default_value = "a photo of a {}", requires = "labels")]
-        prompt: String,
+        /// [default: "a photo of a {}"; a pipeline file's own prompts]
+        #[arg(long, requires = "labels")]
+        prompt: Option<String>,
         /// How many labels to show per input (at least 1).
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
         top: u64,
@@ -171,8 +179,14 @@ enum Cmd {
         #[arg(long)]
         images: PathBuf,
         /// The text to search for.
+        #[arg(long, required_unless_present_any = ["query_audio", "query_image"], conflicts_with_all = ["query_audio", "query_image"])]
+        query: Option<String>,
+        /// With a pipeline file: search with a WAV clip.
+        #[arg(long, conflicts_with = "query_image")]
+        query_audio: Option<PathBuf>,
+        /// With a pipeline file: search with an image.
         #[arg(long)]
-        query: String,
+        query_image: Option<PathBuf>,
         /// How many images to show (at least 1).
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
         top: u64,
@@ -362,6 +376,81 @@ fn print_ranked(key: &str, name: &str, ranked: &[vitfuse::LabelScore], prompts: 
     }
 }
 
+/// Whether `--model` names a pipeline file (a `.json` file) rather than a model folder.
+fn is_pipeline(path: &Path) -> bool {
+    !path.is_dir() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+fn open_pipeline(ui: &Ui, file: &Path, gpu: &Gpu) -> anyhow::Result<vitfuse::Pipeline> {
+    let s = ui.spinner(format!("loading {}", file.display()));
+    let device = Device::new(&ContextOptions { adapter: gpu.adapter.clone(), ..Default::default() })?;
+    let p = vitfuse::Pipeline::open_with(file, &Options::new().device(device));
+    s.finish_and_clear();
+    Ok(p?)
+}
+
+fn is_wav(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav"))
+}
+
+/// `classify` through a pipeline: a pair through the fusion head (with each modality alone), or
+/// images and WAV clips zero-shot over `labels`.
+#[allow(clippy::too_many_arguments)]
+fn classify_with_pipeline(
+    ui: &Ui,
+    p: &vitfuse::Pipeline,
+    input: &[PathBuf],
+    pair: Option<(PathBuf, PathBuf)>,
+    labels: &[String],
+    prompt: Option<&str>,
+    top: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    if let Some((image, audio)) = pair {
+        let s = ui.spinner("classifying (the first call compiles GPU kernels)".into());
+        let pred = p.classify_pair(&image, &audio);
+        s.finish_and_clear();
+        let pred = pred?;
+        let name = format!("{} + {}", image.display(), audio.display());
+        if json {
+            #[derive(Serialize)]
+            struct Row<'a> {
+                image: String,
+                audio: String,
+                fused: Vec<JsonLabel<'a>>,
+                single: std::collections::BTreeMap<&'static str, Vec<JsonLabel<'a>>>,
+            }
+            fn js(r: &[vitfuse::LabelScore], top: usize) -> Vec<JsonLabel<'_>> {
+                r.iter().take(top).map(|x| JsonLabel { label: &x.label, text: None, score: x.score, logit: x.logit }).collect()
+            }
+            let single = pred.single.iter().map(|(m, r)| (m.name(), js(r, top))).collect();
+            return line(&Row { image: image.display().to_string(), audio: audio.display().to_string(), fused: js(&pred.fused, top), single });
+        }
+        print_ranked("pair", &format!("{name}: fused"), &pred.fused, None, top, false)?;
+        for (m, r) in &pred.single {
+            print_ranked("pair", &format!("{} alone", m.name()), r, None, top, false)?;
+        }
+        return Ok(());
+    }
+    if labels.is_empty() {
+        bail!("a pipeline classifies zero-shot: give the candidate labels with --labels \"low hum,buzz\" (or a pair with --image and --audio for its fusion head)");
+    }
+    let (images, clips): (Vec<&PathBuf>, Vec<&PathBuf>) = input.iter().partition(|p| !is_wav(p));
+    let (image_prompt, audio_prompt) = p.prompts();
+    let s = ui.spinner("classifying (the first call compiles GPU kernels)".into());
+    let ranked_images = if images.is_empty() { Ok(Vec::new()) } else { p.rank_labels(&p.embed_images(&images)?, labels, prompt.unwrap_or(image_prompt)) };
+    let ranked_clips = if clips.is_empty() { Ok(Vec::new()) } else { p.rank_labels(&p.embed_audio(&clips)?, labels, prompt.unwrap_or(audio_prompt)) };
+    s.finish_and_clear();
+    let (ranked_images, ranked_clips) = (ranked_images?, ranked_clips?);
+    for (path, r) in images.iter().zip(&ranked_images) {
+        print_ranked("image", &path.display().to_string(), r, None, top, json)?;
+    }
+    for (path, r) in clips.iter().zip(&ranked_clips) {
+        print_ranked("audio", &path.display().to_string(), r, None, top, json)?;
+    }
+    Ok(())
+}
+
 fn labels_of(labels: &Option<String>) -> Vec<String> {
     labels
         .as_deref()
@@ -471,7 +560,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             vitfuse::write_host_tensors(&output, &m)?;
             eprintln!("wrote pixel_values {shape:?} to {}", output.display());
         }
-        Cmd::Classify { model, input, labels, prompt, top, json, gpu } => {
+        Cmd::Classify { model, input, image, audio, labels, prompt, top, json, gpu } => {
+            if is_pipeline(&model) {
+                let p = open_pipeline(&ui, &model, &gpu)?;
+                return classify_with_pipeline(&ui, &p, &input, image.zip(audio), &labels_of(&labels), prompt.as_deref(), top as usize, json);
+            }
+            if image.is_some() {
+                bail!("--image and --audio (a pair for a fusion head) need a pipeline file as --model");
+            }
+            let prompt = prompt.unwrap_or_else(|| "a photo of a {}".into());
             let m = open_model(&ui, &model, &gpu)?;
             let labels = labels_of(&labels);
             let top = top as usize;
@@ -519,8 +616,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(out) = &output {
                 vitfuse_model::output::check_writable(out)?;
             }
+            let (names, e) = if is_pipeline(&model) {
+                let p = open_pipeline(&ui, &model, &gpu)?;
+                let s = ui.spinner("embedding (the first call compiles GPU kernels)".into());
+                let r = if !audio.is_empty() {
+                    (audio.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(), p.embed_audio(&audio))
+                } else if !image.is_empty() {
+                    (image.iter().map(|p| p.display().to_string()).collect(), p.embed_images(&image))
+                } else {
+                    (text.clone(), p.embed_texts(&text))
+                };
+                s.finish_and_clear();
+                (r.0, r.1?)
+            } else {
             let m = open_model(&ui, &model, &gpu)?;
-            let (names, e) = if !audio.is_empty() {
+            if !audio.is_empty() {
                 let enc = m.audio_encoder()?;
                 let bar = ui.bar(audio.len(), "clips");
                 let e = enc.embed_with(&audio, |p| bar.set_position(p.done as u64));
@@ -538,6 +648,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let e = dual.embed_texts_with(&text, |p| bar.set_position(p.done as u64));
                 bar.finish_and_clear();
                 (text.clone(), e?)
+            }
             };
             match output {
                 Some(out) => {
@@ -560,8 +671,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::Match { model, image, text, json, gpu } => {
-            let m = open_model(&ui, &model, &gpu)?;
-            let matcher = m.image_text_matcher()?;
+            let matcher = if is_pipeline(&model) {
+                let p = open_pipeline(&ui, &model, &gpu)?;
+                p.matcher().cloned().ok_or_else(|| anyhow::anyhow!("the pipeline {} names no matcher", model.display()))?
+            } else {
+                open_model(&ui, &model, &gpu)?.image_text_matcher()?
+            };
             let s = ui.spinner("scoring (the first call compiles GPU kernels)".into());
             let ranked = matcher.rank_texts(&image, &text);
             s.finish_and_clear();
@@ -579,11 +694,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Cmd::Retrieve { model, images, query, top, no_cache, json, gpu } => {
+        Cmd::Retrieve { model, images, query, query_audio, query_image, top, no_cache, json, gpu } => {
             use vitfuse::retrieval::{IndexEvent, IndexOptions};
-            let m = open_model(&ui, &model, &gpu)?;
-            let dual = m.dual_encoder()?;
-            let q = dual.embed_texts(&[&query])?; // a bad tokenizer fails before the folder is indexed
+            let pipeline = if is_pipeline(&model) { Some(open_pipeline(&ui, &model, &gpu)?) } else { None };
+            // The query is embedded first, so that a bad one fails before the folder is indexed.
+            let (dual, q) = match &pipeline {
+                Some(p) => {
+                    let q = match (&query, &query_audio, &query_image) {
+                        (Some(t), _, _) => p.embed_texts(&[t])?,
+                        (_, Some(a), _) => p.embed_audio(&[a])?,
+                        (_, _, Some(i)) => p.embed_images(&[i])?,
+                        _ => bail!("give --query, --query-audio or --query-image"),
+                    };
+                    (p.image_index_encoder()?, q)
+                }
+                None => {
+                    if query_audio.is_some() || query_image.is_some() {
+                        bail!("--query-audio and --query-image need a pipeline file as --model");
+                    }
+                    let dual = open_model(&ui, &model, &gpu)?.dual_encoder()?;
+                    let q = dual.embed_texts(&[query.as_deref().unwrap_or_default()])?;
+                    (dual, q)
+                }
+            };
             let bar = indicatif::ProgressBar::hidden();
             let tty = ui.tty;
             let index = dual.index_folder(&images, &IndexOptions { cache: !no_cache }, |ev| match ev {
