@@ -17,6 +17,9 @@ fn fixture(name: &str) -> PathBuf {
 
 const E: usize = 32; // clip_tiny's projection_dim
 
+type Rows = Vec<Vec<f32>>;
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
 fn seeded(n: usize, seed: u64, amp: f32) -> Vec<f32> {
     vitfuse::reference::seeded(n, seed).into_iter().map(|v| v * amp).collect()
 }
@@ -92,7 +95,7 @@ fn host(t: &HostTensor) -> Vec<f32> {
 }
 
 /// CPU: the CLIP tower's image and text embeddings, the AST's pooled output, for these inputs.
-fn cpu_towers(d: &Path, images: &[PathBuf], texts: &[&str], waves: &[Vec<f32>]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<Vec<f32>>) {
+fn cpu_towers(d: &Path, images: &[PathBuf], texts: &[&str], waves: &[Vec<f32>]) -> (Rows, Rows, Rows) {
     let pp = ImageProcessor::from_file(d.join("clip")).unwrap();
     let px = pp.preprocess_files(images).unwrap();
     let tok = Tokenizer::from_file(d.join("clip")).unwrap();
@@ -217,7 +220,7 @@ fn bad_pipeline_files_are_clear_errors() {
     let d = pipeline_dir("gated");
     let file = d.join("pipeline.json");
     let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (Box::new(|v| v["format"] = "vitfuse-pipeline/9".into()), "format"),
         (Box::new(|v| v["embed_dim"] = 31.into()), "31"),
         (Box::new(|v| v["towers"]["audio"]["projection"] = serde_json::Value::Null), "add a projection"),
