@@ -147,6 +147,15 @@ fn save(file: &Path, entries: &BTreeMap<String, HostTensor>) {
     }
 }
 
+/// The entry `key` of a cache read with [`read_host_tensors`], when it is a usable embedding of
+/// width `dim` (a (dim) float tensor, every value finite); `None` means "embed again".
+#[doc(hidden)]
+pub fn cache_entry<'a>(cache: &'a HashMap<String, HostTensor>, key: &str, dim: usize) -> Option<(&'a HostTensor, &'a [f32])> {
+    let t = cache.get(key)?;
+    let v = t.as_f32()?;
+    (t.shape == [dim] && v.iter().all(|x| x.is_finite())).then_some((t, v))
+}
+
 /// Batches between cache writes while indexing.
 const SAVE_EVERY: usize = 4;
 
@@ -182,8 +191,7 @@ impl DualEncoder {
         let dim = self.model().inner.embed_dim();
         for p in &images {
             let k = key(p)?;
-            let valid = |t: &&HostTensor| t.shape == [dim] && t.as_f32().is_some_and(|v| v.iter().all(|x| x.is_finite()));
-            match cache.get(&k).filter(valid).and_then(|t| t.as_f32().map(|v| (t, v))) {
+            match cache_entry(&cache, &k, dim) {
                 Some((t, v)) => {
                     rows.push((p.clone(), v.to_vec()));
                     keep.insert(k, t.clone());
