@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use vitfuse_model::weights::{read_host_tensors, write_host_tensors, HostTensor};
+use vitfuse_model::weights::{write_host_tensors, HostTensor};
 
 use crate::output::Embeddings;
 use crate::{DualEncoder, Error, Result};
@@ -147,6 +147,15 @@ fn save(file: &Path, entries: &BTreeMap<String, HostTensor>) {
     }
 }
 
+/// The entry `key` of a cache read with [`vitfuse_model::read_host_tensors`], when it is a usable embedding of
+/// width `dim` (a (dim) float tensor, every value finite); `None` means "embed again".
+#[doc(hidden)]
+pub fn cache_entry<'a>(cache: &'a HashMap<String, HostTensor>, key: &str, dim: usize) -> Option<(&'a HostTensor, &'a [f32])> {
+    let t = cache.get(key)?;
+    let v = t.as_f32()?;
+    (t.shape == [dim] && v.iter().all(|x| x.is_finite())).then_some((t, v))
+}
+
 /// Batches between cache writes while indexing.
 const SAVE_EVERY: usize = 4;
 
@@ -172,7 +181,14 @@ impl DualEncoder {
         let images = list_images(folder)?;
         let cache_file = opts.cache.then(|| cache_path(folder, self.model().dir()));
         let cache: HashMap<String, HostTensor> = match &cache_file {
-            Some(f) if f.exists() => read_host_tensors(f).unwrap_or_default(),
+            Some(f) if f.exists() => {
+                let read = vitfuse_model::limits::read_file(f, vitfuse_model::limits::MAX_CACHE_BYTES, "an embedding cache")
+                    .and_then(|b| vitfuse_model::weights::parse_host_tensors(&b, f));
+                read.unwrap_or_else(|e| {
+                    log::warn!("the embedding cache {} is not usable ({e}); its images are embedded again", f.display());
+                    HashMap::new()
+                })
+            }
             _ => HashMap::new(),
         };
         let mut stats = IndexStats { images: images.len(), ..Default::default() };
@@ -182,8 +198,7 @@ impl DualEncoder {
         let dim = self.model().inner.embed_dim();
         for p in &images {
             let k = key(p)?;
-            let valid = |t: &&HostTensor| t.shape == [dim] && t.as_f32().is_some_and(|v| v.iter().all(|x| x.is_finite()));
-            match cache.get(&k).filter(valid).and_then(|t| t.as_f32().map(|v| (t, v))) {
+            match cache_entry(&cache, &k, dim) {
                 Some((t, v)) => {
                     rows.push((p.clone(), v.to_vec()));
                     keep.insert(k, t.clone());

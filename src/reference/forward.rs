@@ -184,13 +184,10 @@ fn input<'a>(inputs: &'a HashMap<String, HostTensor>, name: &str) -> Result<&'a 
     inputs.get(name).ok_or_else(|| Error::InvalidInput(format!("the inputs have no `{name}`")))
 }
 
+/// `pixel_values` checked as for the GPU (no dimension 0, which ViLT's default mask needs).
 fn pixels(inputs: &HashMap<String, HostTensor>) -> Result<(&[f32], usize)> {
-    let t = input(inputs, "pixel_values")?;
-    let v = t.as_f32().ok_or_else(|| Error::InvalidInput("`pixel_values` must be float".to_string()))?;
-    if t.shape.len() != 4 {
-        return Err(Error::InvalidInput(format!("pixel_values must be (B, C, H, W), got {:?}", t.shape)));
-    }
-    Ok((v, t.shape[0]))
+    let (shape, v) = model::pipeline::pixel_values(inputs)?;
+    Ok((v, shape[0]))
 }
 
 fn ids(inputs: &HashMap<String, HostTensor>, name: &str) -> Result<Option<(Vec<i64>, Vec<usize>)>> {

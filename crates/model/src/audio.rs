@@ -101,7 +101,8 @@ impl AstFeatureExtractor {
                 self.sampling_rate
             )));
         }
-        let fb = fbank(waveform, self.sampling_rate, self.num_mel_bins)?;
+        // Frames past `max_length` would be cut: they are not computed (an hour of audio is 360 000).
+        let fb = fbank_upto(waveform, self.sampling_rate, self.num_mel_bins, self.max_length)?;
         let n = self.num_mel_bins;
         let frames = (fb.len() / n).min(self.max_length);
         let mut out = vec![0f32; self.max_length * n];
@@ -212,6 +213,11 @@ pub fn decode_wav(bytes: &[u8]) -> std::result::Result<(Vec<f32>, u32), String> 
 /// Kaldi log-mel filterbank energies of `waveform`: (frames, num_mel_bins), row-major, frames =
 /// 1 + (len − 25 ms) / 10 ms (none when the waveform is shorter than one frame).
 pub fn fbank(waveform: &[f32], sampling_rate: usize, num_mel_bins: usize) -> Result<Vec<f32>> {
+    fbank_upto(waveform, sampling_rate, num_mel_bins, usize::MAX)
+}
+
+/// [`fbank`] of the first `max_frames` frames only.
+fn fbank_upto(waveform: &[f32], sampling_rate: usize, num_mel_bins: usize, max_frames: usize) -> Result<Vec<f32>> {
     if let Some(i) = waveform.iter().position(|v| !v.is_finite()) {
         return Err(ModelError::InvalidInput(format!("waveform sample {i} is not finite ({})", waveform[i])));
     }
@@ -224,7 +230,7 @@ pub fn fbank(waveform: &[f32], sampling_rate: usize, num_mel_bins: usize) -> Res
     if waveform.len() < frame_len || num_mel_bins == 0 {
         return Ok(Vec::new());
     }
-    let frames = 1 + (waveform.len() - frame_len) / shift;
+    let frames = (1 + (waveform.len() - frame_len) / shift).min(max_frames);
     let window: Vec<f64> = (0..frame_len)
         .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / (frame_len - 1) as f64).cos())
         .collect();
@@ -395,5 +401,10 @@ mod tests {
         assert_eq!(fbank(&[0.0; 400 + 160], 16000, 8).unwrap().len(), 2 * 8);
         assert!(fbank(&[0.0, f32::NAN], 16000, 8).is_err());
         assert!(fbank(&[0.0; 100], 10, 8).is_err());
+        // Only the frames asked for are computed, and they are the first ones.
+        let wave: Vec<f32> = (0..4000).map(|i| (i as f32 * 0.01).sin()).collect();
+        let all = fbank(&wave, 16000, 8).unwrap();
+        assert_eq!(all.len(), 23 * 8);
+        assert_eq!(fbank_upto(&wave, 16000, 8, 5).unwrap(), all[..5 * 8]);
     }
 }

@@ -20,6 +20,8 @@ pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
 pub const MAX_AUDIO_FILE_BYTES: u64 = 512 << 20;
 /// A host tensor file (`forward` inputs).
 pub const MAX_TENSOR_FILE_BYTES: u64 = 256 << 20;
+/// A retrieval embedding cache (about 700 000 embeddings of 768 floats).
+pub const MAX_CACHE_BYTES: u64 = 2 << 30;
 /// Pixels of a decoded image (8192 × 8192); Pillow warns of a decompression bomb above
 /// 89 478 485.
 pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;

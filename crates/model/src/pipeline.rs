@@ -113,32 +113,9 @@ impl Model {
                 Ok(out)
             }
             Model::Vilt(m) => {
+                let v = vilt_inputs(inputs)?;
                 let px = pixel_tensor(ctx, inputs)?;
-                let (ids, mask, shape) = text_inputs(inputs)?;
-                let (n, t) = (shape[0], shape[1]);
-                let mask = mask.unwrap_or_else(|| vec![1; n * t]);
-                let types = match inputs.get("token_type_ids") {
-                    Some(_) => {
-                        let (v, s) = int_input(inputs, "token_type_ids")?;
-                        if s != shape {
-                            return Err(ModelError::InvalidInput(format!("token_type_ids has shape {s:?} but input_ids has {shape:?}")));
-                        }
-                        v
-                    }
-                    None => vec![0; n * t],
-                };
-                let ps = px.shape().to_vec();
-                let pmask = match inputs.get("pixel_mask") {
-                    Some(_) => {
-                        let (v, s) = int_input(inputs, "pixel_mask")?;
-                        if s != [ps[0], ps[2], ps[3]] {
-                            return Err(ModelError::InvalidInput(format!("pixel_mask has shape {s:?}; pixel_values is {ps:?}")));
-                        }
-                        v
-                    }
-                    None => vec![1; ps[0] * ps[2] * ps[3]],
-                };
-                m.forward_all(ctx, &ids, &mask, &types, n, t, &px, &pmask)
+                m.forward_all(ctx, &v.input_ids, &v.attention_mask, &v.token_type_ids, v.batch, v.tokens, &px, &v.pixel_mask)
             }
         }
     }
@@ -189,12 +166,66 @@ pub fn text_inputs(inputs: &HashMap<String, HostTensor>) -> Result<(Vec<i64>, Op
 
 /// `pixel_values` (B, C, H, W) f32, uploaded.
 pub fn pixel_tensor(ctx: &Context, inputs: &HashMap<String, HostTensor>) -> Result<Tensor> {
+    let (shape, v) = pixel_values(inputs)?;
+    Ok(Tensor::from_slice(ctx, shape, v)?)
+}
+
+/// `pixel_values`: its (B, C, H, W) shape, no dimension 0, and its data.
+pub fn pixel_values(inputs: &HashMap<String, HostTensor>) -> Result<(&[usize], &[f32])> {
     let t = inputs.get("pixel_values").ok_or_else(|| ModelError::InvalidInput("the inputs have no `pixel_values`".into()))?;
     let v = t.as_f32().ok_or_else(|| ModelError::InvalidInput("`pixel_values` must be a float tensor".into()))?;
-    if t.shape.len() != 4 {
-        return Err(ModelError::InvalidInput(format!("pixel_values must be (B, C, H, W), got {:?}", t.shape)));
+    // An empty dimension would leave B·H·W (ViLT's default pixel_mask) unbounded by the data.
+    if t.shape.len() != 4 || t.shape.contains(&0) {
+        return Err(ModelError::InvalidInput(format!("pixel_values must be (B, C, H, W) with no dimension 0, got {:?}", t.shape)));
     }
-    Ok(Tensor::from_slice(ctx, &t.shape, v)?)
+    Ok((&t.shape, v))
+}
+
+/// The inputs of a ViLT forward pass, checked against each other.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViltInputs {
+    /// `input_ids`, (B, T) row-major.
+    pub input_ids: Vec<i64>,
+    /// `attention_mask` (B, T); all ones when not given.
+    pub attention_mask: Vec<i64>,
+    /// `token_type_ids` (B, T); all zeros when not given.
+    pub token_type_ids: Vec<i64>,
+    /// `pixel_mask` (B, H, W) of `pixel_values`; all ones when not given.
+    pub pixel_mask: Vec<i64>,
+    /// B.
+    pub batch: usize,
+    /// T.
+    pub tokens: usize,
+}
+
+/// [`text_inputs`], [`pixel_values`] and the optional `token_type_ids` and `pixel_mask` of a
+/// ViLT pass, with the masks that are not given filled in.
+pub fn vilt_inputs(inputs: &HashMap<String, HostTensor>) -> Result<ViltInputs> {
+    let (ps, _) = pixel_values(inputs)?;
+    let (input_ids, mask, shape) = text_inputs(inputs)?;
+    let (batch, tokens) = (shape[0], shape[1]);
+    let attention_mask = mask.unwrap_or_else(|| vec![1; batch * tokens]);
+    let token_type_ids = match inputs.get("token_type_ids") {
+        Some(_) => {
+            let (v, s) = int_input(inputs, "token_type_ids")?;
+            if s != shape {
+                return Err(ModelError::InvalidInput(format!("token_type_ids has shape {s:?} but input_ids has {shape:?}")));
+            }
+            v
+        }
+        None => vec![0; batch * tokens],
+    };
+    let pixel_mask = match inputs.get("pixel_mask") {
+        Some(_) => {
+            let (v, s) = int_input(inputs, "pixel_mask")?;
+            if s != [ps[0], ps[2], ps[3]] {
+                return Err(ModelError::InvalidInput(format!("pixel_mask has shape {s:?}; pixel_values is {ps:?}")));
+            }
+            v
+        }
+        None => vec![1; ps[0] * ps[2] * ps[3]],
+    };
+    Ok(ViltInputs { input_ids, attention_mask, token_type_ids, pixel_mask, batch, tokens })
 }
 
 /// An integer input (i64 stored; f32 holding integers is accepted too).

@@ -56,37 +56,40 @@ impl Tokenizer {
             ));
         }
         let bytes = crate::limits::read_file(&path, crate::limits::MAX_TOKENIZER_BYTES, "a tokenizer")?;
-        let mut inner =
-            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| ModelError::Tokenizer {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let config = match path.parent().map(|d| d.join("tokenizer_config.json")) {
+            Some(cfg) if cfg.exists() => {
+                let text = crate::limits::read_text(&cfg, crate::limits::MAX_CONFIG_BYTES, "a tokenizer config")?;
+                Some(serde_json::from_str(&text).map_err(|e| ModelError::json(&cfg, e))?)
+            }
+            _ => None,
+        };
+        Self::build(&bytes, &path, config.as_ref())
+    }
+
+    /// Loads `tokenizer.json` bytes held in memory; `origin` names them in error messages.
+    /// Without a `tokenizer_config.json` there is no `model_max_length`, and the pad token is
+    /// the one `tokenizer.json` declares (else `<|endoftext|>`, `<pad>` or id 0).
+    pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Self> {
+        Self::build(bytes, origin, None)
+    }
+
+    /// The tokenizer of `bytes`, with the pad token and `model_max_length` of `config` (a
+    /// parsed `tokenizer_config.json`) when given.
+    fn build(bytes: &[u8], origin: &Path, config: Option<&serde_json::Value>) -> Result<Self> {
+        let mut inner = guarded(origin, "loading it", || tokenizers::Tokenizer::from_bytes(bytes))?;
         let declared_pad = inner.get_padding().map(|p| p.pad_id as i64);
         // padding and truncation are applied per call by `encode_batch`
         inner.with_padding(None);
-        inner
-            .with_truncation(None)
-            .map_err(|e| ModelError::Tokenizer {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        guarded(origin, "loading it", || inner.with_truncation(None).map(drop))?;
 
-        let mut model_max_length = None;
-        let mut config_pad = None;
-        if let Some(dir) = path.parent() {
-            let cfg = dir.join("tokenizer_config.json");
-            if cfg.exists() {
-                let text = crate::limits::read_text(&cfg, crate::limits::MAX_CONFIG_BYTES, "a tokenizer config")?;
-                let v: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| ModelError::json(&cfg, e))?;
-                model_max_length = v
-                    .get("model_max_length")
-                    .and_then(|m| m.as_u64())
-                    .and_then(|m| usize::try_from(m).ok())
-                    .filter(|&m| m <= crate::limits::MAX_TOKENS);
-                config_pad = pad_token_of(&v).and_then(|t| inner.token_to_id(&t));
-            }
-        }
+        let model_max_length = config
+            .and_then(|v| v.get("model_max_length"))
+            .and_then(|m| m.as_u64())
+            .and_then(|m| usize::try_from(m).ok())
+            .filter(|&m| m <= crate::limits::MAX_TOKENS);
+        let config_pad = config
+            .and_then(pad_token_of)
+            .and_then(|t| inner.token_to_id(&t));
         let pad_id = declared_pad
             .or(config_pad.map(i64::from))
             .or(inner.token_to_id("<|endoftext|>").map(i64::from))
@@ -94,7 +97,7 @@ impl Tokenizer {
             .unwrap_or(0);
         Ok(Tokenizer {
             inner,
-            path,
+            path: origin.to_path_buf(),
             pad_id,
             model_max_length,
         })
@@ -128,14 +131,10 @@ impl Tokenizer {
     /// Encodes one text with special tokens, truncated to `max_length`
     /// (special tokens included) when given. No padding.
     pub fn encode(&self, text: &str, max_length: Option<usize>) -> Result<Vec<i64>> {
-        let err = |e: tokenizers::Error| ModelError::Tokenizer {
-            path: self.path.clone(),
-            message: e.to_string(),
-        };
         if let Some(max) = max_length {
             check_length(max)?;
         }
-        let mut enc = self.inner.encode(text, false).map_err(err)?;
+        let mut enc = guarded(&self.path, "encoding", || self.inner.encode(text, false))?;
         if let Some(max) = max_length {
             let added = self
                 .inner
@@ -151,7 +150,7 @@ impl Tokenizer {
                 enc.truncate(max - added, 0, TruncationDirection::Right);
             }
         }
-        let enc = self.inner.post_process(enc, None, true).map_err(err)?;
+        let enc = guarded(&self.path, "adding the special tokens", || self.inner.post_process(enc, None, true))?;
         Ok(enc.get_ids().iter().map(|&i| i64::from(i)).collect())
     }
 
@@ -195,6 +194,29 @@ impl Tokenizer {
             })
             .collect())
     }
+}
+
+/// Calls into the `tokenizers` crate, whose readers and encoders panic on some malformed files
+/// (an `.expect` on a bad `Precompiled` normalizer or decoder, say): its error, or a panic, is a
+/// [`ModelError::Tokenizer`] naming the file. (The panic message is printed by the panic hook
+/// first, as for any panic.)
+fn guarded<T>(path: &Path, doing: &str, f: impl FnOnce() -> tokenizers::Result<T>) -> Result<T> {
+    let message = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => return Ok(v),
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            format!("the tokenizers crate panicked while {doing} ({what}); is this a valid tokenizer.json?")
+        }
+    };
+    Err(ModelError::Tokenizer {
+        path: path.to_path_buf(),
+        message,
+    })
 }
 
 /// A requested `max_length` is within [`crate::limits::MAX_TOKENS`].

@@ -418,8 +418,14 @@ impl HostTensor {
 pub fn read_host_tensors(path: impl AsRef<Path>) -> Result<HashMap<String, HostTensor>> {
     let path = path.as_ref();
     let bytes = crate::limits::read_file(path, crate::limits::MAX_TENSOR_FILE_BYTES, "a tensor file")?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| ModelError::safetensors(path, describe(&e)))?;
+    parse_host_tensors(&bytes, path)
+}
+
+/// [`read_host_tensors`] on the bytes of a safetensors file held in memory; `origin` names it
+/// in error messages.
+pub fn parse_host_tensors(bytes: &[u8], origin: &Path) -> Result<HashMap<String, HostTensor>> {
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| ModelError::safetensors(origin, describe(&e)))?;
     let mut out = HashMap::with_capacity(st.len());
     for (name, view) in st.iter() {
         let data = view.data();
