@@ -397,3 +397,29 @@ fn an_interrupted_index_keeps_what_it_saved() {
     std::fs::remove_dir_all(&folder).ok();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An `ASTModel` saved alone has its tensors at the root (no `audio_spectrogram_transformer.`);
+/// it loads, and embeds as the same weights under the `ASTFor…` prefix do.
+#[test]
+fn an_ast_model_saved_alone_loads() {
+    let src = fixture("ast_tiny");
+    let dir = std::env::temp_dir().join(format!("vitfuse-api-astmodel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    cfg["architectures"] = serde_json::json!(["ASTModel"]);
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    std::fs::copy(src.join("preprocessor_config.json"), dir.join("preprocessor_config.json")).unwrap();
+    let w: std::collections::BTreeMap<String, vitfuse::HostTensor> = read_host_tensors(src.join("model.safetensors"))
+        .unwrap()
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix("audio_spectrogram_transformer.").map(|k| (k.to_string(), v)))
+        .collect();
+    vitfuse::write_host_tensors(dir.join("model.safetensors"), &w).unwrap();
+    let inputs = read_host_tensors(src.join("inputs.safetensors")).unwrap();
+    let wave = inputs["waveform_0"].as_f32().unwrap();
+    let clip = [Samples { data: wave, rate: 16000 }];
+    let alone = AudioEncoder::open_with(&dir, &opts()).unwrap().embed(&clip).unwrap();
+    let nested = AudioEncoder::open_with(&src, &opts()).unwrap().embed(&clip).unwrap();
+    assert!(max_diff(&alone, &nested) < 1e-6);
+    std::fs::remove_dir_all(&dir).ok();
+}

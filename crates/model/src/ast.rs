@@ -56,7 +56,13 @@ impl Ast {
     /// ([`Model::load`](crate::Model::load) fills it in).
     pub fn load_from(root: &Loader, config: &AstConfig) -> Result<Self> {
         let root = root.root();
-        let l = root.pp("audio_spectrogram_transformer");
+        // `ASTFor…` checkpoints hold the model under `audio_spectrogram_transformer.`; an
+        // `ASTModel` saved alone holds it at the root.
+        let l = if root.contains("embeddings.cls_token") && !root.contains("audio_spectrogram_transformer.embeddings.cls_token") {
+            root.clone()
+        } else {
+            root.pp("audio_spectrogram_transformer")
+        };
         let c = config;
         let (d, p) = (c.encoder.hidden_size, c.patch_size);
         let (gf, gt) = c.patch_grid();

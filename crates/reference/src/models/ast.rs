@@ -68,15 +68,17 @@ pub fn forward(p: &AstParams, w: &dyn WeightSource, input_values: &[f32], batch:
             }
         }
     }
-    let pre = "audio_spectrogram_transformer";
+    // `ASTFor…` checkpoints nest the model; an `ASTModel` saved alone has it at the root.
+    let nested = w.get("audio_spectrogram_transformer.embeddings.cls_token").is_some();
+    let at = |name: &str| if nested { format!("audio_spectrogram_transformer.{name}") } else { name.to_string() };
     let gf = (fl - ps) / p.frequency_stride + 1;
     let gt = (tl - ps) / p.time_stride + 1;
     let t = 2 + gf * gt;
-    let pw = tensor(w, &format!("{pre}.embeddings.patch_embeddings.projection.weight"), &[d, 1, ps, ps])?;
-    let pb = tensor(w, &format!("{pre}.embeddings.patch_embeddings.projection.bias"), &[d])?;
-    let mut prefix = tensor(w, &format!("{pre}.embeddings.cls_token"), &[1, 1, d])?;
-    prefix.extend(tensor(w, &format!("{pre}.embeddings.distillation_token"), &[1, 1, d])?);
-    let pos = tensor(w, &format!("{pre}.embeddings.position_embeddings"), &[1, t, d])?;
+    let pw = tensor(w, &at("embeddings.patch_embeddings.projection.weight"), &[d, 1, ps, ps])?;
+    let pb = tensor(w, &at("embeddings.patch_embeddings.projection.bias"), &[d])?;
+    let mut prefix = tensor(w, &at("embeddings.cls_token"), &[1, 1, d])?;
+    prefix.extend(tensor(w, &at("embeddings.distillation_token"), &[1, 1, d])?);
+    let pos = tensor(w, &at("embeddings.position_embeddings"), &[1, t, d])?;
     let mut x = crate::patch::patch_embed(
         &img,
         &pw,
@@ -96,10 +98,10 @@ pub fn forward(p: &AstParams, w: &dyn WeightSource, input_values: &[f32], batch:
     );
 
     let dims = LayerDims { hidden: d, heads: p.heads, intermediate: p.intermediate, eps: p.eps, act: p.act };
-    for layer in &load_layers(w, &format!("{pre}.encoder.layer"), p.layers, LayerStyle::Vit { qkv_bias: p.qkv_bias }, dims)? {
+    for layer in &load_layers(w, &at("encoder.layer"), p.layers, LayerStyle::Vit { qkv_bias: p.qkv_bias }, dims)? {
         x = layer.forward(&x, batch, t, None, false);
     }
-    let last_hidden_state = Norm::load(w, &format!("{pre}.layernorm"), d, p.eps)?.apply(&x, batch * t);
+    let last_hidden_state = Norm::load(w, &at("layernorm"), d, p.eps)?.apply(&x, batch * t);
     let mut pooler_output = vec![0f32; batch * d];
     for b in 0..batch {
         for n in 0..d {
