@@ -124,7 +124,7 @@ impl Source {
             return Self::png(b);
         }
         if b.starts_with(&[0xFF, 0xD8]) {
-            let mode = match jpeg_components(b) {
+            let mode = match jpeg_headers(b).components {
                 Some(1) => "L",
                 Some(3) => "RGB",
                 Some(4) => "CMYK",
@@ -175,30 +175,6 @@ impl Source {
         }
         src
     }
-}
-
-/// The component count of a JPEG's first frame header (SOFn).
-fn jpeg_components(b: &[u8]) -> Option<u8> {
-    let mut i = 2;
-    while i + 4 <= b.len() {
-        if b[i] != 0xFF {
-            return None;
-        }
-        let marker = b[i + 1];
-        if marker == 0xFF {
-            i += 1;
-            continue;
-        }
-        let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
-        if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            return b.get(i + 9).copied();
-        }
-        if marker == 0xDA || marker == 0xD9 {
-            return None;
-        }
-        i += 2 + len;
-    }
-    None
 }
 
 /// Pillow's `alpha_composite` of a colour over opaque white: (c·a + 255·(255 − a)) / 255,
@@ -342,7 +318,7 @@ pub fn decode_image(bytes: &[u8], origin: &Path) -> Result<image::DynamicImage> 
         message,
     };
     let format = image::guess_format(bytes).map_err(|e| err(e.to_string()))?;
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+    if format == image::ImageFormat::Jpeg && !jpeg_headers(bytes).complete {
         return Err(err("image file is truncated (it ends before the end-of-image marker)".into()));
     }
     let reader = || {
@@ -364,14 +340,22 @@ pub fn decode_image(bytes: &[u8], origin: &Path) -> Result<image::DynamicImage> 
     reader().decode().map_err(|e| err(e.to_string()))
 }
 
-/// Whether a JPEG's marker segments lead to scan data that ends with an EOI marker (`FF D9`).
-/// Segments before the first scan are skipped by their lengths, so a thumbnail's EOI inside
-/// an APP segment does not count; inside scan data `FF` is always stuffed or a marker.
-fn jpeg_is_complete(b: &[u8]) -> bool {
+/// What a JPEG's marker segments say before its first scan: the component count of the first
+/// frame header (SOFn), and whether scan data ending with an EOI marker (`FF D9`) follows.
+/// Segments are skipped by their lengths, so a thumbnail's EOI inside an APP segment does not
+/// count; inside scan data `FF` is always stuffed or a marker.
+#[derive(Debug, Default)]
+struct JpegHeaders {
+    components: Option<u8>,
+    complete: bool,
+}
+
+fn jpeg_headers(b: &[u8]) -> JpegHeaders {
+    let mut h = JpegHeaders::default();
     let mut i = 2; // after SOI
     while i + 4 <= b.len() {
         if b[i] != 0xFF {
-            return false;
+            return h;
         }
         let marker = b[i + 1];
         if marker == 0xFF {
@@ -379,16 +363,21 @@ fn jpeg_is_complete(b: &[u8]) -> bool {
             continue;
         }
         if marker == 0xD9 {
-            return true;
+            h.complete = true;
+            return h;
         }
         let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+        if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) && h.components.is_none() {
+            h.components = b.get(i + 9).copied();
+        }
         if marker == 0xDA {
             // scan data (and any further segments and scans) up to EOI
-            return b[i + 2 + len.min(b.len() - i - 2)..].windows(2).any(|w| w == [0xFF, 0xD9]);
+            h.complete = b[i + 2 + len.min(b.len() - i - 2)..].windows(2).any(|w| w == [0xFF, 0xD9]);
+            return h;
         }
         i += 2 + len;
     }
-    false
+    h
 }
 
 // ---------------------------------------------------------------------------
