@@ -266,11 +266,12 @@ fn default_processor(config: &ModelConfig) -> ImageProcessor {
         ModelConfig::Clip(c) => (ImageProcessorConfig::clip_default(), c.vision_config.image_size),
         ModelConfig::Siglip(c) => (ImageProcessorConfig::siglip_default(), c.vision_config.image_size),
         ModelConfig::Vit(c) => (ImageProcessorConfig::vit_default(), c.image_size),
-        ModelConfig::Vilt(c) => (ImageProcessorConfig::vit_default(), c.image_size),
+        ModelConfig::Vilt(c) => (ImageProcessorConfig::vilt_default(), c.image_size),
         ModelConfig::Ast(_) => (ImageProcessorConfig::vit_default(), 224),
     };
     cfg.size = match cfg.size {
         ResizeSpec::ShortestEdge(_) => ResizeSpec::ShortestEdge(size),
+        ResizeSpec::ShortestEdgeDivisible { size_divisor, .. } => ResizeSpec::vilt(size, size_divisor),
         ResizeSpec::Exact { .. } => ResizeSpec::Exact { height: size, width: size },
     };
     cfg.crop_size = (size, size);
@@ -336,9 +337,17 @@ impl Inner {
         let p = self.processor.as_ref().ok_or_else(|| self.unsupported(Task::EmbedImages, "it takes audio, not images"))?;
         if !self.processor_from_file {
             self.warned.call_once(|| {
-                let (h, w) = p.config.crop_size;
+                let size = match (p.config.do_center_crop, p.config.size) {
+                    (true, _) | (false, ResizeSpec::Exact { .. }) => {
+                        let (h, w) = p.config.output_size(1, 1);
+                        format!("at {h}x{w}")
+                    }
+                    (false, ResizeSpec::ShortestEdge(e) | ResizeSpec::ShortestEdgeDivisible { shortest_edge: e, .. }) => {
+                        format!("with the shorter side at {e}")
+                    }
+                };
                 log::warn!(
-                    "{} has no preprocessor_config.json: images are prepared with {}'s defaults at {h}x{w}",
+                    "{} has no preprocessor_config.json: images are prepared with {}'s defaults {size}",
                     self.dir.display(),
                     p.config.processor_type
                 );
@@ -378,19 +387,18 @@ impl Inner {
 
     /// Stacks prepared images into one (N, 3, H, W) tensor on the GPU.
     pub(crate) fn stack<P: std::borrow::Borrow<Prepared>>(&self, items: &[P]) -> Result<Tensor> {
-        let Some(first) = items.first() else { return Err(Error::InvalidInput("no image given".into())) };
-        let shape = &first.borrow().0;
-        let mut data = Vec::with_capacity(items.len() * first.borrow().1.len());
-        for item in items {
-            let (s, v) = item.borrow();
-            if s != shape {
-                return Err(Error::InvalidInput(format!("images preprocess to different shapes {shape:?} and {s:?}")));
-            }
-            data.extend_from_slice(v);
+        Ok(self.stack_masked(items)?.0)
+    }
+
+    /// [`Inner::stack`] and the batch's `pixel_mask` (N·H·W): a processor with `do_pad`
+    /// (ViLT's) pads to the largest image, others need one shape (the mask is then all ones).
+    pub(crate) fn stack_masked<P: std::borrow::Borrow<Prepared>>(&self, items: &[P]) -> Result<(Tensor, Vec<i64>)> {
+        if items.is_empty() {
+            return Err(Error::InvalidInput("no image given".into()));
         }
-        let mut full = vec![items.len()];
-        full.extend(shape);
-        Ok(Tensor::from_slice(self.ctx(), &full, &data)?)
+        let pad = self.processor.as_ref().is_some_and(|p| p.config.do_pad);
+        let (shape, data, mask) = vitfuse_model::preprocess::pad_batch(items, pad)?;
+        Ok((Tensor::from_slice(self.ctx(), &shape, &data)?, mask))
     }
 
     /// Decodes and preprocesses `images` into one (N, 3, H, W) tensor on the GPU.

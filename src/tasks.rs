@@ -99,9 +99,8 @@ pub(crate) fn vilt_scores<S: AsRef<str>>(m: &Inner, images: &[&Prepared], texts:
     let t = enc.first().map_or(0, |e| e.input_ids.len());
     let ids: Vec<i64> = enc.iter().flat_map(|e| e.input_ids.iter().copied()).collect();
     let mask: Vec<i64> = enc.iter().flat_map(|e| e.attention_mask.iter().copied()).collect();
-    let pixels = m.stack(images)?;
-    let (h, w) = (pixels.shape()[2], pixels.shape()[3]);
-    let out = v.forward(ctx, &ids, &mask, &vec![0; n * t], n, t, &pixels, &vec![1; n * h * w])?;
+    let (pixels, pixel_mask) = m.stack_masked(images)?;
+    let out = v.forward(ctx, &ids, &mask, &vec![0; n * t], n, t, &pixels, &pixel_mask)?;
     let logits = out.logits.ok_or_else(|| Error::InvalidInput("ViLT returned no logits".into()))?;
     Ok(logits.to_vec::<f32>(ctx)?)
 }

@@ -134,3 +134,73 @@ fn undecodable_image() {
     let err = load_rgb(dir.join("missing.png")).unwrap_err();
     assert!(matches!(err, ModelError::Io { .. }) && err.to_string().contains("missing.png"));
 }
+
+const VILT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/vilt_preprocess");
+
+/// ViLT's processor: per-image sizes from the shorter-side target, the longer-side cap and the
+/// divisor, then the batch padded bottom/right with zeros and its pixel mask, as transformers.
+#[test]
+fn vilt_matches_fixture() {
+    let exp = read_host_tensors(format!("{VILT}/expected.safetensors")).unwrap();
+    let paths: Vec<String> = ["tall", "wide", "strip", "square"].iter().map(|n| format!("{VILT}/{n}.png")).collect();
+    for key in ["a", "b"] {
+        let proc = ImageProcessor::from_file(format!("{VILT}/{key}")).unwrap();
+        assert!(proc.config.do_pad);
+        assert!(matches!(proc.config.size, ResizeSpec::ShortestEdgeDivisible { .. }));
+        let imgs: Vec<RgbImage> = paths.iter().map(|p| proc.load(p).unwrap()).collect();
+        let (px, mask) = proc.preprocess_batch_masked(&imgs).unwrap();
+        let (ev, em) = (&exp[&format!("{key}_pixel_values")], &exp[&format!("{key}_pixel_mask")]);
+        assert_eq!(px.shape, ev.shape, "{key}");
+        assert_eq!(mask.shape, em.shape, "{key}");
+        assert_eq!(mask.as_i64().unwrap(), em.as_i64().unwrap(), "{key}: pixel_mask");
+        let max = px.as_f32().unwrap().iter().zip(ev.as_f32().unwrap()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        println!("vilt {key}: max abs {max:.3e}");
+        assert!(max <= 1e-5, "{key}: max abs {max}");
+        // the padded batch without the mask is the same tensor
+        assert_eq!(proc.preprocess_batch(&imgs).unwrap().shape, ev.shape);
+    }
+}
+
+#[test]
+fn vilt_size_rules() {
+    let proc = ImageProcessor::from_file(format!("{VILT}/a")).unwrap();
+    assert_eq!(
+        proc.config.size,
+        ResizeSpec::ShortestEdgeDivisible { shortest_edge: 48, longest_edge: 79, size_divisor: 16 }
+    );
+    // (h, w) for a (w, h) image: shorter side 48, longer capped at 79, both floored to 16
+    assert_eq!(proc.config.output_size(37, 53), (64, 48));
+    assert_eq!(proc.config.output_size(160, 80), (32, 64));
+    // a strip whose shorter side rounds down to 0 is refused, as transformers refuses it
+    let strip = RgbImage { width: 300, height: 45, data: vec![128; 300 * 45 * 3] };
+    let e = proc.preprocess(&strip).unwrap_err();
+    assert!(matches!(e, ModelError::InvalidInput(_)) && e.to_string().contains("too narrow"), "{e}");
+    // without do_pad, differently sized images cannot share a batch
+    let mut cfg = proc.config.clone();
+    cfg.do_pad = false;
+    let square = RgbImage { width: 20, height: 20, data: vec![0; 1200] };
+    let tall = RgbImage { width: 20, height: 40, data: vec![0; 2400] };
+    assert!(ImageProcessor::new(cfg).preprocess_batch(&[square, tall]).is_err());
+    // the defaults: shorter side 384, longer at most 639, multiples of 32
+    let d = vitfuse_model::ImageProcessorConfig::vilt_default();
+    assert_eq!(d.size, ResizeSpec::ShortestEdgeDivisible { shortest_edge: 384, longest_edge: 639, size_divisor: 32 });
+    assert_eq!(d.output_size(640, 480), (384, 512));
+}
+
+/// Pillow's own resize over 48 random size pairs (both axes shrinking in either proportion, one
+/// growing, both growing): equal to the byte, which pins the order of its two rounding passes.
+#[test]
+fn resize_matches_pillow_pass_order() {
+    let t = read_host_tensors(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/pil_resize.safetensors")).unwrap();
+    let cases = t["cases"].as_i64().unwrap();
+    let n = cases.len() / 5;
+    assert_eq!(n, 48);
+    for i in 0..n {
+        let c: Vec<usize> = cases[i * 5..i * 5 + 5].iter().map(|&v| v as usize).collect();
+        let to_u8 = |k: &str| t[k].as_f32().unwrap().iter().map(|&v| v as u8).collect::<Vec<u8>>();
+        let img = RgbImage { width: c[0], height: c[1], data: to_u8(&format!("in_{i}")) };
+        let f = if c[4] == 2 { Resample::Bilinear } else { Resample::Bicubic };
+        let got = resize(&img, c[2], c[3], f).unwrap();
+        assert_eq!(got.data, to_u8(&format!("out_{i}")), "case {i}: {}x{} -> {}x{} {f:?}", c[0], c[1], c[2], c[3]);
+    }
+}
