@@ -49,6 +49,8 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+#[cfg(feature = "demo")]
+pub mod demo;
 mod device;
 mod input;
 mod open;

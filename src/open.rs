@@ -29,6 +29,11 @@ impl Options {
         Self::default()
     }
 
+    /// The device named by [`Options::device`], if any.
+    pub(crate) fn device_ref(&self) -> Option<&Device> {
+        self.device.as_ref()
+    }
+
     /// Runs on `device` instead of the shared one.
     pub fn device(mut self, device: Device) -> Self {
         self.device = Some(device);

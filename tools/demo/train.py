@@ -803,6 +803,7 @@ def write_pipeline(combine=None):
         "towers": {"text": {"model": "clip", "part": "text"}, "image": {"model": "clip", "part": "image"},
                    "audio": {"model": "audio", "projection": "audio/projection.safetensors"}},
         "audio_prompt": AUDIO_PROMPT,
+        "image_prompt": IMAGE_PROMPT,
         "matcher": {"model": "vilt"},
         "fusion": {"modalities": ["image", "audio"], "combine": combine, "weights": "fusion.safetensors",
                    "labels": G.SHAPES},

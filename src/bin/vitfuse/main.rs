@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 mod bench;
+mod demo;
 mod selfcheck;
 
 use anyhow::{bail, Context as _};
@@ -196,6 +197,23 @@ enum Cmd {
         /// JSON lines instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        gpu: Gpu,
+    },
+    /// Runs the models that ship with vitfuse (CLIP, AST and ViLT trained on a generated world
+    /// of shapes, colours and sounds) over their evaluation sets, beside PyTorch's figures.
+    Demo {
+        /// Print one JSON object: every figure, the same under "torch", "alt" and "torch_alt",
+        /// max_logit_diff, examples and timings.
+        #[arg(long)]
+        json: bool,
+        /// Write the embedded models and evaluation sets into DIR (new or empty) as ordinary
+        /// folders (clip/, audio/, vilt/, pipeline.json, eval/, eval_alt/) instead of running.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["json", "dir"])]
+        export: Option<PathBuf>,
+        /// Evaluate a folder written by --export instead of the embedded copy.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
         #[command(flatten)]
         gpu: Gpu,
     },
@@ -461,6 +479,7 @@ fn labels_of(labels: &Option<String>) -> Vec<String> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let ui = Ui::new();
     match cli.cmd {
+        Cmd::Demo { json, export, dir, gpu } => demo::run(&ui, json, export, dir, &gpu)?,
         Cmd::Info { gpu } => {
             for (i, a) in Context::list_adapters().iter().enumerate() {
                 println!("adapter {i}: {a}");
