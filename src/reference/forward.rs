@@ -165,7 +165,11 @@ fn ast_forward(
     if shape.len() != 3 {
         return Err(Error::InvalidInput(format!("input_values must be (B, T, F), got {shape:?}")));
     }
-    let p = ast_params(c);
+    let mut p = ast_params(c);
+    // an ASTModel saved alone has no classifier head, whatever its config's labels say
+    if w.get("classifier.dense.weight").is_none() {
+        p.num_labels = 0;
+    }
     let b = shape[0];
     let o = ast::forward(&p, w, &values, b).map_err(Error::InvalidInput)?;
     let mut m = BTreeMap::new();
