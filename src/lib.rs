@@ -52,6 +52,7 @@ struct ReadmeDoctests;
 #[cfg(feature = "demo")]
 pub mod demo;
 mod device;
+pub mod hub;
 mod input;
 mod open;
 mod output;

@@ -136,8 +136,10 @@ impl Model {
     }
 
     /// Opens the model folder `dir` as `opts` says.
+    /// `dir` may also be a Hugging Face Hub id (`openai/clip-vit-base-patch32`, optionally
+    /// `@REVISION`) of a model in the local Hub cache ([`crate::hub`]); a folder that exists wins.
     pub fn open_with(dir: impl AsRef<Path>, opts: &Options) -> Result<Model> {
-        let dir = dir.as_ref();
+        let dir = &crate::hub::resolve(dir.as_ref())?;
         check_folder(dir)?;
         let device = match &opts.device {
             Some(d) => d.clone(),

@@ -207,7 +207,9 @@ impl Pipeline {
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut models: HashMap<PathBuf, Model> = HashMap::new();
         let mut open = |rel: &str| -> Result<Model> {
+            // a folder relative to the file, else a Hub id in the local cache
             let p = dir.join(rel);
+            let p = if p.exists() || crate::hub::parse_id(rel).is_none() { p } else { crate::hub::resolve(Path::new(rel))? };
             if let Some(m) = models.get(&p) {
                 return Ok(m.clone());
             }

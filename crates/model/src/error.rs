@@ -116,6 +116,16 @@ pub enum ModelError {
         message: String,
     },
 
+    /// A Hugging Face Hub id that is not a folder and not (wholly) in the local Hub cache;
+    /// vitfuse never downloads.
+    #[error("`{id}` is not a folder, and {problem}; vitfuse never downloads: fetch the model once (e.g. `hf download {id}`, or load it once with transformers) or pass a model folder")]
+    NotInHubCache {
+        /// The id given, e.g. `openai/clip-vit-base-patch32`.
+        id: String,
+        /// What was looked for where.
+        problem: String,
+    },
+
     /// A model folder is missing, or lacks a file a model or task needs.
     #[error("{} {problem} (a model folder holds config.json and model.safetensors, plus tokenizer.json for text and preprocessor_config.json for images or audio)", path.display())]
     NotAModelFolder {
