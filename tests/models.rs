@@ -33,6 +33,11 @@ fn clip_tiny_eos_matches_transformers_on_gpu() {
 }
 
 #[test]
+fn chinese_clip_tiny_matches_transformers_on_gpu() {
+    compare("chinese_clip_tiny", &run_gpu("chinese_clip_tiny"));
+}
+
+#[test]
 fn ast_tiny_matches_transformers_on_gpu() {
     // Features from the fixture's waveforms (the `input_values` output) and the model on them.
     compare("ast_tiny", &run_gpu("ast_tiny"));

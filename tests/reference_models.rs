@@ -35,6 +35,11 @@ fn clip_tiny_eos_matches_transformers() {
 }
 
 #[test]
+fn chinese_clip_tiny_matches_transformers() {
+    run("chinese_clip_tiny");
+}
+
+#[test]
 fn siglip_tiny_matches_transformers() {
     run("siglip_tiny");
 }

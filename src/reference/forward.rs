@@ -63,6 +63,8 @@ pub fn clip_params(c: &model::ClipConfig) -> ClipParams {
             eps: t.encoder.layer_norm_eps as f32,
             act: act(t.encoder.hidden_act),
             max_positions: t.max_position_embeddings,
+            bert: t.tower == model::config::TextTower::Bert,
+            type_vocab: t.type_vocab_size,
         },
         vision: ClipVisionParams {
             hidden: v.encoder.hidden_size,
@@ -257,7 +259,12 @@ pub fn forward_with(
             let mut p = clip_params(c);
             p.vision.image_hw = image_hw;
             let (ids, mask, nt, t) = text(true)?;
-            let o = clip::forward(&p, &w, px, b, &ids, &mask, nt, t, c.text_config.eos_token_id).map_err(Error::InvalidInput)?;
+            let types = match self::ids(inputs, "token_type_ids")? {
+                Some((v, s)) if s == [nt, t] => v,
+                Some((_, s)) => return Err(Error::InvalidInput(format!("token_type_ids has shape {s:?} but input_ids has [{nt}, {t}]"))),
+                None => Vec::new(),
+            };
+            let o = clip::forward(&p, &w, px, b, &ids, &mask, &types, nt, t, c.text_config.eos_token_id).map_err(Error::InvalidInput)?;
             let (pd, vt) = (p.projection_dim, o.vision_last_hidden_state.len() / (b * p.vision.hidden));
             out(&mut m, "logits_per_image", vec![b, nt], o.logits_per_image)?;
             out(&mut m, "logits_per_text", vec![nt, b], o.logits_per_text)?;

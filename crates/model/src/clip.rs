@@ -11,7 +11,8 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::ClipConfig;
 use crate::error::Result;
-use crate::nn::{image_grid, PosEmbed, dual_encoder_outputs, TextEmbeddings, TowerOutputs, Encoder, LayerNorm, Linear, Loader, CLIP_NAMES};
+use crate::config::TextTower;
+use crate::nn::{image_grid, PosEmbed, dual_encoder_outputs, BertEmbeddings, TextEmbeddings, TowerOutputs, Encoder, LayerNorm, Linear, Loader, BERT_NAMES, CLIP_NAMES};
 use crate::lazy::Lazy;
 use crate::weights::Weights;
 
@@ -29,13 +30,19 @@ pub struct ClipVision {
     patch: usize,
 }
 
-/// CLIP's text tower (`text_model`) with `text_projection`.
+/// CLIP's text tower (`text_model`) with `text_projection`; for Chinese-CLIP a BERT encoder
+/// pooled at [CLS].
 pub struct ClipText {
-    emb: TextEmbeddings,
+    emb: TextEmb,
     encoder: Encoder,
-    final_ln: LayerNorm,
+    final_ln: Option<LayerNorm>,
     proj: Linear,
     eos: i64,
+}
+
+enum TextEmb {
+    Clip(TextEmbeddings),
+    Bert(BertEmbeddings),
 }
 
 /// Both towers are uploaded on first use ([`Clip::vision`], [`Clip::text`]), so that a text-only
@@ -101,18 +108,31 @@ impl ClipText {
         let t = &c.text_config;
         let d = t.encoder.hidden_size;
         let e = l.pp("embeddings");
-        Ok(ClipText {
-            emb: TextEmbeddings::load(&e, t.vocab_size, t.max_position_embeddings, d)?,
-            encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &t.encoder, true)?,
-            final_ln: LayerNorm::load(l, "final_layer_norm", d, t.encoder.layer_norm_eps)?,
-            proj: Linear { w: l.root().tensor("text_projection.weight", &[c.projection_dim, d])?, b: None },
-            eos: t.eos_token_id,
+        let proj = Linear { w: l.root().tensor("text_projection.weight", &[c.projection_dim, d])?, b: None };
+        Ok(match t.tower {
+            TextTower::Clip => ClipText {
+                emb: TextEmb::Clip(TextEmbeddings::load(&e, t.vocab_size, t.max_position_embeddings, d)?),
+                encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &t.encoder, true)?,
+                final_ln: Some(LayerNorm::load(l, "final_layer_norm", d, t.encoder.layer_norm_eps)?),
+                proj,
+                eos: t.eos_token_id,
+            },
+            TextTower::Bert => ClipText {
+                emb: TextEmb::Bert(BertEmbeddings::load(&e, t.vocab_size, t.max_position_embeddings, t.type_vocab_size, d, t.encoder.layer_norm_eps)?),
+                encoder: Encoder::load_post_ln(&l.pp("encoder").pp("layer"), &BERT_NAMES, &t.encoder)?,
+                final_ln: None,
+                proj,
+                eos: -1,
+            },
         })
     }
 
     /// Where each sequence is pooled: argmax(ids) for the legacy `eos_token_id == 2`, else the
-    /// first `eos_token_id` (0 when absent), as transformers does.
+    /// first `eos_token_id` (0 when absent), as transformers does; [CLS] (0) for BERT.
     pub fn pool_positions(&self, ids: &[i64], b: usize, t: usize) -> Vec<u32> {
+        if matches!(self.emb, TextEmb::Bert(_)) {
+            return vec![0; b];
+        }
         (0..b)
             .map(|i| {
                 let row = &ids[i * t..(i + 1) * t];
@@ -129,9 +149,26 @@ impl ClipText {
 
     /// `input_ids` and `attention_mask` are (B, T) host values (T ≤ max_position_embeddings).
     pub fn forward(&self, ctx: &Context, ids: &[i64], mask: Option<&[i64]>, b: usize, t: usize) -> Result<TowerOutputs> {
-        let (x, key_mask) = self.emb.forward(ctx, ids, mask, b, t)?;
-        let x = self.encoder.forward(ctx, &x, key_mask.as_ref(), true)?;
-        let x = self.final_ln.forward(ctx, &x)?;
+        self.forward_typed(ctx, ids, mask, None, b, t)
+    }
+
+    /// [`ClipText::forward`] with BERT's `token_type_ids` (zeros when `None`; CLIP has none).
+    pub fn forward_typed(&self, ctx: &Context, ids: &[i64], mask: Option<&[i64]>, token_types: Option<&[i64]>, b: usize, t: usize) -> Result<TowerOutputs> {
+        let (x, key_mask, causal) = match &self.emb {
+            TextEmb::Clip(e) => {
+                let (x, m) = e.forward(ctx, ids, mask, b, t)?;
+                (x, m, true)
+            }
+            TextEmb::Bert(e) => {
+                let (x, m) = e.forward(ctx, ids, mask, token_types, b, t)?;
+                (x, m, false)
+            }
+        };
+        let x = self.encoder.forward(ctx, &x, key_mask.as_ref(), causal)?;
+        let x = match &self.final_ln {
+            Some(ln) => ln.forward(ctx, &x)?,
+            None => x,
+        };
         let pos = Tensor::from_slice(ctx, &[b], &self.pool_positions(ids, b, t))?;
         let features = self.proj.forward(ctx, &ops::take_tokens(ctx, &x, &pos)?, Act::None, None)?;
         let embeds = ops::l2_normalize(ctx, &features)?;
@@ -171,6 +208,11 @@ impl Clip {
         })
     }
 
+    /// CLIP, or Chinese-CLIP for a BERT text tower.
+    pub fn config_family(&self) -> crate::config::Family {
+        if self.config.text_config.tower == TextTower::Bert { crate::config::Family::ChineseClip } else { crate::config::Family::Clip }
+    }
+
     /// Which towers are on the GPU: (image, text).
     pub fn loaded(&self) -> (bool, bool) {
         (self.vision.get().is_some(), self.text.get().is_some())
@@ -181,7 +223,8 @@ impl Clip {
         Ok(ops::matmul(ctx, a, b, None, None, MatmulOptions { alpha: self.scale, ..Default::default() })?)
     }
 
-    /// Every CLIPModel output named as in transformers, downloaded.
+    /// Every CLIPModel (ChineseCLIPModel) output named as in transformers, downloaded;
+    /// `token_types` only for a BERT text tower.
     #[allow(clippy::too_many_arguments)]
     pub fn forward_all(
         &self,
@@ -189,12 +232,13 @@ impl Clip {
         pixel_values: &Tensor,
         ids: &[i64],
         mask: Option<&[i64]>,
+        token_types: Option<&[i64]>,
         b: usize,
         t: usize,
         interpolate_pos_encoding: bool,
     ) -> Result<BTreeMap<String, crate::HostTensor>> {
         let img = self.vision(ctx)?.forward_with(ctx, pixel_values, interpolate_pos_encoding)?;
-        let txt = self.text(ctx)?.forward(ctx, ids, mask, b, t)?;
+        let txt = self.text(ctx)?.forward_typed(ctx, ids, mask, token_types, b, t)?;
         let lpi = self.logits(ctx, &img.embeds, &txt.embeds)?;
         let lpt = self.logits(ctx, &txt.embeds, &img.embeds)?;
         dual_encoder_outputs(ctx, &img, &txt, &lpi, &lpt, true)

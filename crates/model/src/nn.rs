@@ -268,7 +268,20 @@ pub const CLIP_NAMES: LayerNames = LayerNames {
     fc2: "mlp.fc2",
 };
 
-/// One pre-LN block: `x += attn(ln1(x))`, `x += mlp(ln2(x))`.
+/// BERT (`…encoder.layer.{i}`), post-LN: `ln1` follows attention, `ln2` the MLP.
+pub const BERT_NAMES: LayerNames = LayerNames {
+    ln1: "attention.output.LayerNorm",
+    q: "attention.self.query",
+    k: "attention.self.key",
+    v: "attention.self.value",
+    out: "attention.output.dense",
+    ln2: "output.LayerNorm",
+    fc1: "intermediate.dense",
+    fc2: "output.dense",
+};
+
+/// One pre-LN block: `x += attn(ln1(x))`, `x += mlp(ln2(x))`; or post-LN (BERT):
+/// `x = ln1(x + attn(x))`, `x = ln2(x + mlp(x))`.
 pub struct EncoderLayer {
     ln1: LayerNorm,
     qkv: Linear,
@@ -278,6 +291,7 @@ pub struct EncoderLayer {
     fc2: Linear,
     act: Act,
     opts: AttentionOptions,
+    post_ln: bool,
 }
 
 impl EncoderLayer {
@@ -298,11 +312,19 @@ impl EncoderLayer {
             fc2: Linear::load(l, names.fc2, d, m)?,
             act: act(c.hidden_act),
             opts: AttentionOptions { nh: c.num_attention_heads, hs, scale: (hs as f32).powf(-0.5), causal: false },
+            post_ln: false,
         })
     }
 
     /// `key_mask`: additive (B, T) mask; `causal`: each token sees itself and earlier ones.
     pub fn forward(&self, ctx: &Context, x: &Tensor, key_mask: Option<&Tensor>, causal: bool) -> Result<Tensor> {
+        if self.post_ln {
+            let qkv = self.qkv.forward(ctx, x, Act::None, None)?;
+            let a = attn::self_attention(ctx, &qkv, key_mask, AttentionOptions { causal, ..self.opts })?;
+            let x = self.ln1.forward(ctx, &self.out.forward(ctx, &a, Act::None, Some(x))?)?;
+            let m = self.fc1.forward(ctx, &x, self.act, None)?;
+            return self.ln2.forward(ctx, &self.fc2.forward(ctx, &m, Act::None, Some(&x))?);
+        }
         let h = self.ln1.forward(ctx, x)?;
         let qkv = self.qkv.forward(ctx, &h, Act::None, None)?;
         let a = attn::self_attention(ctx, &qkv, key_mask, AttentionOptions { causal, ..self.opts })?;
@@ -325,6 +347,13 @@ impl Encoder {
     pub fn load(l: &Loader, names: &LayerNames, c: &EncoderConfig, qkv_bias: bool) -> Result<Self> {
         let layers = (0..c.num_hidden_layers).map(|i| EncoderLayer::load(&l.pp(&i.to_string()), names, c, qkv_bias)).collect::<Result<_>>()?;
         Ok(Encoder { layers })
+    }
+
+    /// A post-LN (BERT) stack, every projection with a bias.
+    pub fn load_post_ln(l: &Loader, names: &LayerNames, c: &EncoderConfig) -> Result<Self> {
+        let mut e = Self::load(l, names, c, true)?;
+        e.layers.iter_mut().for_each(|layer| layer.post_ln = true);
+        Ok(e)
     }
 
     /// Runs every layer on `x` (B, T, D) → (B, T, D); `key_mask` and `causal` as in
@@ -388,6 +417,68 @@ impl TextEmbeddings {
         let tid = Tensor::from_slice(ctx, &[b, t], &ids_u)?;
         let pid = Tensor::from_slice(ctx, &[b, t], &pos_u)?;
         let x = ops::add(ctx, &ops::embedding(ctx, &self.tok, &tid)?, &ops::embedding(ctx, &self.pos, &pid)?)?;
+        let key_mask = match mask {
+            Some(m) => Some(Tensor::from_slice(ctx, &[b, t], &additive_mask(m))?),
+            None => None,
+        };
+        Ok((x, key_mask))
+    }
+}
+
+/// BERT's embeddings: word + position + token type, then LayerNorm (`embeddings.` of a BERT
+/// tower), with input checks.
+pub struct BertEmbeddings {
+    word: Tensor,
+    pos: Tensor,
+    types: Tensor,
+    ln: LayerNorm,
+    vocab: usize,
+    max_len: usize,
+    type_vocab: usize,
+}
+
+impl BertEmbeddings {
+    /// `word_embeddings` (V, D), `position_embeddings` (P, D), `token_type_embeddings` (Tv, D)
+    /// and `LayerNorm` under `l`.
+    pub fn load(l: &Loader, vocab: usize, max_len: usize, type_vocab: usize, d: usize, eps: f64) -> Result<Self> {
+        Ok(BertEmbeddings {
+            word: l.tensor("word_embeddings.weight", &[vocab, d])?,
+            pos: l.tensor("position_embeddings.weight", &[max_len, d])?,
+            types: l.tensor("token_type_embeddings.weight", &[type_vocab, d])?,
+            ln: LayerNorm::load(l, "LayerNorm", d, eps)?,
+            vocab,
+            max_len,
+            type_vocab,
+        })
+    }
+
+    /// `ids`, the optional 0/1 `mask` and `token_types` (zeros when `None`) are (B, T) host
+    /// values → the embeddings (B, T, D) and the additive key mask (B, T).
+    pub fn forward(&self, ctx: &Context, ids: &[i64], mask: Option<&[i64]>, token_types: Option<&[i64]>, b: usize, t: usize) -> Result<(Tensor, Option<Tensor>)> {
+        if b == 0 || t == 0 || ids.len() != b * t || t > self.max_len {
+            return Err(ModelError::InvalidInput(format!(
+                "input_ids must be (B, T) with 0 < T <= {}; got {} ids for B = {b}, T = {t}",
+                self.max_len,
+                ids.len()
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&v| v < 0 || v as usize >= self.vocab) {
+            return Err(ModelError::InvalidInput(format!("token id {bad} is outside the vocabulary of {}", self.vocab)));
+        }
+        if mask.is_some_and(|m| m.len() != b * t) || token_types.is_some_and(|m| m.len() != b * t) {
+            return Err(ModelError::InvalidInput("attention_mask and token_type_ids must have the shape of input_ids".into()));
+        }
+        if let Some(&bad) = token_types.and_then(|tt| tt.iter().find(|&&v| v < 0 || v as usize >= self.type_vocab)) {
+            return Err(ModelError::InvalidInput(format!("token type {bad} is outside the {} token types", self.type_vocab)));
+        }
+        let u32s = |v: &[i64]| v.iter().map(|&x| x as u32).collect::<Vec<u32>>();
+        let pos: Vec<u32> = (0..b * t).map(|i| (i % t) as u32).collect();
+        let types = token_types.map_or_else(|| vec![0u32; b * t], u32s);
+        let tid = Tensor::from_slice(ctx, &[b, t], &u32s(ids))?;
+        let pid = Tensor::from_slice(ctx, &[b, t], &pos)?;
+        let yid = Tensor::from_slice(ctx, &[b, t], &types)?;
+        let x = ops::add(ctx, &ops::embedding(ctx, &self.word, &tid)?, &ops::embedding(ctx, &self.types, &yid)?)?;
+        let x = self.ln.forward(ctx, &ops::add(ctx, &x, &ops::embedding(ctx, &self.pos, &pid)?)?)?;
         let key_mask = match mask {
             Some(m) => Some(Tensor::from_slice(ctx, &[b, t], &additive_mask(m))?),
             None => None,

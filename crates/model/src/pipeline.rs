@@ -71,7 +71,7 @@ impl Model {
     pub fn family(&self) -> Family {
         match self {
             Model::Vit(_) => Family::Vit,
-            Model::Clip(_) => Family::Clip,
+            Model::Clip(m) => m.config_family(),
             Model::Siglip(_) => Family::Siglip,
             Model::Vilt(_) => Family::Vilt,
             Model::Ast(_) => Family::Ast,
@@ -95,7 +95,17 @@ impl Model {
             Model::Clip(m) => {
                 let px = pixel_tensor(ctx, inputs)?;
                 let (ids, mask, shape) = text_inputs(inputs)?;
-                m.forward_all(ctx, &px, &ids, mask.as_deref(), shape[0], shape[1], interp)
+                let types = match inputs.get("token_type_ids") {
+                    Some(_) => {
+                        let (v, s) = int_input(inputs, "token_type_ids")?;
+                        if s != shape {
+                            return Err(ModelError::InvalidInput(format!("token_type_ids has shape {s:?}; input_ids is {shape:?}")));
+                        }
+                        Some(v)
+                    }
+                    None => None,
+                };
+                m.forward_all(ctx, &px, &ids, mask.as_deref(), types.as_deref(), shape[0], shape[1], interp)
             }
             Model::Siglip(m) => {
                 let px = pixel_tensor(ctx, inputs)?;

@@ -4,9 +4,21 @@ use super::fields::Fields;
 use super::{Activation, EncoderConfig};
 use crate::error::Result;
 
-/// `CLIPTextConfig`.
+/// Which text tower a CLIP-style model has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextTower {
+    /// CLIP's causal pre-LN transformer, pooled at the end-of-text token.
+    Clip,
+    /// A BERT encoder (post-LN, word + position + token-type embeddings, padding mask), pooled
+    /// at [CLS] (Chinese-CLIP's `ChineseCLIPTextModel`).
+    Bert,
+}
+
+/// `CLIPTextConfig` (or, with [`TextTower::Bert`], `ChineseCLIPTextConfig`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClipTextConfig {
+    /// Which tower this is.
+    pub tower: TextTower,
     /// The transformer encoder.
     pub encoder: EncoderConfig,
     /// Vocabulary size.
@@ -23,6 +35,8 @@ pub struct ClipTextConfig {
     /// token is the position of the maximum id, otherwise the first position
     /// holding `eos_token_id` (as in `CLIPTextTransformer`).
     pub eos_token_id: i64,
+    /// Token-type vocabulary (BERT towers; 0 for CLIP's).
+    pub type_vocab_size: usize,
 }
 
 impl ClipTextConfig {
@@ -31,8 +45,13 @@ impl ClipTextConfig {
     pub const ENCODER_DEFAULTS: EncoderConfig =
         EncoderConfig::new(512, 12, 8, 2048, Activation::QuickGelu, 1e-5);
 
+    /// `ChineseCLIPTextConfig`'s encoder defaults (BERT-base): 768 wide, 12 layers of 12 heads,
+    /// MLP 3072, erf GELU, eps 1e-12.
+    pub const BERT_DEFAULTS: EncoderConfig = EncoderConfig::new(768, 12, 12, 3072, Activation::GeluErf, 1e-12);
+
     fn parse(f: &Fields) -> Result<Self> {
         Ok(ClipTextConfig {
+            tower: TextTower::Clip,
             encoder: EncoderConfig::parse(f, &Self::ENCODER_DEFAULTS)?,
             vocab_size: f.get("vocab_size", 49408)?,
             projection_dim: f.get("projection_dim", 512)?,
@@ -40,6 +59,21 @@ impl ClipTextConfig {
             pad_token_id: f.get("pad_token_id", 1)?,
             bos_token_id: f.get("bos_token_id", 49406)?,
             eos_token_id: f.get("eos_token_id", 49407)?,
+            type_vocab_size: 0,
+        })
+    }
+
+    fn parse_bert(f: &Fields) -> Result<Self> {
+        Ok(ClipTextConfig {
+            tower: TextTower::Bert,
+            encoder: EncoderConfig::parse(f, &Self::BERT_DEFAULTS)?,
+            vocab_size: f.get("vocab_size", 30522)?,
+            projection_dim: f.get("projection_dim", 512)?,
+            max_position_embeddings: f.get("max_position_embeddings", 512)?,
+            pad_token_id: f.get("pad_token_id", 0)?,
+            bos_token_id: f.get("bos_token_id", 0)?,
+            eos_token_id: -1,
+            type_vocab_size: f.get("type_vocab_size", 2)?,
         })
     }
 
@@ -86,7 +120,8 @@ impl ClipVisionConfig {
     }
 }
 
-/// `CLIPConfig` (architecture `CLIPModel`).
+/// `CLIPConfig` (architecture `CLIPModel`), or `ChineseCLIPConfig` (`ChineseCLIPModel`: the
+/// same vision tower, a BERT text tower).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClipConfig {
     /// `architectures` list from the file (may be empty).
@@ -106,6 +141,16 @@ impl ClipConfig {
         Ok(ClipConfig {
             architectures: f.architectures()?,
             text_config: ClipTextConfig::parse(&f.section("text_config")?)?,
+            vision_config: ClipVisionConfig::parse(&f.section("vision_config")?)?,
+            projection_dim: f.get("projection_dim", 512)?,
+            logit_scale_init_value: f.get("logit_scale_init_value", 2.6592)?,
+        })
+    }
+
+    pub(super) fn parse_chinese(f: &Fields) -> Result<Self> {
+        Ok(ClipConfig {
+            architectures: f.architectures()?,
+            text_config: ClipTextConfig::parse_bert(&f.section("text_config")?)?,
             vision_config: ClipVisionConfig::parse(&f.section("vision_config")?)?,
             projection_dim: f.get("projection_dim", 512)?,
             logit_scale_init_value: f.get("logit_scale_init_value", 2.6592)?,

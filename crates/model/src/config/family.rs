@@ -13,6 +13,8 @@ pub enum Family {
     Vilt,
     /// Audio Spectrogram Transformer (`ASTModel`, `ASTForAudioClassification`).
     Ast,
+    /// Chinese-CLIP (`ChineseCLIPModel`): CLIP's vision tower and a BERT text tower.
+    ChineseClip,
 }
 
 /// How one family is named and recognised.
@@ -29,7 +31,7 @@ struct Names {
 }
 
 /// In [`Family`] order (checked at compile time); a name is matched against the rows in turn.
-const TABLE: [Names; 5] = [
+const TABLE: [Names; 6] = [
     Names {
         family: Family::Vit,
         display: "ViT",
@@ -64,6 +66,13 @@ const TABLE: [Names; 5] = [
         id: "ast",
         architecture_prefix: "AST",
         model_type: "audio-spectrogram-transformer",
+    },
+    Names {
+        family: Family::ChineseClip,
+        display: "Chinese-CLIP",
+        id: "chinese_clip",
+        architecture_prefix: "ChineseCLIP",
+        model_type: "chinese_clip",
     },
 ];
 
@@ -145,7 +154,8 @@ mod tests {
             assert_eq!(Family::from_name(f.model_type()), Some(f));
             assert_eq!(f.to_string(), f.name());
         }
-        assert_eq!(Family::all().count(), 5);
+        assert_eq!(Family::all().count(), 6);
+        assert_eq!(Family::from_name("ChineseCLIPModel"), Some(Family::ChineseClip));
         assert_eq!(
             Family::from_name("ViltForImageAndTextRetrieval"),
             Some(Family::Vilt)
@@ -156,6 +166,6 @@ mod tests {
             Some(Family::Ast)
         );
         assert_eq!(Family::from_name("LlamaForCausalLM"), None);
-        assert_eq!(Family::supported(), "ViT, CLIP, SigLIP, ViLT, AST");
+        assert_eq!(Family::supported(), "ViT, CLIP, SigLIP, ViLT, AST, Chinese-CLIP");
     }
 }

@@ -24,7 +24,7 @@ pub mod vilt;
 pub mod vit;
 
 pub use ast::AstConfig;
-pub use clip::{ClipConfig, ClipTextConfig, ClipVisionConfig};
+pub use clip::{ClipConfig, ClipTextConfig, ClipVisionConfig, TextTower};
 pub use encoder::{Activation, EncoderConfig};
 pub use family::Family;
 pub use siglip::{SiglipConfig, SiglipTextConfig, SiglipVisionConfig};
@@ -38,7 +38,7 @@ use fields::Fields;
 pub enum ModelConfig {
     /// ViT image classifier / encoder.
     Vit(ViTConfig),
-    /// CLIP dual encoder.
+    /// CLIP dual encoder (also Chinese-CLIP: the text tower is then BERT).
     Clip(ClipConfig),
     /// SigLIP dual encoder.
     Siglip(SiglipConfig),
@@ -86,6 +86,7 @@ impl ModelConfig {
         Ok(match family {
             Family::Vit => ModelConfig::Vit(ViTConfig::parse(&f)?),
             Family::Clip => ModelConfig::Clip(ClipConfig::parse(&f)?),
+            Family::ChineseClip => ModelConfig::Clip(ClipConfig::parse_chinese(&f)?),
             Family::Siglip => ModelConfig::Siglip(SiglipConfig::parse(&f)?),
             Family::Vilt => ModelConfig::Vilt(ViltConfig::parse(&f)?),
             Family::Ast => ModelConfig::Ast(AstConfig::parse(&f)?),
@@ -108,6 +109,7 @@ impl ModelConfig {
     pub fn family(&self) -> Family {
         match self {
             ModelConfig::Vit(_) => Family::Vit,
+            ModelConfig::Clip(c) if c.text_config.tower == TextTower::Bert => Family::ChineseClip,
             ModelConfig::Clip(_) => Family::Clip,
             ModelConfig::Siglip(_) => Family::Siglip,
             ModelConfig::Vilt(_) => Family::Vilt,

@@ -54,6 +54,10 @@ pub struct ClipTextParams {
     pub act: Activation,
     /// Size of the position table (`max_position_embeddings`).
     pub max_positions: usize,
+    /// A BERT tower (Chinese-CLIP: post-LN, token types, [CLS] pooling) instead of CLIP's.
+    pub bert: bool,
+    /// Token-type vocabulary of a BERT tower (`type_vocab_size`).
+    pub type_vocab: usize,
 }
 
 /// `CLIPConfig`: both towers and the shared projection width.
@@ -189,12 +193,15 @@ pub fn pool_positions(input_ids: &[i64], n_texts: usize, seq_len: usize, eos_tok
 }
 
 /// The text tower plus `text_projection` on `n_texts` rows of `seq_len` ids. `attention_mask`
-/// (same shape, 1 = token, 0 = padding) may be empty for "all tokens".
+/// (same shape, 1 = token, 0 = padding) may be empty for "all tokens"; so may
+/// `token_type_ids` (all 0; BERT towers only).
+#[allow(clippy::too_many_arguments)]
 pub fn text_forward(
     p: &ClipParams,
     w: &dyn WeightSource,
     input_ids: &[i64],
     attention_mask: &[i64],
+    token_type_ids: &[i64],
     n_texts: usize,
     seq_len: usize,
     eos_token_id: i64,
@@ -218,6 +225,9 @@ pub fn text_forward(
         ));
     }
 
+    if tp.bert {
+        return bert_text_forward(p, w, input_ids, attention_mask, token_type_ids, b, l);
+    }
     let tok = tensor(w, "text_model.embeddings.token_embedding.weight", &[tp.vocab, d])?;
     let pos = tensor(
         w,
@@ -259,7 +269,45 @@ pub fn text_forward(
     })
 }
 
-/// Runs the whole `CLIPModel`: `n_images` (C, S, S) images and `n_texts` × `seq_len` token ids.
+/// Chinese-CLIP's BERT text tower: word + position + token-type embeddings and LayerNorm,
+/// post-LN layers with a padding mask, [CLS] through `text_projection`.
+fn bert_text_forward(
+    p: &ClipParams,
+    w: &dyn WeightSource,
+    input_ids: &[i64],
+    attention_mask: &[i64],
+    token_type_ids: &[i64],
+    b: usize,
+    l: usize,
+) -> Result<ClipTextOutputs, String> {
+    let tp = &p.text;
+    let d = tp.hidden;
+    if !token_type_ids.is_empty() && token_type_ids.len() != b * l {
+        return Err(format!("token_type_ids holds {} values, expected {b}×{l}", token_type_ids.len()));
+    }
+    let e = |s: &str| format!("text_model.embeddings.{s}");
+    let word = tensor(w, &e("word_embeddings.weight"), &[tp.vocab, d])?;
+    let types = tensor(w, &e("token_type_embeddings.weight"), &[tp.type_vocab, d])?;
+    let pos = tensor(w, &e("position_embeddings.weight"), &[tp.max_positions, d])?;
+    let mut x = embedding(&word, &token_ids(input_ids, tp.vocab)?, tp.vocab, d);
+    let tt = if token_type_ids.is_empty() { vec![0; b * l] } else { token_type_ids.to_vec() };
+    let ty = embedding(&types, &token_ids(&tt, tp.type_vocab)?, tp.type_vocab, d);
+    x.iter_mut().zip(&ty).for_each(|(a, t)| *a += t);
+    super::add_positions(&mut x, &pos[..l * d], b);
+    let mut x = Norm::load(w, &e("LayerNorm"), d, tp.eps)?.apply(&x, b * l);
+    let mask = (!attention_mask.is_empty()).then(|| key_mask(attention_mask.iter().map(|&m| m != 0)));
+    let dims = LayerDims { hidden: d, heads: tp.heads, intermediate: tp.intermediate, eps: tp.eps, act: tp.act };
+    for layer in load_layers(w, "text_model.encoder.layer", tp.layers, LayerStyle::Bert, dims)? {
+        x = layer.forward(&x, b, l, mask.as_deref(), false);
+    }
+    let pooled: Vec<f32> = (0..b).flat_map(|bi| x[bi * l * d..(bi * l + 1) * d].to_vec()).collect();
+    let proj = Linear::load(w, "text_projection", p.projection_dim, d, false)?;
+    let text_features = proj.apply(&pooled, b, Activation::None, None);
+    Ok(ClipTextOutputs { last_hidden_state: x, pooled, text_features, pool_positions: vec![0; b] })
+}
+
+/// Runs the whole `CLIPModel` (or `ChineseCLIPModel`): `n_images` (C, S, S) images and
+/// `n_texts` × `seq_len` token ids (with `token_type_ids` for a BERT tower, or empty).
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     p: &ClipParams,
@@ -268,12 +316,13 @@ pub fn forward(
     n_images: usize,
     input_ids: &[i64],
     attention_mask: &[i64],
+    token_type_ids: &[i64],
     n_texts: usize,
     seq_len: usize,
     eos_token_id: i64,
 ) -> Result<ClipOutputs, String> {
     let vis = vision_forward(p, w, pixel_values, n_images)?;
-    let txt = text_forward(p, w, input_ids, attention_mask, n_texts, seq_len, eos_token_id)?;
+    let txt = text_forward(p, w, input_ids, attention_mask, token_type_ids, n_texts, seq_len, eos_token_id)?;
     let e = p.projection_dim;
     let image_embeds = l2_normalize(&vis.image_features, n_images, e);
     let text_embeds = l2_normalize(&txt.text_features, n_texts, e);

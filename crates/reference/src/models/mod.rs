@@ -145,6 +145,9 @@ pub(crate) enum LayerStyle {
     Vit { qkv_bias: bool },
     /// `layer_norm1`, `self_attn.{q,k,v,out}_proj`, `layer_norm2`, `mlp.fc1`, `mlp.fc2` (CLIP, SigLIP).
     Clip,
+    /// BERT, post-LN: `attention.self.{query,key,value}`, `attention.output.{dense,LayerNorm}`,
+    /// `intermediate.dense`, `output.{dense,LayerNorm}`.
+    Bert,
 }
 
 /// One pre-LN transformer block's weights.
@@ -158,6 +161,7 @@ pub(crate) struct EncoderLayer {
     fc1: Linear,
     fc2: Linear,
     dims: LayerDims,
+    post_ln: bool,
 }
 
 impl EncoderLayer {
@@ -181,6 +185,19 @@ impl EncoderLayer {
                 fc1: Linear::load(w, &p("intermediate.dense"), f, d, true)?,
                 fc2: Linear::load(w, &p("output.dense"), d, f, true)?,
                 dims,
+                post_ln: false,
+            },
+            LayerStyle::Bert => EncoderLayer {
+                ln1: Norm::load(w, &p("attention.output.LayerNorm"), d, dims.eps)?,
+                q: Linear::load(w, &p("attention.self.query"), d, d, true)?,
+                k: Linear::load(w, &p("attention.self.key"), d, d, true)?,
+                v: Linear::load(w, &p("attention.self.value"), d, d, true)?,
+                o: Linear::load(w, &p("attention.output.dense"), d, d, true)?,
+                ln2: Norm::load(w, &p("output.LayerNorm"), d, dims.eps)?,
+                fc1: Linear::load(w, &p("intermediate.dense"), f, d, true)?,
+                fc2: Linear::load(w, &p("output.dense"), d, f, true)?,
+                dims,
+                post_ln: true,
             },
             LayerStyle::Clip => EncoderLayer {
                 ln1: Norm::load(w, &p("layer_norm1"), d, dims.eps)?,
@@ -192,20 +209,31 @@ impl EncoderLayer {
                 fc1: Linear::load(w, &p("mlp.fc1"), f, d, true)?,
                 fc2: Linear::load(w, &p("mlp.fc2"), d, f, true)?,
                 dims,
+                post_ln: false,
             },
         })
     }
 
-    /// `x += attn(ln1(x)); x += mlp(ln2(x))` over (B, T, D); `key_mask` is an additive (B, T)
-    /// mask (see [`key_mask`]), `causal` lets token `i` see tokens `j <= i` only.
+    /// `x += attn(ln1(x)); x += mlp(ln2(x))` over (B, T, D) (post-LN: `x = ln1(x + attn(x));
+    /// x = ln2(x + mlp(x))`); `key_mask` is an additive (B, T) mask (see [`key_mask`]), `causal`
+    /// lets token `i` see tokens `j <= i` only.
     pub fn forward(&self, x: &[f32], batch: usize, t: usize, key_mask: Option<&[f32]>, causal: bool) -> Vec<f32> {
         let rows = batch * t;
+        let heads = self.dims.heads;
+        let p = Attention { causal, ..Attention::separate(batch, t, t, heads, self.dims.hidden / heads) };
+        if self.post_ln {
+            let q = self.q.apply(x, rows, Activation::None, None);
+            let k = self.k.apply(x, rows, Activation::None, None);
+            let v = self.v.apply(x, rows, Activation::None, None);
+            let a = attention(&p, &q, &k, &v, key_mask);
+            let x = self.ln1.apply(&self.o.apply(&a, rows, Activation::None, Some(x)), rows);
+            let m = self.fc1.apply(&x, rows, self.dims.act, None);
+            return self.ln2.apply(&self.fc2.apply(&m, rows, Activation::None, Some(&x)), rows);
+        }
         let h = self.ln1.apply(x, rows);
         let q = self.q.apply(&h, rows, Activation::None, None);
         let k = self.k.apply(&h, rows, Activation::None, None);
         let v = self.v.apply(&h, rows, Activation::None, None);
-        let heads = self.dims.heads;
-        let p = Attention { causal, ..Attention::separate(batch, t, t, heads, self.dims.hidden / heads) };
         let a = attention(&p, &q, &k, &v, key_mask);
         let x = self.o.apply(&a, rows, Activation::None, Some(x));
         let h = self.ln2.apply(&x, rows);
