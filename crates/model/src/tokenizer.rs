@@ -68,7 +68,7 @@ impl Tokenizer {
 
     /// Loads `tokenizer.json` bytes held in memory; `origin` names them in error messages.
     /// Without a `tokenizer_config.json` there is no `model_max_length`, and the pad token is
-    /// the one `tokenizer.json` declares (else `<|endoftext|>`, `<pad>` or id 0).
+    /// the one `tokenizer.json` declares (else `<|endoftext|>`, `<pad>`, `[PAD]` or id 0).
     pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Self> {
         Self::build(bytes, origin, None)
     }
@@ -94,6 +94,7 @@ impl Tokenizer {
             .or(config_pad.map(i64::from))
             .or(inner.token_to_id("<|endoftext|>").map(i64::from))
             .or(inner.token_to_id("<pad>").map(i64::from))
+            .or(inner.token_to_id("[PAD]").map(i64::from))
             .unwrap_or(0);
         Ok(Tokenizer {
             inner,

@@ -103,3 +103,27 @@ fn missing_and_broken_tokenizer_files() {
     assert!(matches!(err, ModelError::Tokenizer { .. }), "{err}");
     assert!(err.to_string().contains("tokenizer.json"), "{err}");
 }
+
+/// A BERT WordPiece tokenizer (Chinese-CLIP's kind) against transformers' slow BertTokenizer:
+/// CJK characters split one by one, lower-casing, `##` continuations, [UNK], [CLS] … [SEP];
+/// batches padded with [PAD] (0) and truncated keeping the final [SEP].
+#[test]
+fn wordpiece_matches_transformers_bert_tokenizer() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/wordpiece_tokenizer");
+    let tok = Tokenizer::from_file(dir).unwrap();
+    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/cases.json")).unwrap()).unwrap();
+    let cases = cases["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        let want: Vec<i64> = c["ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let got = tok.encode_batch(&[text], None, false).unwrap();
+        assert_eq!(got[0].input_ids, want, "{text:?}");
+    }
+    assert_eq!(tok.pad_id(), 0);
+    let batch = tok.encode_batch(&["一张猫的照片", "猫"], Some(12), false).unwrap();
+    assert_eq!(batch[1].input_ids, [101, 109, 102, 0, 0, 0, 0, 0]);
+    assert_eq!(batch[1].attention_mask, [1, 1, 1, 0, 0, 0, 0, 0]);
+    let cut = tok.encode_batch(&["一张猫的照片"], Some(5), false).unwrap();
+    assert_eq!(cut[0].input_ids, [101, 104, 105, 109, 102]);
+}

@@ -25,7 +25,7 @@ for images or audio";
     version,
     about = "Portable GPU inference for multimodal Vision Transformers (WGSL on wgpu)",
     after_help = "A model folder holds config.json and model.safetensors (or a sharded index), plus \
-tokenizer.json for text and preprocessor_config.json for images or audio. Supported: ViT, CLIP, SigLIP, ViLT, AST."
+tokenizer.json for text and preprocessor_config.json for images or audio. Supported: ViT, CLIP, Chinese-CLIP, SigLIP, ViLT, AST."
 )]
 struct Cli {
     #[command(subcommand)]
