@@ -126,7 +126,7 @@ impl Family {
         TABLE.iter().find(|n| n.id == id).map(|n| n.family)
     }
 
-    /// The display names joined for messages: `"ViT, CLIP, SigLIP, ViLT, AST"`.
+    /// The display names joined for messages: `"ViT, CLIP, SigLIP, ViLT, AST, …"`.
     pub fn supported() -> String {
         TABLE
             .iter()
