@@ -8,7 +8,7 @@ mod common;
 use common::{gpu, values};
 use proptest::prelude::*;
 use vitfuse::patch::{
-    interpolate_pos_bicubic, patch_embed, patch_embed_composed, patch_embed_with, PatchOptions,
+    interpolate_pos_bicubic, interpolate_pos_bilinear_aa, patch_embed, patch_embed_composed, patch_embed_with, PatchOptions,
     RowSharing,
 };
 use vitfuse::reference::{self as r, assert_close, Tolerance};
@@ -214,6 +214,16 @@ proptest! {
         assert_eq!(got.shape(), &[nh * nw, d]);
         assert_close(&got.to_vec::<f32>(ctx).unwrap(), &r::patch::interpolate_pos_bicubic(&g, gh, gw, d, nh, nw), Tolerance::KERNEL);
     }
+
+    #[test]
+    fn bilinear_aa_matches_reference(gh in 1usize..11, gw in 1usize..11, nh in 1usize..14, nw in 1usize..14,
+                                     d in prop_oneof![Just(1usize), Just(7), 1usize..40], seed in 0u64..1000) {
+        let ctx = gpu();
+        let (g, tg) = up(&[gh * gw, d], seed);
+        let got = interpolate_pos_bilinear_aa(ctx, &tg, gh, gw, nh, nw).unwrap();
+        assert_eq!(got.shape(), &[nh * nw, d]);
+        assert_close(&got.to_vec::<f32>(ctx).unwrap(), &r::patch::interpolate_pos_bilinear_aa(&g, gh, gw, d, nh, nw), Tolerance::KERNEL);
+    }
 }
 
 /// Fixed shapes that exercise the vec4 paths (pw, sw, W multiples of 4; K multiple of 4) and
@@ -338,6 +348,22 @@ fn bad_shapes_are_errors() {
         }
     )
     .is_err());
+}
+
+/// PyTorch's own values (torch 2.15, `interpolate(…, mode="bilinear", antialias=True)`) for a
+/// row [0, 1, 2, 3] shrunk to 3 and grown to 6, and the identity at the same size.
+#[test]
+fn bilinear_aa_matches_pytorch_by_hand() {
+    let ctx = gpu();
+    let row = Tensor::from_slice(ctx, &[4, 1], &[0f32, 1.0, 2.0, 3.0]).unwrap();
+    let run = |nw: usize| interpolate_pos_bilinear_aa(ctx, &row, 1, 4, 1, nw).unwrap().to_vec::<f32>(ctx).unwrap();
+    assert_close(&run(3), &[0.3, 1.5, 2.7], Tolerance::new(1e-6, 0.0));
+    assert_close(&run(6), &[0.0, 0.5, 1.166_666_7, 1.833_333_4, 2.5, 3.0], Tolerance::new(1e-6, 0.0));
+    assert_close(&r::patch::interpolate_pos_bilinear_aa(&[0.0, 1.0, 2.0, 3.0], 1, 4, 1, 1, 3), &[0.3, 1.5, 2.7], Tolerance::new(1e-6, 0.0));
+    let (g, tg) = up(&[5 * 3, 4], 3);
+    let same = interpolate_pos_bilinear_aa(ctx, &tg, 5, 3, 5, 3).unwrap().to_vec::<f32>(ctx).unwrap();
+    assert_close(&same, &g, Tolerance::new(1e-6, 1e-6));
+    assert!(interpolate_pos_bilinear_aa(ctx, &tg, 5, 3, 0, 3).is_err());
 }
 
 #[test]

@@ -41,6 +41,14 @@ pub const INTERP_BICUBIC: Kernel = Kernel {
     unchecked: false,
 };
 
+/// Antialiased bilinear resize of a position-embedding grid, for
+/// [`crate::interpolate_pos_bilinear_aa`].
+pub const INTERP_BILINEAR_AA: Kernel = Kernel {
+    name: "interp_bilinear_aa",
+    source: shader!("interp_bilinear_aa"),
+    unchecked: false,
+};
+
 /// Every patch kernel, for build-all checks.
 pub const ALL: &[Kernel] = &[
     PATCH_EMBED_SG,
@@ -48,4 +56,5 @@ pub const ALL: &[Kernel] = &[
     IM2COL,
     ASSEMBLE_TOKENS,
     INTERP_BICUBIC,
+    INTERP_BILINEAR_AA,
 ];

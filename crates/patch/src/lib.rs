@@ -449,6 +449,30 @@ pub fn interpolate_pos_bicubic(
     nw: usize,
 ) -> Result<Tensor> {
     const OP: &str = "interpolate_pos_bicubic";
+    resize_grid(ctx, OP, &kernels::INTERP_BICUBIC, pos_grid, [gh, gw, nh, nw])
+}
+
+/// Antialiased bilinear resize of a grid of position embeddings `pos_grid` (gh·gw, D),
+/// row-major, to (nh·nw, D), as SigLIP 2 resizes its position grid to each image's patch grid:
+/// PyTorch `interpolate(size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)`
+/// (the triangle filter widened by the downscale factor, weights normalised per output).
+pub fn interpolate_pos_bilinear_aa(
+    ctx: &Context,
+    pos_grid: &Tensor,
+    gh: usize,
+    gw: usize,
+    nh: usize,
+    nw: usize,
+) -> Result<Tensor> {
+    const OP: &str = "interpolate_pos_bilinear_aa";
+    resize_grid(ctx, OP, &kernels::INTERP_BILINEAR_AA, pos_grid, [gh, gw, nh, nw])
+}
+
+/// One of the grid resize kernels on (gh·gw, D) → (nh·nw, D); `g` = [gh, gw, nh, nw].
+fn resize_grid(ctx: &Context, op: &'static str, kernel: &vitfuse_runtime::Kernel, pos_grid: &Tensor, g: [usize; 4]) -> Result<Tensor> {
+    #[allow(non_snake_case)]
+    let OP = op;
+    let [gh, gw, nh, nw] = g;
     pos_grid.expect_dtype(OP, DType::F32)?;
     if gh == 0 || gw == 0 || nh == 0 || nw == 0 {
         return Err(invalid(
@@ -475,7 +499,7 @@ pub fn interpolate_pos_bicubic(
         _p: [0; 3],
     };
     ctx.dispatch(
-        &kernels::INTERP_BICUBIC,
+        kernel,
         &[],
         &p,
         &[pos_grid, &out],

@@ -120,3 +120,40 @@ pub fn interpolate_pos_bicubic(
     }
     out
 }
+
+/// Taps and normalised weights of one output coordinate of PyTorch's antialiased bilinear
+/// resize (`align_corners=False`, size-based scale `in/out`): the triangle filter widened to
+/// the support max(scale, 1) around center = scale·(dst + ½).
+fn taps_aa(dst: usize, n_in: usize, n_out: usize) -> Vec<(usize, f64)> {
+    let scale = n_in as f64 / n_out as f64;
+    let support = scale.max(1.0);
+    let center = scale * (dst as f64 + 0.5);
+    let lo = ((center - support + 0.5) as i64).max(0) as usize;
+    let hi = ((center + support + 0.5) as i64).min(n_in as i64) as usize;
+    let w: Vec<(usize, f64)> = (lo..hi.max(lo + 1).min(n_in)).map(|j| (j, (1.0 - ((j as f64 - center + 0.5) / support).abs()).max(0.0))).collect();
+    let total: f64 = w.iter().map(|t| t.1).sum();
+    w.into_iter().map(|(j, x)| (j, if total != 0.0 { x / total } else { x })).collect()
+}
+
+/// Antialiased bilinear resize of a grid of position embeddings `pos` (gh·gw, D), row-major, to
+/// (nh·nw, D): PyTorch `interpolate(size=(nh, nw), mode="bilinear", align_corners=False,
+/// antialias=True)`, as SigLIP 2 resizes its position grid.
+pub fn interpolate_pos_bilinear_aa(pos: &[f32], gh: usize, gw: usize, d: usize, nh: usize, nw: usize) -> Vec<f32> {
+    let mut out = vec![0f32; nh * nw * d];
+    for oy in 0..nh {
+        let ty = taps_aa(oy, gh, nh);
+        for ox in 0..nw {
+            let tx = taps_aa(ox, gw, nw);
+            for n in 0..d {
+                let mut s = 0f64;
+                for &(iy, wy) in &ty {
+                    for &(ix, wx) in &tx {
+                        s += wy * wx * pos[(iy * gw + ix) * d + n] as f64;
+                    }
+                }
+                out[(oy * nw + ox) * d + n] = s as f32;
+            }
+        }
+    }
+    out
+}
