@@ -104,6 +104,23 @@ pub fn attention_pool(
     out_b: &Tensor,
     nh: usize,
 ) -> Result<Tensor> {
+    attention_pool_masked(ctx, x, None, probe, in_proj_w, in_proj_b, out_w, out_b, nh)
+}
+
+/// [`attention_pool`] over the tokens that `key_mask` (an additive (B, T) mask: 0 kept, very
+/// negative dropped) keeps, as SigLIP 2's head skips the padded patches.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_pool_masked(
+    ctx: &Context,
+    x: &Tensor,
+    key_mask: Option<&Tensor>,
+    probe: &Tensor,
+    in_proj_w: &Tensor,
+    in_proj_b: &Tensor,
+    out_w: &Tensor,
+    out_b: &Tensor,
+    nh: usize,
+) -> Result<Tensor> {
     const OP: &str = "attention_pool";
     expect_f32(OP, x, 3, "x (B, T, D)")?;
     let (b, d) = (x.shape()[0], x.shape()[2]);
@@ -125,6 +142,6 @@ pub fn attention_pool(
     let w_kv = slice_rows(ctx, in_proj_w, d, 3 * d)?; // (2D, D)
     let b_kv = slice_rows(ctx, in_proj_b, d, 3 * d)?; // (2D)
     let kv = ops::linear(ctx, x, &w_kv, Some(&b_kv), ops::Activation::None, None)?; // (B, T, 2D)
-    let o = cross_attention(ctx, &q, &kv, None, nh, d / nh)?;
+    let o = cross_attention(ctx, &q, &kv, key_mask, nh, d / nh)?;
     ops::linear(ctx, &o, out_w, Some(out_b), ops::Activation::None, None)
 }

@@ -38,7 +38,7 @@ mod early;
 pub mod kernels;
 mod late;
 
-pub use attend::{attention_pool, broadcast_rows, cross_attention, slice_rows};
+pub use attend::{attention_pool, attention_pool_masked, broadcast_rows, cross_attention, slice_rows};
 pub use early::{early_fusion, early_fusion_per_part, FusionPart, EARLY_FUSION_BUFFERS, MAX_PARTS};
 pub use late::{combine, concat_features, gated_sum, similarity, Combine, Similarity, SumWeights};
 pub use vitfuse_runtime::{Context, Error, Result, Tensor};

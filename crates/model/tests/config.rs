@@ -250,7 +250,7 @@ fn unknown_architecture() {
     );
     // The list of supported families comes from the family table.
     assert!(
-        msg.contains("(supported: ViT, CLIP, SigLIP, ViLT, AST, Chinese-CLIP)"),
+        msg.contains("(supported: ViT, CLIP, SigLIP, ViLT, AST, Chinese-CLIP, SigLIP 2)"),
         "{msg}"
     );
     assert!(Family::all().all(|f| msg.contains(f.name())), "{msg}");

@@ -15,6 +15,8 @@ pub enum Family {
     Ast,
     /// Chinese-CLIP (`ChineseCLIPModel`): CLIP's vision tower and a BERT text tower.
     ChineseClip,
+    /// SigLIP 2 (`Siglip2Model`): SigLIP with NaFlex images (each at its own patch grid).
+    Siglip2,
 }
 
 /// How one family is named and recognised.
@@ -31,7 +33,7 @@ struct Names {
 }
 
 /// In [`Family`] order (checked at compile time); a name is matched against the rows in turn.
-const TABLE: [Names; 6] = [
+const TABLE: [Names; 7] = [
     Names {
         family: Family::Vit,
         display: "ViT",
@@ -74,6 +76,13 @@ const TABLE: [Names; 6] = [
         architecture_prefix: "ChineseCLIP",
         model_type: "chinese_clip",
     },
+    Names {
+        family: Family::Siglip2,
+        display: "SigLIP 2",
+        id: "siglip2",
+        architecture_prefix: "Siglip2",
+        model_type: "siglip2",
+    },
 ];
 
 const _: () = {
@@ -112,12 +121,17 @@ impl Family {
         self.names().model_type
     }
 
-    /// The family an `architectures` entry (by prefix, e.g. `ViTForImageClassification`) or a
-    /// `model_type` (exactly) selects.
+    /// The family an `architectures` entry (by its longest matching prefix, e.g.
+    /// `ViTForImageClassification`, `Siglip2Model` before `Siglip`) or a `model_type` (exactly)
+    /// selects.
     pub fn from_name(name: &str) -> Option<Family> {
+        if let Some(n) = TABLE.iter().find(|n| name == n.model_type) {
+            return Some(n.family);
+        }
         TABLE
             .iter()
-            .find(|n| name.starts_with(n.architecture_prefix) || name == n.model_type)
+            .filter(|n| name.starts_with(n.architecture_prefix))
+            .max_by_key(|n| n.architecture_prefix.len())
             .map(|n| n.family)
     }
 
@@ -154,7 +168,9 @@ mod tests {
             assert_eq!(Family::from_name(f.model_type()), Some(f));
             assert_eq!(f.to_string(), f.name());
         }
-        assert_eq!(Family::all().count(), 6);
+        assert_eq!(Family::all().count(), 7);
+        assert_eq!(Family::from_name("Siglip2Model"), Some(Family::Siglip2));
+        assert_eq!(Family::from_name("SiglipModel"), Some(Family::Siglip));
         assert_eq!(Family::from_name("ChineseCLIPModel"), Some(Family::ChineseClip));
         assert_eq!(
             Family::from_name("ViltForImageAndTextRetrieval"),
@@ -166,6 +182,6 @@ mod tests {
             Some(Family::Ast)
         );
         assert_eq!(Family::from_name("LlamaForCausalLM"), None);
-        assert_eq!(Family::supported(), "ViT, CLIP, SigLIP, ViLT, AST, Chinese-CLIP");
+        assert_eq!(Family::supported(), "ViT, CLIP, SigLIP, ViLT, AST, Chinese-CLIP, SigLIP 2");
     }
 }

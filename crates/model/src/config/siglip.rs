@@ -60,6 +60,9 @@ pub struct SiglipVisionConfig {
     pub patch_size: usize,
     /// Whether the attention-pooling head (MAP) is present.
     pub vision_use_head: bool,
+    /// SigLIP 2 (NaFlex): the position table's size, a square grid (`num_patches`); images
+    /// arrive as flattened patches of their own grids. `None` for SigLIP.
+    pub num_patches: Option<usize>,
 }
 
 impl SiglipVisionConfig {
@@ -73,7 +76,33 @@ impl SiglipVisionConfig {
             image_size: f.get("image_size", 224)?,
             patch_size: f.get("patch_size", 16)?,
             vision_use_head: f.get("vision_use_head", true)?,
+            num_patches: None,
         })
+    }
+
+    fn parse_naflex(f: &Fields) -> Result<Self> {
+        let num_patches: usize = f.get("num_patches", 256)?;
+        let patch_size: usize = f.get("patch_size", 16)?;
+        let g = (num_patches as f64).sqrt().round() as usize;
+        if g * g != num_patches || g == 0 {
+            return Err(f.invalid("num_patches", format!("is {num_patches}, not a square number of positions")));
+        }
+        Ok(SiglipVisionConfig {
+            encoder: EncoderConfig::parse(f, &Self::ENCODER_DEFAULTS)?,
+            num_channels: f.get("num_channels", 3)?,
+            image_size: g * patch_size,
+            patch_size,
+            vision_use_head: f.get("vision_use_head", true)?,
+            num_patches: Some(num_patches),
+        })
+    }
+
+    /// The side of the position grid (NaFlex: √num_patches; else image_size / patch_size).
+    pub fn position_grid(&self) -> usize {
+        match self.num_patches {
+            Some(n) => (n as f64).sqrt().round() as usize,
+            None => self.grid_size(),
+        }
     }
 
     /// Patches per image side.
@@ -82,7 +111,7 @@ impl SiglipVisionConfig {
     }
 }
 
-/// `SiglipConfig` (architecture `SiglipModel`).
+/// `SiglipConfig` (architecture `SiglipModel`), or `Siglip2Config` (`Siglip2Model`, NaFlex).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SiglipConfig {
     /// `architectures` list from the file (may be empty).
@@ -100,5 +129,18 @@ impl SiglipConfig {
             text_config: SiglipTextConfig::parse(&f.section("text_config")?)?,
             vision_config: SiglipVisionConfig::parse(&f.section("vision_config")?)?,
         })
+    }
+
+    pub(super) fn parse_siglip2(f: &Fields) -> Result<Self> {
+        Ok(SiglipConfig {
+            architectures: f.architectures()?,
+            text_config: SiglipTextConfig::parse(&f.section("text_config")?)?,
+            vision_config: SiglipVisionConfig::parse_naflex(&f.section("vision_config")?)?,
+        })
+    }
+
+    /// SigLIP 2 with NaFlex inputs.
+    pub fn is_naflex(&self) -> bool {
+        self.vision_config.num_patches.is_some()
     }
 }
