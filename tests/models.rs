@@ -44,6 +44,22 @@ fn siglip_tiny_matches_transformers_on_gpu() {
 }
 
 #[test]
+fn deit_tiny_matches_transformers_on_gpu() {
+    compare("deit_tiny", &run_gpu("deit_tiny"));
+}
+
+#[test]
+fn dinov2_tiny_matches_transformers_on_gpu() {
+    // 40×24 input: the 4×4 position grid resized to 5×3.
+    compare("dinov2_tiny", &run_gpu("dinov2_tiny"));
+}
+
+#[test]
+fn dinov2_reg_tiny_matches_transformers_on_gpu() {
+    compare("dinov2_reg_tiny", &run_gpu("dinov2_reg_tiny"));
+}
+
+#[test]
 fn second_forward_allocates_nothing() {
     // Its own context: the shared one counts other tests' allocations too.
     let own = common::own_context();

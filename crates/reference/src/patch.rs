@@ -120,3 +120,64 @@ pub fn interpolate_pos_bicubic(
     }
     out
 }
+
+/// Keys's cubic convolution kernel with a = −0.5, as PyTorch's antialiased bicubic (and Pillow's
+/// BICUBIC) use it.
+fn cubic_aa(x: f64) -> f64 {
+    const A: f64 = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A
+    } else {
+        0.0
+    }
+}
+
+/// Taps and normalised weights of one output coordinate of the antialiased resize: scale in/out,
+/// support 2·max(scale, 1) around center (dst + ½)·scale, taps inside the input only.
+fn taps_aa(dst: usize, n_in: usize, n_out: usize) -> Vec<(usize, f64)> {
+    let scale = n_in as f64 / n_out as f64;
+    let fs = scale.max(1.0);
+    let support = 2.0 * fs;
+    let center = (dst as f64 + 0.5) * scale;
+    // truncation toward zero, as C casts
+    let lo = ((center - support + 0.5) as i64).max(0);
+    let hi = ((center + support + 0.5) as i64).min(n_in as i64);
+    let mut t: Vec<(usize, f64)> = (lo..hi.max(lo)).map(|x| (x as usize, cubic_aa((x as f64 - center + 0.5) / fs))).collect();
+    let total: f64 = t.iter().map(|w| w.1).sum();
+    if total != 0.0 {
+        t.iter_mut().for_each(|w| w.1 /= total);
+    }
+    t
+}
+
+/// (nh·nw, D): PyTorch `interpolate(size=(nh, nw), mode="bicubic", align_corners=False,
+/// antialias=True)` of a (gh·gw, D) grid, row-major (gy, gx).
+pub fn interpolate_pos_bicubic_antialias(
+    pos: &[f32],
+    gh: usize,
+    gw: usize,
+    d: usize,
+    nh: usize,
+    nw: usize,
+) -> Vec<f32> {
+    let mut out = vec![0f32; nh * nw * d];
+    for oy in 0..nh {
+        let ty = taps_aa(oy, gh, nh);
+        for ox in 0..nw {
+            let tx = taps_aa(ox, gw, nw);
+            for n in 0..d {
+                let mut s = 0f64;
+                for &(iy, wy) in &ty {
+                    for &(ix, wx) in &tx {
+                        s += wy * wx * pos[(iy * gw + ix) * d + n] as f64;
+                    }
+                }
+                out[(oy * nw + ox) * d + n] = s as f32;
+            }
+        }
+    }
+    out
+}

@@ -13,6 +13,10 @@ pub enum Family {
     Vilt,
     /// Audio Spectrogram Transformer (`ASTModel`, `ASTForAudioClassification`).
     Ast,
+    /// DeiT (`DeiTModel`, `DeiTForImageClassification[WithTeacher]`).
+    Deit,
+    /// DINOv2 (`Dinov2Model`, `Dinov2WithRegistersModel`).
+    Dinov2,
 }
 
 /// How one family is named and recognised.
@@ -29,7 +33,7 @@ struct Names {
 }
 
 /// In [`Family`] order (checked at compile time); a name is matched against the rows in turn.
-const TABLE: [Names; 5] = [
+const TABLE: [Names; 7] = [
     Names {
         family: Family::Vit,
         display: "ViT",
@@ -65,7 +69,25 @@ const TABLE: [Names; 5] = [
         architecture_prefix: "AST",
         model_type: "audio-spectrogram-transformer",
     },
+    Names {
+        family: Family::Deit,
+        display: "DeiT",
+        id: "deit",
+        architecture_prefix: "DeiT",
+        model_type: "deit",
+    },
+    Names {
+        family: Family::Dinov2,
+        display: "DINOv2",
+        id: "dinov2",
+        // also `Dinov2WithRegistersModel`
+        architecture_prefix: "Dinov2",
+        model_type: "dinov2",
+    },
 ];
+
+/// Further `model_type` values of a family (matched exactly, after the table).
+const MODEL_TYPE_ALIASES: &[(&str, Family)] = &[("dinov2_with_registers", Family::Dinov2)];
 
 const _: () = {
     let mut i = 0;
@@ -110,6 +132,7 @@ impl Family {
             .iter()
             .find(|n| name.starts_with(n.architecture_prefix) || name == n.model_type)
             .map(|n| n.family)
+            .or_else(|| MODEL_TYPE_ALIASES.iter().find(|(t, _)| *t == name).map(|(_, f)| *f))
     }
 
     /// The family with this short id ([`Family::id`]).
@@ -117,7 +140,7 @@ impl Family {
         TABLE.iter().find(|n| n.id == id).map(|n| n.family)
     }
 
-    /// The display names joined for messages: `"ViT, CLIP, SigLIP, ViLT, AST"`.
+    /// The display names joined for messages: `"ViT, CLIP, SigLIP, ViLT, AST, DeiT, DINOv2"`.
     pub fn supported() -> String {
         TABLE
             .iter()
@@ -145,7 +168,7 @@ mod tests {
             assert_eq!(Family::from_name(f.model_type()), Some(f));
             assert_eq!(f.to_string(), f.name());
         }
-        assert_eq!(Family::all().count(), 5);
+        assert_eq!(Family::all().count(), 7);
         assert_eq!(
             Family::from_name("ViltForImageAndTextRetrieval"),
             Some(Family::Vilt)
@@ -156,6 +179,9 @@ mod tests {
             Some(Family::Ast)
         );
         assert_eq!(Family::from_name("LlamaForCausalLM"), None);
-        assert_eq!(Family::supported(), "ViT, CLIP, SigLIP, ViLT, AST");
+        assert_eq!(Family::from_name("DeiTForImageClassificationWithTeacher"), Some(Family::Deit));
+        assert_eq!(Family::from_name("Dinov2WithRegistersModel"), Some(Family::Dinov2));
+        assert_eq!(Family::from_name("dinov2_with_registers"), Some(Family::Dinov2));
+        assert_eq!(Family::supported(), "ViT, CLIP, SigLIP, ViLT, AST, DeiT, DINOv2");
     }
 }
