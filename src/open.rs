@@ -267,12 +267,19 @@ fn check_folder(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The family's image processor at the model's own resolution; DeiT and DINOv2 get what their
-/// checkpoints' files say (resize 256, crop 224, ImageNet mean/std), whatever `image_size`
-/// is (DINOv2's is that of its position grid, 518 in the real checkpoints).
+/// The family's image processor at the model's own resolution. DeiT's is what its checkpoints'
+/// files say, scaled to `image_size` S: resize to ⌊S·256/224⌋ square, crop S (256 → 224, and
+/// 438 → 384 for the 384 checkpoints), ImageNet mean/std. DINOv2's is its checkpoints' whatever
+/// `image_size` is (that of the position grid, 518 in the real checkpoints; every input size is
+/// interpolated): shortest edge 256, crop 224, ImageNet mean/std.
 fn default_processor(config: &ModelConfig) -> ImageProcessor {
     match config {
-        ModelConfig::Deit(_) => return ImageProcessor::new(ImageProcessorConfig::deit_checkpoint()),
+        ModelConfig::Deit(c) => {
+            let s = c.image_size;
+            let r = s * 256 / 224;
+            let cfg = ImageProcessorConfig { size: ResizeSpec::Exact { height: r, width: r }, crop_size: (s, s), ..ImageProcessorConfig::deit_checkpoint() };
+            return ImageProcessor::new(cfg);
+        }
         ModelConfig::Dinov2(_) => return ImageProcessor::new(ImageProcessorConfig::dinov2_checkpoint()),
         _ => {}
     }
