@@ -467,7 +467,7 @@ fn help_describes_model_folders_and_lists_bench_models() {
     assert!(s.contains("config.json") && s.contains("model.safetensors") && s.contains("tokenizer.json"), "{s}");
     let out = vitfuse(&["bench", "model", "--help"]);
     let s = String::from_utf8_lossy(&out.stdout);
-    for m in ["vit-b16", "vit-ti16", "clip-b32", "ast-b"] {
+    for m in ["vit-b16", "vit-ti16", "clip-b32", "ast-b", "dinov2-b14", "dinov2-b14-reg"] {
         assert!(s.contains(m), "{m} missing from: {s}");
     }
     // Commands that use no GPU offer no --adapter.

@@ -272,7 +272,8 @@ enum BenchCmd {
     /// A whole encoder at real size with random weights.
     Model {
         /// The model: vit-b16 (ViT-B/16, 224²), vit-ti16 (ViT-Ti/16), clip-b32 (CLIP ViT-B/32
-        /// image tower), ast-b (AST-base, 1024 x 128 features).
+        /// image tower), ast-b (AST-base, 1024 x 128 features), dinov2-b14 and dinov2-b14-reg
+        /// (DINOv2-B/14 without and with registers, 224² from a 518² position grid).
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(bench::MODELS))]
         name: String,
         /// Inputs per pass.
