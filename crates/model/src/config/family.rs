@@ -110,12 +110,12 @@ impl Family {
         TABLE.iter().map(|n| n.family)
     }
 
-    /// Display name: `"ViT"`, `"CLIP"`, `"SigLIP"`, `"ViLT"` or `"AST"`.
+    /// Display name: `"ViT"`, `"CLIP"`, `"SigLIP"`, `"ViLT"`, `"AST"`, `"DeiT"` or `"DINOv2"`.
     pub fn name(self) -> &'static str {
         self.names().display
     }
 
-    /// Short id: `"vit"`, `"clip"`, `"siglip"`, `"vilt"` or `"ast"`.
+    /// Short id: `"vit"`, `"clip"`, `"siglip"`, `"vilt"`, `"ast"`, `"deit"` or `"dinov2"`.
     pub fn id(self) -> &'static str {
         self.names().id
     }
@@ -126,7 +126,7 @@ impl Family {
     }
 
     /// The family an `architectures` entry (by prefix, e.g. `ViTForImageClassification`) or a
-    /// `model_type` (exactly) selects.
+    /// `model_type` (exactly; `dinov2_with_registers` too) selects.
     pub fn from_name(name: &str) -> Option<Family> {
         TABLE
             .iter()
