@@ -8,8 +8,8 @@
 //! | handle | architectures | does |
 //! |---|---|---|
 //! | [`DualEncoder`] | `CLIPModel`, `SiglipModel` | image and text embeddings in one space, zero-shot labels, image-text scores, folder retrieval |
-//! | [`ImageEncoder`] | ViT, and the image towers of CLIP and SigLIP | image features |
-//! | [`ImageClassifier`] | `ViTForImageClassification` | the checkpoint's own labels |
+//! | [`ImageEncoder`] | ViT, DeiT, DINOv2 (with registers too), and the image towers of CLIP and SigLIP | image features, image-to-image folder retrieval |
+//! | [`ImageClassifier`] | `ViTForImageClassification`, `DeiTForImageClassification[WithTeacher]` | the checkpoint's own labels |
 //! | [`ImageTextMatcher`] | `ViltForImageAndTextRetrieval` (and CLIP, SigLIP) | early-fusion image-text scores |
 //! | [`AudioClassifier`] | `ASTForAudioClassification` | labels of WAV clips |
 //! | [`AudioEncoder`] | `ASTModel`, `ASTForAudioClassification` | audio embeddings |

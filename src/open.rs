@@ -55,13 +55,15 @@ pub const DEFAULT_BATCH: usize = 32;
 /// What a model can be asked to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Task {
-    /// Image embeddings: CLIP and SigLIP (normalised, in the shared space), ViT (CLS features).
+    /// Image embeddings: CLIP and SigLIP (normalised, in the shared space), ViT (CLS features),
+    /// DeiT (the mean of its CLS and distillation tokens), DINOv2 (`pooler_output`, the CLS).
     EmbedImages,
     /// Text embeddings: CLIP and SigLIP (normalised, in the shared space).
     EmbedTexts,
     /// Zero-shot image classification over labels: CLIP and SigLIP.
     ZeroShot,
-    /// Image classification with the checkpoint's own head: `ViTForImageClassification`.
+    /// Image classification with the checkpoint's own head: `ViTForImageClassification`,
+    /// `DeiTForImageClassification[WithTeacher]`.
     ClassifyImages,
     /// Image-text matching scores: CLIP and SigLIP (embedding similarity) and
     /// `ViltForImageAndTextRetrieval` (early fusion, score head).
@@ -267,14 +269,28 @@ fn check_folder(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The family's image processor at the model's own resolution.
+/// The family's image processor at the model's own resolution. DeiT's is what its checkpoints'
+/// files say, scaled to `image_size` S: resize to ⌊S·256/224⌋ square, crop S (256 → 224, and
+/// 438 → 384 for the 384 checkpoints), ImageNet mean/std. DINOv2's is its checkpoints' whatever
+/// `image_size` is (that of the position grid, 518 in the real checkpoints; every input size is
+/// interpolated): shortest edge 256, crop 224, ImageNet mean/std.
 fn default_processor(config: &ModelConfig) -> ImageProcessor {
+    match config {
+        ModelConfig::Deit(c) => {
+            let s = c.image_size;
+            let r = s * 256 / 224;
+            let cfg = ImageProcessorConfig { size: ResizeSpec::Exact { height: r, width: r }, crop_size: (s, s), ..ImageProcessorConfig::deit_checkpoint() };
+            return ImageProcessor::new(cfg);
+        }
+        ModelConfig::Dinov2(_) => return ImageProcessor::new(ImageProcessorConfig::dinov2_checkpoint()),
+        _ => {}
+    }
     let (mut cfg, size) = match config {
         ModelConfig::Clip(c) => (ImageProcessorConfig::clip_default(), c.vision_config.image_size),
         ModelConfig::Siglip(c) => (ImageProcessorConfig::siglip_default(), c.vision_config.image_size),
         ModelConfig::Vit(c) => (ImageProcessorConfig::vit_default(), c.image_size),
         ModelConfig::Vilt(c) => (ImageProcessorConfig::vilt_default(), c.image_size),
-        ModelConfig::Ast(_) => (ImageProcessorConfig::vit_default(), 224),
+        ModelConfig::Ast(_) | ModelConfig::Deit(_) | ModelConfig::Dinov2(_) => (ImageProcessorConfig::vit_default(), 224),
     };
     cfg.size = match cfg.size {
         ResizeSpec::ShortestEdge(_) => ResizeSpec::ShortestEdge(size),
@@ -319,6 +335,18 @@ impl Inner {
                 no("it fuses image and text early in one encoder and has no separate embeddings; it scores image-text pairs")
             }
             (M::Vilt(_), Task::ClassifyImages) => no("it has no classifier head; it scores image-text pairs"),
+            (M::Deit(_), Task::EmbedImages) => Ok(()),
+            (M::Deit(d), Task::ClassifyImages) if d.has_classifier() => Ok(()),
+            (M::Deit(_), Task::ClassifyImages) => {
+                no("this checkpoint has no classifier head (cls_classifier and distillation_classifier, or classifier); its image embeddings are available")
+            }
+            (M::Dinov2(_), Task::EmbedImages) => Ok(()),
+            (M::Dinov2(_), Task::ClassifyImages) => {
+                no("it is a self-supervised image encoder without a classifier head; its image embeddings are available (embed, retrieval by image)")
+            }
+            (M::Deit(_) | M::Dinov2(_), Task::EmbedTexts | Task::ZeroShot | Task::MatchImageText) => {
+                no("it has no text tower (an image encoder only); image-text tasks need CLIP, SigLIP or ViLT")
+            }
             (M::Ast(_), Task::EmbedAudio) => self.audio_features().map(|_| ()),
             (M::Ast(a), Task::ClassifyAudio) if a.has_classifier() => self.audio_features().map(|_| ()),
             (M::Ast(_), Task::ClassifyAudio) => no("this checkpoint has no classifier head (ASTModel); its audio embeddings are available"),
@@ -451,10 +479,10 @@ impl Inner {
                 crate::tasks::vilt_scores(self, &[&px], &["a"])?;
             }
             M::Vilt(_) => {}
-            // ViT's forward pass includes its head; CLIP and SigLIP run both towers.
-            M::Clip(_) | M::Siglip(_) | M::Vit(_) => {
+            // ViT's and DeiT's forward passes include their heads; CLIP and SigLIP run both towers.
+            M::Clip(_) | M::Siglip(_) | M::Vit(_) | M::Deit(_) | M::Dinov2(_) => {
                 crate::tasks::image_embeds(self, &self.zero_pixels()?)?;
-                if !matches!(self.gpu, M::Vit(_)) && has_tokenizer {
+                if matches!(self.gpu, M::Clip(_) | M::Siglip(_)) && has_tokenizer {
                     crate::tasks::text_embeds(self, &["a"])?;
                 }
             }

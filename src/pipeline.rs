@@ -465,7 +465,7 @@ fn tower_width(model: &Model, modality: Modality, part: Option<&str>) -> std::re
             }
             Ok(m.embed_dim())
         }
-        (Gpu::Vit(_), Modality::Image, None | Some("image")) => Ok(m.embed_dim()),
+        (Gpu::Vit(_) | Gpu::Deit(_) | Gpu::Dinov2(_), Modality::Image, None | Some("image")) => Ok(m.embed_dim()),
         (Gpu::Ast(_), Modality::Audio, None | Some("audio")) => {
             model.require(crate::Task::EmbedAudio).map_err(|e| e.to_string())?;
             Ok(m.embed_dim())

@@ -1,5 +1,7 @@
 //! Retrieval over a folder of images by late fusion: every image embedded once (and cached next
-//! to the folder), queries embedded and compared by cosine similarity.
+//! to the folder), queries embedded and compared by cosine similarity. A [`DualEncoder`] (CLIP,
+//! SigLIP) searches its index with a text; any [`ImageEncoder`] (those two, ViT, DeiT, DINOv2)
+//! with an image.
 //!
 //! The cache is one safetensors file next to the folder (`<folder>.vitfuse-<hash>.safetensors`).
 //! The hash covers everything that changes an embedding: the model folder's path, the contents
@@ -19,7 +21,8 @@ use std::time::UNIX_EPOCH;
 use vitfuse_model::weights::{write_host_tensors, HostTensor};
 
 use crate::output::Embeddings;
-use crate::{DualEncoder, Error, Result};
+use crate::open::Inner;
+use crate::{DualEncoder, Error, ImageEncoder, ImageSource, Result};
 
 const SEP: char = '\u{1f}';
 /// File extensions indexed (case-insensitive).
@@ -67,7 +70,8 @@ pub struct IndexStats {
 pub struct ImageIndex {
     /// The indexed files, sorted by path; row `i` of [`ImageIndex::embeddings`] is `paths[i]`.
     pub paths: Vec<PathBuf>,
-    /// One normalised embedding per file.
+    /// One embedding per file (normalised for CLIP and SigLIP, the raw features of the other
+    /// image encoders; similarities are cosines either way).
     pub embeddings: Embeddings,
     /// What the pass did.
     pub stats: IndexStats,
@@ -82,7 +86,8 @@ pub struct Hit {
     pub path: PathBuf,
     /// Cosine similarity with the query.
     pub similarity: f32,
-    /// The model's logit (scaled similarity, plus SigLIP's bias).
+    /// The model's logit for a text query (scaled similarity, plus SigLIP's bias); the
+    /// similarity itself for an image query.
     pub logit: f32,
 }
 
@@ -172,89 +177,114 @@ pub fn list_images(folder: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// Embeds every decodable image directly in `folder` with the image encoder of `inner`.
+fn index_with(inner: &Inner, folder: &Path, opts: &IndexOptions, mut events: impl FnMut(IndexEvent)) -> Result<ImageIndex> {
+    inner.check(crate::Task::EmbedImages)?;
+    let images = list_images(folder)?;
+    let cache_file = opts.cache.then(|| cache_path(folder, &inner.dir));
+    let cache: HashMap<String, HostTensor> = match &cache_file {
+        Some(f) if f.exists() => {
+            let read = vitfuse_model::limits::read_file(f, vitfuse_model::limits::MAX_CACHE_BYTES, "an embedding cache")
+                .and_then(|b| vitfuse_model::weights::parse_host_tensors(&b, f));
+            read.unwrap_or_else(|e| {
+                log::warn!("the embedding cache {} is not usable ({e}); its images are embedded again", f.display());
+                HashMap::new()
+            })
+        }
+        _ => HashMap::new(),
+    };
+    let mut stats = IndexStats { images: images.len(), ..Default::default() };
+    let mut rows: Vec<(PathBuf, Vec<f32>)> = Vec::new();
+    let mut todo: Vec<(PathBuf, String)> = Vec::new();
+    let mut keep: BTreeMap<String, HostTensor> = BTreeMap::new();
+    let dim = inner.embed_dim();
+    for p in &images {
+        let k = key(p)?;
+        match cache_entry(&cache, &k, dim) {
+            Some((t, v)) => {
+                rows.push((p.clone(), v.to_vec()));
+                keep.insert(k, t.clone());
+                stats.cached += 1;
+            }
+            None => todo.push((p.clone(), k)),
+        }
+    }
+    events(IndexEvent::Start(todo.len()));
+    let per = inner.batch_len(inner.image_item_bytes());
+    for (batch, chunk) in todo.chunks(per).enumerate() {
+        // Decode one by one so that a bad file only skips itself.
+        let mut ok: Vec<&(PathBuf, String)> = Vec::new();
+        let mut prepared = Vec::new();
+        for item in chunk {
+            match inner.prepare(&item.0) {
+                Ok(px) => {
+                    ok.push(item);
+                    prepared.push(px);
+                }
+                Err(e) => {
+                    stats.skipped += 1;
+                    events(IndexEvent::Skipped(&item.0, &e));
+                    events(IndexEvent::Step);
+                }
+            }
+        }
+        if ok.is_empty() {
+            continue;
+        }
+        let emb = crate::tasks::image_embeds(inner, &inner.stack(&prepared)?)?;
+        let d = emb.shape()[1];
+        let host = emb.to_vec::<f32>(inner.ctx())?;
+        for ((p, k), row) in ok.iter().zip(host.chunks(d)) {
+            rows.push((p.clone(), row.to_vec()));
+            keep.insert(k.clone(), HostTensor::f32(vec![d], row.to_vec())?);
+            stats.embedded += 1;
+            events(IndexEvent::Step);
+        }
+        if let Some(f) = &cache_file {
+            if (batch + 1) % SAVE_EVERY == 0 {
+                save(f, &keep);
+            }
+        }
+    }
+    if let Some(f) = &cache_file {
+        if stats.embedded > 0 || keep.len() != cache.len() {
+            save(f, &keep);
+        }
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let (paths, data): (Vec<PathBuf>, Vec<Vec<f32>>) = rows.into_iter().unzip();
+    let embeddings = Embeddings::new(dim, data.concat(), inner.images_normalized())?;
+    Ok(ImageIndex { paths, embeddings, stats, cache_file })
+}
+
+/// The images of `index` ranked by cosine similarity with the one query `q`, best first, with
+/// logits `scale · similarity + bias`.
+fn rank(index: &ImageIndex, q: &Embeddings, scale: f32, bias: f32) -> Result<Vec<Hit>> {
+    if q.len() != 1 {
+        return Err(Error::InvalidInput(format!("a search takes one query embedding, got {}", q.len())));
+    }
+    if index.paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sims = index.embeddings.similarity(q)?;
+    let mut hits: Vec<Hit> = index
+        .paths
+        .iter()
+        .zip(sims.as_slice())
+        .map(|(p, &s)| Hit { path: p.clone(), similarity: s, logit: scale * s + bias })
+        .collect();
+    hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+    Ok(hits)
+}
+
 impl DualEncoder {
     /// Embeds every decodable image directly in `folder` (PNG, JPEG), taking current
     /// embeddings from the cache and writing new ones back when anything changed. Files that do
     /// not decode are skipped and reported through `events`.
-    pub fn index_folder(&self, folder: impl AsRef<Path>, opts: &IndexOptions, mut events: impl FnMut(IndexEvent)) -> Result<ImageIndex> {
-        let folder = folder.as_ref();
-        let images = list_images(folder)?;
-        let cache_file = opts.cache.then(|| cache_path(folder, self.model().dir()));
-        let cache: HashMap<String, HostTensor> = match &cache_file {
-            Some(f) if f.exists() => {
-                let read = vitfuse_model::limits::read_file(f, vitfuse_model::limits::MAX_CACHE_BYTES, "an embedding cache")
-                    .and_then(|b| vitfuse_model::weights::parse_host_tensors(&b, f));
-                read.unwrap_or_else(|e| {
-                    log::warn!("the embedding cache {} is not usable ({e}); its images are embedded again", f.display());
-                    HashMap::new()
-                })
-            }
-            _ => HashMap::new(),
-        };
-        let mut stats = IndexStats { images: images.len(), ..Default::default() };
-        let mut rows: Vec<(PathBuf, Vec<f32>)> = Vec::new();
-        let mut todo: Vec<(PathBuf, String)> = Vec::new();
-        let mut keep: BTreeMap<String, HostTensor> = BTreeMap::new();
-        let dim = self.model().inner.embed_dim();
-        for p in &images {
-            let k = key(p)?;
-            match cache_entry(&cache, &k, dim) {
-                Some((t, v)) => {
-                    rows.push((p.clone(), v.to_vec()));
-                    keep.insert(k, t.clone());
-                    stats.cached += 1;
-                }
-                None => todo.push((p.clone(), k)),
-            }
-        }
-        events(IndexEvent::Start(todo.len()));
-        let inner = &self.model().inner;
-        let per = inner.batch_len(inner.image_item_bytes());
-        for (batch, chunk) in todo.chunks(per).enumerate() {
-            // Decode one by one so that a bad file only skips itself.
-            let mut ok: Vec<&(PathBuf, String)> = Vec::new();
-            let mut prepared = Vec::new();
-            for item in chunk {
-                match inner.prepare(&item.0) {
-                    Ok(px) => {
-                        ok.push(item);
-                        prepared.push(px);
-                    }
-                    Err(e) => {
-                        stats.skipped += 1;
-                        events(IndexEvent::Skipped(&item.0, &e));
-                        events(IndexEvent::Step);
-                    }
-                }
-            }
-            if ok.is_empty() {
-                continue;
-            }
-            let emb = crate::tasks::image_embeds(inner, &inner.stack(&prepared)?)?;
-            let d = emb.shape()[1];
-            let host = emb.to_vec::<f32>(inner.ctx())?;
-            for ((p, k), row) in ok.iter().zip(host.chunks(d)) {
-                rows.push((p.clone(), row.to_vec()));
-                keep.insert(k.clone(), HostTensor::f32(vec![d], row.to_vec())?);
-                stats.embedded += 1;
-                events(IndexEvent::Step);
-            }
-            if let Some(f) = &cache_file {
-                if (batch + 1) % SAVE_EVERY == 0 {
-                    save(f, &keep);
-                }
-            }
-        }
-        if let Some(f) = &cache_file {
-            if stats.embedded > 0 || keep.len() != cache.len() {
-                save(f, &keep);
-            }
-        }
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        let (paths, data): (Vec<PathBuf>, Vec<Vec<f32>>) = rows.into_iter().unzip();
-        let embeddings = Embeddings::new(dim, data.concat(), true)?;
-        Ok(ImageIndex { paths, embeddings, stats, cache_file })
+    pub fn index_folder(&self, folder: impl AsRef<Path>, opts: &IndexOptions, events: impl FnMut(IndexEvent)) -> Result<ImageIndex> {
+        index_with(&self.model().inner, folder.as_ref(), opts, events)
     }
+
 
     /// The images of `index` ranked against the text `query`, best first.
     pub fn search(&self, index: &ImageIndex, query: &str) -> Result<Vec<Hit>> {
@@ -267,21 +297,33 @@ impl DualEncoder {
     /// [`DualEncoder::search`] for a query embedded beforehand (one row of
     /// [`DualEncoder::embed_texts`]), e.g. so that a bad query fails before a folder is indexed.
     pub fn search_embedded(&self, index: &ImageIndex, q: &Embeddings) -> Result<Vec<Hit>> {
-        if q.len() != 1 {
-            return Err(Error::InvalidInput(format!("a search takes one query embedding, got {}", q.len())));
+        rank(index, q, self.logit_scale(), self.logit_bias())
+    }
+}
+
+impl ImageEncoder {
+    /// Embeds every decodable image directly in `folder` (PNG, JPEG), with the cache of
+    /// [`DualEncoder::index_folder`] (keyed by the model folder, so each model has its own).
+    pub fn index_folder(&self, folder: impl AsRef<Path>, opts: &IndexOptions, events: impl FnMut(IndexEvent)) -> Result<ImageIndex> {
+        index_with(&self.model().inner, folder.as_ref(), opts, events)
+    }
+
+    /// The images of `index` ranked by cosine similarity with the image `query`, best first
+    /// (image-to-image search; `logit` is the similarity).
+    pub fn search_image(&self, index: &ImageIndex, query: impl ImageSource) -> Result<Vec<Hit>> {
+        self.search_embedded(index, &self.embed(&[query])?)
+    }
+
+    /// [`ImageEncoder::search_image`] for a query embedded beforehand (one row of
+    /// [`ImageEncoder::embed`]).
+    pub fn search_embedded(&self, index: &ImageIndex, q: &Embeddings) -> Result<Vec<Hit>> {
+        if q.dim() != index.embeddings.dim() && !index.paths.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "the query embedding has {} values, the index {}: both must come from one model",
+                q.dim(),
+                index.embeddings.dim()
+            )));
         }
-        if index.paths.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sims = index.embeddings.similarity(q)?;
-        let (scale, bias) = (self.logit_scale(), self.logit_bias());
-        let mut hits: Vec<Hit> = index
-            .paths
-            .iter()
-            .zip(sims.as_slice())
-            .map(|(p, &s)| Hit { path: p.clone(), similarity: s, logit: scale * s + bias })
-            .collect();
-        hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
-        Ok(hits)
+        rank(index, q, 1.0, 0.0)
     }
 }

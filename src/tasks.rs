@@ -46,13 +46,16 @@ fn item_bytes(tokens: usize, e: &vitfuse_model::EncoderConfig) -> u64 {
 }
 
 /// Image embeddings of preprocessed `pixel_values` on the GPU: CLIP/SigLIP normalised
-/// projections, ViT's CLS token after the final LayerNorm.
+/// projections, ViT's CLS token after the final LayerNorm, DeiT's mean of its CLS and
+/// distillation tokens after it, DINOv2's `pooler_output` (its CLS token after it).
 pub(crate) fn image_embeds(m: &Inner, px: &Tensor) -> Result<Tensor> {
     let ctx = m.ctx();
     Ok(match &m.gpu {
         Gpu::Clip(c) => c.vision(ctx)?.forward(ctx, px)?.embeds,
         Gpu::Siglip(s) => s.vision(ctx)?.forward(ctx, px)?.embeds,
         Gpu::Vit(v) => ops::take_token(ctx, &v.forward(ctx, px)?.last_hidden_state, 0)?,
+        Gpu::Deit(d) => d.forward(ctx, px)?.features,
+        Gpu::Dinov2(d) => d.forward(ctx, px)?.pooler_output,
         _ => return Err(m.check(Task::EmbedImages).err().unwrap_or_else(|| Error::InvalidInput("no image tower".into()))),
     })
 }
@@ -145,6 +148,17 @@ impl Inner {
                 let (f, t) = c.patch_grid();
                 item_bytes(f * t + 2, &c.encoder)
             }
+            ModelConfig::Deit(c) => item_bytes(c.grid_size().pow(2) + 2, &c.encoder),
+            ModelConfig::Dinov2(c) => {
+                // at the processor's output size (DINOv2 takes any), the SwiGLU input twice as wide
+                let (h, w) = self.processor.as_ref().map_or((c.image_size, c.image_size), |p| p.config.output_size(c.image_size, c.image_size));
+                let p = c.patch_size.max(1);
+                let mut e = c.encoder;
+                if c.use_swiglu_ffn {
+                    e.intermediate_size *= 2;
+                }
+                item_bytes((h / p) * (w / p) + 1 + c.num_register_tokens, &e)
+            }
         }
     }
 
@@ -169,10 +183,12 @@ impl Inner {
             ModelConfig::Vit(c) => c.encoder.hidden_size,
             ModelConfig::Vilt(c) => c.encoder.hidden_size,
             ModelConfig::Ast(c) => c.encoder.hidden_size,
+            ModelConfig::Deit(c) => c.encoder.hidden_size,
+            ModelConfig::Dinov2(c) => c.encoder.hidden_size,
         }
     }
 
-    fn images_normalized(&self) -> bool {
+    pub(crate) fn images_normalized(&self) -> bool {
         matches!(self.gpu, Gpu::Clip(_) | Gpu::Siglip(_))
     }
 
@@ -395,8 +411,12 @@ impl DualEncoder {
     }
 }
 
-/// An image encoder: features of images for search and clustering. ViT (`ViTModel`,
-/// `ViTForImageClassification`: the CLS token after the final LayerNorm, not normalised) and the
+/// An image encoder: features of images for search and clustering, and image-to-image
+/// retrieval over a folder ([`ImageEncoder::index_folder`], [`ImageEncoder::search_image`]).
+/// ViT (`ViTModel`, `ViTForImageClassification`: the CLS token after the final LayerNorm), DeiT
+/// (the mean of the CLS and distillation tokens after the final LayerNorm, the features its two
+/// heads read, as timm's `pre_logits`), DINOv2 (`Dinov2Model`, `Dinov2WithRegistersModel`: the
+/// `pooler_output`, the CLS token after the final LayerNorm), none of them normalised; and the
 /// image towers of CLIP and SigLIP (their normalised embeddings).
 #[derive(Clone, Debug)]
 pub struct ImageEncoder {
@@ -431,8 +451,10 @@ impl ImageEncoder {
     }
 }
 
-/// An image classifier with its own head: `ViTForImageClassification` (labels from the
-/// config's `id2label`, softmax probabilities).
+/// An image classifier with its own head: `ViTForImageClassification`,
+/// `DeiTForImageClassificationWithTeacher` (the mean of its two heads' logits, as transformers)
+/// and `DeiTForImageClassification` (labels from the config's `id2label`, softmax
+/// probabilities).
 #[derive(Clone, Debug)]
 pub struct ImageClassifier {
     model: Model,
@@ -444,6 +466,7 @@ impl ImageClassifier {
     pub fn labels(&self) -> Vec<String> {
         match &self.model.inner.gpu {
             Gpu::Vit(v) => label_names(&v.config.id2label, v.config.id2label.len().max(1)),
+            Gpu::Deit(d) => label_names(&d.config.id2label, d.config.id2label.len().max(1)),
             _ => Vec::new(),
         }
     }
@@ -456,13 +479,23 @@ impl ImageClassifier {
     /// [`ImageClassifier::classify`], calling `progress` after each batch.
     pub fn classify_with<S: ImageSource>(&self, images: &[S], progress: impl FnMut(Progress)) -> Result<Vec<Vec<LabelScore>>> {
         let m = &self.model.inner;
-        let Gpu::Vit(v) = &m.gpu else { return Err(Error::InvalidInput("not a ViT".into())) };
         m.check(Task::ClassifyImages)?;
         let ctx = m.ctx();
+        let id2label = match &m.gpu {
+            Gpu::Vit(v) => &v.config.id2label,
+            Gpu::Deit(d) => &d.config.id2label,
+            _ => return Err(Error::InvalidInput("not an image classifier".into())),
+        };
         m.batched(images, m.batch_len(m.image_item_bytes()), progress, |chunk| {
-            let logits = v.forward(ctx, &m.pixels(chunk)?)?.logits.ok_or_else(|| Error::InvalidInput("no classifier head".into()))?;
+            let px = m.pixels(chunk)?;
+            let logits = match &m.gpu {
+                Gpu::Vit(v) => v.forward(ctx, &px)?.logits,
+                Gpu::Deit(d) => d.forward(ctx, &px)?.logits,
+                _ => None,
+            };
+            let logits = logits.ok_or_else(|| Error::InvalidInput("no classifier head".into()))?;
             let n = logits.shape()[1];
-            let names = label_names(&v.config.id2label, n);
+            let names = label_names(id2label, n);
             Ok(logits.to_vec::<f32>(ctx)?.chunks(n).map(|row| softmax_ranked(row, &names)).collect())
         })
     }

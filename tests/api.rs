@@ -423,3 +423,148 @@ fn an_ast_model_saved_alone_loads() {
     assert!(max_diff(&alone, &nested) < 1e-6);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A copy of a fixture model folder, with `preprocessor_config.json` when given.
+fn model_copy(name: &str, processor: Option<serde_json::Value>) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("vitfuse-api-copy-{name}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture(name).join(f), d.join(f)).unwrap();
+    }
+    if let Some(p) = processor {
+        std::fs::write(d.join("preprocessor_config.json"), p.to_string()).unwrap();
+    }
+    d
+}
+
+/// `forward` on what the model's own processor makes of `files`.
+fn forward_files(m: &Model, files: &[PathBuf]) -> std::collections::BTreeMap<String, vitfuse::HostTensor> {
+    let px = m.image_processor().unwrap().0.preprocess_files(files).unwrap();
+    m.forward(&[("pixel_values".to_string(), px)].into_iter().collect()).unwrap()
+}
+
+#[test]
+fn deit_classifies_and_embeds() {
+    // No preprocessor_config.json: DeiT's checkpoint processor scaled to the 32² model
+    // (resize 36², crop 32², ImageNet mean/std).
+    let m = Model::open_with(fixture("deit_tiny"), &opts()).unwrap();
+    assert_eq!(m.tasks(), vec![Task::EmbedImages, Task::ClassifyImages]);
+    assert_eq!(m.architecture(), "DeiTForImageClassificationWithTeacher");
+    let (p, from_file) = m.image_processor().unwrap();
+    assert!(!from_file);
+    assert_eq!((p.config.processor_type.as_str(), p.config.output_size(50, 70)), ("DeiTImageProcessor", (32, 32)));
+    assert_eq!(p.config.image_mean, [0.485, 0.456, 0.406]);
+    let files = images();
+    let out = forward_files(&m, &files);
+
+    // Classification: softmax over the mean of the two heads, which forward calls `logits`.
+    let c = m.image_classifier().unwrap();
+    assert_eq!(c.labels(), (0..5).map(|i| format!("class_{i}")).collect::<Vec<_>>());
+    let ranked = c.classify(&files).unwrap();
+    let logits = out["logits"].as_f32().unwrap();
+    for (i, r) in ranked.iter().enumerate() {
+        assert_eq!(r.len(), 5);
+        assert!((r.iter().map(|x| x.score).sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!(r.windows(2).all(|w| w[0].score >= w[1].score));
+        for x in r {
+            let k: usize = x.label.trim_start_matches("class_").parse().unwrap();
+            assert!((x.logit - logits[i * 5 + k]).abs() < 1e-5, "{i} {}", x.label);
+        }
+    }
+    let (cls, dist) = (out["cls_logits"].as_f32().unwrap(), out["distillation_logits"].as_f32().unwrap());
+    for i in 0..15 {
+        assert!((logits[i] - (cls[i] + dist[i]) / 2.0).abs() < 1e-5);
+    }
+
+    // Features: the mean of the CLS and distillation tokens after the final LayerNorm.
+    let enc = m.image_encoder().unwrap();
+    assert_eq!(enc.dim(), 64);
+    let e = enc.embed(&files).unwrap();
+    assert!(!e.is_normalized());
+    let lhs = out["last_hidden_state"].as_f32().unwrap();
+    let t = out["last_hidden_state"].shape[1];
+    assert_eq!(t, 18);
+    for i in 0..3 {
+        for n in 0..64 {
+            let want = (lhs[i * t * 64 + n] + lhs[i * t * 64 + 64 + n]) / 2.0;
+            assert!((e.row(i)[n] - want).abs() < 1e-5);
+        }
+    }
+    let err = m.dual_encoder().unwrap_err().to_string();
+    assert!(err.contains("DeiTForImageClassificationWithTeacher") && err.contains("no text tower"), "{err}");
+
+    // A DeiTModel without heads: features only.
+    let dir = model_copy("deit_tiny", None);
+    let w: std::collections::BTreeMap<String, vitfuse::HostTensor> =
+        read_host_tensors(fixture("deit_tiny").join("model.safetensors")).unwrap().into_iter().filter(|(k, _)| k.starts_with("deit.")).collect();
+    vitfuse::write_host_tensors(dir.join("model.safetensors"), &w).unwrap();
+    let bare = Model::open_with(&dir, &opts()).unwrap();
+    assert_eq!(bare.tasks(), vec![Task::EmbedImages]);
+    assert!(bare.image_classifier().unwrap_err().to_string().contains("no classifier head"));
+    assert_eq!(bare.image_encoder().unwrap().embed(&files).unwrap(), e);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn dinov2_embeds_and_retrieves_by_image() {
+    // With registers, from a preprocessor_config.json at the fixture's 32² (no interpolation);
+    // without, on the checkpoints' defaults (shortest edge 256, crop 224: a 28² grid from 4²).
+    let bit = serde_json::json!({
+        "image_processor_type": "BitImageProcessor", "do_convert_rgb": true, "do_resize": true, "size": {"shortest_edge": 40},
+        "resample": 3, "do_center_crop": true, "crop_size": {"height": 32, "width": 32}, "do_rescale": true, "rescale_factor": 0.00392156862745098,
+        "do_normalize": true, "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]
+    });
+    for (name, processor, side) in [("dinov2_reg_tiny", Some(bit), 32), ("dinov2_tiny", None, 224)] {
+        let dir = model_copy(name, processor);
+        let m = Model::open_with(&dir, &opts()).unwrap();
+        assert_eq!(m.tasks(), vec![Task::EmbedImages], "{name}");
+        let (p, _) = m.image_processor().unwrap();
+        assert_eq!((p.config.processor_type.as_str(), p.config.output_size(300, 200)), ("BitImageProcessor", (side, side)));
+        let e = m.image_classifier().unwrap_err().to_string();
+        assert!(e.contains("without a classifier head") && e.contains("image embeddings"), "{e}");
+        let e = m.dual_encoder().unwrap_err().to_string();
+        assert!(e.contains("no text tower"), "{e}");
+
+        // Features = pooler_output = the CLS token after the final LayerNorm.
+        let files = images();
+        let out = forward_files(&m, &files);
+        let enc = ImageEncoder::try_from(m.clone()).unwrap();
+        let feats = enc.embed(&files).unwrap();
+        assert!(!feats.is_normalized());
+        let pooled = out["pooler_output"].as_f32().unwrap();
+        assert!(feats.as_slice().iter().zip(pooled).all(|(a, b)| (a - b).abs() < 1e-5), "{name}");
+        let regs = if name == "dinov2_reg_tiny" { 4 } else { 0 };
+        assert_eq!(out["last_hidden_state"].shape, [3, 1 + regs + (side / 8) * (side / 8), 64]);
+
+        // Image-to-image retrieval over a folder, with its cache.
+        let folder = std::env::temp_dir().join(format!("vitfuse-api-{name}-gallery-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        for f in &files {
+            std::fs::copy(f, folder.join(f.file_name().unwrap())).unwrap();
+        }
+        let opts_c = vitfuse::retrieval::IndexOptions { cache: true };
+        let idx = enc.index_folder(&folder, &opts_c, |_| {}).unwrap();
+        assert_eq!((idx.stats.embedded, idx.paths.len()), (3, 3));
+        assert_eq!(idx.embeddings, enc.embed(&idx.paths).unwrap());
+        for q in &idx.paths {
+            let hits = enc.search_image(&idx, q.as_path()).unwrap();
+            assert_eq!(hits.len(), 3);
+            assert_eq!(&hits[0].path, q, "{name}: an image is its own best match");
+            assert!((hits[0].similarity - 1.0).abs() < 1e-4 && hits[0].logit == hits[0].similarity);
+            assert!(hits.windows(2).all(|w| w[0].similarity >= w[1].similarity));
+        }
+        let again = enc.index_folder(&folder, &opts_c, |_| {}).unwrap();
+        assert_eq!((again.stats.cached, again.stats.embedded), (3, 0));
+        assert_eq!(again.embeddings, idx.embeddings);
+        // A query embedding of another width is refused.
+        let other = Embeddings::new(8, vec![0.5; 8], false).unwrap();
+        assert!(enc.search_embedded(&idx, &other).unwrap_err().to_string().contains("one model"));
+        if let Some(f) = &idx.cache_file {
+            std::fs::remove_file(f).ok();
+        }
+        std::fs::remove_dir_all(&folder).ok();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -467,7 +467,7 @@ fn help_describes_model_folders_and_lists_bench_models() {
     assert!(s.contains("config.json") && s.contains("model.safetensors") && s.contains("tokenizer.json"), "{s}");
     let out = vitfuse(&["bench", "model", "--help"]);
     let s = String::from_utf8_lossy(&out.stdout);
-    for m in ["vit-b16", "vit-ti16", "clip-b32", "ast-b"] {
+    for m in ["vit-b16", "vit-ti16", "clip-b32", "ast-b", "dinov2-b14", "dinov2-b14-reg"] {
         assert!(s.contains(m), "{m} missing from: {s}");
     }
     // Commands that use no GPU offer no --adapter.
@@ -689,4 +689,76 @@ fn unused_tensors_are_a_warning() {
     let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].contains(&format!("encoder.layer.{}.", layers - 1)) && warnings[0].contains("not used"), "{err}");
+}
+
+#[test]
+fn forward_deit_and_dinov2_match_transformers_on_both_paths() {
+    for name in ["deit_tiny", "dinov2_tiny", "dinov2_reg_tiny"] {
+        compare_forward(name, false);
+        compare_forward(name, true);
+    }
+}
+
+/// A model folder of its own (the retrieval cache key covers the folder).
+fn model_folder(name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let d = tmp(&format!("own-{name}-{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    std::fs::create_dir_all(&d).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture(name).join(f), d.join(f)).unwrap();
+    }
+    d
+}
+
+#[test]
+fn deit_classifies_and_dinov2_embeds_and_retrieves_by_image() {
+    let img = fixture("image_preprocess").join("landscape.png");
+    let i = img.to_str().unwrap();
+    let deit = fixture("deit_tiny");
+    let out = vitfuse(&["classify", "--model", deit.to_str().unwrap(), i, "--json", "--top", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    let labels = v["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 3);
+    assert!(labels.iter().all(|l| l["label"].as_str().unwrap().starts_with("class_")));
+    // No preprocessor_config.json: the family's defaults, said once.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning:") && String::from_utf8_lossy(&out.stderr).contains("DeiTImageProcessor"));
+
+    let dino = model_folder("dinov2_reg_tiny");
+    let m = dino.to_str().unwrap();
+    let out = vitfuse(&["embed", "--model", m, "--image", i]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(v["embedding"].as_array().unwrap().len(), 64);
+    fails_cleanly(&vitfuse(&["embed", "--model", m, "--text", "a cat"]), "no text tower");
+    fails_cleanly(&vitfuse(&["classify", "--model", m, i]), "without a classifier head");
+
+    let folder = tmp("dino-gallery");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["landscape.png", "portrait.png", "small.png"] {
+        std::fs::copy(fixture("image_preprocess").join(f), folder.join(f)).unwrap();
+    }
+    let g = folder.to_str().unwrap();
+    let q = folder.join("portrait.png");
+    let out = vitfuse(&["retrieve", "--model", m, "--images", g, "--query-image", q.to_str().unwrap(), "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("3 images: 0 from the cache, 3 embedded"), "{err}");
+    let hits: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(hits.len(), 3);
+    assert!(hits[0]["image"].as_str().unwrap().ends_with("portrait.png"), "{hits:?}");
+    assert!((hits[0]["similarity"].as_f64().unwrap() - 1.0).abs() < 1e-4);
+    // --no-cache neither reads nor writes the cache; a plain run reads it.
+    let again = vitfuse(&["retrieve", "--model", m, "--images", g, "--query-image", q.to_str().unwrap(), "--no-cache"]);
+    assert!(again.status.success() && String::from_utf8_lossy(&again.stderr).contains("no cache"));
+    let cached = vitfuse(&["retrieve", "--model", m, "--images", g, "--query-image", q.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&cached.stderr).contains("3 from the cache, 0 embedded"), "{}", String::from_utf8_lossy(&cached.stderr));
+    // A text query: DINOv2 has no text tower, and says how to search instead.
+    let out = vitfuse(&["retrieve", "--model", m, "--images", g, "--query", "a cat"]);
+    fails_cleanly(&out, "no text tower");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--query-image"));
+    // An audio query still needs a pipeline.
+    let wav = tmp("q.wav");
+    write(&wav, b"RIFF");
+    fails_cleanly(&vitfuse(&["retrieve", "--model", m, "--images", g, "--query-audio", wav.to_str().unwrap()]), "pipeline");
 }

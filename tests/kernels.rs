@@ -177,6 +177,17 @@ proptest! {
     }
 
     #[test]
+    fn swiglu_matches_reference(b in 1usize..3, t in dim(20), h in dim(200), seed in 0u64..1000) {
+        let ctx = gpu();
+        // wide values: the exp of silu over- and underflows at the ends
+        let x: Vec<f32> = values(b * t * 2 * h, seed).iter().map(|v| v * 100.0).collect();
+        let tx = Tensor::from_slice(ctx, &[b, t, 2 * h], &x).unwrap();
+        let got = ops::swiglu(ctx, &tx).unwrap();
+        assert_eq!(got.shape(), &[b, t, h]);
+        assert_close(&got.to_vec::<f32>(ctx).unwrap(), &r::swiglu(&x, b * t, h), Tolerance::KERNEL);
+    }
+
+    #[test]
     fn l2_normalize_matches_reference(rows in dim(20), cols in dim(300), seed in 0u64..1000) {
         let ctx = gpu();
         let (x, tx) = up(&[rows, cols], seed);
@@ -190,6 +201,18 @@ fn matmul_fixed_vit_shape() {
     // One real ViT-B MLP-like projection, (197, 768) · (96, 768)ᵀ, erf GELU, both kernels.
     check_matmul(MatmulKernel::Tiled, 1, 197, 768, 96, Activation::GeluErf, true, true, 42);
     check_matmul(MatmulKernel::Naive, 1, 197, 768, 96, Activation::GeluErf, true, true, 42);
+}
+
+#[test]
+fn swiglu_checks_its_input() {
+    let ctx = gpu();
+    let odd = Tensor::from_slice(ctx, &[2, 3], &[0f32; 6]).unwrap();
+    let e = ops::swiglu(ctx, &odd).unwrap_err().to_string();
+    assert!(e.contains("swiglu") && e.contains("even"), "{e}");
+    // silu(x1) · x2 by hand: silu(0) = 0, silu(2) = 2 / (1 + e^-2)
+    let x = Tensor::from_slice(ctx, &[1, 4], &[0f32, 2.0, 5.0, 3.0]).unwrap();
+    let got = ops::swiglu(ctx, &x).unwrap().to_vec::<f32>(ctx).unwrap();
+    assert_close(&got, &[0.0, 3.0 * 2.0 / (1.0 + (-2f32).exp())], Tolerance::new(1e-6, 1e-6));
 }
 
 #[test]

@@ -49,6 +49,22 @@ fn siglip_tiny_matches_transformers_on_gpu() {
 }
 
 #[test]
+fn deit_tiny_matches_transformers_on_gpu() {
+    compare("deit_tiny", &run_gpu("deit_tiny"));
+}
+
+#[test]
+fn dinov2_tiny_matches_transformers_on_gpu() {
+    // 40×24 input: the 4×4 position grid resized to 5×3.
+    compare("dinov2_tiny", &run_gpu("dinov2_tiny"));
+}
+
+#[test]
+fn dinov2_reg_tiny_matches_transformers_on_gpu() {
+    compare("dinov2_reg_tiny", &run_gpu("dinov2_reg_tiny"));
+}
+
+#[test]
 fn second_forward_allocates_nothing() {
     // Its own context: the shared one counts other tests' allocations too.
     let own = common::own_context();
@@ -86,7 +102,7 @@ fn a_vit_forward_pass_is_recorded_without_submitting() {
 #[test]
 fn interpolated_positions_match_the_reference() {
     let ctx = gpu();
-    for name in ["vit_tiny", "clip_tiny", "siglip_tiny"] {
+    for name in ["vit_tiny", "clip_tiny", "siglip_tiny", "deit_tiny"] {
         let dir = fixture(name);
         let mut inputs: HashMap<String, HostTensor> = read_host_tensors(dir.join("inputs.safetensors")).unwrap();
         let b = inputs["pixel_values"].shape[0];
@@ -106,6 +122,67 @@ fn interpolated_positions_match_the_reference() {
             // Without the flag another size is refused, naming the way out.
             let e = model.forward(ctx, &inputs).unwrap_err().to_string();
             assert!(e.contains("interpolate_pos_encoding"), "{e}");
+        }
+    }
+}
+
+/// DINOv2 resizes its position grid to every input (transformers has no flag for it): other
+/// sizes, with and without registers (whose resize is antialiased), on the GPU against the CPU
+/// reference; the flag changes nothing.
+#[test]
+fn dinov2_takes_any_size() {
+    let ctx = gpu();
+    for name in ["dinov2_tiny", "dinov2_reg_tiny"] {
+        let dir = fixture(name);
+        let mut inputs: HashMap<String, HostTensor> = read_host_tensors(dir.join("inputs.safetensors")).unwrap();
+        let model = Model::load(ctx, &dir).unwrap();
+        for (h, w) in [(48, 40), (24, 40), (16, 72), (32, 32), (8, 8)] {
+            let px = common::values(2 * 3 * h * w, (h * w) as u64);
+            inputs.insert("pixel_values".into(), HostTensor::f32(vec![2, 3, h, w], px).unwrap());
+            let got = model.forward(ctx, &inputs).unwrap();
+            let want: HashMap<String, HostTensor> = vitfuse::reference::forward(&dir, &inputs).unwrap().into_iter().collect();
+            assert_eq!(got["last_hidden_state"].shape[1], h / 8 * (w / 8) + 1 + if name == "dinov2_reg_tiny" { 4 } else { 0 });
+            for c in vitfuse::reference::compare::compare_outputs(&got, &want, &inputs, Tolerance::new(2e-4, 2e-4)) {
+                let r = c.report.unwrap_or_else(|| panic!("{name} {h}x{w} {}: {:?}", c.name, c.problem));
+                assert!(r.passed(), "{name} {h}x{w} {}: {r}", c.name);
+            }
+            let flagged = model.forward_with(ctx, &inputs, &ForwardOptions { interpolate_pos_encoding: true }).unwrap();
+            assert_eq!(flagged, got);
+        }
+        // Smaller than one patch: a clear error.
+        inputs.insert("pixel_values".into(), HostTensor::f32(vec![1, 3, 4, 40], vec![0.0; 480]).unwrap());
+        let e = model.forward(ctx, &inputs).unwrap_err().to_string();
+        assert!(e.contains("[1, 3, 4, 40]") && e.contains(">= 8"), "{e}");
+    }
+}
+
+/// Checkpoints with missing or mis-shaped tensors are errors that name the tensor.
+#[test]
+fn deit_and_dinov2_name_bad_tensors() {
+    let ctx = gpu();
+    for (name, drop, reshape) in [
+        ("deit_tiny", "distillation_classifier.bias", "deit.embeddings.distillation_token"),
+        ("dinov2_tiny", "encoder.layer.1.layer_scale2.lambda1", "encoder.layer.0.mlp.fc1.weight"),
+        ("dinov2_reg_tiny", "embeddings.register_tokens", "encoder.layer.1.mlp.weights_in.weight"),
+    ] {
+        let src = fixture(name);
+        let w: std::collections::BTreeMap<String, HostTensor> = read_host_tensors(src.join("model.safetensors")).unwrap().into_iter().collect();
+        for (what, bad) in [("missing", drop), ("misshaped", reshape)] {
+            let dir = std::env::temp_dir().join(format!("vitfuse-models-{name}-{what}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::copy(src.join("config.json"), dir.join("config.json")).unwrap();
+            let mut w = w.clone();
+            if what == "missing" {
+                w.remove(bad);
+            } else {
+                let t = &w[bad];
+                let n = t.shape.iter().product::<usize>();
+                w.insert(bad.to_string(), HostTensor::f32(vec![n], t.as_f32().unwrap().to_vec()).unwrap());
+            }
+            vitfuse::model::write_host_tensors(dir.join("model.safetensors"), &w).unwrap();
+            let e = Model::load(ctx, &dir).err().unwrap_or_else(|| panic!("{name}: a {what} {bad} loaded")).to_string();
+            assert!(e.contains(bad), "{name} {what}: {e}");
+            std::fs::remove_dir_all(&dir).ok();
         }
     }
 }

@@ -8,10 +8,11 @@ mod common;
 use common::{gpu, values};
 use proptest::prelude::*;
 use vitfuse::patch::{
-    interpolate_pos_bicubic, interpolate_pos_bilinear_aa, patch_embed, patch_embed_composed, patch_embed_with, PatchOptions,
-    RowSharing,
+    interpolate_pos_bicubic, interpolate_pos_bicubic_antialias, interpolate_pos_bilinear_aa, patch_embed,
+    patch_embed_composed, patch_embed_with, PatchOptions, RowSharing,
 };
 use vitfuse::reference::{self as r, assert_close, Tolerance};
+use vitfuse::model::read_host_tensors;
 use vitfuse::runtime::Tensor;
 
 fn up(shape: &[usize], seed: u64) -> (Vec<f32>, Tensor) {
@@ -224,6 +225,17 @@ proptest! {
         assert_eq!(got.shape(), &[nh * nw, d]);
         assert_close(&got.to_vec::<f32>(ctx).unwrap(), &r::patch::interpolate_pos_bilinear_aa(&g, gh, gw, d, nh, nw), Tolerance::KERNEL);
     }
+
+    #[test]
+    fn bicubic_antialias_matches_reference(gh in 1usize..40, gw in 1usize..40, nh in 1usize..20, nw in 1usize..20,
+                                           d in prop_oneof![Just(1usize), Just(5), Just(16), 1usize..40], seed in 0u64..1000) {
+        let ctx = gpu();
+        let (g, tg) = up(&[gh * gw, d], seed);
+        let got = interpolate_pos_bicubic_antialias(ctx, &tg, gh, gw, nh, nw).unwrap();
+        assert_eq!(got.shape(), &[nh * nw, d]);
+        let want = r::patch::interpolate_pos_bicubic_antialias(&g, gh, gw, d, nh, nw);
+        assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, Tolerance::KERNEL);
+    }
 }
 
 /// Fixed shapes that exercise the vec4 paths (pw, sw, W multiples of 4; K multiple of 4) and
@@ -389,4 +401,54 @@ fn bicubic_same_size_is_identity_and_hand_checked() {
         &[-0.10546875, 0.2265625, 0.7734375, 1.105_468_8],
         Tolerance::new(1e-6, 0.0),
     );
+}
+
+/// The antialiased resize (Dinov2WithRegisters' position grid) against Pillow's BICUBIC on float
+/// images, the filter PyTorch's `antialias=True` reproduces (`tools/gen_interp_aa.py`): up and
+/// down per axis, DINOv2's real 37×37 → 16×16, the identity, one-wide grids. The CPU twin and
+/// the GPU kernel both.
+#[test]
+fn bicubic_antialias_matches_pillow() {
+    let ctx = gpu();
+    let path = common::fixture("interp_aa").join("cases.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let floats = |x: &serde_json::Value| -> Vec<f32> { x.as_array().unwrap().iter().map(|f| f.as_f64().unwrap() as f32).collect() };
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 7);
+    for c in cases {
+        let n = |k: &str| c[k].as_u64().unwrap() as usize;
+        let (gh, gw, nh, nw, d) = (n("gh"), n("gw"), n("nh"), n("nw"), n("d"));
+        let (grid, want) = (floats(&c["grid"]), floats(&c["expected"]));
+        let twin = r::patch::interpolate_pos_bicubic_antialias(&grid, gh, gw, d, nh, nw);
+        assert_close(&twin, &want, Tolerance::new(2e-6, 2e-6));
+        let tg = Tensor::from_slice(ctx, &[gh * gw, d], &grid).unwrap();
+        let got = interpolate_pos_bicubic_antialias(ctx, &tg, gh, gw, nh, nw).unwrap().to_vec::<f32>(ctx).unwrap();
+        assert_close(&got, &want, Tolerance::new(1e-5, 1e-5));
+        if (gh, gw) != (nh, nw) {
+            // and it is not the plain resize
+            let plain = r::patch::interpolate_pos_bicubic(&grid, gh, gw, d, nh, nw);
+            assert!(plain.iter().zip(&want).any(|(a, b)| (a - b).abs() > 1e-3), "{gh}x{gw} -> {nh}x{nw}");
+        }
+    }
+}
+
+/// DINOv2's resize to a non-square grid: dinov2_tiny's 4×4 position grid to the 5×3 grid of its
+/// 40×24 input (the end-to-end fixture checks the result inside the model), the GPU against
+/// the CPU twin, plus a hand-checked 4 → 3 row: src = (x + ½)·4/3 − ½ = 1/6, 3/2, 17/6.
+#[test]
+fn bicubic_to_a_non_square_grid() {
+    let ctx = gpu();
+    let w = read_host_tensors(common::fixture("dinov2_tiny").join("model.safetensors")).unwrap();
+    let table = w["embeddings.position_embeddings"].as_f32().unwrap();
+    let d = 64;
+    let grid = &table[d..];
+    let tg = Tensor::from_slice(ctx, &[16, d], grid).unwrap();
+    let got = interpolate_pos_bicubic(ctx, &tg, 4, 4, 5, 3).unwrap();
+    assert_eq!(got.shape(), &[15, d]);
+    assert_close(&got.to_vec::<f32>(ctx).unwrap(), &r::patch::interpolate_pos_bicubic(grid, 4, 4, d, 5, 3), Tolerance::KERNEL);
+    // Row [0, 0, 1, 0]: x = 1 sits halfway between taps 1 and 2, cubic(½) = 0.59375 on the 1;
+    // x = 0 reaches tap 2 at distance 11/6, x = 2 at 5/6 (a = −0.75).
+    let row = Tensor::from_slice(ctx, &[4, 1], &[0f32, 0.0, 1.0, 0.0]).unwrap();
+    let got = interpolate_pos_bicubic(ctx, &row, 1, 4, 1, 3).unwrap().to_vec::<f32>(ctx).unwrap();
+    assert_close(&got, &[-0.017_361_11, 0.59375, 0.160_879_63], Tolerance::new(1e-6, 0.0));
 }

@@ -45,6 +45,21 @@ fn siglip_tiny_matches_transformers() {
 }
 
 #[test]
+fn deit_tiny_matches_transformers() {
+    run("deit_tiny");
+}
+
+#[test]
+fn dinov2_tiny_matches_transformers() {
+    run("dinov2_tiny");
+}
+
+#[test]
+fn dinov2_reg_tiny_matches_transformers() {
+    run("dinov2_reg_tiny");
+}
+
+#[test]
 fn clip_pool_positions_follow_eos_rule() {
     // legacy rule: argmax of the ids (first of equal maxima)
     assert_eq!(clip::pool_positions(&[5, 9, 3, 9, 0], 1, 5, 2), vec![1]);

@@ -233,6 +233,12 @@ pub fn configs(data: &[u8]) {
             ModelConfig::Ast(v) => {
                 let _ = (v.patch_grid(), v.num_labels());
             }
+            ModelConfig::Deit(v) => {
+                let _ = (v.grid_size(), v.num_labels());
+            }
+            ModelConfig::Dinov2(v) => {
+                let _ = (v.grid_size(), v.encoder.intermediate_size);
+            }
         }
     }
     if let Ok(c) = ImageProcessorConfig::from_json_str(&text, origin) {

@@ -8,6 +8,8 @@ use crate::{Error, Result};
 use vitfuse_model::{self as model, HostTensor, ModelConfig, Weights};
 use vitfuse_reference::models::ast::{self, AstParams};
 use vitfuse_reference::models::clip::{self, ClipParams, ClipTextParams, ClipVisionParams};
+use vitfuse_reference::models::deit::{self, DeitParams};
+use vitfuse_reference::models::dinov2::{self, Dinov2Params};
 use vitfuse_reference::models::siglip::{self, SiglipParams, SiglipTextParams, SiglipVisionParams};
 use vitfuse_reference::models::vilt::{self, ViltParams};
 use vitfuse_reference::models::vit::{self, VitParams};
@@ -149,6 +151,43 @@ pub fn ast_params(c: &model::AstConfig) -> AstParams {
         max_length: c.max_length,
         num_mel_bins: c.num_mel_bins,
         num_labels: c.num_labels(),
+        qkv_bias: c.qkv_bias,
+    }
+}
+
+/// The CPU DeiT model's parameters from its config.
+pub fn deit_params(c: &model::DeitConfig) -> DeitParams {
+    DeitParams {
+        hidden: c.encoder.hidden_size,
+        layers: c.encoder.num_hidden_layers,
+        heads: c.encoder.num_attention_heads,
+        intermediate: c.encoder.intermediate_size,
+        eps: c.encoder.layer_norm_eps as f32,
+        act: act(c.encoder.hidden_act),
+        patch: c.patch_size,
+        image_size: c.image_size,
+        channels: c.num_channels,
+        num_labels: c.num_labels(),
+        qkv_bias: c.qkv_bias,
+        image_hw: None,
+    }
+}
+
+/// The CPU DINOv2 model's parameters from its config (with or without registers).
+pub fn dinov2_params(c: &model::Dinov2Config) -> Dinov2Params {
+    Dinov2Params {
+        hidden: c.encoder.hidden_size,
+        layers: c.encoder.num_hidden_layers,
+        heads: c.encoder.num_attention_heads,
+        intermediate: c.encoder.intermediate_size,
+        eps: c.encoder.layer_norm_eps as f32,
+        act: act(c.encoder.hidden_act),
+        swiglu: c.use_swiglu_ffn,
+        patch: c.patch_size,
+        image_size: c.image_size,
+        channels: c.num_channels,
+        registers: c.num_register_tokens,
+        antialias: c.with_registers,
         qkv_bias: c.qkv_bias,
     }
 }
@@ -322,6 +361,27 @@ pub fn forward_with(
             out(&mut m, "pooler_output", vec![n, d], o.pooler_output)?;
             out(&mut m, "token_mask", vec![n, tt], o.token_mask)?;
             out(&mut m, "fused_embeddings", vec![n, tt, d], o.fused_embeddings)?;
+        }
+        ModelConfig::Deit(c) => {
+            let mut p = DeitParams { image_hw, ..deit_params(c) };
+            // a DeiTModel saved alone has no head, whatever its config's labels say
+            if w.get("cls_classifier.weight").is_none() && w.get("classifier.weight").is_none() {
+                p.num_labels = 0;
+            }
+            let o = deit::forward(&p, &w, px, b).map_err(Error::InvalidInput)?;
+            let n = p.num_labels;
+            out(&mut m, "last_hidden_state", vec![b, o.tokens, p.hidden], o.last_hidden_state)?;
+            for (name, v) in [("logits", o.logits), ("cls_logits", o.cls_logits), ("distillation_logits", o.distillation_logits)] {
+                if !v.is_empty() {
+                    out(&mut m, name, vec![b, n], v)?;
+                }
+            }
+        }
+        ModelConfig::Dinov2(c) => {
+            let p = dinov2_params(c);
+            let o = dinov2::forward(&p, &w, px, b, (shape[2], shape[3])).map_err(Error::InvalidInput)?;
+            out(&mut m, "last_hidden_state", vec![b, o.tokens, p.hidden], o.last_hidden_state)?;
+            out(&mut m, "pooler_output", vec![b, p.hidden], o.pooler_output)?;
         }
         other => return Err(Error::InvalidInput(format!("the CPU reference has no {} model yet", other.family()))),
     }

@@ -9,7 +9,7 @@ pub use vitfuse_reference::*;
 pub mod compare;
 mod forward;
 
-pub use forward::{ast_params, clip_params, forward, forward_with, siglip_params, vilt_params, vit_params, Checkpoint};
+pub use forward::{ast_params, clip_params, deit_params, dinov2_params, forward, forward_with, siglip_params, vilt_params, vit_params, Checkpoint};
 
 /// The CPU twin's activation for a GPU epilogue activation.
 pub fn twin_activation(a: vitfuse_runtime::ops::Activation) -> Activation {

@@ -3,7 +3,7 @@
 //! (through vitfuse-runtime, -patch, -attention and -fusion).
 //!
 //! Host side:
-//! - [`config`]: typed `config.json` for ViT, CLIP, SigLIP, ViLT and AST over a shared
+//! - [`config`]: typed `config.json` for ViT, CLIP, SigLIP, ViLT, AST, DeiT and DINOv2 over a shared
 //!   [`EncoderConfig`], and [`Family`] with every name a family goes by;
 //! - [`weights`]: memory-mapped safetensors checkpoints and host tensor files;
 //! - [`tokenizer`]: `tokenizer.json` encoding with HF truncation/padding semantics;
@@ -16,7 +16,7 @@
 //!
 //! GPU:
 //! - [`nn`]: shared blocks (weight loader, Linear, LayerNorm, encoder, embeddings);
-//! - [`vit`], [`clip`], [`siglip`], [`vilt`], [`ast`]: the model families;
+//! - [`vit`], [`clip`], [`siglip`], [`vilt`], [`ast`], [`deit`], [`dinov2`]: the model families;
 //! - [`pipeline`]: [`Model`], loading by architecture and `forward` with transformers' input
 //!   and output names.
 //!
@@ -28,6 +28,8 @@ pub mod ast;
 pub mod audio;
 pub mod clip;
 pub mod config;
+pub mod deit;
+pub mod dinov2;
 pub mod error;
 pub mod lazy;
 pub mod limits;
@@ -42,8 +44,9 @@ pub mod vit;
 pub mod weights;
 
 pub use config::{
-    Activation, AstConfig, ClipConfig, ClipTextConfig, ClipVisionConfig, EncoderConfig, Family,
-    ModelConfig, SiglipConfig, SiglipTextConfig, SiglipVisionConfig, ViTConfig, ViltConfig,
+    Activation, AstConfig, ClipConfig, ClipTextConfig, ClipVisionConfig, DeitConfig, Dinov2Config,
+    EncoderConfig, Family, ModelConfig, SiglipConfig, SiglipTextConfig, SiglipVisionConfig,
+    ViTConfig, ViltConfig,
 };
 pub use error::{ModelError, Result};
 pub use pipeline::{ForwardOptions, Model};

@@ -496,6 +496,7 @@ pub struct PosEmbed {
     prefix: Option<Tensor>,
     grid: Tensor,
     g: usize,
+    antialias: bool,
 }
 
 impl PosEmbed {
@@ -503,21 +504,44 @@ impl PosEmbed {
     /// and grid rows apart as well.
     pub fn load(l: &Loader, name: &str, shape: &[usize], prefix: usize, g: usize, d: usize) -> Result<Self> {
         let v = l.host(name, shape)?;
-        let table = Tensor::from_slice(l.ctx, &[prefix + g * g, d], &v)?;
-        let prefix_t = if prefix > 0 { Some(Tensor::from_slice(l.ctx, &[1, prefix, d], &v[..prefix * d])?) } else { None };
-        let grid = Tensor::from_slice(l.ctx, &[g * g, d], &v[prefix * d..])?;
-        Ok(PosEmbed { table, prefix: prefix_t, grid, g })
+        Self::from_host(l.ctx, &v, prefix, g, d)
+    }
+
+    /// A table from host values: `prefix` rows then g² grid rows, each of `d`.
+    pub fn from_host(ctx: &Context, v: &[f32], prefix: usize, g: usize, d: usize) -> Result<Self> {
+        if v.len() != (prefix + g * g) * d {
+            return Err(ModelError::InvalidInput(format!(
+                "a position table of {prefix} + {g}x{g} rows of {d} needs {} values, got {}",
+                (prefix + g * g) * d,
+                v.len()
+            )));
+        }
+        let table = Tensor::from_slice(ctx, &[prefix + g * g, d], v)?;
+        let prefix_t = if prefix > 0 { Some(Tensor::from_slice(ctx, &[1, prefix, d], &v[..prefix * d])?) } else { None };
+        let grid = Tensor::from_slice(ctx, &[g * g, d], &v[prefix * d..])?;
+        Ok(PosEmbed { table, prefix: prefix_t, grid, g, antialias: false })
+    }
+
+    /// Resizes with antialiasing ([`vitfuse_patch::interpolate_pos_bicubic_antialias`]), as
+    /// transformers' `Dinov2WithRegisters` does.
+    pub fn antialiased(mut self) -> Self {
+        self.antialias = true;
+        self
     }
 
     /// The table for a gh×gw patch grid: the stored one for g×g, else the prefix rows followed by
     /// the grid resized with PyTorch's `interpolate(size=(gh, gw), mode="bicubic",
-    /// align_corners=False)`.
+    /// align_corners=False)` (with `antialias=True` after [`PosEmbed::antialiased`]).
     pub fn for_grid(&self, ctx: &Context, gh: usize, gw: usize) -> Result<Tensor> {
         if (gh, gw) == (self.g, self.g) {
             return Ok(self.table.clone());
         }
         let d = self.grid.shape()[1];
-        let grid = vitfuse_patch::interpolate_pos_bicubic(ctx, &self.grid, self.g, self.g, gh, gw)?;
+        let grid = if self.antialias {
+            vitfuse_patch::interpolate_pos_bicubic_antialias(ctx, &self.grid, self.g, self.g, gh, gw)?
+        } else {
+            vitfuse_patch::interpolate_pos_bicubic(ctx, &self.grid, self.g, self.g, gh, gw)?
+        };
         match &self.prefix {
             None => Ok(grid),
             Some(p) => {

@@ -8,6 +8,8 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::ast::Ast;
 use crate::clip::Clip;
+use crate::deit::Deit;
+use crate::dinov2::Dinov2;
 use crate::siglip::Siglip;
 use crate::config::{Family, ModelConfig};
 use crate::error::{ModelError, Result};
@@ -20,7 +22,8 @@ use crate::weights::{HostData, HostTensor, Weights};
 pub struct ForwardOptions {
     /// Accept images of another size than the config's and resize the position embeddings to
     /// their patch grid (bicubic, as transformers). ViT, CLIP and SigLIP; ViLT always
-    /// interpolates to each image's valid grid and ignores this.
+    /// interpolates to each image's valid grid and DINOv2 to every input's grid (as in
+    /// transformers, which has no such flag for them), so both ignore this.
     pub interpolate_pos_encoding: bool,
 }
 
@@ -37,6 +40,10 @@ pub enum Model {
     Vilt(Box<Vilt>),
     /// ASTModel or ASTForAudioClassification.
     Ast(Box<Ast>),
+    /// DeiTModel or a `DeiTFor…` image classifier (with or without teacher).
+    Deit(Box<Deit>),
+    /// Dinov2Model or Dinov2WithRegistersModel.
+    Dinov2(Box<Dinov2>),
 }
 
 impl Model {
@@ -55,7 +62,7 @@ impl Model {
         Ok(m)
     }
 
-    /// The model of `config`'s family over an opened checkpoint. ViT, ViLT and AST upload their
+    /// The model of `config`'s family over an opened checkpoint. ViT, ViLT, AST, DeiT and DINOv2 upload their
     /// weights now, CLIP and SigLIP each tower on first use; an AST gets no feature extractor.
     pub fn from_parts(ctx: &Context, config: &ModelConfig, weights: std::sync::Arc<Weights>) -> Result<Self> {
         match config {
@@ -64,6 +71,8 @@ impl Model {
             ModelConfig::Siglip(c) => Ok(Model::Siglip(Box::new(Siglip::load(ctx, weights, c)?))),
             ModelConfig::Vilt(c) => Ok(Model::Vilt(Box::new(Vilt::load(ctx, &weights, c)?))),
             ModelConfig::Ast(c) => Ok(Model::Ast(Box::new(Ast::load(ctx, &weights, c)?))),
+            ModelConfig::Deit(c) => Ok(Model::Deit(Box::new(Deit::load(ctx, &weights, c)?))),
+            ModelConfig::Dinov2(c) => Ok(Model::Dinov2(Box::new(Dinov2::load(ctx, &weights, c)?))),
         }
     }
 
@@ -75,6 +84,8 @@ impl Model {
             Model::Siglip(_) => Family::Siglip,
             Model::Vilt(_) => Family::Vilt,
             Model::Ast(_) => Family::Ast,
+            Model::Deit(_) => Family::Deit,
+            Model::Dinov2(_) => Family::Dinov2,
         }
     }
 
@@ -121,6 +132,16 @@ impl Model {
                     out.insert("input_values".into(), HostTensor::f32(s, v)?);
                 }
                 Ok(out)
+            }
+            Model::Deit(m) => {
+                let px = pixel_tensor(ctx, inputs)?;
+                let o = m.forward_with(ctx, &px, interp)?;
+                m.outputs(ctx, &o)
+            }
+            Model::Dinov2(m) => {
+                let px = pixel_tensor(ctx, inputs)?;
+                let o = m.forward(ctx, &px)?;
+                m.outputs(ctx, &o)
             }
             Model::Vilt(m) => {
                 let v = vilt_inputs(inputs)?;

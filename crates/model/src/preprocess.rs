@@ -740,6 +740,10 @@ pub struct ImageProcessorConfig {
 const CLIP_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
 const CLIP_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
 const HALF: [f64; 3] = [0.5, 0.5, 0.5];
+/// `IMAGENET_DEFAULT_MEAN` / `_STD` of transformers, what the DeiT and DINOv2 checkpoints use.
+pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+/// See [`IMAGENET_MEAN`].
+pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 
 impl ImageProcessorConfig {
     /// `CLIPImageProcessor` defaults (shortest edge 224, bicubic, crop 224, OpenAI mean/std,
@@ -807,6 +811,41 @@ impl ImageProcessorConfig {
         }
     }
 
+    /// `BitImageProcessor` defaults, as transformers' class has them (shortest edge 224, bicubic,
+    /// crop 224, OpenAI CLIP mean/std, converts to RGB). DINOv2 checkpoints, which use this
+    /// processor, set shortest edge 256 and ImageNet mean/std in their file
+    /// ([`ImageProcessorConfig::dinov2_checkpoint`]).
+    pub fn bit_default() -> Self {
+        ImageProcessorConfig { processor_type: "BitImageProcessor".to_string(), ..Self::clip_default() }
+    }
+
+    /// `DeiTImageProcessor` defaults, as transformers' class has them (256x256 bicubic, crop
+    /// 224, mean = std = 0.5, no RGB conversion). DeiT checkpoints set ImageNet mean/std in
+    /// their file ([`ImageProcessorConfig::deit_checkpoint`]).
+    pub fn deit_default() -> Self {
+        ImageProcessorConfig {
+            processor_type: "DeiTImageProcessor".to_string(),
+            size: ResizeSpec::Exact { height: 256, width: 256 },
+            resample: Resample::Bicubic,
+            do_center_crop: true,
+            crop_size: (224, 224),
+            ..Self::vit_default()
+        }
+    }
+
+    /// What the DINOv2 checkpoints' `preprocessor_config.json` say (`BitImageProcessor`,
+    /// shortest edge 256, bicubic, crop 224, ImageNet mean/std, RGB conversion): the family's
+    /// processor when a folder has none.
+    pub fn dinov2_checkpoint() -> Self {
+        ImageProcessorConfig { size: ResizeSpec::ShortestEdge(256), image_mean: IMAGENET_MEAN, image_std: IMAGENET_STD, ..Self::bit_default() }
+    }
+
+    /// What the DeiT checkpoints' `preprocessor_config.json` say (`DeiTImageProcessor`, 256x256
+    /// bicubic, crop 224, ImageNet mean/std): the family's processor when a folder has none.
+    pub fn deit_checkpoint() -> Self {
+        ImageProcessorConfig { image_mean: IMAGENET_MEAN, image_std: IMAGENET_STD, ..Self::deit_default() }
+    }
+
     /// Reads a `preprocessor_config.json` (or the directory holding it).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let mut path = path.as_ref().to_path_buf();
@@ -834,6 +873,8 @@ impl ImageProcessorConfig {
             "ViTImageProcessor" | "ViTFeatureExtractor" => Self::vit_default(),
             "SiglipImageProcessor" => Self::siglip_default(),
             "ViltImageProcessor" | "ViltFeatureExtractor" => Self::vilt_default(),
+            "BitImageProcessor" => Self::bit_default(),
+            "DeiTImageProcessor" | "DeiTFeatureExtractor" => Self::deit_default(),
             other => {
                 return Err(ModelError::Unsupported {
                     what: "image_processor_type",

@@ -250,7 +250,7 @@ fn unknown_architecture() {
     );
     // The list of supported families comes from the family table.
     assert!(
-        msg.contains("(supported: ViT, CLIP, SigLIP, ViLT, AST, Chinese-CLIP, SigLIP 2)"),
+        msg.contains("(supported: ViT, CLIP, SigLIP, ViLT, AST, DeiT, DINOv2, Chinese-CLIP, SigLIP 2)"),
         "{msg}"
     );
     assert!(Family::all().all(|f| msg.contains(f.name())), "{msg}");
@@ -423,17 +423,55 @@ fn family_of_every_fixture() {
         ("siglip_tiny", Family::Siglip),
         ("vilt_tiny", Family::Vilt),
         ("ast_tiny", Family::Ast),
+        ("deit_tiny", Family::Deit),
+        ("dinov2_tiny", Family::Dinov2),
+        ("dinov2_reg_tiny", Family::Dinov2),
     ] {
         assert_eq!(load(dir).family(), family, "{dir}");
     }
     // An unknown architecture falls back to a known model_type.
     let c = parse(
         "vit_mae.json",
-        r#"{"architectures": ["Dinov2Model"], "model_type": "vit"}"#,
+        r#"{"architectures": ["Mystery3Model"], "model_type": "vit"}"#,
     )
     .unwrap();
     assert_eq!(
         (c.family(), c.architecture()),
-        (Family::Vit, Some("Dinov2Model"))
+        (Family::Vit, Some("Mystery3Model"))
     );
+}
+
+#[test]
+fn deit_tiny() {
+    let ModelConfig::Deit(c) = load("deit_tiny") else { panic!("not DeiT") };
+    assert_eq!(c.architectures, vec!["DeiTForImageClassificationWithTeacher"]);
+    assert_eq!((c.encoder.hidden_size, c.encoder.intermediate_size, c.encoder.layer_norm_eps), (64, 256, 1e-12));
+    assert_eq!((c.image_size, c.patch_size, c.grid_size(), c.num_labels()), (32, 8, 4, 5));
+    assert_eq!(c.id2label[&4], "class_4");
+}
+
+#[test]
+fn dinov2_configs() {
+    // The MLP width comes from mlp_ratio: int(64 · 4) = 256, and for SwiGLU
+    // (int(256 · 2/3) + 7) // 8 · 8 = 176 (the checkpoint's weights_out is (64, 176)).
+    let ModelConfig::Dinov2(c) = load("dinov2_tiny") else { panic!("not DINOv2") };
+    assert_eq!((c.encoder.intermediate_size, c.use_swiglu_ffn, c.num_register_tokens, c.with_registers), (256, false, 0, false));
+    assert_eq!((c.encoder.layer_norm_eps, c.layerscale_value, c.image_size, c.patch_size, c.grid_size()), (1e-6, 1.0, 32, 8, 4));
+    let ModelConfig::Dinov2(r) = load("dinov2_reg_tiny") else { panic!("not DINOv2") };
+    assert_eq!((r.encoder.intermediate_size, r.use_swiglu_ffn, r.num_register_tokens, r.with_registers), (176, true, 4, true));
+    assert_eq!(vitfuse_model::config::dinov2::swiglu_width(4 * 1536), 4096, "ViT-g/14's SwiGLU width");
+    // Defaults of each class; the model_type alone selects the register model.
+    let ModelConfig::Dinov2(d) = parse("dinov2_defaults.json", r#"{"model_type": "dinov2"}"#).unwrap() else { panic!() };
+    assert_eq!((d.encoder.hidden_size, d.encoder.intermediate_size, d.patch_size, d.num_register_tokens, d.with_registers), (768, 3072, 14, 0, false));
+    let ModelConfig::Dinov2(d) = parse("dinov2_reg_defaults.json", r#"{"model_type": "dinov2_with_registers"}"#).unwrap() else { panic!() };
+    assert_eq!((d.num_register_tokens, d.with_registers, d.patch_size), (4, true, 16));
+    // A ratio that gives no MLP, and too many registers, are errors naming the key.
+    for (json, key) in [
+        (r#"{"architectures": ["Dinov2Model"], "mlp_ratio": 0}"#, "mlp_ratio"),
+        (r#"{"architectures": ["Dinov2Model"], "mlp_ratio": -1.5}"#, "mlp_ratio"),
+        (r#"{"architectures": ["Dinov2WithRegistersModel"], "num_register_tokens": 100000}"#, "num_register_tokens"),
+    ] {
+        let e = parse("dinov2_bad.json", json).unwrap_err().to_string();
+        assert!(e.contains(key), "{json}: {e}");
+    }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use vitfuse_model::preprocess::{decode_rgb, load_rgb, resize, Resample, ResizeSpec};
-use vitfuse_model::{read_host_tensors, HostTensor, ImageProcessor, ModelError, RgbImage};
+use vitfuse_model::{read_host_tensors, HostTensor, ImageProcessor, ImageProcessorConfig, ModelError, RgbImage};
 
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -72,6 +72,35 @@ fn config_parsing() {
     assert_eq!(vit.config.resample, Resample::Bilinear);
     assert!(!vit.config.do_center_crop);
     assert_eq!(vit.config.output_size(331, 197), (224, 224));
+}
+
+#[test]
+fn deit_and_bit_processors() {
+    // The files of facebook/deit-*-distilled-patch16-224 and facebook/dinov2-*.
+    let deit = ImageProcessorConfig::from_json_str(
+        r#"{"image_processor_type": "DeiTImageProcessor", "size": {"height": 256, "width": 256}, "resample": 3,
+            "do_center_crop": true, "crop_size": {"height": 224, "width": 224}, "image_mean": [0.485, 0.456, 0.406],
+            "image_std": [0.229, 0.224, 0.225]}"#,
+        std::path::Path::new("deit.json"),
+    )
+    .unwrap();
+    assert_eq!(deit, ImageProcessorConfig { processor_type: "DeiTImageProcessor".into(), ..ImageProcessorConfig::deit_checkpoint() });
+    assert_eq!((deit.size, deit.resample, deit.crop_size, deit.do_convert_rgb), (ResizeSpec::Exact { height: 256, width: 256 }, Resample::Bicubic, (224, 224), false));
+    let bit = ImageProcessorConfig::from_json_str(
+        r#"{"image_processor_type": "BitImageProcessor", "size": {"shortest_edge": 256}, "resample": 3, "do_center_crop": true,
+            "crop_size": {"height": 224, "width": 224}, "do_convert_rgb": true, "image_mean": [0.485, 0.456, 0.406],
+            "image_std": [0.229, 0.224, 0.225]}"#,
+        std::path::Path::new("bit.json"),
+    )
+    .unwrap();
+    assert_eq!(bit, ImageProcessorConfig::dinov2_checkpoint());
+    assert_eq!(bit.output_size(640, 480), (224, 224));
+    // The classes' own defaults where a file says nothing: DeiT mean = std = 0.5, Bit CLIP's.
+    let p = std::path::Path::new("x.json");
+    let d = ImageProcessorConfig::from_json_str(r#"{"image_processor_type": "DeiTImageProcessor"}"#, p).unwrap();
+    assert_eq!((d.image_mean, d.size, d.crop_size), ([0.5; 3], ResizeSpec::Exact { height: 256, width: 256 }, (224, 224)));
+    let b = ImageProcessorConfig::from_json_str(r#"{"image_processor_type": "BitImageProcessorFast"}"#, p).unwrap();
+    assert_eq!((b.size, b.image_mean, b.do_convert_rgb), (ResizeSpec::ShortestEdge(224), ImageProcessorConfig::clip_default().image_mean, true));
 }
 
 #[test]

@@ -40,6 +40,13 @@ pub const INTERP_BICUBIC: Kernel = Kernel {
     source: shader!("interp_bicubic"),
     unchecked: false,
 };
+/// Antialiased bicubic resize of a position-embedding grid, for
+/// [`crate::interpolate_pos_bicubic_antialias`].
+pub const INTERP_BICUBIC_AA: Kernel = Kernel {
+    name: "interp_bicubic_aa",
+    source: shader!("interp_bicubic_aa"),
+    unchecked: false,
+};
 
 /// Antialiased bilinear resize of a position-embedding grid, for
 /// [`crate::interpolate_pos_bilinear_aa`].
@@ -56,5 +63,6 @@ pub const ALL: &[Kernel] = &[
     IM2COL,
     ASSEMBLE_TOKENS,
     INTERP_BICUBIC,
+    INTERP_BICUBIC_AA,
     INTERP_BILINEAR_AA,
 ];

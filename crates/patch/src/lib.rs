@@ -448,8 +448,7 @@ pub fn interpolate_pos_bicubic(
     nh: usize,
     nw: usize,
 ) -> Result<Tensor> {
-    const OP: &str = "interpolate_pos_bicubic";
-    resize_grid(ctx, OP, &kernels::INTERP_BICUBIC, pos_grid, [gh, gw, nh, nw])
+    interp("interpolate_pos_bicubic", &kernels::INTERP_BICUBIC, ctx, pos_grid, [gh, gw, nh, nw])
 }
 
 /// Antialiased bilinear resize of a grid of position embeddings `pos_grid` (gh·gw, D),
@@ -464,31 +463,48 @@ pub fn interpolate_pos_bilinear_aa(
     nh: usize,
     nw: usize,
 ) -> Result<Tensor> {
-    const OP: &str = "interpolate_pos_bilinear_aa";
-    resize_grid(ctx, OP, &kernels::INTERP_BILINEAR_AA, pos_grid, [gh, gw, nh, nw])
+    interp("interpolate_pos_bilinear_aa", &kernels::INTERP_BILINEAR_AA, ctx, pos_grid, [gh, gw, nh, nw])
 }
 
-/// One of the grid resize kernels on (gh·gw, D) → (nh·nw, D); `g` = [gh, gw, nh, nw].
-fn resize_grid(ctx: &Context, op: &'static str, kernel: &vitfuse_runtime::Kernel, pos_grid: &Tensor, g: [usize; 4]) -> Result<Tensor> {
-    #[allow(non_snake_case)]
-    let OP = op;
-    let [gh, gw, nh, nw] = g;
-    pos_grid.expect_dtype(OP, DType::F32)?;
+/// [`interpolate_pos_bicubic`] with antialiasing, as transformers' `Dinov2WithRegisters`
+/// resizes its grid: PyTorch `interpolate(size=(nh, nw), mode="bicubic", align_corners=False,
+/// antialias=True)`, the filter of Pillow's BICUBIC (a = −0.5, support 2·max(in/out, 1), only
+/// taps inside the grid, weights normalised to sum 1). Upsampling differs from the plain resize
+/// as well (a = −0.5, no clamped edge taps).
+pub fn interpolate_pos_bicubic_antialias(
+    ctx: &Context,
+    pos_grid: &Tensor,
+    gh: usize,
+    gw: usize,
+    nh: usize,
+    nw: usize,
+) -> Result<Tensor> {
+    interp("interpolate_pos_bicubic_antialias", &kernels::INTERP_BICUBIC_AA, ctx, pos_grid, [gh, gw, nh, nw])
+}
+
+fn interp(
+    op: &'static str,
+    kernel: &vitfuse_runtime::Kernel,
+    ctx: &Context,
+    pos_grid: &Tensor,
+    [gh, gw, nh, nw]: [usize; 4],
+) -> Result<Tensor> {
+    pos_grid.expect_dtype(op, DType::F32)?;
     if gh == 0 || gw == 0 || nh == 0 || nw == 0 {
         return Err(invalid(
-            OP,
+            op,
             format!("grids must be non-empty: {gh}x{gw} -> {nh}x{nw}"),
         ));
     }
     if pos_grid.rank() != 2 || pos_grid.shape()[0] != gh * gw || pos_grid.shape()[1] == 0 {
         return Err(Error::ShapeMismatch {
-            op: OP,
+            op,
             expected: format!("pos_grid ({}, D)", gh * gw),
             got: pos_grid.shape().to_vec(),
         });
     }
     let d = pos_grid.shape()[1];
-    fits_u32(OP, (nh * nw * d).max(pos_grid.numel()))?;
+    fits_u32(op, (nh * nw * d).max(pos_grid.numel()))?;
     let out = Tensor::empty(ctx, &[nh * nw, d], DType::F32)?;
     let p = InterpParams {
         gh: gh as u32,
@@ -498,12 +514,6 @@ fn resize_grid(ctx: &Context, op: &'static str, kernel: &vitfuse_runtime::Kernel
         d: d as u32,
         _p: [0; 3],
     };
-    ctx.dispatch(
-        kernel,
-        &[],
-        &p,
-        &[pos_grid, &out],
-        groups(out.numel(), 64),
-    )?;
+    ctx.dispatch(kernel, &[], &p, &[pos_grid, &out], groups(out.numel(), 64))?;
     Ok(out)
 }

@@ -160,6 +160,19 @@ pub fn activation(x: &[f32], act: Activation) -> Vec<f32> {
     x.iter().map(|&v| activate(act, v as f64) as f32).collect()
 }
 
+/// SwiGLU gate over `rows` rows of `[x1 | x2]` (2H each): `silu(x1) · x2`, (rows, H).
+pub fn swiglu(x: &[f32], rows: usize, h: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * h];
+    for r in 0..rows {
+        for j in 0..h {
+            let a = x[r * 2 * h + j] as f64;
+            let b = x[r * 2 * h + h + j] as f64;
+            out[r * h + j] = (a / (1.0 + (-a).exp()) * b) as f32;
+        }
+    }
+    out
+}
+
 /// (B, T, C) with heads at column `offset + h·HS + d` → (B, NH, T, HS).
 /// `offset` picks Q, K or V out of a fused QKV projection (C = 3·NH·HS).
 pub fn split_heads(x: &[f32], b: usize, t: usize, c: usize, offset: usize, nh: usize, hs: usize) -> Vec<f32> {

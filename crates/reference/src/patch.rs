@@ -121,29 +121,63 @@ pub fn interpolate_pos_bicubic(
     out
 }
 
-/// Taps and normalised weights of one output coordinate of PyTorch's antialiased bilinear
-/// resize (`align_corners=False`, size-based scale `in/out`): the triangle filter widened to
-/// the support max(scale, 1) around center = scale·(dst + ½).
-fn taps_aa(dst: usize, n_in: usize, n_out: usize) -> Vec<(usize, f64)> {
-    let scale = n_in as f64 / n_out as f64;
-    let support = scale.max(1.0);
-    let center = scale * (dst as f64 + 0.5);
-    let lo = ((center - support + 0.5) as i64).max(0) as usize;
-    let hi = ((center + support + 0.5) as i64).min(n_in as i64) as usize;
-    let w: Vec<(usize, f64)> = (lo..hi.max(lo + 1).min(n_in)).map(|j| (j, (1.0 - ((j as f64 - center + 0.5) / support).abs()).max(0.0))).collect();
-    let total: f64 = w.iter().map(|t| t.1).sum();
-    w.into_iter().map(|(j, x)| (j, if total != 0.0 { x / total } else { x })).collect()
+/// Keys's cubic convolution kernel with a = −0.5, as PyTorch's antialiased bicubic (and Pillow's
+/// BICUBIC) use it.
+fn cubic_aa(x: f64) -> f64 {
+    const A: f64 = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A
+    } else {
+        0.0
+    }
 }
 
-/// Antialiased bilinear resize of a grid of position embeddings `pos` (gh·gw, D), row-major, to
+/// The triangle filter of (antialiased) bilinear resizing.
+fn triangle(x: f64) -> f64 {
+    (1.0 - x.abs()).max(0.0)
+}
+
+/// Taps and normalised weights of one output coordinate of PyTorch's antialiased resize
+/// (`align_corners=False`, size-based scale in/out): the `filter` of half-width `width`
+/// stretched by fs = max(scale, 1), support width·fs around center (dst + ½)·scale, taps inside
+/// the input only.
+fn taps_aa(dst: usize, n_in: usize, n_out: usize, width: f64, filter: fn(f64) -> f64) -> Vec<(usize, f64)> {
+    let scale = n_in as f64 / n_out as f64;
+    let fs = scale.max(1.0);
+    let support = width * fs;
+    let center = (dst as f64 + 0.5) * scale;
+    // truncation toward zero, as C casts
+    let lo = ((center - support + 0.5) as i64).max(0);
+    let hi = ((center + support + 0.5) as i64).min(n_in as i64);
+    let mut t: Vec<(usize, f64)> = (lo..hi.max(lo)).map(|x| (x as usize, filter((x as f64 - center + 0.5) / fs))).collect();
+    let total: f64 = t.iter().map(|w| w.1).sum();
+    if total != 0.0 {
+        t.iter_mut().for_each(|w| w.1 /= total);
+    }
+    t
+}
+
+/// (nh·nw, D): PyTorch `interpolate(size=(nh, nw), mode="bicubic", align_corners=False,
+/// antialias=True)` of a (gh·gw, D) grid, row-major (gy, gx).
+pub fn interpolate_pos_bicubic_antialias(pos: &[f32], gh: usize, gw: usize, d: usize, nh: usize, nw: usize) -> Vec<f32> {
+    resize_aa(pos, [gh, gw, d, nh, nw], 2.0, cubic_aa)
+}
+
 /// (nh·nw, D): PyTorch `interpolate(size=(nh, nw), mode="bilinear", align_corners=False,
-/// antialias=True)`, as SigLIP 2 resizes its position grid.
+/// antialias=True)` of a (gh·gw, D) grid, row-major, as SigLIP 2 resizes its position grid.
 pub fn interpolate_pos_bilinear_aa(pos: &[f32], gh: usize, gw: usize, d: usize, nh: usize, nw: usize) -> Vec<f32> {
+    resize_aa(pos, [gh, gw, d, nh, nw], 1.0, triangle)
+}
+
+fn resize_aa(pos: &[f32], [gh, gw, d, nh, nw]: [usize; 5], width: f64, filter: fn(f64) -> f64) -> Vec<f32> {
     let mut out = vec![0f32; nh * nw * d];
     for oy in 0..nh {
-        let ty = taps_aa(oy, gh, nh);
+        let ty = taps_aa(oy, gh, nh, width, filter);
         for ox in 0..nw {
-            let tx = taps_aa(ox, gw, nw);
+            let tx = taps_aa(ox, gw, nw, width, filter);
             for n in 0..d {
                 let mut s = 0f64;
                 for &(iy, wy) in &ty {

@@ -41,6 +41,7 @@ kernel!(EMBEDDING, "embedding", unchecked = false);
 kernel!(CONCAT_TOKENS, "concat_tokens", unchecked = false);
 kernel!(TAKE_TOKENS, "take_tokens", unchecked = false);
 kernel!(L2_NORMALIZE, "l2_normalize", unchecked = false);
+kernel!(SWIGLU, "swiglu", unchecked = false);
 
 /// Every kernel that builds without optional features (all but `MATMUL_SUBGROUP`).
 pub const ALL: &[Kernel] = &[
@@ -58,6 +59,7 @@ pub const ALL: &[Kernel] = &[
     CONCAT_TOKENS,
     TAKE_TOKENS,
     L2_NORMALIZE,
+    SWIGLU,
 ];
 
 /// Kernels that compile only where the device has `wgpu::Features::SUBGROUP` (kept out of `ALL`).

@@ -89,14 +89,17 @@ pub fn softmax(ctx: &Context, rows: usize, cols: usize, iters: usize) -> anyhow:
 }
 
 /// Encoders benchmarked by `vitfuse bench model` (random weights of the real shapes): image
-/// encoders, and AST-base on 1024 frames × 128 mel bins (1214 tokens).
-pub const MODELS: &[&str] = &["vit-b16", "vit-ti16", "clip-b32", "ast-b"];
+/// encoders, AST-base on 1024 frames × 128 mel bins (1214 tokens), and DINOv2-B/14 as its
+/// checkpoints run (a 518² position grid resized to 224² inputs: 257 tokens; with registers 261,
+/// the resize antialiased).
+pub const MODELS: &[&str] = &["vit-b16", "vit-ti16", "clip-b32", "ast-b", "dinov2-b14", "dinov2-b14-reg"];
 
 /// One encoder at real size with seeded random weights.
 pub enum BenchModel {
     Vit(Box<vitfuse_model::vit::Vit>),
     ClipVision(Box<vitfuse_model::clip::ClipVision>, vitfuse_model::ClipVisionConfig),
     Ast(Box<vitfuse_model::ast::Ast>),
+    Dinov2(Box<vitfuse_model::dinov2::Dinov2>),
 }
 
 impl BenchModel {
@@ -126,6 +129,14 @@ impl BenchModel {
                 };
                 Ok((BenchModel::Ast(Box::new(vitfuse_model::ast::Ast::load_from(&l, &c)?)), 0))
             }
+            "dinov2-b14" | "dinov2-b14-reg" => {
+                let arch = if name.ends_with("-reg") { "Dinov2WithRegistersModel" } else { "Dinov2Model" };
+                let json = format!(r#"{{"architectures": ["{arch}"], "image_size": 518, "patch_size": 14}}"#);
+                let ModelConfig::Dinov2(c) = ModelConfig::from_json_str(&json, std::path::Path::new(name))? else {
+                    anyhow::bail!("not a DINOv2 config")
+                };
+                Ok((BenchModel::Dinov2(Box::new(vitfuse_model::dinov2::Dinov2::load_from(&l, &c)?)), 224))
+            }
             other => anyhow::bail!("unknown model {other:?}; choose one of {}", MODELS.join(", ")),
         }
     }
@@ -136,6 +147,7 @@ impl BenchModel {
             BenchModel::Vit(m) => m.forward(ctx, pixels)?.last_hidden_state,
             BenchModel::ClipVision(m, _) => m.forward(ctx, pixels)?.embeds,
             BenchModel::Ast(m) => m.forward(ctx, pixels)?.pooler_output,
+            BenchModel::Dinov2(m) => m.forward(ctx, pixels)?.last_hidden_state,
         })
     }
 
@@ -148,6 +160,7 @@ impl BenchModel {
                 let (f, t) = m.config.patch_grid();
                 (f * t + 2, m.config.encoder)
             }
+            BenchModel::Dinov2(m) => ((224 / m.config.patch_size).pow(2) + 1 + m.config.num_register_tokens, m.config.encoder),
         }
     }
 

@@ -25,7 +25,7 @@ for images or audio";
     version,
     about = "Portable GPU inference for multimodal Vision Transformers (WGSL on wgpu)",
     after_help = "A model folder holds config.json and model.safetensors (or a sharded index), plus \
-tokenizer.json for text and preprocessor_config.json for images or audio. Supported: ViT, CLIP, Chinese-CLIP, SigLIP, ViLT, AST."
+tokenizer.json for text and preprocessor_config.json for images or audio. Supported: ViT, CLIP, Chinese-CLIP, SigLIP, SigLIP 2, ViLT, AST, DeiT, DINOv2."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -104,8 +104,8 @@ enum Cmd {
         #[arg(required = true)]
         image: Vec<PathBuf>,
     },
-    /// Ranks labels: the checkpoint's own classifier head (ViT images, AST audio), or zero-shot
-    /// over --labels (CLIP, SigLIP).
+    /// Ranks labels: the checkpoint's own classifier head (ViT and DeiT images, AST audio), or
+    /// zero-shot over --labels (CLIP, SigLIP).
     Classify {
         #[arg(long, help = MODEL_HELP)]
         model: PathBuf,
@@ -140,7 +140,8 @@ enum Cmd {
     Embed {
         #[arg(long, help = MODEL_HELP)]
         model: PathBuf,
-        /// PNG/JPEG images (CLIP, SigLIP: normalised embeddings; ViT: CLS features).
+        /// PNG/JPEG images (CLIP, SigLIP: normalised embeddings; ViT: CLS features; DeiT: the
+        /// mean of its CLS and distillation tokens; DINOv2: pooler_output, its CLS).
         #[arg(long, num_args = 1.., conflicts_with_all = ["text", "audio"], required_unless_present_any = ["text", "audio"])]
         image: Vec<PathBuf>,
         /// Texts (CLIP, SigLIP).
@@ -171,8 +172,8 @@ enum Cmd {
         #[command(flatten)]
         gpu: Gpu,
     },
-    /// Text-to-image retrieval over a folder (CLIP, SigLIP); image embeddings are cached in a
-    /// file next to the folder.
+    /// Retrieval over a folder: by text (CLIP, SigLIP) or by image (any image encoder: CLIP,
+    /// SigLIP, ViT, DeiT, DINOv2); image embeddings are cached in a file next to the folder.
     Retrieve {
         #[arg(long, help = MODEL_HELP)]
         model: PathBuf,
@@ -185,7 +186,8 @@ enum Cmd {
         /// With a pipeline file: search with a WAV clip.
         #[arg(long, conflicts_with = "query_image")]
         query_audio: Option<PathBuf>,
-        /// With a pipeline file: search with an image.
+        /// Search with an image (image-to-image; a model folder of any image encoder, or a
+        /// pipeline file).
         #[arg(long)]
         query_image: Option<PathBuf>,
         /// How many images to show (at least 1).
@@ -270,7 +272,8 @@ enum BenchCmd {
     /// A whole encoder at real size with random weights.
     Model {
         /// The model: vit-b16 (ViT-B/16, 224²), vit-ti16 (ViT-Ti/16), clip-b32 (CLIP ViT-B/32
-        /// image tower), ast-b (AST-base, 1024 x 128 features).
+        /// image tower), ast-b (AST-base, 1024 x 128 features), dinov2-b14 and dinov2-b14-reg
+        /// (DINOv2-B/14 without and with registers, 224² from a 518² position grid).
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(bench::MODELS))]
         name: String,
         /// Inputs per pass.
@@ -391,6 +394,34 @@ fn print_ranked(key: &str, name: &str, ranked: &[vitfuse::LabelScore], prompts: 
             println!("  {:>2}. {:<40} {:>7.2}%  (logit {:.3})", i + 1, x.label, 100.0 * x.score, x.logit);
         }
         Ok(())
+    }
+}
+
+/// What `retrieve` indexes a folder with: a dual encoder for text (and pipeline) queries, an
+/// image encoder for image queries.
+enum Searcher {
+    Text(vitfuse::DualEncoder),
+    Image(vitfuse::ImageEncoder),
+}
+
+impl Searcher {
+    fn index_folder(
+        &self,
+        folder: &Path,
+        opts: &vitfuse::retrieval::IndexOptions,
+        events: impl FnMut(vitfuse::retrieval::IndexEvent),
+    ) -> vitfuse::Result<vitfuse::retrieval::ImageIndex> {
+        match self {
+            Searcher::Text(d) => d.index_folder(folder, opts, events),
+            Searcher::Image(e) => e.index_folder(folder, opts, events),
+        }
+    }
+
+    fn search_embedded(&self, index: &vitfuse::retrieval::ImageIndex, q: &vitfuse::Embeddings) -> vitfuse::Result<Vec<vitfuse::retrieval::Hit>> {
+        match self {
+            Searcher::Text(d) => d.search_embedded(index, q),
+            Searcher::Image(e) => e.search_embedded(index, q),
+        }
     }
 }
 
@@ -717,7 +748,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             use vitfuse::retrieval::{IndexEvent, IndexOptions};
             let pipeline = if is_pipeline(&model) { Some(open_pipeline(&ui, &model, &gpu)?) } else { None };
             // The query is embedded first, so that a bad one fails before the folder is indexed.
-            let (dual, q) = match &pipeline {
+            let (searcher, q) = match &pipeline {
                 Some(p) => {
                     let q = match (&query, &query_audio, &query_image) {
                         (Some(t), _, _) => p.embed_texts(&[t])?,
@@ -725,20 +756,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         (_, _, Some(i)) => p.embed_images(&[i])?,
                         _ => bail!("give --query, --query-audio or --query-image"),
                     };
-                    (p.image_index_encoder()?, q)
+                    (Searcher::Text(p.image_index_encoder()?), q)
                 }
                 None => {
-                    if query_audio.is_some() || query_image.is_some() {
-                        bail!("--query-audio and --query-image need a pipeline file as --model");
+                    if query_audio.is_some() {
+                        bail!("--query-audio needs a pipeline file as --model");
                     }
-                    let dual = open_model(&ui, &model, &gpu)?.dual_encoder()?;
-                    let q = dual.embed_texts(&[query.as_deref().unwrap_or_default()])?;
-                    (dual, q)
+                    let m = open_model(&ui, &model, &gpu)?;
+                    match (&query, &query_image) {
+                        (_, Some(img)) => {
+                            let enc = m.image_encoder()?;
+                            let q = enc.embed(&[img])?;
+                            (Searcher::Image(enc), q)
+                        }
+                        (text, None) => {
+                            if !m.supports(Task::EmbedTexts) && m.supports(Task::EmbedImages) {
+                                bail!(
+                                    "{} has no text tower, so it cannot search by text; search by image with --query-image FILE",
+                                    m.architecture()
+                                );
+                            }
+                            let dual = m.dual_encoder()?;
+                            let q = dual.embed_texts(&[text.as_deref().unwrap_or_default()])?;
+                            (Searcher::Text(dual), q)
+                        }
+                    }
                 }
             };
             let bar = indicatif::ProgressBar::hidden();
             let tty = ui.tty;
-            let index = dual.index_folder(&images, &IndexOptions { cache: !no_cache }, |ev| match ev {
+            let index = searcher.index_folder(&images, &IndexOptions { cache: !no_cache }, |ev| match ev {
                 IndexEvent::Start(n) if n > 0 && tty => {
                     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                     bar.set_length(n as u64);
@@ -758,7 +805,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 None => "no cache".into(),
             };
             eprintln!("{} images: {} from the cache, {} embedded, {} skipped ({cache})", st.images, st.cached, st.embedded, st.skipped);
-            for (i, h) in dual.search_embedded(&index, &q)?.iter().take(top as usize).enumerate() {
+            for (i, h) in searcher.search_embedded(&index, &q)?.iter().take(top as usize).enumerate() {
                 if json {
                     #[derive(Serialize)]
                     struct Row<'a> {

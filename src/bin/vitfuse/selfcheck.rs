@@ -141,6 +141,8 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
         ops::take_tokens(ctx, &tcb, &tix)
     })?;
     c.run("l2_normalize", "(50,197)", Tolerance::KERNEL, r::l2_normalize(&x, rows, cols), || ops::l2_normalize(ctx, &tx))?;
+    let (g, tg) = up(&[2, 37, 2 * 176], 31)?;
+    c.run("swiglu", "(2,37,2x176)", Tolerance::KERNEL, r::swiglu(&g, 2 * 37, 176), || ops::swiglu(ctx, &tg))?;
 
     // Patch embedding (CLS + positions) and the bicubic position-grid resize.
     let (px, tpx) = up(&[2, 3, 32, 32], 15)?;
@@ -158,6 +160,12 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
     let (grid, tgrid) = up(&[16, 48], 20)?;
     c.run("interp_bicubic", "(4x4 -> 6x5, 48)", Tolerance::KERNEL, r::patch::interpolate_pos_bicubic(&grid, 4, 4, 48, 6, 5), || {
         vitfuse_patch::interpolate_pos_bicubic(ctx, &tgrid, 4, 4, 6, 5)
+    })?;
+    // DINOv2 with registers: a 37x37 grid (518 / 14) to 16x16 (224 / 14), antialiased.
+    let (grid, tgrid) = up(&[37 * 37, 24], 32)?;
+    let want = r::patch::interpolate_pos_bicubic_antialias(&grid, 37, 37, 24, 16, 16);
+    c.run("interp_bicubic_aa", "(37x37 -> 16x16, 24)", Tolerance::KERNEL, want, || {
+        vitfuse_patch::interpolate_pos_bicubic_antialias(ctx, &tgrid, 37, 37, 16, 16)
     })?;
 
     // Fused attention (fused QKV, key mask, causal) and its composed twin.

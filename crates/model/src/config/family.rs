@@ -13,6 +13,10 @@ pub enum Family {
     Vilt,
     /// Audio Spectrogram Transformer (`ASTModel`, `ASTForAudioClassification`).
     Ast,
+    /// DeiT (`DeiTModel`, `DeiTForImageClassification[WithTeacher]`).
+    Deit,
+    /// DINOv2 (`Dinov2Model`, `Dinov2WithRegistersModel`).
+    Dinov2,
     /// Chinese-CLIP (`ChineseCLIPModel`): CLIP's vision tower and a BERT text tower.
     ChineseClip,
     /// SigLIP 2 (`Siglip2Model`): SigLIP with NaFlex images (each at its own patch grid).
@@ -33,7 +37,7 @@ struct Names {
 }
 
 /// In [`Family`] order (checked at compile time); a name is matched against the rows in turn.
-const TABLE: [Names; 7] = [
+const TABLE: [Names; 9] = [
     Names {
         family: Family::Vit,
         display: "ViT",
@@ -70,6 +74,21 @@ const TABLE: [Names; 7] = [
         model_type: "audio-spectrogram-transformer",
     },
     Names {
+        family: Family::Deit,
+        display: "DeiT",
+        id: "deit",
+        architecture_prefix: "DeiT",
+        model_type: "deit",
+    },
+    Names {
+        family: Family::Dinov2,
+        display: "DINOv2",
+        id: "dinov2",
+        // also `Dinov2WithRegistersModel`
+        architecture_prefix: "Dinov2",
+        model_type: "dinov2",
+    },
+    Names {
         family: Family::ChineseClip,
         display: "Chinese-CLIP",
         id: "chinese_clip",
@@ -84,6 +103,9 @@ const TABLE: [Names; 7] = [
         model_type: "siglip2",
     },
 ];
+
+/// Further `model_type` values of a family (matched exactly, after the table).
+const MODEL_TYPE_ALIASES: &[(&str, Family)] = &[("dinov2_with_registers", Family::Dinov2)];
 
 const _: () = {
     let mut i = 0;
@@ -106,12 +128,12 @@ impl Family {
         TABLE.iter().map(|n| n.family)
     }
 
-    /// Display name: `"ViT"`, `"CLIP"`, `"SigLIP"`, `"ViLT"` or `"AST"`.
+    /// Display name: `"ViT"`, `"CLIP"`, `"SigLIP"`, `"ViLT"`, `"AST"`, `"DeiT"` or `"DINOv2"`.
     pub fn name(self) -> &'static str {
         self.names().display
     }
 
-    /// Short id: `"vit"`, `"clip"`, `"siglip"`, `"vilt"` or `"ast"`.
+    /// Short id: `"vit"`, `"clip"`, `"siglip"`, `"vilt"`, `"ast"`, `"deit"` or `"dinov2"`.
     pub fn id(self) -> &'static str {
         self.names().id
     }
@@ -122,8 +144,8 @@ impl Family {
     }
 
     /// The family an `architectures` entry (by its longest matching prefix, e.g.
-    /// `ViTForImageClassification`, `Siglip2Model` before `Siglip`) or a `model_type` (exactly)
-    /// selects.
+    /// `ViTForImageClassification`, `Siglip2Model` before `Siglip`) or a `model_type` (exactly;
+    /// `dinov2_with_registers` too) selects.
     pub fn from_name(name: &str) -> Option<Family> {
         if let Some(n) = TABLE.iter().find(|n| name == n.model_type) {
             return Some(n.family);
@@ -133,6 +155,7 @@ impl Family {
             .filter(|n| name.starts_with(n.architecture_prefix))
             .max_by_key(|n| n.architecture_prefix.len())
             .map(|n| n.family)
+            .or_else(|| MODEL_TYPE_ALIASES.iter().find(|(t, _)| *t == name).map(|(_, f)| *f))
     }
 
     /// The family with this short id ([`Family::id`]).
@@ -168,7 +191,7 @@ mod tests {
             assert_eq!(Family::from_name(f.model_type()), Some(f));
             assert_eq!(f.to_string(), f.name());
         }
-        assert_eq!(Family::all().count(), 7);
+        assert_eq!(Family::all().count(), 9);
         assert_eq!(Family::from_name("Siglip2Model"), Some(Family::Siglip2));
         assert_eq!(Family::from_name("SiglipModel"), Some(Family::Siglip));
         assert_eq!(Family::from_name("ChineseCLIPModel"), Some(Family::ChineseClip));
@@ -182,6 +205,9 @@ mod tests {
             Some(Family::Ast)
         );
         assert_eq!(Family::from_name("LlamaForCausalLM"), None);
-        assert_eq!(Family::supported(), "ViT, CLIP, SigLIP, ViLT, AST, Chinese-CLIP, SigLIP 2");
+        assert_eq!(Family::from_name("DeiTForImageClassificationWithTeacher"), Some(Family::Deit));
+        assert_eq!(Family::from_name("Dinov2WithRegistersModel"), Some(Family::Dinov2));
+        assert_eq!(Family::from_name("dinov2_with_registers"), Some(Family::Dinov2));
+        assert_eq!(Family::supported(), "ViT, CLIP, SigLIP, ViLT, AST, DeiT, DINOv2, Chinese-CLIP, SigLIP 2");
     }
 }

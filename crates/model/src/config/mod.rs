@@ -1,6 +1,7 @@
 //! Typed model configurations deserialised from Hugging Face `config.json`.
 //!
-//! One module per family ([`vit`], [`clip`], [`siglip`], [`vilt`], [`ast`]); each family
+//! One module per family ([`vit`], [`clip`], [`siglip`], [`vilt`], [`ast`], [`deit`],
+//! [`dinov2`]); each family
 //! config (and each CLIP / SigLIP tower) holds an [`EncoderConfig`] read from the same JSON
 //! object, plus its own fields. Keys absent from a file take the defaults of the corresponding
 //! `transformers` configuration class (for the encoder: the `ENCODER_DEFAULTS` constant of the
@@ -16,6 +17,8 @@ use crate::error::{ModelError, Result};
 
 pub mod ast;
 pub mod clip;
+pub mod deit;
+pub mod dinov2;
 mod encoder;
 mod family;
 mod fields;
@@ -25,6 +28,8 @@ pub mod vit;
 
 pub use ast::AstConfig;
 pub use clip::{ClipConfig, ClipTextConfig, ClipVisionConfig, TextTower};
+pub use deit::DeitConfig;
+pub use dinov2::Dinov2Config;
 pub use encoder::{Activation, EncoderConfig};
 pub use family::Family;
 pub use siglip::{SiglipConfig, SiglipTextConfig, SiglipVisionConfig};
@@ -46,6 +51,10 @@ pub enum ModelConfig {
     Vilt(ViltConfig),
     /// Audio Spectrogram Transformer.
     Ast(AstConfig),
+    /// DeiT image classifier / encoder.
+    Deit(DeitConfig),
+    /// DINOv2 image encoder (with or without registers).
+    Dinov2(Dinov2Config),
 }
 
 impl ModelConfig {
@@ -91,6 +100,11 @@ impl ModelConfig {
             Family::Siglip => ModelConfig::Siglip(SiglipConfig::parse(&f)?),
             Family::Vilt => ModelConfig::Vilt(ViltConfig::parse(&f)?),
             Family::Ast => ModelConfig::Ast(AstConfig::parse(&f)?),
+            Family::Deit => ModelConfig::Deit(DeitConfig::parse(&f)?),
+            Family::Dinov2 => {
+                let registers = arch.is_some_and(|a| a.starts_with("Dinov2WithRegisters")) || model_type == Some("dinov2_with_registers");
+                ModelConfig::Dinov2(Dinov2Config::parse(&f, registers)?)
+            }
         })
     }
 
@@ -102,6 +116,8 @@ impl ModelConfig {
             ModelConfig::Siglip(c) => &c.architectures,
             ModelConfig::Vilt(c) => &c.architectures,
             ModelConfig::Ast(c) => &c.architectures,
+            ModelConfig::Deit(c) => &c.architectures,
+            ModelConfig::Dinov2(c) => &c.architectures,
         };
         a.first().map(String::as_str)
     }
@@ -116,6 +132,8 @@ impl ModelConfig {
             ModelConfig::Siglip(_) => Family::Siglip,
             ModelConfig::Vilt(_) => Family::Vilt,
             ModelConfig::Ast(_) => Family::Ast,
+            ModelConfig::Deit(_) => Family::Deit,
+            ModelConfig::Dinov2(_) => Family::Dinov2,
         }
     }
 }

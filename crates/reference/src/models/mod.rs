@@ -8,7 +8,9 @@
 //! - [`clip`] — `CLIPModel` (both towers, projections, logits);
 //! - [`siglip`] — `SiglipModel` (attention-pooling vision head, logit bias);
 //! - [`vilt`] — `ViltModel` (early fusion), with `ViltForImageAndTextRetrieval`'s `rank_output`;
-//! - [`ast`] — `ASTForAudioClassification`.
+//! - [`ast`] — `ASTForAudioClassification`;
+//! - [`deit`] — `DeiTForImageClassificationWithTeacher` (and the other DeiT heads);
+//! - [`dinov2`] — `Dinov2Model`, `Dinov2WithRegistersModel` (layer scale, SwiGLU, registers).
 //!
 //! The models are built from the kernel twins of this crate (`crate::patch::patch_embed`,
 //! `crate::attention::attention`, `crate::kernels::*`, `crate::fusion::*`), one CPU twin per GPU
@@ -19,6 +21,8 @@ use crate::kernels::{layernorm, matmul, Activation, Matmul};
 
 pub mod ast;
 pub mod clip;
+pub mod deit;
+pub mod dinov2;
 pub mod siglip;
 pub mod vilt;
 pub mod vit;
@@ -299,11 +303,21 @@ pub(crate) fn image_grid(
 /// g×g grid (rows of `d`): the table itself for the same grid, else the prefix rows and the grid
 /// resized bicubically (PyTorch `interpolate(size=(gh, gw), mode="bicubic", align_corners=False)`).
 pub(crate) fn grid_positions(pos: &[f32], prefix: usize, g: usize, d: usize, gh: usize, gw: usize) -> Vec<f32> {
+    grid_positions_with(pos, prefix, g, d, gh, gw, false)
+}
+
+/// [`grid_positions`]; with `antialias`, PyTorch's `antialias=True` resize.
+pub(crate) fn grid_positions_with(pos: &[f32], prefix: usize, g: usize, d: usize, gh: usize, gw: usize, antialias: bool) -> Vec<f32> {
     if (gh, gw) == (g, g) {
         return pos.to_vec();
     }
     let mut out = pos[..prefix * d].to_vec();
-    out.extend(crate::patch::interpolate_pos_bicubic(&pos[prefix * d..], g, g, d, gh, gw));
+    let grid = &pos[prefix * d..];
+    out.extend(if antialias {
+        crate::patch::interpolate_pos_bicubic_antialias(grid, g, g, d, gh, gw)
+    } else {
+        crate::patch::interpolate_pos_bicubic(grid, g, g, d, gh, gw)
+    });
     out
 }
 

@@ -1,7 +1,7 @@
-//! Elementwise add / multiply / scale / activation.
+//! Elementwise add / multiply / scale / activation, and the SwiGLU gate.
 
 use super::{f32s, fits_u32, groups, non_empty, Activation};
-use crate::{kernels, Context, DType, Result, Tensor};
+use crate::{kernels, Context, DType, Error, Result, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -45,4 +45,32 @@ pub fn activation(ctx: &Context, a: &Tensor, act: Activation) -> Result<Tensor> 
 /// `a * b` (same shapes).
 pub fn mul(ctx: &Context, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     run(ctx, "mul", 3, a, Some(b), Activation::None, 0.0)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SwigluParams {
+    rows: u32,
+    h: u32,
+    _p: [u32; 2],
+}
+
+/// SwiGLU gate: `x` (…, 2H) holds `[x1 | x2]` per row → `silu(x1) · x2` (…, H).
+pub fn swiglu(ctx: &Context, x: &Tensor) -> Result<Tensor> {
+    const OP: &str = "swiglu";
+    f32s(OP, &[x])?;
+    non_empty(OP, x)?;
+    let c = x.dim_back(0);
+    if x.rank() == 0 || c % 2 != 0 {
+        return Err(Error::InvalidArgument { op: OP, message: format!("the last dimension of {:?} must be even ([x1 | x2])", x.shape()) });
+    }
+    let h = c / 2;
+    let rows = x.numel() / c;
+    let mut shape = x.shape().to_vec();
+    *shape.last_mut().expect("rank checked") = h;
+    fits_u32(OP, x.numel())?;
+    let out = Tensor::empty(ctx, &shape, DType::F32)?;
+    let p = SwigluParams { rows: rows as u32, h: h as u32, _p: [0; 2] };
+    ctx.dispatch(&kernels::SWIGLU, &[], &p, &[x, &out], groups(out.numel(), 64))?;
+    Ok(out)
 }

@@ -7,7 +7,7 @@ mod layout;
 mod matmul;
 mod norm;
 
-pub use elementwise::{activation, add, mul, scale};
+pub use elementwise::{activation, add, mul, scale, swiglu};
 pub use layout::{concat_tokens, embedding, merge_heads, split_heads, take_token, take_tokens};
 pub use matmul::{linear, matmul, MatmulKernel, MatmulOptions, WeightLayout};
 pub use norm::{l2_normalize, layernorm, softmax, MaskLayout};
