@@ -33,6 +33,11 @@ fn clip_tiny_eos_matches_transformers_on_gpu() {
 }
 
 #[test]
+fn siglip2_tiny_matches_transformers_on_gpu() {
+    compare("siglip2_tiny", &run_gpu("siglip2_tiny"));
+}
+
+#[test]
 fn chinese_clip_tiny_matches_transformers_on_gpu() {
     compare("chinese_clip_tiny", &run_gpu("chinese_clip_tiny"));
 }

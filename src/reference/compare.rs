@@ -1,6 +1,7 @@
 //! Comparing a forward pass's outputs with reference outputs (the Hugging Face fixtures'
 //! `expected.safetensors`), with the fixtures' rules: a value passes when
-//! `|got - want| <= abs + rel * |want|`; padded text positions (`attention_mask` 0) and ViLT's
+//! `|got - want| <= abs + rel * |want|`; padded text positions (`attention_mask` 0), SigLIP 2's
+//! padded patches (`pixel_attention_mask` 0) and ViLT's
 //! padding tokens (`token_mask` 0) carry no meaning and are left out.
 
 use std::collections::{BTreeMap, HashMap};
@@ -53,6 +54,8 @@ pub fn compare_outputs(
             let d = want.shape.last().copied().unwrap_or(1).max(1);
             let row_mask: Option<Vec<i64>> = match k.as_str() {
                 "text_last_hidden_state" => inputs.get("attention_mask").and_then(|m| m.as_i64()).map(<[i64]>::to_vec),
+                // SigLIP 2: the padded patches
+                "vision_last_hidden_state" => inputs.get("pixel_attention_mask").and_then(|m| m.as_i64()).map(<[i64]>::to_vec),
                 "last_hidden_state" => {
                     expected.get("token_mask").and_then(|m| m.as_f32()).map(|m| m.iter().map(|&v| (v != 0.0) as i64).collect())
                 }

@@ -81,6 +81,7 @@ impl Model {
         match self {
             Model::Vit(_) => Family::Vit,
             Model::Clip(m) => m.config_family(),
+            Model::Siglip(m) if m.config.is_naflex() => Family::Siglip2,
             Model::Siglip(_) => Family::Siglip,
             Model::Vilt(_) => Family::Vilt,
             Model::Ast(_) => Family::Ast,
@@ -118,6 +119,11 @@ impl Model {
                 };
                 m.forward_all(ctx, &px, &ids, mask.as_deref(), types.as_deref(), shape[0], shape[1], interp)
             }
+            Model::Siglip(m) if m.config.is_naflex() => {
+                let (ids, mask, shape) = text_inputs(inputs)?;
+                let (px, pmask, shapes) = naflex_inputs(ctx, inputs)?;
+                m.forward_all_naflex(ctx, &px, &pmask, &shapes, &ids, mask.as_deref(), shape[0], shape[1])
+            }
             Model::Siglip(m) => {
                 let px = pixel_tensor(ctx, inputs)?;
                 let (ids, mask, shape) = text_inputs(inputs)?;
@@ -150,6 +156,31 @@ impl Model {
             }
         }
     }
+}
+
+/// SigLIP 2's NaFlex inputs: `pixel_values` (B, N, C·P·P) on the GPU, `pixel_attention_mask`
+/// (B, N) and `spatial_shapes` (B, 2) on the host.
+#[allow(clippy::type_complexity)]
+pub fn naflex_inputs(ctx: &Context, inputs: &HashMap<String, HostTensor>) -> Result<(Tensor, Vec<i64>, Vec<(usize, usize)>)> {
+    let px = inputs.get("pixel_values").ok_or_else(|| ModelError::InvalidInput("missing input `pixel_values`".into()))?;
+    let v = px.as_f32().ok_or_else(|| ModelError::InvalidInput("pixel_values must be float".into()))?;
+    if px.shape.len() != 3 || px.shape.contains(&0) {
+        return Err(ModelError::InvalidInput(format!("SigLIP 2's pixel_values must be (B, N, C·P·P) flattened patches; got {:?}", px.shape)));
+    }
+    let (b, n) = (px.shape[0], px.shape[1]);
+    let (mask, ms) = int_input(inputs, "pixel_attention_mask")?;
+    if ms != [b, n] {
+        return Err(ModelError::InvalidInput(format!("pixel_attention_mask has shape {ms:?}; pixel_values is {:?}", px.shape)));
+    }
+    let (sh, ss) = int_input(inputs, "spatial_shapes")?;
+    if ss != [b, 2] {
+        return Err(ModelError::InvalidInput(format!("spatial_shapes has shape {ss:?}; it must be ({b}, 2)")));
+    }
+    if sh.iter().any(|&x| x <= 0 || x as u64 > crate::limits::MAX_PROCESSED_SIDE as u64) {
+        return Err(ModelError::InvalidInput("spatial_shapes holds a side that is not a positive patch count".into()));
+    }
+    let shapes = sh.chunks(2).map(|c| (c[0] as usize, c[1] as usize)).collect();
+    Ok((Tensor::from_slice(ctx, &px.shape, v)?, mask, shapes))
 }
 
 /// An AST's input: `input_values` (B, T, F) when given, else the features of `waveform_<i>`; also

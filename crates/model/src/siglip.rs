@@ -31,11 +31,15 @@ pub struct PoolingHead {
     heads: usize,
 }
 
-/// SigLIP's image tower (`vision_model`), pooled by its [`PoolingHead`].
+/// SigLIP's image tower (`vision_model`), pooled by its [`PoolingHead`]. For SigLIP 2 (NaFlex)
+/// the patch embedding is a Linear over flattened patches and the position grid is resized to
+/// each image's own patch grid.
 pub struct SiglipVision {
     patch_w: Tensor,
     patch_b: Tensor,
     pos: PosEmbed,
+    /// NaFlex: the position table (g·g, D) and g.
+    naflex: Option<(Tensor, usize)>,
     encoder: Encoder,
     post_ln: LayerNorm,
     head: Option<PoolingHead>,
@@ -92,10 +96,27 @@ impl SiglipVision {
         } else {
             None
         };
+        if v.num_patches.is_some() {
+            let g = v.position_grid();
+            let table = e.tensor("position_embedding.weight", &[g * g, d])?;
+            return Ok(SiglipVision {
+                patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels * p * p])?,
+                patch_b: e.tensor("patch_embedding.bias", &[d])?,
+                pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g, d], 0, g, d)?,
+                naflex: Some((table, g)),
+                encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &v.encoder, true)?,
+                post_ln: LayerNorm::load(l, "post_layernorm", d, v.encoder.layer_norm_eps)?,
+                head,
+                channels: v.num_channels,
+                image_size: v.image_size,
+                patch: p,
+            });
+        }
         Ok(SiglipVision {
             patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels, p, p])?,
             patch_b: e.tensor("patch_embedding.bias", &[d])?,
             pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g, d], 0, g, d)?,
+            naflex: None,
             encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &v.encoder, true)?,
             post_ln: LayerNorm::load(l, "post_layernorm", d, v.encoder.layer_norm_eps)?,
             head,
@@ -114,6 +135,11 @@ impl SiglipVision {
     /// [`SiglipVision::forward`]; with `interpolate_pos_encoding`, images of any size of at
     /// least one patch, the position embeddings resized to their patch grid (as in transformers).
     pub fn forward_with(&self, ctx: &Context, pixel_values: &Tensor, interpolate_pos_encoding: bool) -> Result<TowerOutputs> {
+        if self.naflex.is_some() {
+            return Err(ModelError::InvalidInput(
+                "SigLIP 2 takes NaFlex inputs: flattened patches with pixel_attention_mask and spatial_shapes".into(),
+            ));
+        }
         let p = self.patch;
         let (gh, gw) = image_grid(pixel_values, self.channels, self.image_size, p, interpolate_pos_encoding)?;
         let pos = self.pos.for_grid(ctx, gh, gw)?;
@@ -121,12 +147,69 @@ impl SiglipVision {
             patch: [p, p],
             stride: [p, p],
         })?;
-        let x = self.encoder.forward(ctx, &x, None, false)?;
+        self.encode(ctx, x, None)
+    }
+
+    /// SigLIP 2's NaFlex input: `pixel_values` (B, N, C·P·P) of flattened patches (each patch
+    /// row-major over (py, px, c), as `Siglip2ImageProcessor` makes them), `mask` (B·N) 1 for
+    /// the image's patches and 0 for padding, `shapes` the (rows, cols) patch grid of each
+    /// image (its first rows·cols patches). `last_hidden_state` is (B, N, D).
+    pub fn forward_naflex(&self, ctx: &Context, pixel_values: &Tensor, mask: &[i64], shapes: &[(usize, usize)]) -> Result<TowerOutputs> {
+        let Some((table, g)) = &self.naflex else {
+            return Err(ModelError::InvalidInput("this SigLIP tower takes (B, C, H, W) images, not NaFlex patches".into()));
+        };
+        let k = self.channels * self.patch * self.patch;
+        let bad = |m: String| Err(ModelError::InvalidInput(m));
+        let (b, n) = match pixel_values.shape() {
+            [b, n, kk] if *kk == k && *b > 0 && *n > 0 => (*b, *n),
+            s => return bad(format!("pixel_values must be (B, N, {k}) flattened {p}x{p} patches; got {s:?}", p = self.patch)),
+        };
+        if mask.len() != b * n || shapes.len() != b {
+            return bad(format!("pixel_attention_mask must be ({b}, {n}) and spatial_shapes ({b}, 2)"));
+        }
+        if let Some(v) = mask.iter().find(|&&v| v != 0 && v != 1) {
+            return bad(format!("pixel_attention_mask holds {v}; only 0 and 1 are allowed"));
+        }
+        for (i, &(h, w)) in shapes.iter().enumerate() {
+            if h == 0 || w == 0 || h * w > n {
+                return bad(format!("spatial_shapes of image {i} is {h}x{w}; it must be at least 1x1 and fit the {n} patches"));
+            }
+            if mask[i * n..(i + 1) * n].iter().all(|&v| v == 0) {
+                return bad(format!("pixel_attention_mask of image {i} masks every patch"));
+            }
+        }
+        let x = ops::linear(ctx, pixel_values, &self.patch_w, Some(&self.patch_b), Act::None, None)?;
+        // Each image's grid resized from the table; padding rows repeat the first position.
+        let mut grids: Option<Tensor> = None;
+        let mut ids = Vec::with_capacity(b * n);
+        let mut offset = 0usize;
+        for &(h, w) in shapes {
+            let r = patch::interpolate_pos_bilinear_aa(ctx, table, *g, *g, h, w)?;
+            let r = r.reshape(&[1, h * w, r.shape()[1]])?;
+            grids = Some(match grids {
+                None => r,
+                Some(a) => ops::concat_tokens(ctx, &a, &r)?,
+            });
+            ids.extend((0..n).map(|j| (offset + if j < h * w { j } else { 0 }) as u32));
+            offset += h * w;
+        }
+        let grids = grids.expect("b > 0");
+        let d = grids.shape()[2];
+        let grids = grids.reshape(&[offset, d])?;
+        let pos = ops::embedding(ctx, &grids, &Tensor::from_slice(ctx, &[b, n], &ids)?)?;
+        let x = ops::add(ctx, &x, &pos)?;
+        let key_mask = Tensor::from_slice(ctx, &[b, n], &crate::nn::additive_mask(mask))?;
+        self.encode(ctx, x, Some(&key_mask))
+    }
+
+    /// Encoder, final LayerNorm and pooling head over embedded tokens `x` (B, T, D).
+    fn encode(&self, ctx: &Context, x: Tensor, key_mask: Option<&Tensor>) -> Result<TowerOutputs> {
+        let x = self.encoder.forward(ctx, &x, key_mask, false)?;
         let x = self.post_ln.forward(ctx, &x)?;
         let head = self.head.as_ref().ok_or_else(|| {
             ModelError::Unsupported { what: "SigLIP vision pooling", value: "vision_use_head = false".into() }
         })?;
-        let pooled = fusion::attention_pool(ctx, &x, &head.probe, &head.in_w, &head.in_b, &head.out_w, &head.out_b, head.heads)?;
+        let pooled = fusion::attention_pool_masked(ctx, &x, key_mask, &head.probe, &head.in_w, &head.in_b, &head.out_w, &head.out_b, head.heads)?;
         let h = head.ln.forward(ctx, &pooled)?;
         let h = head.fc1.forward(ctx, &h, head.act, None)?;
         let h = head.fc2.forward(ctx, &h, Act::None, Some(&pooled))?;
@@ -205,6 +288,27 @@ impl Siglip {
     /// `scale · a · bᵀ + bias` (raw logits; sigmoid gives independent probabilities).
     pub fn logits(&self, ctx: &Context, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         Ok(fusion::similarity(ctx, a, b, self.scale, self.bias, fusion::Similarity::Logits)?)
+    }
+
+    /// Every Siglip2Model output named as in transformers for NaFlex images (see
+    /// [`SiglipVision::forward_naflex`]), downloaded.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_all_naflex(
+        &self,
+        ctx: &Context,
+        pixel_values: &Tensor,
+        pixel_mask: &[i64],
+        shapes: &[(usize, usize)],
+        ids: &[i64],
+        mask: Option<&[i64]>,
+        b: usize,
+        t: usize,
+    ) -> Result<BTreeMap<String, crate::HostTensor>> {
+        let img = self.vision(ctx)?.forward_naflex(ctx, pixel_values, pixel_mask, shapes)?;
+        let txt = self.text(ctx)?.forward(ctx, ids, mask, b, t)?;
+        let lpt = self.logits(ctx, &txt.embeds, &img.embeds)?;
+        let lpi = self.logits(ctx, &img.embeds, &txt.embeds)?;
+        dual_encoder_outputs(ctx, &img, &txt, &lpi, &lpt, false)
     }
 
     /// Every SiglipModel output named as in transformers, downloaded.
