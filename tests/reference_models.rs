@@ -35,6 +35,11 @@ fn clip_tiny_eos_matches_transformers() {
 }
 
 #[test]
+fn siglip2_tiny_matches_transformers() {
+    run("siglip2_tiny");
+}
+
+#[test]
 fn chinese_clip_tiny_matches_transformers() {
     run("chinese_clip_tiny");
 }

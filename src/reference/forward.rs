@@ -110,6 +110,7 @@ pub fn siglip_params(c: &model::SiglipConfig) -> SiglipParams {
             image_size: v.image_size,
             channels: v.num_channels,
             image_hw: None,
+            naflex_grid: v.num_patches.map(|_| v.position_grid()),
         },
     }
 }
@@ -225,6 +226,37 @@ fn ast_forward(
     Ok(m)
 }
 
+/// SigLIP 2 on the CPU: NaFlex patches (`pixel_values` (B, N, C·P·P), `pixel_attention_mask`,
+/// `spatial_shapes`) and `input_ids`.
+fn siglip2_forward(c: &model::SiglipConfig, w: &Checkpoint, inputs: &HashMap<String, HostTensor>) -> Result<BTreeMap<String, HostTensor>> {
+    let (px, shape, mask, shapes) = model::pipeline::naflex_host_inputs(inputs)?;
+    let (b, n) = (shape[0], shape[1]);
+    let (ids, s) = ids(inputs, "input_ids")?.ok_or_else(|| Error::InvalidInput("the inputs have no `input_ids`".to_string()))?;
+    if s.len() != 2 {
+        return Err(Error::InvalidInput(format!("input_ids must be (B, T), got {s:?}")));
+    }
+    let (nt, t) = (s[0], s[1]);
+    let text_mask = match ids_mask(inputs)? {
+        Some((mk, ms)) if ms == [nt, t] => mk,
+        Some((_, ms)) => return Err(Error::InvalidInput(format!("attention_mask has shape {ms:?} but input_ids has [{nt}, {t}]"))),
+        None => Vec::new(),
+    };
+    let p = siglip_params(c);
+    let nf = siglip::Naflex { pixel_values: px, mask: &mask, shapes: &shapes, patches: n };
+    let o = siglip::forward_naflex(&p, w, &nf, b, &ids, &text_mask, nt, t).map_err(Error::InvalidInput)?;
+    let (vd, td) = (p.vision.hidden, p.text.projection_size);
+    let mut m = BTreeMap::new();
+    out(&mut m, "logits_per_image", vec![b, nt], o.logits_per_image)?;
+    out(&mut m, "logits_per_text", vec![nt, b], o.logits_per_text)?;
+    out(&mut m, "image_embeds", vec![b, vd], o.image_embeds)?;
+    out(&mut m, "text_embeds", vec![nt, td], o.text_embeds)?;
+    out(&mut m, "vision_last_hidden_state", vec![b, n, vd], o.vision_last_hidden_state)?;
+    out(&mut m, "vision_pooler_output", vec![b, vd], o.vision_pooler_output)?;
+    out(&mut m, "text_last_hidden_state", vec![nt, t, p.text.hidden], o.text_last_hidden_state)?;
+    out(&mut m, "text_pooler_output", vec![nt, td], o.text_pooler_output)?;
+    Ok(m)
+}
+
 fn input<'a>(inputs: &'a HashMap<String, HostTensor>, name: &str) -> Result<&'a HostTensor> {
     inputs.get(name).ok_or_else(|| Error::InvalidInput(format!("the inputs have no `{name}`")))
 }
@@ -262,6 +294,11 @@ pub fn forward_with(
     let w = Checkpoint(Weights::open(dir)?);
     if let ModelConfig::Ast(c) = &config {
         return ast_forward(dir, c, &w, inputs);
+    }
+    if let ModelConfig::Siglip(c) = &config {
+        if c.is_naflex() {
+            return siglip2_forward(c, &w, inputs);
+        }
     }
     let mut m = BTreeMap::new();
     let (px, b) = pixels(inputs)?;

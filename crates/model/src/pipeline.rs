@@ -162,6 +162,13 @@ impl Model {
 /// (B, N) and `spatial_shapes` (B, 2) on the host.
 #[allow(clippy::type_complexity)]
 pub fn naflex_inputs(ctx: &Context, inputs: &HashMap<String, HostTensor>) -> Result<(Tensor, Vec<i64>, Vec<(usize, usize)>)> {
+    let (v, shape, mask, shapes) = naflex_host_inputs(inputs)?;
+    Ok((Tensor::from_slice(ctx, &shape, v)?, mask, shapes))
+}
+
+/// [`naflex_inputs`] on the host: (patches, their shape (B, N, K), mask, grids).
+#[allow(clippy::type_complexity)]
+pub fn naflex_host_inputs(inputs: &HashMap<String, HostTensor>) -> Result<(&[f32], Vec<usize>, Vec<i64>, Vec<(usize, usize)>)> {
     let px = inputs.get("pixel_values").ok_or_else(|| ModelError::InvalidInput("missing input `pixel_values`".into()))?;
     let v = px.as_f32().ok_or_else(|| ModelError::InvalidInput("pixel_values must be float".into()))?;
     if px.shape.len() != 3 || px.shape.contains(&0) {
@@ -180,7 +187,7 @@ pub fn naflex_inputs(ctx: &Context, inputs: &HashMap<String, HostTensor>) -> Res
         return Err(ModelError::InvalidInput("spatial_shapes holds a side that is not a positive patch count".into()));
     }
     let shapes = sh.chunks(2).map(|c| (c[0] as usize, c[1] as usize)).collect();
-    Ok((Tensor::from_slice(ctx, &px.shape, v)?, mask, shapes))
+    Ok((v, px.shape.clone(), mask, shapes))
 }
 
 /// An AST's input: `input_values` (B, T, F) when given, else the features of `waveform_<i>`; also

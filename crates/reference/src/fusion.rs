@@ -87,10 +87,29 @@ pub fn attention_pool(
     d: usize,
     nh: usize,
 ) -> Vec<f32> {
+    attention_pool_masked(x, None, probe, in_proj_w, in_proj_b, out_w, out_b, b, t, p, d, nh)
+}
+
+/// [`attention_pool`] over the tokens an additive (B, T) `key_mask` keeps (SigLIP 2).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_pool_masked(
+    x: &[f32],
+    key_mask: Option<&[f32]>,
+    probe: &[f32],
+    in_proj_w: &[f32],
+    in_proj_b: &[f32],
+    out_w: &[f32],
+    out_b: &[f32],
+    b: usize,
+    t: usize,
+    p: usize,
+    d: usize,
+    nh: usize,
+) -> Vec<f32> {
     let q1 = project(probe, p, d, in_proj_w, in_proj_b, 0, d);
     let q: Vec<f32> = (0..b).flat_map(|_| q1.iter().copied()).collect();
     let kv = project(x, b * t, d, in_proj_w, in_proj_b, d, 2 * d);
-    let o = cross_attention(&q, &kv, None, b, p, t, nh, d / nh);
+    let o = cross_attention(&q, &kv, key_mask, b, p, t, nh, d / nh);
     project(&o, b * p, d, out_w, out_b, 0, d)
 }
 

@@ -7,7 +7,7 @@ use super::{
     key_mask, load_layers, scalar, tensor, token_ids, transpose, LayerDims, LayerStyle, Linear, Norm,
     WeightSource,
 };
-use crate::fusion::{attention_pool, similarity, Similarity};
+use crate::fusion::{attention_pool_masked, similarity, Similarity};
 use crate::kernels::{embedding, l2_normalize, Activation};
 use crate::patch::patch_embed;
 
@@ -34,6 +34,23 @@ pub struct SiglipVisionParams {
     pub channels: usize,
     /// `Some((H, W))`: images of that size with interpolated position embeddings.
     pub image_hw: Option<(usize, usize)>,
+    /// SigLIP 2 (NaFlex): the side g of the g×g position table; images come as flattened
+    /// patches ([`Naflex`]).
+    pub naflex_grid: Option<usize>,
+}
+
+/// SigLIP 2's NaFlex images: `pixel_values` (B, N, C·P·P) of flattened patches, `mask` (B·N)
+/// 1 for each image's patches, `shapes` each image's (rows, cols) patch grid.
+#[derive(Clone, Copy, Debug)]
+pub struct Naflex<'a> {
+    /// (B, N, C·P·P).
+    pub pixel_values: &'a [f32],
+    /// (B, N), 0/1.
+    pub mask: &'a [i64],
+    /// (B) grids of (rows, cols) patches.
+    pub shapes: &'a [(usize, usize)],
+    /// N, patches per image (padded).
+    pub patches: usize,
 }
 
 /// The `SiglipTextConfig` values the forward pass needs.
@@ -133,8 +150,45 @@ pub fn vision_forward(
     let pos = super::grid_positions(&pos, 0, grid, d, gh, gw);
     // no CLS token; positions on every patch
     let ps = v.patch;
-    let mut x = patch_embed(pixel_values, &pw, Some(&pb), None, Some(&pos), b, v.channels, h, wd, d, ps, ps, ps, ps, 0);
+    let x = patch_embed(pixel_values, &pw, Some(&pb), None, Some(&pos), b, v.channels, h, wd, d, ps, ps, ps, ps, 0);
 
+    encode(p, w, x, None, b, t)
+}
+
+/// SigLIP 2's tower on NaFlex images: a Linear over flattened patches, the g×g position table
+/// resized to each image's grid (antialiased bilinear; padding rows repeat the first position),
+/// the padded patches masked in the encoder and the pooling head.
+pub fn vision_forward_naflex(p: &SiglipParams, w: &dyn WeightSource, nf: &Naflex, n_images: usize) -> Result<SiglipVisionOutputs, String> {
+    let v = &p.vision;
+    let (d, b, n) = (v.hidden, n_images, nf.patches);
+    let g = v.naflex_grid.ok_or("not a NaFlex (SigLIP 2) tower")?;
+    let k = v.channels * v.patch * v.patch;
+    if nf.pixel_values.len() != b * n * k || nf.mask.len() != b * n || nf.shapes.len() != b {
+        return Err(format!("NaFlex inputs must be ({b}, {n}, {k}) patches, a ({b}, {n}) mask and ({b}, 2) shapes"));
+    }
+    let pw = Linear::load(w, "vision_model.embeddings.patch_embedding", d, k, true)?;
+    let mut x = pw.apply(nf.pixel_values, b * n, Activation::None, None);
+    let table = tensor(w, "vision_model.embeddings.position_embedding.weight", &[g * g, d])?;
+    for (i, &(h, wd)) in nf.shapes.iter().enumerate() {
+        if h == 0 || wd == 0 || h * wd > n {
+            return Err(format!("spatial_shapes of image {i} is {h}x{wd}; it must fit the {n} patches"));
+        }
+        let pos = crate::patch::interpolate_pos_bilinear_aa(&table, g, g, d, h, wd);
+        for j in 0..n {
+            let src = if j < h * wd { j } else { 0 };
+            for c in 0..d {
+                x[(i * n + j) * d + c] += pos[src * d + c];
+            }
+        }
+    }
+    let mask = key_mask(nf.mask.iter().map(|&m| m != 0));
+    encode(p, w, x, Some(&mask), b, n)
+}
+
+/// The encoder, post-LayerNorm and attention-pooling head over embedded tokens (B, T, D).
+fn encode(p: &SiglipParams, w: &dyn WeightSource, mut x: Vec<f32>, mask: Option<&[f32]>, b: usize, t: usize) -> Result<SiglipVisionOutputs, String> {
+    let v = &p.vision;
+    let d = v.hidden;
     let dims = LayerDims {
         hidden: d,
         heads: v.heads,
@@ -143,17 +197,17 @@ pub fn vision_forward(
         act: v.act,
     };
     for layer in load_layers(w, "vision_model.encoder.layers", v.layers, LayerStyle::Clip, dims)? {
-        x = layer.forward(&x, b, t, None, false);
+        x = layer.forward(&x, b, t, mask, false);
     }
     let last_hidden_state = Norm::load(w, "vision_model.post_layernorm", d, v.eps)?.apply(&x, b * t);
 
-    // attention-pooling head: one probe query per image over every patch token
+    // attention-pooling head: one probe query per image over every (kept) patch token
     let probe = tensor(w, "vision_model.head.probe", &[1, 1, d])?;
     let in_w = tensor(w, "vision_model.head.attention.in_proj_weight", &[3 * d, d])?;
     let in_b = tensor(w, "vision_model.head.attention.in_proj_bias", &[3 * d])?;
     let out_w = tensor(w, "vision_model.head.attention.out_proj.weight", &[d, d])?;
     let out_b = tensor(w, "vision_model.head.attention.out_proj.bias", &[d])?;
-    let h = attention_pool(&last_hidden_state, &probe, &in_w, &in_b, &out_w, &out_b, b, t, 1, d, v.heads);
+    let h = attention_pool_masked(&last_hidden_state, mask, &probe, &in_w, &in_b, &out_w, &out_b, b, t, 1, d, v.heads);
     let ln = Norm::load(w, "vision_model.head.layernorm", d, v.eps)?;
     let fc1 = Linear::load(w, "vision_model.head.mlp.fc1", v.intermediate, d, true)?;
     let fc2 = Linear::load(w, "vision_model.head.mlp.fc2", d, v.intermediate, true)?;
@@ -240,13 +294,43 @@ pub fn forward(
     n_texts: usize,
     seq_len: usize,
 ) -> Result<SiglipOutputs, String> {
+    let vis = vision_forward(p, w, pixel_values, n_images)?;
+    joint(p, w, vis, n_images, input_ids, attention_mask, n_texts, seq_len)
+}
+
+/// Runs the whole `Siglip2Model` on NaFlex images.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_naflex(
+    p: &SiglipParams,
+    w: &dyn WeightSource,
+    images: &Naflex,
+    n_images: usize,
+    input_ids: &[i64],
+    attention_mask: &[i64],
+    n_texts: usize,
+    seq_len: usize,
+) -> Result<SiglipOutputs, String> {
+    let vis = vision_forward_naflex(p, w, images, n_images)?;
+    joint(p, w, vis, n_images, input_ids, attention_mask, n_texts, seq_len)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn joint(
+    p: &SiglipParams,
+    w: &dyn WeightSource,
+    vis: SiglipVisionOutputs,
+    n_images: usize,
+    input_ids: &[i64],
+    attention_mask: &[i64],
+    n_texts: usize,
+    seq_len: usize,
+) -> Result<SiglipOutputs, String> {
     if p.vision.hidden != p.text.projection_size {
         return Err(format!(
             "vision width {} differs from the text head width {}",
             p.vision.hidden, p.text.projection_size
         ));
     }
-    let vis = vision_forward(p, w, pixel_values, n_images)?;
     let txt = text_forward(p, w, input_ids, attention_mask, n_texts, seq_len)?;
     let e = p.vision.hidden;
     let image_embeds = l2_normalize(&vis.pooled, n_images, e);
