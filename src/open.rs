@@ -249,6 +249,13 @@ impl Model {
 /// A decoded, preprocessed image: ((3, H, W), values).
 pub(crate) type Prepared = (Vec<usize>, Vec<f32>);
 
+/// Images ready for an image tower: (N, 3, H, W) pixels, or SigLIP 2's NaFlex patches
+/// (N, max patches, 3·P·P) with the patch mask (N·max) and each image's grid.
+pub(crate) struct Batch {
+    pub(crate) px: Tensor,
+    pub(crate) naflex: Option<(Vec<i64>, Vec<(usize, usize)>)>,
+}
+
 /// Fails with a clear message unless `dir` looks like a model folder.
 fn check_folder(dir: &Path) -> Result<()> {
     if !dir.exists() {
@@ -287,6 +294,7 @@ fn default_processor(config: &ModelConfig) -> ImageProcessor {
     }
     let (mut cfg, size) = match config {
         ModelConfig::Clip(c) => (ImageProcessorConfig::clip_default(), c.vision_config.image_size),
+        ModelConfig::Siglip(c) if c.is_naflex() => (ImageProcessorConfig::siglip2_default(), c.vision_config.image_size),
         ModelConfig::Siglip(c) => (ImageProcessorConfig::siglip_default(), c.vision_config.image_size),
         ModelConfig::Vit(c) => (ImageProcessorConfig::vit_default(), c.image_size),
         ModelConfig::Vilt(c) => (ImageProcessorConfig::vilt_default(), c.image_size),
@@ -420,9 +428,14 @@ impl Inner {
         p.preprocess(&px).map_err(|e| name_input(e, img.describe()))
     }
 
-    /// Stacks prepared images into one (N, 3, H, W) tensor on the GPU.
-    pub(crate) fn stack<P: std::borrow::Borrow<Prepared>>(&self, items: &[P]) -> Result<Tensor> {
-        Ok(self.stack_masked(items)?.0)
+    /// Stacks prepared images into one (N, 3, H, W) tensor on the GPU, or for a NaFlex
+    /// processor (SigLIP 2) into (N, max patches, 3·P·P) patches with their mask and grids.
+    pub(crate) fn stack<P: std::borrow::Borrow<Prepared>>(&self, items: &[P]) -> Result<Batch> {
+        if let Some((patch, max)) = self.processor.as_ref().and_then(|p| p.config.naflex) {
+            let (shape, data, mask, shapes) = vitfuse_model::preprocess::patchify_batch(items, patch, max)?;
+            return Ok(Batch { px: Tensor::from_slice(self.ctx(), &shape, &data)?, naflex: Some((mask, shapes)) });
+        }
+        Ok(Batch { px: self.stack_masked(items)?.0, naflex: None })
     }
 
     /// [`Inner::stack`] and the batch's `pixel_mask` (N·H·W): a processor with `do_pad`
@@ -436,8 +449,8 @@ impl Inner {
         Ok((Tensor::from_slice(self.ctx(), &shape, &data)?, mask))
     }
 
-    /// Decodes and preprocesses `images` into one (N, 3, H, W) tensor on the GPU.
-    pub(crate) fn pixels<S: ImageSource>(&self, images: &[S]) -> Result<Tensor> {
+    /// Decodes and preprocesses `images` into one batch on the GPU ([`Inner::stack`]).
+    pub(crate) fn pixels<S: ImageSource>(&self, images: &[S]) -> Result<Batch> {
         let items = images.iter().map(|i| self.prepare(i)).collect::<Result<Vec<_>>>()?;
         self.stack(&items)
     }
@@ -481,7 +494,11 @@ impl Inner {
             M::Vilt(_) => {}
             // ViT's and DeiT's forward passes include their heads; CLIP and SigLIP run both towers.
             M::Clip(_) | M::Siglip(_) | M::Vit(_) | M::Deit(_) | M::Dinov2(_) => {
-                crate::tasks::image_embeds(self, &self.zero_pixels()?)?;
+                let batch = match self.processor.as_ref().and_then(|p| p.config.naflex) {
+                    Some(_) => self.stack(&[self.prepare(&image::RgbImage::new(1, 1))?])?,
+                    None => Batch { px: self.zero_pixels()?, naflex: None },
+                };
+                crate::tasks::image_embeds(self, &batch)?;
                 if matches!(self.gpu, M::Clip(_) | M::Siglip(_)) && has_tokenizer {
                     crate::tasks::text_embeds(self, &["a"])?;
                 }

@@ -9,7 +9,7 @@ use vitfuse_runtime::ops;
 use vitfuse_runtime::Tensor;
 
 use crate::input::{AudioSource, ImageSource};
-use crate::open::{Inner, Model, Options, Prepared, Task};
+use crate::open::{Batch, Inner, Model, Options, Prepared, Task};
 use crate::output::{sigmoid_ranked, softmax_ranked, Embeddings, LabelScore, Progress, Scores};
 use crate::{Error, Result};
 
@@ -48,8 +48,12 @@ fn item_bytes(tokens: usize, e: &vitfuse_model::EncoderConfig) -> u64 {
 /// Image embeddings of preprocessed `pixel_values` on the GPU: CLIP/SigLIP normalised
 /// projections, ViT's CLS token after the final LayerNorm, DeiT's mean of its CLS and
 /// distillation tokens after it, DINOv2's `pooler_output` (its CLS token after it).
-pub(crate) fn image_embeds(m: &Inner, px: &Tensor) -> Result<Tensor> {
+pub(crate) fn image_embeds(m: &Inner, batch: &Batch) -> Result<Tensor> {
     let ctx = m.ctx();
+    let px = &batch.px;
+    if let (Gpu::Siglip(s), Some((mask, shapes))) = (&m.gpu, &batch.naflex) {
+        return Ok(s.vision(ctx)?.forward_naflex(ctx, px, mask, shapes)?.embeds);
+    }
     Ok(match &m.gpu {
         Gpu::Clip(c) => c.vision(ctx)?.forward(ctx, px)?.embeds,
         Gpu::Siglip(s) => s.vision(ctx)?.forward(ctx, px)?.embeds,
@@ -140,7 +144,9 @@ impl Inner {
             }
             ModelConfig::Siglip(c) => {
                 let v = &c.vision_config;
-                item_bytes(v.grid_size().pow(2), &v.encoder)
+                // NaFlex: every image is padded to the processor's patch count
+                let tokens = self.processor.as_ref().and_then(|p| p.config.naflex).map_or(v.grid_size().pow(2), |(_, max)| max);
+                item_bytes(tokens, &v.encoder)
             }
             ModelConfig::Vit(c) => item_bytes(c.grid_size().pow(2) + 1, &c.encoder),
             ModelConfig::Vilt(c) => item_bytes(c.grid_size().pow(2) + 1 + c.max_position_embeddings, &c.encoder),
@@ -402,7 +408,7 @@ impl DualEncoder {
     /// Normalised image embeddings of preprocessed `pixel_values` (N, 3, H, W), left on the GPU
     /// for further GPU work.
     pub fn image_embeds_tensor(&self, pixel_values: &Tensor) -> Result<Tensor> {
-        image_embeds(&self.model.inner, pixel_values)
+        image_embeds(&self.model.inner, &Batch { px: pixel_values.clone(), naflex: None })
     }
 
     /// Normalised text embeddings (N, P), left on the GPU (one batch).
@@ -487,7 +493,7 @@ impl ImageClassifier {
             _ => return Err(Error::InvalidInput("not an image classifier".into())),
         };
         m.batched(images, m.batch_len(m.image_item_bytes()), progress, |chunk| {
-            let px = m.pixels(chunk)?;
+            let px = m.pixels(chunk)?.px;
             let logits = match &m.gpu {
                 Gpu::Vit(v) => v.forward(ctx, &px)?.logits,
                 Gpu::Deit(d) => d.forward(ctx, &px)?.logits,

@@ -735,6 +735,10 @@ pub struct ImageProcessorConfig {
     /// `pixel_mask` of the valid pixels (ViLT); otherwise every image of a batch must
     /// preprocess to one size.
     pub do_pad: bool,
+    /// SigLIP 2's NaFlex: `(patch_size, max_num_patches)`. Each image is resized, keeping its
+    /// aspect ratio, to the largest multiple-of-patch size with at most that many patches
+    /// (ignoring `size`), then cut into flattened patches ([`patchify_batch`]).
+    pub naflex: Option<(usize, usize)>,
 }
 
 const CLIP_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
@@ -763,6 +767,7 @@ impl ImageProcessorConfig {
             image_mean: CLIP_MEAN,
             image_std: CLIP_STD,
             do_pad: false,
+            naflex: None,
         }
     }
 
@@ -785,6 +790,19 @@ impl ImageProcessorConfig {
             image_mean: HALF,
             image_std: HALF,
             do_pad: false,
+            naflex: None,
+        }
+    }
+
+    /// `Siglip2ImageProcessor` defaults (patches of 16, at most 256 of them, bilinear,
+    /// mean = std = 0.5, converts to RGB).
+    pub fn siglip2_default() -> Self {
+        ImageProcessorConfig {
+            processor_type: "Siglip2ImageProcessor".to_string(),
+            do_convert_rgb: true,
+            resample: Resample::Bilinear,
+            naflex: Some((16, 256)),
+            ..Self::vit_default()
         }
     }
 
@@ -873,6 +891,7 @@ impl ImageProcessorConfig {
             "ViTImageProcessor" | "ViTFeatureExtractor" => Self::vit_default(),
             "SiglipImageProcessor" => Self::siglip_default(),
             "ViltImageProcessor" | "ViltFeatureExtractor" => Self::vilt_default(),
+            "Siglip2ImageProcessor" => Self::siglip2_default(),
             "BitImageProcessor" => Self::bit_default(),
             "DeiTImageProcessor" | "DeiTFeatureExtractor" => Self::deit_default(),
             other => {
@@ -957,6 +976,19 @@ impl ImageProcessorConfig {
                 ResizeSpec::ShortestEdge(e) | ResizeSpec::ShortestEdgeDivisible { shortest_edge: e, .. } => (e, e),
             };
         }
+        if let Some((patch, max)) = c.naflex {
+            let get = |k: &str, d: usize| -> Result<usize> {
+                match v.get(k).filter(|x| !x.is_null()) {
+                    None => Ok(d),
+                    Some(x) => x
+                        .as_u64()
+                        .filter(|&n| n > 0 && n <= limits::MAX_PROCESSED_SIDE as u64)
+                        .map(|n| n as usize)
+                        .ok_or_else(|| bad(format!("`{k}` is not a positive integer within the side limit"))),
+                }
+            };
+            c.naflex = Some((get("patch_size", patch)?, get("max_num_patches", max)?));
+        }
         if c.image_std.contains(&0.0) {
             return Err(bad("`image_std` contains zero".to_string()));
         }
@@ -965,6 +997,9 @@ impl ImageProcessorConfig {
 
     /// Final `(height, width)` of an image of the given size after resize and crop.
     pub fn output_size(&self, width: usize, height: usize) -> (usize, usize) {
+        if let Some((patch, max)) = self.naflex {
+            return naflex_size(height, width, patch, max);
+        }
         if self.do_center_crop {
             return self.crop_size;
         }
@@ -1068,6 +1103,74 @@ fn resize_target(spec: ResizeSpec, width: usize, height: usize) -> (usize, usize
     }
 }
 
+/// SigLIP 2's target `(height, width)`: the largest scale (binary search to 1e-5, as
+/// transformers' `get_image_size_for_max_num_patches`) at which both sides, rounded up to
+/// multiples of `patch` (at least one patch), give at most `max_patches` patches.
+pub fn naflex_size(height: usize, width: usize, patch: usize, max_patches: usize) -> (usize, usize) {
+    let scaled = |scale: f64, size: usize| -> usize {
+        let s = ((size as f64 * scale) / patch as f64).ceil() * patch as f64;
+        (s.max(patch as f64)) as usize
+    };
+    let eps = 1e-5;
+    let (mut lo, mut hi) = (eps / 10.0, 100.0f64);
+    while hi - lo >= eps {
+        let mid = (lo + hi) / 2.0;
+        let n = (scaled(mid, height) / patch) as f64 * (scaled(mid, width) / patch) as f64;
+        if n <= max_patches as f64 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (scaled(lo, height), scaled(lo, width))
+}
+
+/// SigLIP 2's NaFlex batch from preprocessed `(3, H, W)` images (sides multiples of `patch`):
+/// `(B, max_patches, patch·patch·3)` patches, each row-major over (py, px, channel) as
+/// transformers' `convert_image_to_patches`, zero-padded to `max_patches`; the mask (B·max) 1 for
+/// each image's patches; each image's (rows, cols) patch grid.
+#[allow(clippy::type_complexity)]
+pub fn patchify_batch<P: std::borrow::Borrow<(Vec<usize>, Vec<f32>)>>(
+    items: &[P],
+    patch: usize,
+    max_patches: usize,
+) -> Result<(Vec<usize>, Vec<f32>, Vec<i64>, Vec<(usize, usize)>)> {
+    if items.is_empty() {
+        return Err(ModelError::InvalidInput("empty image batch".to_string()));
+    }
+    let k = patch * patch * 3;
+    let mut data = vec![0f32; items.len() * max_patches * k];
+    let mut mask = vec![0i64; items.len() * max_patches];
+    let mut shapes = Vec::with_capacity(items.len());
+    for (b, item) in items.iter().enumerate() {
+        let (s, d) = item.borrow();
+        let (h, w) = match s.as_slice() {
+            [3, h, w] if h % patch == 0 && w % patch == 0 && d.len() == 3 * h * w => (*h, *w),
+            _ => return Err(ModelError::InvalidInput(format!("a preprocessed image of shape {s:?} does not split into {patch}x{patch} patches"))),
+        };
+        let (nh, nw) = (h / patch, w / patch);
+        if nh * nw > max_patches {
+            return Err(ModelError::InvalidInput(format!("{nh}x{nw} patches are more than the {max_patches} a batch row holds")));
+        }
+        for gy in 0..nh {
+            for gx in 0..nw {
+                let row = b * max_patches + gy * nw + gx;
+                mask[row] = 1;
+                let out = &mut data[row * k..(row + 1) * k];
+                for py in 0..patch {
+                    for px in 0..patch {
+                        for ch in 0..3 {
+                            out[(py * patch + px) * 3 + ch] = d[(ch * h + gy * patch + py) * w + gx * patch + px];
+                        }
+                    }
+                }
+            }
+        }
+        shapes.push((nh, nw));
+    }
+    Ok((vec![items.len(), max_patches, k], data, mask, shapes))
+}
+
 /// Stacks preprocessed `(3, H, W)` images into `(N, 3, H, W)`. With `pad`, each is padded at
 /// the bottom and right with zeros to the largest height and width, and the mask (N·H·W,
 /// row-major) marks its own pixels, as transformers' ViLT processor does; without it every
@@ -1140,8 +1243,11 @@ impl ImageProcessor {
     pub fn preprocess(&self, img: &RgbImage) -> Result<(Vec<usize>, Vec<f32>)> {
         let c = &self.config;
         let resized;
-        let img = if c.do_resize {
-            let (h, w) = resize_target(c.size, img.width, img.height);
+        let img = if c.do_resize || c.naflex.is_some() {
+            let (h, w) = match c.naflex {
+                Some((patch, max)) => naflex_size(img.height, img.width, patch, max),
+                None => resize_target(c.size, img.width, img.height),
+            };
             if h == 0 || w == 0 {
                 return Err(ModelError::InvalidInput(format!(
                     "a {}x{} image resizes to {w}x{h} under {:?}: too narrow for this processor",

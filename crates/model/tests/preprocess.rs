@@ -233,3 +233,25 @@ fn resize_matches_pillow_pass_order() {
         assert_eq!(got.data, to_u8(&format!("out_{i}")), "case {i}: {}x{} -> {}x{} {f:?}", c[0], c[1], c[2], c[3]);
     }
 }
+
+/// SigLIP 2's processor: each image at the largest multiple-of-patch size with at most
+/// `max_num_patches` patches, cut into flattened (py, px, c) patches, padded, with its grid.
+#[test]
+fn siglip2_matches_fixture() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/siglip2_preprocess");
+    let exp = read_host_tensors(format!("{dir}/expected.safetensors")).unwrap();
+    for key in ["a", "b"] {
+        let proc = ImageProcessor::from_file(format!("{dir}/{key}")).unwrap();
+        let (patch, max) = proc.config.naflex.unwrap();
+        let items: Vec<_> = NAMES.iter().map(|n| proc.preprocess_file(format!("{DIR}/{n}.png")).unwrap()).collect();
+        let (shape, data, mask, shapes) = vitfuse_model::preprocess::patchify_batch(&items, patch, max).unwrap();
+        let ev = &exp[&format!("{key}_pixel_values")];
+        assert_eq!(shape, ev.shape, "{key}");
+        assert_eq!(mask, exp[&format!("{key}_pixel_attention_mask")].as_i64().unwrap(), "{key}");
+        let want: Vec<(usize, usize)> = exp[&format!("{key}_spatial_shapes")].as_i64().unwrap().chunks(2).map(|c| (c[0] as usize, c[1] as usize)).collect();
+        assert_eq!(shapes, want, "{key}");
+        let max_err = data.iter().zip(ev.as_f32().unwrap()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(max_err <= 1e-5, "{key}: {max_err}");
+    }
+    assert_eq!(vitfuse_model::preprocess::naflex_size(197, 331, 8, 16), (24, 40));
+}
