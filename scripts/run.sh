@@ -19,7 +19,7 @@ trap 'rm -rf "$out"' EXIT
 d="$out/demo"
 echo
 echo "== the demo as ordinary folders: vitfuse demo --export $d"
-$bin demo --export "$d" | head -1
+$bin demo --export "$d" | sed -n 1p   # sed reads it all: no SIGPIPE under pipefail
 p="$d/pipeline.json"
 echo
 echo "-- zero-shot sounds over text labels"
