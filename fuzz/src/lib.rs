@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
-use vitfuse_model::audio::{decode_wav, AstFeatureExtractor};
+use vitfuse_model::audio::{decode_audio, AstFeatureExtractor};
 use vitfuse_model::pipeline::{audio_inputs, int_input, pixel_values, text_inputs, vilt_inputs};
 use vitfuse_model::preprocess::decode_rgb;
 use vitfuse_model::{
@@ -277,9 +277,9 @@ fn default_extractor() -> &'static AstFeatureExtractor {
     FX.get_or_init(|| AstFeatureExtractor::from_json_str("{}", Path::new("{}")).unwrap())
 }
 
-/// A WAV file decoded; up to 10 s of its samples through the default AST features.
+/// An audio file (WAV, FLAC, MP3, Ogg Vorbis) decoded; up to 10 s of its samples through the default AST features.
 pub fn wav(data: &[u8]) {
-    let Ok((samples, rate)) = decode_wav(data) else { return };
+    let Ok((samples, rate)) = decode_audio(data) else { return };
     assert!(!samples.is_empty() && rate > 0);
     let fx = default_extractor();
     if samples.len() <= 10 * fx.sampling_rate {
