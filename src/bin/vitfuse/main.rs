@@ -304,6 +304,19 @@ enum BenchCmd {
         #[arg(long, default_value_t = 10)]
         iters: usize,
     },
+    /// Host-side audio, in seconds of audio per second: the Kaldi fbank (16 kHz, 128 mel bins),
+    /// the AST extractor, decoding a 44.1 kHz WAV (or --file) and resampling it to 16 kHz. No GPU.
+    Audio {
+        /// Seconds of audio to featurise (and of the WAV made to decode).
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// An audio file to decode and resample instead of the WAV made in memory.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Timed runs (the median is printed).
+        #[arg(long, default_value_t = 3)]
+        iters: usize,
+    },
 }
 
 fn context(gpu: &Gpu) -> anyhow::Result<Context> {
@@ -807,6 +820,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Cmd::Bench { what: BenchCmd::Audio { seconds, file, iters }, .. } => {
+            println!("{}", bench::audio(seconds, iters, file.as_deref())?);
+        }
         Cmd::Bench { what, gpu } => {
             let ctx = context(&gpu)?;
             let adapter = ctx.adapter_name().to_string();
@@ -831,7 +847,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let (ms, gbs) = bench::layernorm(&ctx, rows, cols, iters)?;
                     serde_json::json!({"bench": "layernorm", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
                 }
-                BenchCmd::Model { .. } => bail!("bench model is handled before the other benchmarks"),
+                BenchCmd::Model { .. } | BenchCmd::Audio { .. } => bail!("bench model and audio are handled before the other benchmarks"),
                 BenchCmd::Softmax { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
                     let (ms, gbs) = bench::softmax(&ctx, rows, cols, iters)?;
