@@ -81,6 +81,24 @@ fn bench_matmul_prints_the_documented_json() {
 }
 
 #[test]
+fn bench_audio_prints_the_documented_json() {
+    let flac = fixture("audio_formats").join("tone_stereo_44100.flac");
+    let out = vitfuse(&["bench", "audio", "--seconds", "1", "--iters", "1", "--file", flac.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["bench", "seconds", "fbank_s", "fbank_audio_s_per_s", "extract_frames", "extract_s", "file", "file_rate", "file_seconds", "decode_s", "decode_audio_s_per_s", "resample_s", "resample_audio_s_per_s"]
+    );
+    assert_eq!((v["bench"].as_str(), v["file_rate"].as_u64(), v["file_seconds"].as_f64()), (Some("audio"), Some(44100), Some(0.3)));
+    for k in ["fbank_audio_s_per_s", "decode_audio_s_per_s", "resample_audio_s_per_s"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k}");
+    }
+    fails_cleanly(&vitfuse(&["bench", "audio", "--seconds", "0"]), "--seconds");
+}
+
+#[test]
 fn selfcheck_passes() {
     let out = vitfuse(&["selfcheck"]);
     let s = String::from_utf8_lossy(&out.stdout);
