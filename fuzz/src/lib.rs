@@ -338,11 +338,23 @@ pub fn tokenizer(data: &[u8]) {
 /// every panic, caught or not, and this hook passes it every other panic. For the tokenizer
 /// targets' binaries (once); a panic that escapes the wrapper still aborts, in libfuzzer-sys.
 pub fn let_tokenizers_panics_unwind() {
+    let_panics_unwind_in(&["/tokenizers-"]);
+}
+
+/// The same for panics raised inside symphonia's crates, which `vitfuse_model::audio` turns into
+/// errors (for the `wav` target).
+pub fn let_symphonia_panics_unwind() {
+    let_panics_unwind_in(&["/symphonia-"]);
+}
+
+/// Installs (once) a panic hook that passes libFuzzer's hook every panic but those raised in a
+/// source file whose path holds one of `crates` (one hook a binary: the first call wins).
+fn let_panics_unwind_in(crates: &'static [&'static str]) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let fuzzer_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !info.location().is_some_and(|l| l.file().contains("/tokenizers-")) {
+            if !info.location().is_some_and(|l| crates.iter().any(|c| l.file().contains(c))) {
                 fuzzer_hook(info);
             }
         }));

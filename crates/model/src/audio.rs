@@ -168,8 +168,21 @@ pub fn load_wav(path: impl AsRef<Path>) -> Result<(Vec<f32>, u32)> {
 }
 
 /// [`decode_audio`] with a file-name extension as a hint to the prober, a limit on the decoded
-/// mono samples, and `name` for messages.
+/// mono samples, and `name` for messages. symphonia's readers can panic on hostile input (an
+/// arithmetic overflow in its WAV format parser when overflow checks are on, found by fuzzing):
+/// a panic is an [`ModelError::InvalidInput`] naming the file. (The panic hook prints the panic
+/// message first, as for any panic.)
 pub(crate) fn decode_with(bytes: &[u8], ext: Option<&str>, max_samples: u64, name: &str) -> Result<(Vec<f32>, u32)> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_unguarded(bytes, ext, max_samples, name))) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("no message");
+            Err(ModelError::InvalidInput(format!("{name}: the audio decoder (symphonia) panicked on it ({what}): it is corrupt, or not an audio file that can be read")))
+        }
+    }
+}
+
+fn decode_unguarded(bytes: &[u8], ext: Option<&str>, max_samples: u64, name: &str) -> Result<(Vec<f32>, u32)> {
     use symphonia::core::codecs::audio::AudioDecoderOptions;
     use symphonia::core::errors::Error as SymErr;
     use symphonia::core::formats::probe::Hint;
