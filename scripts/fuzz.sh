@@ -42,6 +42,7 @@ seed_fixtures() {
         host_tensors | pipeline_inputs) add_fixtures "$corpus" "$limit" tests/fixtures/*/inputs.safetensors ;;
         weights) add_fixtures "$corpus" "$limit" tests/fixtures/*/model.safetensors tests/fixtures/*/inputs.safetensors ;;
         tokenizer_json) add_fixtures "$corpus" "$limit" tests/fixtures/*/tokenizer.json ;;
+        wav) add_fixtures "$corpus" "$limit" tests/fixtures/audio_formats/* ;;
         image)
             for f in tests/fixtures/image_preprocess/*.png; do
                 # CLIP steps at 224 (a shortest edge), crop 224x224, bicubic

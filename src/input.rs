@@ -1,5 +1,5 @@
 //! What tasks take: images from files, encoded bytes, `image` crate buffers or raw RGB8, and
-//! audio from WAV files, WAV bytes or samples.
+//! audio from files (WAV, FLAC, MP3, Ogg Vorbis), their bytes or samples.
 
 use std::path::{Path, PathBuf};
 
@@ -55,7 +55,7 @@ macro_rules! path_sources {
         impl AudioSource for $t {
             fn samples(&self) -> Result<(Vec<f32>, u32)> {
                 let p: &Path = self.as_ref();
-                vitfuse_model::audio::load_wav(p)
+                vitfuse_model::audio::load_audio(p)
             }
             fn describe(&self) -> String {
                 let p: &Path = self.as_ref();
@@ -215,9 +215,10 @@ pub struct Samples<'a> {
     pub rate: u32,
 }
 
-/// Something audio can be taken from: WAV files (paths as for images), WAV bytes (`[u8]`,
-/// `Vec<u8>`), [`Samples`], and references to any of them. Channels are averaged to mono; the
-/// rate must be the model's (there is no resampling yet).
+/// Something audio can be taken from: audio files (WAV, FLAC, MP3, Ogg Vorbis; paths as for
+/// images), their bytes (`[u8]`, `Vec<u8>`), [`Samples`], and references to any of them.
+/// Channels are averaged to mono; audio at another rate than the model's is resampled to it
+/// (see [`vitfuse_model::audio::resample`]).
 pub trait AudioSource {
     /// Mono samples and their rate.
     #[doc(hidden)]
@@ -237,10 +238,10 @@ impl<T: AudioSource + ?Sized> AudioSource for &T {
 
 impl AudioSource for [u8] {
     fn samples(&self) -> Result<(Vec<f32>, u32)> {
-        vitfuse_model::audio::decode_wav(self).map_err(|e| Error::InvalidInput(format!("WAV bytes: {e}")))
+        vitfuse_model::audio::decode_audio(self)
     }
     fn describe(&self) -> String {
-        format!("<{} WAV bytes>", self.len())
+        format!("<{} bytes of audio>", self.len())
     }
 }
 

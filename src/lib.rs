@@ -11,7 +11,7 @@
 //! | [`ImageEncoder`] | ViT, DeiT, DINOv2 (with registers too), and the image towers of CLIP and SigLIP | image features, image-to-image folder retrieval |
 //! | [`ImageClassifier`] | `ViTForImageClassification`, `DeiTForImageClassification[WithTeacher]` | the checkpoint's own labels |
 //! | [`ImageTextMatcher`] | `ViltForImageAndTextRetrieval` (and CLIP, SigLIP) | early-fusion image-text scores |
-//! | [`AudioClassifier`] | `ASTForAudioClassification` | labels of WAV clips |
+//! | [`AudioClassifier`] | `ASTForAudioClassification` | labels of audio clips (WAV, FLAC, MP3, Ogg Vorbis) |
 //! | [`AudioEncoder`] | `ASTModel`, `ASTForAudioClassification` | audio embeddings |
 //! | [`Model`] | all of the above | [`Model::open`] picks by `config.json`; [`Model::tasks`]; HF-named [`Model::forward`] |
 //!

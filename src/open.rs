@@ -455,7 +455,8 @@ impl Inner {
         self.stack(&items)
     }
 
-    /// Features of `clips` as one (N, T, F) tensor for the AST.
+    /// Features of `clips` as one (N, T, F) tensor for the AST, each resampled to the extractor's
+    /// rate when it has another.
     pub(crate) fn audio<S: AudioSource>(&self, clips: &[S]) -> Result<Tensor> {
         let fx = self.audio_features()?;
         if clips.is_empty() {
@@ -463,15 +464,15 @@ impl Inner {
         }
         let mut values = Vec::with_capacity(clips.len() * fx.max_length * fx.num_mel_bins);
         for c in clips {
-            let (wave, rate) = c.samples().map_err(|e| name_input(e, c.describe()))?;
+            let (mut wave, rate) = c.samples().map_err(|e| name_input(e, c.describe()))?;
+            let named = |e: Error| match e {
+                Error::InvalidInput(m) => Error::InvalidInput(format!("{}: {m}", c.describe())),
+                e => e,
+            };
             if rate as usize != fx.sampling_rate {
-                return Err(Error::InvalidInput(format!(
-                    "{} is sampled at {rate} Hz; this model takes {} Hz (there is no resampling yet)",
-                    c.describe(),
-                    fx.sampling_rate
-                )));
+                wave = vitfuse_model::audio::resample(&wave, rate, fx.sampling_rate as u32).map_err(named)?;
             }
-            values.extend(fx.extract(&wave)?);
+            values.extend(fx.extract(&wave).map_err(named)?);
         }
         Ok(Tensor::from_slice(self.ctx(), &[clips.len(), fx.max_length, fx.num_mel_bins], &values)?)
     }

@@ -569,8 +569,8 @@ impl ImageTextMatcher {
     }
 }
 
-/// An audio classifier: `ASTForAudioClassification` (WAV at the feature extractor's rate,
-/// Kaldi log-mel features, softmax over `id2label`).
+/// An audio classifier: `ASTForAudioClassification` (WAV, FLAC, MP3 or Ogg Vorbis clips,
+/// resampled to the feature extractor's rate; Kaldi log-mel features, softmax over `id2label`).
 #[derive(Clone, Debug)]
 pub struct AudioClassifier {
     model: Model,

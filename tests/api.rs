@@ -271,8 +271,11 @@ fn audio_from_samples_and_wav_bytes_matches_transformers() {
     let pooled = want["pooler_output"].as_f32().unwrap();
     let err = from_samples.as_slice().iter().zip(pooled).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(err < 3e-4, "{err}");
-    let e = enc.embed(&[Samples { data: waves[0], rate: 8000 }]).unwrap_err().to_string();
-    assert!(e.contains("8000 Hz") && e.contains("16000 Hz"), "{e}");
+    // Another rate is resampled to the extractor's on the way in.
+    let at_16k = vitfuse::model::audio::resample(waves[0], 8000, 16000).unwrap();
+    assert_eq!(enc.embed(&[Samples { data: waves[0], rate: 8000 }]).unwrap(), enc.embed(&[Samples { data: &at_16k, rate: 16000 }]).unwrap());
+    let e = enc.embed(&[Samples { data: waves[0], rate: 0 }]).unwrap_err().to_string();
+    assert!(e.contains("0 Hz") && e.contains("samples"), "{e}");
 }
 
 #[test]

@@ -233,6 +233,10 @@ fn hostile_inputs_get_one_line_and_exit_2_through_every_command() {
     write(&root.join("empty.wav"), &wav(1, 16000, &[]));
     write(&root.join("one.wav"), &wav(1, 16000, &[0, 1]));
     write(&root.join("channels.wav"), &wav(65535, 16000, &vec![0u8; 65535 * 2 * 4]));
+    let flac = std::fs::read(fixture("audio_formats").join("tone_stereo_44100.flac")).unwrap();
+    write(&root.join("cut.flac"), &flac[..flac.len() * 3 / 4]);
+    write(&root.join("text.mp3"), &b"ID3 is how this starts, but it is only text\n".repeat(40));
+    write(&root.join("noise.ogg"), &(0..20000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect::<Vec<u8>>());
     let mut nan_ids = BTreeMap::new();
     nan_ids.insert("input_ids".to_string(), HostTensor::f32(vec![1, 3], vec![1.0, f32::NAN, 2.0]).unwrap());
     nan_ids.insert("pixel_values".to_string(), HostTensor::f32(vec![1, 3, 32, 32], vec![0.0; 3 * 32 * 32]).unwrap());
@@ -252,6 +256,7 @@ fn hostile_inputs_get_one_line_and_exit_2_through_every_command() {
     let r = |s: &str| p(&root.join(s));
     let classify = |m: &Path, input: &str| vec!["classify".into(), "--model".into(), p(m), input.to_string()];
     let zero_shot = |m: &Path, input: &str| vec!["classify".into(), "--model".into(), p(m), "--labels".into(), "cat,dog".into(), input.to_string()];
+    let embed_audio = |m: &Path, input: &str| vec!["embed".into(), "--model".into(), p(m), "--audio".into(), input.to_string()];
     let embed_image = |m: &Path, input: &str| vec!["embed".into(), "--model".into(), p(m), "--image".into(), input.to_string()];
     let matching = |m: &Path, input: &str| vec!["match".into(), "--model".into(), p(m), "--image".into(), input.to_string(), "--text".into(), "a cat".into()];
     let retrieve = |m: &Path| vec!["retrieve".into(), "--model".into(), p(m), "--images".into(), p(&gallery), "--query".into(), "a cat".into()];
@@ -295,9 +300,12 @@ fn hostile_inputs_get_one_line_and_exit_2_through_every_command() {
         (classify(&vit, &r("half.jpg")), "truncated"),
         (classify(&vit, &r("wide.png")), "do_convert_rgb"), // grey: transformers' ViT processor fails too
         (embed_image(&vit, &r("half.jpg")), "truncated"),
-        (classify(&ast, &r("empty.wav")), "no samples"),
+        (classify(&ast, &r("empty.wav")), "no audio samples"),
+        (classify(&ast, &r("cut.flac")), "truncated"),
+        (classify(&ast, &r("text.mp3")), "not an audio file"),
+        (embed_audio(&ast, &r("noise.ogg")), "not an audio file"),
         (classify(&ast, &r("one.wav")), "frame"),
-        (classify(&ast, &r("channels.wav")), "channels"),
+        (classify(&ast, &r("channels.wav")), "channel count"),
         (forward(&clip, &r("nan_ids.safetensors")), "not an integer"),
         (forward(&clip, &r("frac_ids.safetensors")), "not an integer"),
         // malformed files

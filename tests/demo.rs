@@ -117,7 +117,7 @@ fn demo_towers_agree_with_the_cpu_reference() {
     let mut feats = Vec::new();
     for c in &clips {
         let bytes = std::fs::read(c).unwrap();
-        let (wave, rate) = vitfuse::model::audio::decode_wav(&bytes).unwrap();
+        let (wave, rate) = vitfuse::model::audio::decode_audio(&bytes).unwrap();
         assert_eq!(rate, 16000);
         feats.extend(fx.extract(&wave).unwrap());
     }

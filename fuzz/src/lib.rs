@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
-use vitfuse_model::audio::{decode_wav, AstFeatureExtractor};
+use vitfuse_model::audio::{decode_audio, AstFeatureExtractor};
 use vitfuse_model::pipeline::{audio_inputs, int_input, pixel_values, text_inputs, vilt_inputs};
 use vitfuse_model::preprocess::decode_rgb;
 use vitfuse_model::{
@@ -283,9 +283,9 @@ fn default_extractor() -> &'static AstFeatureExtractor {
     FX.get_or_init(|| AstFeatureExtractor::from_json_str("{}", Path::new("{}")).unwrap())
 }
 
-/// A WAV file decoded; up to 10 s of its samples through the default AST features.
+/// An audio file (WAV, FLAC, MP3, Ogg Vorbis) decoded; up to 10 s of its samples through the default AST features.
 pub fn wav(data: &[u8]) {
-    let Ok((samples, rate)) = decode_wav(data) else { return };
+    let Ok((samples, rate)) = decode_audio(data) else { return };
     assert!(!samples.is_empty() && rate > 0);
     let fx = default_extractor();
     if samples.len() <= 10 * fx.sampling_rate {
@@ -344,11 +344,23 @@ pub fn tokenizer(data: &[u8]) {
 /// every panic, caught or not, and this hook passes it every other panic. For the tokenizer
 /// targets' binaries (once); a panic that escapes the wrapper still aborts, in libfuzzer-sys.
 pub fn let_tokenizers_panics_unwind() {
+    let_panics_unwind_in(&["/tokenizers-"]);
+}
+
+/// The same for panics raised inside symphonia's crates, which `vitfuse_model::audio` turns into
+/// errors (for the `wav` target).
+pub fn let_symphonia_panics_unwind() {
+    let_panics_unwind_in(&["/symphonia-"]);
+}
+
+/// Installs (once) a panic hook that passes libFuzzer's hook every panic but those raised in a
+/// source file whose path holds one of `crates` (one hook a binary: the first call wins).
+fn let_panics_unwind_in(crates: &'static [&'static str]) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let fuzzer_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !info.location().is_some_and(|l| l.file().contains("/tokenizers-")) {
+            if !info.location().is_some_and(|l| crates.iter().any(|c| l.file().contains(c))) {
                 fuzzer_hook(info);
             }
         }));

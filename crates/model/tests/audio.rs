@@ -33,7 +33,7 @@ fn a_missing_config_is_an_error() {
 
 mod robustness {
     use proptest::prelude::*;
-    use vitfuse_model::audio::{decode_wav, fbank};
+    use vitfuse_model::audio::{decode_audio, fbank};
 
     /// A RIFF/WAVE prefix with a fmt chunk of the given fields, then `tail` as-is.
     fn header(format: u16, channels: u16, rate: u32, bits: u16, fmt_size: u32, tail: &[u8]) -> Vec<u8> {
@@ -59,14 +59,14 @@ mod robustness {
                                      format in prop_oneof![Just(1u16), Just(3), Just(0xFFFE), any::<u16>()],
                                      channels in 0u16..4, rate in any::<u32>(), bits in prop_oneof![Just(8u16), Just(16), Just(24), Just(32), Just(64), any::<u16>()],
                                      fmt_size in prop_oneof![Just(16u32), Just(40), any::<u32>()]) {
-            let _ = decode_wav(&bytes);
+            let _ = decode_audio(&bytes);
             let mut with_riff = b"RIFF\0\0\0\0WAVE".to_vec();
             with_riff.extend(&bytes);
-            let _ = decode_wav(&with_riff);
+            let _ = decode_audio(&with_riff);
             let mut data = b"data".to_vec();
             data.extend((bytes.len() as u32 * 2).to_le_bytes());
             data.extend(&bytes);
-            if let Ok((s, _)) = decode_wav(&header(format, channels, rate, bits, fmt_size, &data)) {
+            if let Ok((s, _)) = decode_audio(&header(format, channels, rate, bits, fmt_size, &data)) {
                 prop_assert!(s.iter().all(|v| v.is_finite() || format != 1));
             }
         }

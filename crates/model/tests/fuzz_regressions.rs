@@ -76,6 +76,18 @@ fn a_panic_inside_tokenizers_is_a_tokenizer_error() {
     }
 }
 
+/// A WAV `fmt ` chunk of 32769 channels: symphonia's block-align check multiplies it by the
+/// sample width in u16, which panics with overflow checks on (the fuzzer's build) and wraps
+/// without them, and then the channel count is refused. Either way, one input error.
+#[test]
+fn a_wav_whose_block_align_overflows_is_an_input_error() {
+    let bytes = found("wav", "crash-349e3822f50f4fbf9b2aed83e3efaf5267fd95a4");
+    match vitfuse_model::audio::decode_audio(&bytes) {
+        Err(vitfuse_model::ModelError::InvalidInput(m)) => assert!(m.contains("channel count") || m.contains("panicked"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// `pixel_values` with a dimension 0 made ViLT's default `pixel_mask` of B·H·W ones (32 GiB
 /// here, or an overflow) from an empty tensor; it is now an input error. (Seen while writing the
 /// `pipeline_inputs` target and made by hand: the fuzzer had not reached it; both inputs crash

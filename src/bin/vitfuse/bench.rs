@@ -204,3 +204,79 @@ pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize) -> anyhow::R
     let split = ctx.take_profile()?;
     Ok((ms, split))
 }
+
+/// Median wall time of `iters` runs of `f` (after one untimed run), in seconds; host work only.
+fn median_host_s<T>(iters: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<f64> {
+    f()?;
+    let mut t = Vec::with_capacity(iters);
+    for _ in 0..iters.max(1) {
+        let t0 = Instant::now();
+        std::hint::black_box(f()?);
+        t.push(t0.elapsed().as_secs_f64());
+    }
+    t.sort_by(|a, b| a.total_cmp(b));
+    Ok(t[t.len() / 2])
+}
+
+/// A 16-bit stereo WAV of `seconds` of a sweep and a tone at `rate`, in memory.
+fn wav_bytes(seconds: f64, rate: u32) -> Vec<u8> {
+    let n = (seconds * rate as f64) as usize;
+    let mut data = Vec::with_capacity(n * 4);
+    for i in 0..n {
+        let t = i as f64 / rate as f64;
+        let l = 0.4 * (2.0 * std::f64::consts::PI * (200.0 + 300.0 * t) * t).sin();
+        let r = 0.3 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin();
+        for v in [l, r] {
+            data.extend(((v * 32767.0) as i16).to_le_bytes());
+        }
+    }
+    let mut v = b"RIFF".to_vec();
+    v.extend((36 + data.len() as u32).to_le_bytes());
+    v.extend(b"WAVEfmt ");
+    v.extend(16u32.to_le_bytes());
+    v.extend(1u16.to_le_bytes());
+    v.extend(2u16.to_le_bytes());
+    v.extend(rate.to_le_bytes());
+    v.extend((rate * 4).to_le_bytes());
+    v.extend(4u16.to_le_bytes());
+    v.extend(16u16.to_le_bytes());
+    v.extend(b"data");
+    v.extend((data.len() as u32).to_le_bytes());
+    v.extend(data);
+    v
+}
+
+/// Host-side audio throughput, in seconds of audio per second: the Kaldi fbank (16 kHz, 128 mel
+/// bins, every frame of `seconds` of audio), the AST extractor's own `extract` (its first 1024
+/// frames, normalised), decoding a 44.1 kHz stereo WAV (or `file`), and resampling it to 16 kHz.
+pub fn audio(seconds: f64, iters: usize, file: Option<&std::path::Path>) -> anyhow::Result<serde_json::Value> {
+    use vitfuse_model::audio::{decode_audio, fbank, resample, AstFeatureExtractor};
+    anyhow::ensure!(seconds.is_finite() && (1.0..=3600.0).contains(&seconds), "--seconds must be between 1 and 3600");
+    let fx = AstFeatureExtractor::from_json_str("{}", std::path::Path::new("<defaults>"))?;
+    let wave: Vec<f32> = seeded((seconds * 16000.0) as usize, 3).iter().map(|v| v * 0.5).collect();
+    let fbank_s = median_host_s(iters, || Ok(fbank(&wave, 16000, 128)?))?;
+    let extract_s = median_host_s(iters, || Ok(fx.extract(&wave)?))?;
+    let (bytes, name) = match file {
+        Some(p) => (std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?, p.display().to_string()),
+        None => (wav_bytes(seconds, 44100), format!("<{seconds} s of 44.1 kHz 16-bit stereo WAV>")),
+    };
+    let decode_s = median_host_s(iters, || Ok(decode_audio(&bytes)?))?;
+    let (decoded, rate) = decode_audio(&bytes)?;
+    let clip_s = decoded.len() as f64 / rate as f64;
+    let resample_s = median_host_s(iters, || Ok(resample(&decoded, rate, 16000)?))?;
+    Ok(serde_json::json!({
+        "bench": "audio",
+        "seconds": seconds,
+        "fbank_s": fbank_s,
+        "fbank_audio_s_per_s": seconds / fbank_s,
+        "extract_frames": fx.max_length,
+        "extract_s": extract_s,
+        "file": name,
+        "file_rate": rate,
+        "file_seconds": clip_s,
+        "decode_s": decode_s,
+        "decode_audio_s_per_s": clip_s / decode_s,
+        "resample_s": resample_s,
+        "resample_audio_s_per_s": clip_s / resample_s,
+    }))
+}

@@ -109,8 +109,8 @@ enum Cmd {
     Classify {
         #[arg(long, help = MODEL_HELP)]
         model: PathBuf,
-        /// PNG/JPEG images; WAV files (at the model's sample rate) for an audio model (AST) or a
-        /// pipeline.
+        /// PNG/JPEG images; audio files (WAV, FLAC, MP3, Ogg Vorbis; resampled to the model's
+        /// rate) for an audio model (AST) or a pipeline.
         #[arg(required_unless_present_all = ["image", "audio"])]
         input: Vec<PathBuf>,
         /// With a pipeline file: the image of a pair for its fusion head (with --audio).
@@ -147,7 +147,8 @@ enum Cmd {
         /// Texts (CLIP, SigLIP).
         #[arg(long, num_args = 1.., conflicts_with = "audio")]
         text: Vec<String>,
-        /// WAV files for an audio model (AST): its pooled output per file.
+        /// Audio files (WAV, FLAC, MP3, Ogg Vorbis) for an audio model (AST): its pooled output
+        /// per file.
         #[arg(long, num_args = 1..)]
         audio: Vec<PathBuf>,
         /// Write `embeddings` (N, D) to this safetensors file instead of printing JSON lines.
@@ -183,7 +184,7 @@ enum Cmd {
         /// The text to search for.
         #[arg(long, required_unless_present_any = ["query_audio", "query_image"], conflicts_with_all = ["query_audio", "query_image"])]
         query: Option<String>,
-        /// With a pipeline file: search with a WAV clip.
+        /// With a pipeline file: search with an audio clip (WAV, FLAC, MP3, Ogg Vorbis).
         #[arg(long, conflicts_with = "query_image")]
         query_audio: Option<PathBuf>,
         /// Search with an image (image-to-image; a model folder of any image encoder, or a
@@ -304,6 +305,19 @@ enum BenchCmd {
         cols: usize,
         /// Timed runs (the median is printed).
         #[arg(long, default_value_t = 10)]
+        iters: usize,
+    },
+    /// Host-side audio, in seconds of audio per second: the Kaldi fbank (16 kHz, 128 mel bins),
+    /// the AST extractor, decoding a 44.1 kHz WAV (or --file) and resampling it to 16 kHz. No GPU.
+    Audio {
+        /// Seconds of audio to featurise (and of the WAV made to decode).
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// An audio file to decode and resample instead of the WAV made in memory.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Timed runs (the median is printed).
+        #[arg(long, default_value_t = 3)]
         iters: usize,
     },
 }
@@ -438,12 +452,13 @@ fn open_pipeline(ui: &Ui, file: &Path, gpu: &Gpu) -> anyhow::Result<vitfuse::Pip
     Ok(p?)
 }
 
-fn is_wav(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav"))
+/// Whether `p` is named as an audio file (.wav, .flac, .mp3, .ogg, .oga).
+fn is_audio(p: &Path) -> bool {
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| ["wav", "flac", "mp3", "ogg", "oga"].iter().any(|a| e.eq_ignore_ascii_case(a)))
 }
 
 /// `classify` through a pipeline: a pair through the fusion head (with each modality alone), or
-/// images and WAV clips zero-shot over `labels`.
+/// images and audio clips zero-shot over `labels`.
 #[allow(clippy::too_many_arguments)]
 fn classify_with_pipeline(
     ui: &Ui,
@@ -484,7 +499,7 @@ fn classify_with_pipeline(
     if labels.is_empty() {
         bail!("a pipeline classifies zero-shot: give the candidate labels with --labels \"low hum,buzz\" (or a pair with --image and --audio for its fusion head)");
     }
-    let (images, clips): (Vec<&PathBuf>, Vec<&PathBuf>) = input.iter().partition(|p| !is_wav(p));
+    let (images, clips): (Vec<&PathBuf>, Vec<&PathBuf>) = input.iter().partition(|p| !is_audio(p));
     let (image_prompt, audio_prompt) = p.prompts();
     let s = ui.spinner("classifying (the first call compiles GPU kernels)".into());
     let ranked_images = if images.is_empty() { Ok(Vec::new()) } else { p.rank_labels(&p.embed_images(&images)?, labels, prompt.unwrap_or(image_prompt)) };
@@ -852,6 +867,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Cmd::Bench { what: BenchCmd::Audio { seconds, file, iters }, .. } => {
+            println!("{}", bench::audio(seconds, iters, file.as_deref())?);
+        }
         Cmd::Bench { what, gpu } => {
             let ctx = context(&gpu)?;
             let adapter = ctx.adapter_name().to_string();
@@ -876,7 +894,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let (ms, gbs) = bench::layernorm(&ctx, rows, cols, iters)?;
                     serde_json::json!({"bench": "layernorm", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
                 }
-                BenchCmd::Model { .. } => bail!("bench model is handled before the other benchmarks"),
+                BenchCmd::Model { .. } | BenchCmd::Audio { .. } => bail!("bench model and audio are handled before the other benchmarks"),
                 BenchCmd::Softmax { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
                     let (ms, gbs) = bench::softmax(&ctx, rows, cols, iters)?;
