@@ -30,6 +30,7 @@ impl Options {
     }
 
     /// The device named by [`Options::device`], if any.
+    #[cfg(feature = "demo")]
     pub(crate) fn device_ref(&self) -> Option<&Device> {
         self.device.as_ref()
     }
