@@ -7,8 +7,8 @@
 //!
 //! | handle | architectures | does |
 //! |---|---|---|
-//! | [`DualEncoder`] | `CLIPModel`, `SiglipModel` | image and text embeddings in one space, zero-shot labels, image-text scores, folder retrieval |
-//! | [`ImageEncoder`] | ViT, DeiT, DINOv2 (with registers too), and the image towers of CLIP and SigLIP | image features, image-to-image folder retrieval |
+//! | [`DualEncoder`] | `CLIPModel`, `ChineseCLIPModel`, `SiglipModel`, `Siglip2Model` | image and text embeddings in one space, zero-shot labels, image-text scores, folder retrieval |
+//! | [`ImageEncoder`] | ViT, DeiT, DINOv2 (with registers too), and the image towers of CLIP, Chinese-CLIP, SigLIP and SigLIP 2 | image features, image-to-image folder retrieval |
 //! | [`ImageClassifier`] | `ViTForImageClassification`, `DeiTForImageClassification[WithTeacher]` | the checkpoint's own labels |
 //! | [`ImageTextMatcher`] | `ViltForImageAndTextRetrieval` (and CLIP, SigLIP) | early-fusion image-text scores |
 //! | [`AudioClassifier`] | `ASTForAudioClassification` | labels of audio clips (WAV, FLAC, MP3, Ogg Vorbis) |
