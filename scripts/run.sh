@@ -2,7 +2,7 @@
 # The main job: report the adapter, check every kernel against the CPU reference, run the demo
 # that ships inside vitfuse (CLIP, AST and ViLT trained on a generated world of shapes, colours
 # and sounds) beside PyTorch's figures, then use the exported demo through the ordinary commands,
-# and check the tiny model families' forward passes against transformers' outputs.
+# and check every tiny model family's forward pass against transformers' outputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-adapter.sh
@@ -37,8 +37,8 @@ echo "-- early fusion: ViLT scores captions for one image"
 $bin match --model "$d/vilt" --image "$d/eval/images/img_000.png" \
   --text "a large blue star on the left" "a large orange star on the left" "a small blue star on the left"
 echo
-echo "== CLIP / SigLIP / ViLT / AST / ViT (tiny, random weights) forward passes vs transformers"
-for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny ast_tiny; do
+echo "== every family (tiny, random weights): forward passes vs transformers"
+for m in vit_tiny clip_tiny clip_tiny_eos chinese_clip_tiny siglip_tiny siglip2_tiny vilt_tiny ast_tiny deit_tiny dinov2_tiny dinov2_reg_tiny; do
   echo "-- $m (GPU)"
   $bin forward --model $fx/$m --inputs $fx/$m/inputs.safetensors --output "$out/$m.safetensors" \
     --compare $fx/$m/expected.safetensors 2>/dev/null
