@@ -193,7 +193,7 @@ impl SiglipVision {
             ids.extend((0..n).map(|j| (offset + if j < h * w { j } else { 0 }) as u32));
             offset += h * w;
         }
-        let grids = grids.expect("b > 0");
+        let grids = grids.ok_or_else(|| ModelError::InvalidInput("no image given".into()))?;
         let d = grids.shape()[2];
         let grids = grids.reshape(&[offset, d])?;
         let pos = ops::embedding(ctx, &grids, &Tensor::from_slice(ctx, &[b, n], &ids)?)?;
