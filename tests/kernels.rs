@@ -148,6 +148,12 @@ proptest! {
         let tids = Tensor::from_slice(ctx, &[n], &ids).unwrap();
         let got = ops::embedding(ctx, &tt, &tids).unwrap().to_vec::<f32>(ctx).unwrap();
         assert_close(&got, &r::embedding(&table, &ids, vocab, d), Tolerance::EXACT);
+        // An f16 table (odd V·D included: the last u32 holds one value) is gathered widened, exactly.
+        let h: Vec<half::f16> = table.iter().map(|&x| half::f16::from_f32(x)).collect();
+        let th = Tensor::from_slice(ctx, &[vocab, d], &h).unwrap();
+        let wide: Vec<f32> = h.iter().map(|x| x.to_f32()).collect();
+        let got = ops::embedding(ctx, &th, &tids).unwrap().to_vec::<f32>(ctx).unwrap();
+        assert_close(&got, &r::embedding(&wide, &ids, vocab, d), Tolerance::EXACT);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Every matmul kernel variant against the CPU reference: odd M/N/K (1, primes, non-multiples
-//! of every tile), K % 4 == 0 and not, shared and batched W, alpha, bias, activation, residual.
+//! of every tile), K % 4 == 0 and not, shared and batched W, f32 and f16 W, alpha, bias,
+//! activation, residual. f16 weights are widened exactly, so their twin is the f32 reference
+//! over the f16-rounded weights, at the f32 tolerance.
 //! Timing lives in `vitfuse bench matmul M K N --kernel VARIANT` and `cargo bench`.
 
 mod common;
@@ -19,6 +21,13 @@ fn runs(ctx: &Context, kernel: MatmulKernel, k: usize) -> bool {
 #[allow(clippy::too_many_arguments)]
 fn check(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batched: bool, act: Activation,
          bias: bool, res: bool, seed: u64) {
+    check_w(kernel, b, m, k, n, w_batched, false, act, bias, res, seed)
+}
+
+/// [`check`] with the weights stored as f16 when `w16`.
+#[allow(clippy::too_many_arguments)]
+fn check_w(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batched: bool, w16: bool,
+           act: Activation, bias: bool, res: bool, seed: u64) {
     let ctx = gpu();
     let up = |shape: &[usize], s: u64| {
         let v = values(shape.iter().product(), s);
@@ -26,7 +35,13 @@ fn check(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batched
         (v, t)
     };
     let (a, ta) = up(&[b, m, k], seed);
-    let (w, tw) = if w_batched { up(&[b, n, k], seed + 1) } else { up(&[n, k], seed + 1) };
+    let w_shape = if w_batched { vec![b, n, k] } else { vec![n, k] };
+    let (w, tw) = if w16 {
+        let h: Vec<half::f16> = values(w_shape.iter().product(), seed + 1).into_iter().map(half::f16::from_f32).collect();
+        (h.iter().map(|x| x.to_f32()).collect::<Vec<f32>>(), Tensor::from_slice(ctx, &w_shape, &h).unwrap())
+    } else {
+        up(&w_shape, seed + 1)
+    };
     let (bv, tb) = up(&[n], seed + 2);
     let (rv, tr) = up(&[b, m, n], seed + 3);
     let p = r::Matmul { w_batched, act: ref_act(act), alpha: -0.75, ..r::Matmul::linear(b, m, k, n) };
@@ -64,11 +79,12 @@ proptest! {
     /// kernels run too.
     #[test]
     fn matmul_variants_match_reference(b in 1usize..3, m in dim(60), k in dim(90), n in dim(140), k4: bool,
-                                       w_batched: bool, a_ in act(), bias: bool, res: bool, seed in 0u64..1000) {
+                                       w_batched: bool, w16: bool, a_ in act(), bias: bool, res: bool,
+                                       seed in 0u64..1000) {
         let k = if k4 { 4 * k.div_ceil(4) } else { k };
         for kern in VARIANTS {
             if runs(gpu(), kern, k) {
-                check(kern, b, m, k, n, w_batched, a_, bias, res, seed);
+                check_w(kern, b, m, k, n, w_batched, w16, a_, bias, res, seed);
             }
         }
     }
@@ -82,6 +98,15 @@ fn matmul_variants_fixed_case() {
         for k in [44, 37, 4] {
             if runs(gpu(), kern, k) {
                 check(kern, 2, 29, k, 131, true, Activation::GeluErf, true, true, 7);
+            }
+        }
+    }
+    // f16 weights through every kernel (Naive too), odd and vec4 K, past the tile edges.
+    for kern in VARIANTS.into_iter().chain([MatmulKernel::Naive]) {
+        for k in [44, 37] {
+            if runs(gpu(), kern, k) {
+                check_w(kern, 2, 29, k, 131, true, true, Activation::GeluTanh, true, true, 8);
+                check_w(kern, 1, 5, k, 3, false, true, Activation::None, false, false, 9);
             }
         }
     }

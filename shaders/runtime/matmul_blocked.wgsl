@@ -16,7 +16,8 @@
 //           4 res:  (B, M, N)       read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: B * ceil(M / 16) * ceil(N / 128) workgroups of 8, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()).
+// Prepended at build time: activation.wgsl (activate()), then weights_f32x4.wgsl or
+// weights_f16x4.wgsl (binding 2 `w` and its reader wv4(): f32 or f16 weights).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
@@ -28,7 +29,7 @@ const TN: u32 = 128u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+// binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
@@ -52,7 +53,7 @@ fn a4t(r: u32, c: u32) -> mat4x4<f32> {
 fn w4(q: u32, c: u32) -> mat4x4<f32> {
     let n = vec4<u32>(n0 + lane + 32u * q) + vec4<u32>(0u, 8u, 16u, 24u);
     let cols = (vec4<u32>(wb) + min(n, vec4<u32>(p.n - 1u))) * k4 + vec4<u32>(c);
-    return mat4x4<f32>(w[cols.x], w[cols.y], w[cols.z], w[cols.w]);
+    return mat4x4<f32>(wv4(cols.x), wv4(cols.y), wv4(cols.z), wv4(cols.w));
 }
 
 // Epilogue for rows r..r+3 and this lane's columns 4q..4q+3, held in c.

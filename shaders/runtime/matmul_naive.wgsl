@@ -8,7 +8,8 @@
 //           4 res:  (B, M, N)   read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: ceil(B*M*N / 64) workgroups of 64, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()).
+// Prepended at build time: activation.wgsl (activate()), then weights_f32.wgsl or
+// weights_f16.wgsl (binding 2 `w` and its reader wv1(): f32 or f16 weights).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
@@ -17,7 +18,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+// binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
@@ -37,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var acc = 0.0;
     for (var k = 0u; k < p.k; k++) {
         var wv: f32;
-        if (kn) { wv = w[wb + k * p.n + n]; } else { wv = w[wb + n * p.k + k]; }
+        if (kn) { wv = wv1(wb + k * p.n + n); } else { wv = wv1(wb + n * p.k + k); }
         acc += a[bm * p.k + k] * wv;
     }
     var v = acc * p.alpha;

@@ -15,7 +15,8 @@
 //           4 res:  (B, M, N) read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: B * ceil(M / 64) * ceil(N / 64) workgroups of 16 x 16, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()).
+// Prepended at build time: activation.wgsl (activate()), then weights_f32.wgsl or
+// weights_f16.wgsl (binding 2 `w` and its reader wv1(): f32 or f16 weights).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
@@ -27,7 +28,7 @@ const BK: u32 = 16u;  // K step
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+// binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
@@ -61,7 +62,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             if (m0 + r < p.m && k < p.k) { av = a[(b * p.m + m0 + r) * p.k + k]; }
             a_tile[kk][r] = av;
             var wv = 0.0;
-            if (n0 + r < p.n && k < p.k) { wv = w[(wb + n0 + r) * p.k + k]; }
+            if (n0 + r < p.n && k < p.k) { wv = wv1((wb + n0 + r) * p.k + k); }
             w_tile[kk][r] = wv;
         }
         workgroupBarrier();

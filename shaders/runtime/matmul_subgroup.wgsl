@@ -18,7 +18,8 @@
 //           4 res:  (B, M, N)       read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: B * ceil(M / 24) * ceil(N / 32) workgroups of 8, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()).
+// Prepended at build time: activation.wgsl (activate()), then weights_f32x4.wgsl or
+// weights_f16x4.wgsl (binding 2 `w` and its reader wv4(): f32 or f16 weights).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
@@ -30,7 +31,7 @@ const TN: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+// binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
@@ -67,7 +68,7 @@ fn a4(r: u32, c: u32) -> mat4x4<f32> {
 
 // Chunk c of this lane's 4 columns, one column per matrix column.
 fn w4(c: u32) -> mat4x4<f32> {
-    return mat4x4<f32>(w[wc.x + c], w[wc.y + c], w[wc.z + c], w[wc.w + c]);
+    return mat4x4<f32>(wv4(wc.x + c), wv4(wc.y + c), wv4(wc.z + c), wv4(wc.w + c));
 }
 
 // The 4 rows held by lane u (transposed: one row per matrix row) times w.

@@ -12,7 +12,8 @@
 //           4 res:  (B, M, N) read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: B * ceil(M / RM) * ceil(N / (WG * RN)) workgroups of WG, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()).
+// Prepended at build time: activation.wgsl (activate()), then weights_f32.wgsl or
+// weights_f16.wgsl (binding 2 `w` and its reader wv1(): f32 or f16 weights).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
@@ -25,7 +26,7 @@ override WG: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+// binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
@@ -61,13 +62,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         for (var j = 0u; j < RN; j++) {
             let o = wrow[j] + k;
-            let wv = vec4<f32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u]);
+            let wv = vec4<f32>(wv1(o), wv1(o + 1u), wv1(o + 2u), wv1(o + 3u));
             for (var i = 0u; i < RM; i++) { acc[i][j] += dot(av[i], wv); }
         }
     }
     for (var k = k4; k < p.k; k++) {
         for (var j = 0u; j < RN; j++) {
-            let wv = w[wrow[j] + k];
+            let wv = wv1(wrow[j] + k);
             for (var i = 0u; i < RM; i++) { acc[i][j] += a[arow[i] + k] * wv; }
         }
     }

@@ -16,7 +16,8 @@
 //           4 res:  (B, M, N) read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: B * ceil(M / 128) * ceil(N / 128) workgroups of 16 x 16, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()).
+// Prepended at build time: activation.wgsl (activate()), then weights_f32x4.wgsl or
+// weights_f16x4.wgsl (binding 2 `w` and its reader wv4(): f32 or f16 weights).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
@@ -28,7 +29,7 @@ const BK: u32 = 8u;   // K step
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+// binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
@@ -51,7 +52,7 @@ fn load_a(base: u32, r: u32, rows: u32, k: u32) -> vec4<f32> {
 }
 
 fn load_w(base: u32, r: u32, rows: u32, k: u32) -> vec4<f32> {
-    if (r < rows && k < p.k) { return w[((base + r) * p.k + k) / 4u]; }
+    if (r < rows && k < p.k) { return wv4(((base + r) * p.k + k) / 4u); }
     return vec4<f32>(0.0);
 }
 

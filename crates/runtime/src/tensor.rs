@@ -8,12 +8,13 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::pool::PooledBuffer;
 
-/// Element type of a tensor. Kernels compute in f32; `F16` is storage-only room for later.
+/// Element type of a tensor. Kernels compute in f32; `F16` is the storage of weights (matmul
+/// and embedding operands, widened to f32 as they are read).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     /// 32-bit float: what the kernels compute in.
     F32,
-    /// 16-bit IEEE float (`half::f16`); uploaded and read back, read by no kernel yet.
+    /// 16-bit IEEE float (`half::f16`): weights read by the matmul and embedding kernels.
     F16,
     /// 32-bit unsigned integer: token ids, indices.
     U32,

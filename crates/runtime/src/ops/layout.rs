@@ -80,11 +80,16 @@ struct EmbParams {
     _pad: u32,
 }
 
-/// Gathers rows of `table` (V, D) by the u32 `ids` (…) → (…, D). Ids outside [0, V) give zeros
+/// Gathers rows of `table` (V, D; f32 or f16, read widened) by the u32 `ids` (…) → (…, D), f32.
+/// Ids outside [0, V) give zeros
 /// (callers validate ids on the host, where they come from).
 pub fn embedding(ctx: &Context, table: &Tensor, ids: &Tensor) -> Result<Tensor> {
     const OP: &str = "embedding";
-    f32s(OP, &[table])?;
+    let kernel = match table.dtype() {
+        DType::F32 => &kernels::EMBEDDING,
+        DType::F16 => &kernels::EMBEDDING_F16,
+        other => return Err(Error::DTypeMismatch { op: OP, expected: DType::F32, got: other }),
+    };
     ids.expect_dtype(OP, DType::U32)?;
     non_empty(OP, ids)?;
     if table.rank() != 2 {
@@ -96,7 +101,7 @@ pub fn embedding(ctx: &Context, table: &Tensor, ids: &Tensor) -> Result<Tensor> 
     fits_u32(OP, ids.numel() * dim)?;
     let out = Tensor::empty(ctx, &shape, DType::F32)?;
     let p = EmbParams { n: ids.numel() as u32, vocab: vocab as u32, dim: dim as u32, _pad: 0 };
-    ctx.dispatch(&kernels::EMBEDDING, &[], &p, &[table, ids, &out], groups(out.numel(), 64))?;
+    ctx.dispatch(kernel, &[], &p, &[ids, table, &out], groups(out.numel(), 64))?;
     Ok(out)
 }
 

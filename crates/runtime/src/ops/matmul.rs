@@ -153,7 +153,8 @@ const WIDE_MIN_TILES: u64 = 128;
 
 /// `out = act(alpha · a · wᵀ + bias) + residual`.
 ///
-/// `a` is (…, M, K). `w` is (N, K) (or (K, N) with `WeightLayout::KN`), shared by every batch,
+/// `a` is (…, M, K), f32. `w` is f32 or f16 (read widened to f32: every product and sum is f32),
+/// (N, K) (or (K, N) with `WeightLayout::KN`), shared by every batch,
 /// or (B, N, K) matching `a`'s leading dims flattened to B. `bias` is (N), `residual` has the
 /// output's shape (…, M, N).
 pub fn matmul(
@@ -165,7 +166,12 @@ pub fn matmul(
     opts: MatmulOptions,
 ) -> Result<Tensor> {
     const OP: &str = "matmul";
-    f32s(OP, &[a, w])?;
+    f32s(OP, &[a])?;
+    let w16 = match w.dtype() {
+        DType::F32 => false,
+        DType::F16 => true,
+        other => return Err(Error::DTypeMismatch { op: OP, expected: DType::F32, got: other }),
+    };
     non_empty(OP, a)?;
     non_empty(OP, w)?;
     if a.rank() < 2 || w.rank() < 2 || w.rank() > 3 {
@@ -247,18 +253,34 @@ pub fn matmul(
     ctx.check_kernel(kernel)?;
     let tensors = [a, w, bias_t, res_t, &out];
     let tiles = |(tm, tn): (u64, u64)| batch as u64 * (m as u64).div_ceil(tm) * (n as u64).div_ceil(tn);
+    // Each kernel and its f16-weight twin: the same WGSL behind another weights prelude.
+    let pick = |f32k: &'static crate::context::Kernel, f16k: &'static crate::context::Kernel| if w16 { f16k } else { f32k };
     match kernel {
-        MatmulKernel::Naive | MatmulKernel::Auto | MatmulKernel::Tiled => {
-            ctx.dispatch(&kernels::MATMUL_NAIVE, &[], &params, &tensors, groups(batch * m * n, 64))?
+        MatmulKernel::Naive | MatmulKernel::Auto | MatmulKernel::Tiled => ctx.dispatch(
+            pick(&kernels::MATMUL_NAIVE, &kernels::MATMUL_NAIVE_F16),
+            &[],
+            &params,
+            &tensors,
+            groups(batch * m * n, 64),
+        )?,
+        MatmulKernel::Subgroup => ctx.dispatch(
+            pick(&kernels::MATMUL_SUBGROUP, &kernels::MATMUL_SUBGROUP_F16),
+            &[],
+            &params,
+            &tensors,
+            tiles(SUBGROUP_TILE),
+        )?,
+        MatmulKernel::Blocked => {
+            ctx.dispatch(pick(&kernels::MATMUL_BLOCKED, &kernels::MATMUL_BLOCKED_F16), &[], &params, &tensors, tiles(BLOCKED_TILE))?
         }
-        MatmulKernel::Subgroup => ctx.dispatch(&kernels::MATMUL_SUBGROUP, &[], &params, &tensors, tiles(SUBGROUP_TILE))?,
-        MatmulKernel::Blocked => ctx.dispatch(&kernels::MATMUL_BLOCKED, &[], &params, &tensors, tiles(BLOCKED_TILE))?,
-        MatmulKernel::Shared => ctx.dispatch(&kernels::MATMUL_SHARED, &[], &params, &tensors, tiles(SHARED_TILE))?,
-        MatmulKernel::Wide => ctx.dispatch(&kernels::MATMUL_WIDE, &[], &params, &tensors, tiles(WIDE_TILE))?,
+        MatmulKernel::Shared => {
+            ctx.dispatch(pick(&kernels::MATMUL_SHARED, &kernels::MATMUL_SHARED_F16), &[], &params, &tensors, tiles(SHARED_TILE))?
+        }
+        MatmulKernel::Wide => ctx.dispatch(pick(&kernels::MATMUL_WIDE, &kernels::MATMUL_WIDE_F16), &[], &params, &tensors, tiles(WIDE_TILE))?,
         MatmulKernel::Scalar => {
             let wg = scalar_wg(ctx);
             let n_tiles = tiles((SCALAR_RM, wg as u64 * SCALAR_RN));
-            ctx.dispatch(&kernels::MATMUL_TILED, &[("WG", wg as f64)], &params, &tensors, n_tiles)?
+            ctx.dispatch(pick(&kernels::MATMUL_TILED, &kernels::MATMUL_TILED_F16), &[("WG", wg as f64)], &params, &tensors, n_tiles)?
         }
     }
     Ok(out)
