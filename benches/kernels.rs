@@ -35,7 +35,7 @@ fn matmul(c: &mut Criterion) {
     g.sample_size(10);
     for &(m, k, n) in MATMULS {
         // Validates a sample against the CPU before anything is timed.
-        bench::matmul(&ctx, m, k, n, MatmulKernel::Tiled, 0).expect("matmul validation");
+        bench::matmul(&ctx, m, k, n, MatmulKernel::Tiled, false, 0).expect("matmul validation");
         let a = Tensor::from_slice(&ctx, &[m, k], &seeded(m * k, 1)).unwrap();
         let w = Tensor::from_slice(&ctx, &[n, k], &seeded(n * k, 2)).unwrap();
         g.throughput(Throughput::Elements((2 * m * k * n) as u64));
@@ -134,7 +134,7 @@ fn models(c: &mut Criterion) {
     g.sample_size(10);
     let batches: &[usize] = &[1, 8];
     for &name in bench::MODELS {
-        let (m, size) = bench::BenchModel::new(&ctx, name).unwrap();
+        let (m, size) = bench::BenchModel::new(&ctx, name, vitfuse_model::Precision::F32).unwrap();
         for &batch in batches {
             if name == "ast-b" && batch > 1 {
                 continue;

@@ -63,6 +63,7 @@ mod tasks;
 pub use device::Device;
 pub use input::{AudioSource, ImageInput, ImageSource, RawRgb, Samples};
 pub use open::{Model, Options, Task, DEFAULT_BATCH};
+pub use vitfuse_model::Precision;
 pub use output::{Embeddings, LabelScore, Progress, Scores};
 pub use pipeline::{FusedPrediction, Modality, Pipeline};
 pub use tasks::{apply_prompt, AudioClassifier, AudioEncoder, DualEncoder, ImageClassifier, ImageEncoder, ImageTextMatcher};

@@ -70,7 +70,7 @@ impl ClipVision {
             pre_ln: LayerNorm::load(l, "pre_layrnorm", d, v.encoder.layer_norm_eps)?,
             encoder: Encoder::load(&l.pp("encoder").pp("layers"), &CLIP_NAMES, &v.encoder, true)?,
             post_ln: LayerNorm::load(l, "post_layernorm", d, v.encoder.layer_norm_eps)?,
-            proj: Linear { w: l.root().tensor("visual_projection.weight", &[c.projection_dim, d])?, b: None },
+            proj: Linear { w: l.root().weight("visual_projection.weight", &[c.projection_dim, d])?, b: None },
             channels: v.num_channels,
             image_size: v.image_size,
             patch: p,
@@ -108,7 +108,7 @@ impl ClipText {
         let t = &c.text_config;
         let d = t.encoder.hidden_size;
         let e = l.pp("embeddings");
-        let proj = Linear { w: l.root().tensor("text_projection.weight", &[c.projection_dim, d])?, b: None };
+        let proj = Linear { w: l.root().weight("text_projection.weight", &[c.projection_dim, d])?, b: None };
         Ok(match t.tower {
             TextTower::Clip => ClipText {
                 emb: TextEmb::Clip(TextEmbeddings::load(&e, t.vocab_size, t.max_position_embeddings, d)?),

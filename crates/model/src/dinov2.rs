@@ -33,7 +33,7 @@ fn scaled_linear(l: &Loader, name: &str, out: usize, inp: usize, lambda: &[f32])
         w[o * inp..(o + 1) * inp].iter_mut().for_each(|v| *v *= s);
         b[o] *= s;
     }
-    Ok(Linear { w: Tensor::from_slice(l.ctx, &[out, inp], &w)?, b: Some(Tensor::from_slice(l.ctx, &[out], &b)?) })
+    Ok(Linear { w: p.upload_weight(&p.name("weight"), &[out, inp], &w)?, b: Some(Tensor::from_slice(l.ctx, &[out], &b)?) })
 }
 
 enum Mlp {

@@ -52,4 +52,4 @@ pub use error::{ModelError, Result};
 pub use pipeline::{ForwardOptions, Model};
 pub use preprocess::{ImageProcessor, ImageProcessorConfig, Resample, ResizeSpec, RgbImage};
 pub use tokenizer::{Encoding, Tokenizer};
-pub use weights::{parse_host_tensors, read_host_tensors, write_host_tensors, HostData, HostTensor, Weights};
+pub use weights::{parse_host_tensors, read_host_tensors, write_host_tensors, HostData, HostTensor, Precision, Weights};

@@ -10,7 +10,7 @@ use vitfuse_runtime::{Context, Tensor};
 
 use crate::config::{Activation, EncoderConfig};
 use crate::error::{ModelError, Result};
-use crate::weights::Weights;
+use crate::weights::{to_f16, Precision, Weights};
 
 /// The runtime's epilogue activation for a config's `hidden_act`.
 pub fn act(a: Activation) -> Act {
@@ -39,29 +39,43 @@ pub struct Loader<'a> {
     pub ctx: &'a Context,
     /// Where tensor values come from.
     pub source: Source<'a>,
+    /// How [`Loader::weight`] stores matmul weights and embedding tables.
+    pub precision: Precision,
     prefix: String,
 }
 
 impl<'a> Loader<'a> {
     /// A loader over a checkpoint. `prefix` is prepended verbatim to every name, so it is empty
     /// or ends with `.` ([`Loader::pp`] adds the dot itself).
+    /// Matmul weights go to the device in the checkpoint's [`Weights::precision`].
     pub fn new(ctx: &'a Context, weights: &'a Weights, prefix: &str) -> Self {
-        Loader { ctx, source: Source::Checkpoint(weights), prefix: prefix.to_string() }
+        Loader { ctx, source: Source::Checkpoint(weights), precision: weights.precision(), prefix: prefix.to_string() }
     }
 
-    /// [`Loader::new`] over any [`Source`].
+    /// [`Loader::new`] over any [`Source`]; a random source's weights are f32 unless
+    /// [`Loader::with_precision`] says otherwise.
     pub fn from_source(ctx: &'a Context, source: Source<'a>, prefix: &str) -> Self {
-        Loader { ctx, source, prefix: prefix.to_string() }
+        let precision = match source {
+            Source::Checkpoint(w) => w.precision(),
+            Source::Random(_) => Precision::F32,
+        };
+        Loader { ctx, source, precision, prefix: prefix.to_string() }
+    }
+
+    /// The same loader storing matmul weights in `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
     }
 
     /// A loader for `prefix.name.`.
     pub fn pp(&self, name: &str) -> Loader<'a> {
-        Loader { ctx: self.ctx, source: self.source, prefix: format!("{}{}.", self.prefix, name) }
+        Loader { prefix: format!("{}{}.", self.prefix, name), ..self.clone() }
     }
 
     /// The same source without the prefix.
     pub fn root(&self) -> Loader<'a> {
-        Loader { ctx: self.ctx, source: self.source, prefix: String::new() }
+        Loader { prefix: String::new(), ..self.clone() }
     }
 
     /// The full tensor name: the prefix followed by `name`.
@@ -118,6 +132,22 @@ impl<'a> Loader<'a> {
         Ok(Tensor::from_slice(self.ctx, shape, &v)?)
     }
 
+    /// A matmul weight or embedding table, checked against `shape`, stored in the loader's
+    /// [`Precision`].
+    pub fn weight(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let v = self.host(name, shape)?;
+        self.upload_weight(&self.name(name), shape, &v)
+    }
+
+    /// Host values of the matmul weight `name` (for errors) to the device in the loader's
+    /// [`Precision`].
+    pub fn upload_weight(&self, name: &str, shape: &[usize], v: &[f32]) -> Result<Tensor> {
+        Ok(match self.precision {
+            Precision::F32 => Tensor::from_slice(self.ctx, shape, v)?,
+            Precision::F16 => Tensor::from_slice(self.ctx, shape, &to_f16(name, v)?)?,
+        })
+    }
+
     /// The tensor when present.
     pub fn optional(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
         if self.contains(name) {
@@ -172,7 +202,7 @@ impl Linear {
     pub fn load_with_bias(l: &Loader, name: &str, out: usize, inp: usize, bias: bool) -> Result<Self> {
         let l = l.pp(name);
         let b = if bias { Some(l.required_bias(&[out])?) } else { None };
-        Ok(Linear { w: l.tensor("weight", &[out, inp])?, b })
+        Ok(Linear { w: l.weight("weight", &[out, inp])?, b })
     }
 
     /// Concatenates several Linears with the same input along the output dim (fused QKV);
@@ -190,7 +220,7 @@ impl Linear {
         }
         let n = names.len() * out;
         Ok(Linear {
-            w: Tensor::from_slice(l.ctx, &[n, inp], &w)?,
+            w: l.upload_weight(&l.name(names.join("+").as_str()), &[n, inp], &w)?,
             b: if bias { Some(Tensor::from_slice(l.ctx, &[n], &b)?) } else { None },
         })
     }
@@ -389,7 +419,7 @@ impl TextEmbeddings {
     /// `token_embedding.weight` (V, D) and `position_embedding.weight` (P, D) under `l`.
     pub fn load(l: &Loader, vocab: usize, max_len: usize, d: usize) -> Result<Self> {
         Ok(TextEmbeddings {
-            tok: l.tensor("token_embedding.weight", &[vocab, d])?,
+            tok: l.weight("token_embedding.weight", &[vocab, d])?,
             pos: l.tensor("position_embedding.weight", &[max_len, d])?,
             vocab,
             max_len,
@@ -442,7 +472,7 @@ impl BertEmbeddings {
     /// and `LayerNorm` under `l`.
     pub fn load(l: &Loader, vocab: usize, max_len: usize, type_vocab: usize, d: usize, eps: f64) -> Result<Self> {
         Ok(BertEmbeddings {
-            word: l.tensor("word_embeddings.weight", &[vocab, d])?,
+            word: l.weight("word_embeddings.weight", &[vocab, d])?,
             pos: l.tensor("position_embeddings.weight", &[max_len, d])?,
             types: l.tensor("token_type_embeddings.weight", &[type_vocab, d])?,
             ln: LayerNorm::load(l, "LayerNorm", d, eps)?,

@@ -50,9 +50,14 @@ impl Model {
     /// Reads `config.json` and the safetensors checkpoint in `dir` and builds the model as
     /// [`Model::from_parts`] does; for AST also reads `preprocessor_config.json` when present.
     pub fn load(ctx: &Context, dir: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with(ctx, dir, crate::Precision::F32)
+    }
+
+    /// [`Model::load`] with the matmul weights stored in `precision`.
+    pub fn load_with(ctx: &Context, dir: impl AsRef<Path>, precision: crate::Precision) -> Result<Self> {
         let dir = dir.as_ref();
         let config = ModelConfig::from_file(dir)?;
-        let weights = std::sync::Arc::new(Weights::open(dir)?);
+        let weights = std::sync::Arc::new(Weights::open(dir)?.with_precision(precision));
         let mut m = Self::from_parts(ctx, &config, weights)?;
         if let Model::Ast(a) = &mut m {
             if dir.join("preprocessor_config.json").exists() {

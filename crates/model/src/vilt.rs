@@ -247,7 +247,7 @@ impl Vilt {
         let row = |i: usize| Tensor::from_slice(l.ctx, &[d], &modality[i * d..(i + 1) * d]);
         Ok(Vilt {
             config: c.clone(),
-            word: te.tensor("word_embeddings.weight", &[c.vocab_size, d])?,
+            word: te.weight("word_embeddings.weight", &[c.vocab_size, d])?,
             text_pos: te.tensor("position_embeddings.weight", &[c.max_position_embeddings, d])?,
             text_type: te.tensor("token_type_embeddings.weight", &[c.type_vocab_size, d])?,
             text_ln: LayerNorm::load(&te, "LayerNorm", d, c.encoder.layer_norm_eps)?,

@@ -107,8 +107,68 @@ fn bytes_to_f32(name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
     })
 }
 
+/// How a model's weights are stored on the device: its matmul weights (every Linear, CLIP's
+/// projections) and its token-embedding tables. Biases, LayerNorms, position tables, patch
+/// embeddings and SigLIP's pooling head stay f32; every kernel computes and accumulates in f32
+/// either way (an f16 weight is widened exactly as it is read).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// f32 (f16 and bf16 checkpoints widened exactly): PyTorch float32's numbers.
+    #[default]
+    F32,
+    /// IEEE f16, half the device memory of those weights. f32 and bf16 values are rounded to the
+    /// nearest f16 (ties to even; 11 significant bits, relative error at most 2⁻¹¹; below
+    /// 6.1e-5 in magnitude into f16's subnormals, below 3.0e-8 to zero); a value beyond
+    /// ±65504 is an error naming the tensor, never an infinity. An f16 checkpoint loads
+    /// unchanged, so its results equal the f32 path's.
+    F16,
+}
+
+impl Precision {
+    /// The names [`Precision::from_name`] takes.
+    pub const NAMES: &'static [&'static str] = &["f32", "f16"];
+
+    /// `f32` or `f16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+
+    /// `f32` / `f16` (case-insensitive; `float32`, `float16`, `fp32`, `fp16` too).
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "f32" | "fp32" | "float32" => Ok(Precision::F32),
+            "f16" | "fp16" | "float16" | "half" => Ok(Precision::F16),
+            _ => Err(ModelError::InvalidInput(format!("unknown precision `{name}`: use f32 or f16"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// f32 values as f16 (round to nearest, ties to even); a finite value beyond f16's range is an
+/// error naming `name`.
+pub fn to_f16(name: &str, v: &[f32]) -> Result<Vec<half::f16>> {
+    let h: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
+    match h.iter().position(|x| x.is_infinite()) {
+        None => Ok(h),
+        Some(i) => Err(ModelError::InvalidInput(format!(
+            "tensor `{name}` holds {} at element {i}, beyond f16's largest value 65504: load it with f32 weights (--dtype f32)",
+            v[i]
+        ))),
+    }
+}
+
 /// A checkpoint: one or several memory-mapped safetensors files.
 pub struct Weights {
+    /// How [`crate::nn::Loader`] places its matmul weights on the device.
+    precision: Precision,
     shards: Vec<Shard>,
     /// tensor name → shard index
     index: HashMap<String, usize>,
@@ -173,6 +233,7 @@ impl Weights {
             .map(|k| (k.clone(), 0usize))
             .collect();
         Ok(Weights {
+            precision: Precision::F32,
             shards: vec![shard],
             index,
             read: Default::default(),
@@ -207,7 +268,36 @@ impl Weights {
             }
             index.insert(name.clone(), si);
         }
-        Ok(Weights { shards, index, read: Default::default() })
+        Ok(Weights { precision: Precision::F32, shards, index, read: Default::default() })
+    }
+
+    /// These weights placed on the device in `precision` (f32 unless set).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// How the matmul weights go to the device.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The one floating-point dtype every float tensor of the checkpoint is stored in, or
+    /// `None` when they differ or there are none.
+    pub fn float_dtype(&self) -> Option<Dtype> {
+        let mut found = None;
+        for (name, &si) in &self.index {
+            let d = self.shards[si].metadata.info(name)?.dtype;
+            if !matches!(d, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64) {
+                continue;
+            }
+            match found {
+                None => found = Some(d),
+                Some(f) if f != d => return None,
+                _ => {}
+            }
+        }
+        found
     }
 
     fn info(&self, name: &str) -> Option<(&Shard, &TensorInfo)> {

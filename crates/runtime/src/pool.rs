@@ -16,6 +16,15 @@ pub struct PoolStats {
     pub bytes_allocated: u64,
     /// Bytes currently held in free lists.
     pub bytes_free: u64,
+    /// Bytes of the buffers that exist now (created and not trimmed), free or in use.
+    pub bytes_live: u64,
+}
+
+impl PoolStats {
+    /// Bytes of device buffers held by tensors now (size classes included).
+    pub fn bytes_in_use(&self) -> u64 {
+        self.bytes_live - self.bytes_free
+    }
 }
 
 pub(crate) struct Pool {
@@ -58,6 +67,7 @@ impl Pool {
             None => {
                 st.allocations += 1;
                 st.bytes_allocated += class;
+                st.bytes_live += class;
                 device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("vitfuse.pool"),
                     size: class,
@@ -72,7 +82,9 @@ impl Pool {
     /// Drops every free buffer (device memory goes back to the driver).
     pub(crate) fn trim(&self) {
         self.free.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.stats.lock().unwrap_or_else(|e| e.into_inner()).bytes_free = 0;
+        let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        st.bytes_live -= st.bytes_free;
+        st.bytes_free = 0;
     }
 }
 

@@ -40,14 +40,21 @@ pub fn fits(ctx: &Context, what: &str, dims: &[usize]) -> anyhow::Result<()> {
 }
 
 /// Times `a (M, K) · w (N, K)ᵀ` with the given kernel; returns (median ms, GFLOP/s).
-pub fn matmul(ctx: &Context, m: usize, k: usize, n: usize, kernel: MatmulKernel, iters: usize) -> anyhow::Result<(f64, f64)> {
+/// With `f16` the weights are stored as f16 (and the check uses the rounded values).
+pub fn matmul(ctx: &Context, m: usize, k: usize, n: usize, kernel: MatmulKernel, f16: bool, iters: usize) -> anyhow::Result<(f64, f64)> {
     fits(ctx, "the input A", &[m, k])?;
     fits(ctx, "the input W", &[n, k])?;
     fits(ctx, "the output", &[m, n])?;
     let a = seeded(m * k, 1);
-    let w = seeded(n * k, 2);
+    let mut w = seeded(n * k, 2);
     let ta = Tensor::from_slice(ctx, &[m, k], &a)?;
-    let tw = Tensor::from_slice(ctx, &[n, k], &w)?;
+    let tw = if f16 {
+        let h = vitfuse_model::weights::to_f16("W", &w)?;
+        w = h.iter().map(|x| x.to_f32()).collect();
+        Tensor::from_slice(ctx, &[n, k], &h)?
+    } else {
+        Tensor::from_slice(ctx, &[n, k], &w)?
+    };
     let opts = MatmulOptions { kernel, ..Default::default() };
     // Validate a sample of outputs before timing.
     let out = ops::matmul(ctx, &ta, &tw, None, None, opts)?.to_vec::<f32>(ctx)?;
@@ -103,10 +110,11 @@ pub enum BenchModel {
 }
 
 impl BenchModel {
-    pub fn new(ctx: &Context, name: &str) -> anyhow::Result<(Self, usize)> {
+    /// `name` with its matmul weights stored in `precision`.
+    pub fn new(ctx: &Context, name: &str, precision: vitfuse_model::Precision) -> anyhow::Result<(Self, usize)> {
         use vitfuse_model::nn::{Loader, Source};
         use vitfuse_model::ModelConfig;
-        let l = Loader::from_source(ctx, Source::Random(7), "");
+        let l = Loader::from_source(ctx, Source::Random(7), "").with_precision(precision);
         let vit = |json: &str| -> anyhow::Result<(Self, usize)> {
             let ModelConfig::Vit(c) = ModelConfig::from_json_str(json, std::path::Path::new(name))? else {
                 anyhow::bail!("not a ViT config")
@@ -182,13 +190,26 @@ impl BenchModel {
     }
 }
 
-/// Median ms of a batch-`batch` forward pass of `name`; with `profile`, also the per-kernel GPU
-/// time of one pass (name, dispatches, ms) from timestamp queries.
 /// Per-kernel GPU time of one pass: (kernel, dispatches, ms).
 pub type Split = Vec<(String, u64, f64)>;
 
-pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize) -> anyhow::Result<(f64, Option<Split>)> {
-    let (m, size) = BenchModel::new(ctx, name)?;
+/// What `bench model` measured.
+pub struct ModelRun {
+    /// Median ms of a pass.
+    pub ms: f64,
+    /// Device bytes the model's weights hold (the pool's buffers in use after loading).
+    pub weight_bytes: u64,
+    /// Per-kernel GPU time of one pass, when the context profiles.
+    pub split: Option<Split>,
+}
+
+/// Median ms of a batch-`batch` forward pass of `name` with weights in `precision`; with
+/// `profile`, also the per-kernel GPU time of one pass (name, dispatches, ms) from timestamp
+/// queries.
+pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize, precision: vitfuse_model::Precision) -> anyhow::Result<ModelRun> {
+    let before = ctx.pool_stats().bytes_in_use();
+    let (m, size) = BenchModel::new(ctx, name, precision)?;
+    let weight_bytes = ctx.pool_stats().bytes_in_use() - before;
     m.check_batch(ctx, batch, size)?;
     let shape = m.input_shape(batch, size);
     let px = Tensor::from_slice(ctx, &shape, &seeded(shape.iter().product(), 11))?;
@@ -202,7 +223,7 @@ pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize) -> anyhow::R
     let _ = ctx.take_profile()?;
     m.forward(ctx, &px)?;
     let split = ctx.take_profile()?;
-    Ok((ms, split))
+    Ok(ModelRun { ms, weight_bytes, split })
 }
 
 /// Median wall time of `iters` runs of `f` (after one untimed run), in seconds; host work only.

@@ -104,8 +104,7 @@ pub fn run(ui: &Ui, json: bool, export: Option<PathBuf>, dir: Option<PathBuf>, g
             temp.path()
         }
     };
-    let device = vitfuse::Device::new(&vitfuse::runtime::ContextOptions { adapter: gpu.adapter.clone(), ..Default::default() })?;
-    let opts = vitfuse::Options::new().device(device);
+    let opts = gpu.options()?;
     let bar = if ui.tty {
         let b = indicatif::ProgressBar::new(1);
         b.set_style(

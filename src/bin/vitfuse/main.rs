@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use vitfuse::runtime::ops::MatmulKernel;
 use vitfuse::runtime::{AttentionKernel, Context, ContextOptions, KernelChoices, PatchKernel};
-use vitfuse::{Device, Model, Options, Task};
+use vitfuse::{Device, Model, Options, Precision, Task};
 
 const MODEL_HELP: &str = "Model folder as Hugging Face saves it: config.json and model.safetensors (or \
 model.safetensors.index.json with its shards), plus tokenizer.json for text and preprocessor_config.json \
@@ -39,6 +39,12 @@ struct Gpu {
     /// from `vitfuse info`. Defaults to $VITFUSE_ADAPTER, else the high-performance adapter.
     #[arg(long)]
     adapter: Option<String>,
+    /// How the model's matmul weights and token embeddings are stored on the device: f32, or
+    /// f16 (half their memory; arithmetic stays f32; f32 and bf16 values are rounded to the
+    /// nearest f16). Default: f16 for checkpoints stored in f16 (loaded unchanged, the same
+    /// results), else f32.
+    #[arg(long, global = true, value_parser = parse_precision)]
+    dtype: Option<Precision>,
 }
 
 #[derive(Subcommand)]
@@ -322,8 +328,24 @@ enum BenchCmd {
     },
 }
 
+impl Gpu {
+    /// Model options for this adapter and precision.
+    fn options(&self) -> anyhow::Result<Options> {
+        let device = Device::new(&ContextOptions { adapter: self.adapter.clone(), ..Default::default() })?;
+        let opts = Options::new().device(device);
+        Ok(match self.dtype {
+            Some(p) => opts.precision(p),
+            None => opts,
+        })
+    }
+}
+
 fn context(gpu: &Gpu) -> anyhow::Result<Context> {
     Ok(Context::new(&ContextOptions { adapter: gpu.adapter.clone(), ..Default::default() })?)
+}
+
+fn parse_precision(name: &str) -> Result<Precision, String> {
+    Precision::from_name(name).map_err(|e| e.to_string())
 }
 
 fn parse_kernel(name: &str) -> anyhow::Result<MatmulKernel> {
@@ -367,8 +389,7 @@ impl Ui {
 /// Opens the model folder with a spinner on a terminal.
 fn open_model(ui: &Ui, dir: &Path, gpu: &Gpu) -> anyhow::Result<Model> {
     let s = ui.spinner(format!("loading {}", dir.display()));
-    let device = Device::new(&ContextOptions { adapter: gpu.adapter.clone(), ..Default::default() })?;
-    let m = Model::open_with(dir, &Options::new().device(device));
+    let m = Model::open_with(dir, &gpu.options()?);
     s.finish_and_clear();
     Ok(m?)
 }
@@ -446,8 +467,7 @@ fn is_pipeline(path: &Path) -> bool {
 
 fn open_pipeline(ui: &Ui, file: &Path, gpu: &Gpu) -> anyhow::Result<vitfuse::Pipeline> {
     let s = ui.spinner(format!("loading {}", file.display()));
-    let device = Device::new(&ContextOptions { adapter: gpu.adapter.clone(), ..Default::default() })?;
-    let p = vitfuse::Pipeline::open_with(file, &Options::new().device(device));
+    let p = vitfuse::Pipeline::open_with(file, &gpu.options()?);
     s.finish_and_clear();
     Ok(p?)
 }
@@ -836,6 +856,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::Bench { what: BenchCmd::Model { name, batch, iters, profile, matmul, attention, patch }, gpu } => {
+            let dtype = gpu.dtype.unwrap_or_default();
             check_dims(&[batch])?;
             let kernels = KernelChoices {
                 matmul: matmul.as_deref().map(parse_kernel).transpose()?.unwrap_or_default(),
@@ -845,8 +866,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opts = ContextOptions { adapter: gpu.adapter.clone(), profile, kernels };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
-            let (ms, split) = bench::model(&ctx, &name, batch, iters)?;
-            let mut line = serde_json::json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
+            let bench::ModelRun { ms, weight_bytes, split } = bench::model(&ctx, &name, batch, iters, dtype)?;
+            let mut line = serde_json::json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "dtype": dtype.name(), "weight_bytes": weight_bytes, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
             if matmul.is_some() {
                 line["matmul"] = serde_json::json!(kernels.matmul.name());
             }
@@ -872,22 +893,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench { what, gpu } => {
             let ctx = context(&gpu)?;
+            let dtype = gpu.dtype.unwrap_or_default();
             let adapter = ctx.adapter_name().to_string();
             let line = match what {
                 BenchCmd::Matmul { m, k, n, iters, kernel: Some(variant) } => {
                     check_dims(&[m, k, n])?;
                     let kern = parse_kernel(&variant)?;
-                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, kern, iters)?;
-                    serde_json::json!({"bench": "matmul", "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops, "kernel": variant})
+                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, kern, dtype == Precision::F16, iters)?;
+                    serde_json::json!({"bench": "matmul", "m": m, "k": k, "n": n, "adapter": adapter, "dtype": dtype.name(), "median_ms": ms, "gflops": gflops, "kernel": variant})
                 }
-                BenchCmd::Matmul { m, k, n, iters, kernel: None } | BenchCmd::MatmulNaive { m, k, n, iters } => {
-                    let (name, kern) = match what {
-                        BenchCmd::Matmul { .. } => ("matmul", MatmulKernel::Tiled),
-                        _ => ("matmul-naive", MatmulKernel::Naive),
-                    };
+                BenchCmd::Matmul { m, k, n, iters, kernel: None } => {
                     check_dims(&[m, k, n])?;
-                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, kern, iters)?;
-                    serde_json::json!({"bench": name, "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops})
+                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, MatmulKernel::Tiled, dtype == Precision::F16, iters)?;
+                    serde_json::json!({"bench": "matmul", "m": m, "k": k, "n": n, "adapter": adapter, "dtype": dtype.name(), "median_ms": ms, "gflops": gflops})
+                }
+                BenchCmd::MatmulNaive { m, k, n, iters } => {
+                    check_dims(&[m, k, n])?;
+                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, MatmulKernel::Naive, false, iters)?;
+                    serde_json::json!({"bench": "matmul-naive", "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops})
                 }
                 BenchCmd::Layernorm { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
