@@ -1,17 +1,20 @@
-//! The tensor-core matmul `matmul_coop` (`shaders/runtime/matmul_coop.wgsl`, behind
-//! `coop_enable.wgsl` and `activation.wgsl`): when an adapter may run it, its tile and its
-//! workgroup memory, and the error bound its tests hold it to.
+//! The tensor-core matmuls `matmul_coop` and `matmul_coop8` (`shaders/runtime/*.wgsl`, each
+//! behind `coop_enable.wgsl` then `activation.wgsl`, in that order: WGSL wants the enable
+//! directives before any declaration): when an adapter may run them, their tiles and workgroup
+//! memory, and the error bound their tests hold them to.
 //!
-//! The kernel multiplies 16 × 16 × 16 cooperative matrices with f16 A and B and f32
-//! accumulators. wgpu does not check a shader's cooperative-matrix configuration against the
+//! `matmul_coop` multiplies 16 × 16 × 16 cooperative matrices with f16 A and B and f32
+//! accumulators (what NVIDIA's Vulkan driver reports); `matmul_coop8` is its 8 × 8 × 8 twin for
+//! Metal. wgpu does not check a shader's cooperative-matrix configuration against the
 //! adapter: running one the adapter did not report is undefined behaviour. So the kernel is
 //! chosen only from the list that [`wgpu::Adapter::cooperative_matrix_properties`] returns
 //! ([`reports_f16_16x16x16`]), on a device opened with [`FEATURES`] ([`unmet`] checks all of
 //! it). That list holds only subgroup-scope configurations: wgpu-hal's Vulkan backend drops the
 //! others (and sizes other than 8 and 16, and types other than f16, f32, i32, u32) when it reads
 //! `vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR`, and `CooperativeMatrixProperties` has no
-//! scope field. On Metal wgpu reports 8 × 8 × 8 configurations only, so this kernel never runs
-//! there (naga writes `simdgroup_half16x16` for it, which Metal does not have).
+//! scope field. On Metal wgpu reports 8 × 8 × 8 configurations only (f32 → f32, f16 → f16,
+//! f16 → f32), so `matmul_coop` never runs there (naga would write `simdgroup_half16x16` for it,
+//! which Metal does not have) and `matmul_coop8` does ([`reports_f16_8x8x8`]).
 //!
 //! # Opening the device (wgpu 30)
 //!
@@ -50,29 +53,71 @@
 
 use wgpu::{CooperativeMatrixProperties, CooperativeScalarType};
 
-/// Output rows per workgroup (`TM` in the shader).
-pub const TILE_M: u32 = 128;
-/// Output columns per workgroup (`TN` in the shader).
-pub const TILE_N: u32 = 128;
-/// The (rows, columns) output tile, as the matmul op counts workgroups.
+/// One cooperative-matrix matmul kernel: the configuration it multiplies and what it asks of the
+/// adapter. [`MATMUL_COOP`] (16 × 16 × 16, NVIDIA-like Vulkan drivers) and [`MATMUL_COOP8`]
+/// (8 × 8 × 8, Metal's simdgroup matrices).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoopKernel {
+    /// The kernel (and shader file) name.
+    pub name: &'static str,
+    /// M = N = K of the cooperative matrices it multiplies (f16 A and B, f32 C).
+    pub size: u32,
+    /// Output rows per workgroup (`TM` in the shader).
+    pub tile_m: u32,
+    /// Output columns per workgroup (`TN` in the shader).
+    pub tile_n: u32,
+    /// Invocations per workgroup, all along x: `workgroup_size / 32` subgroups of 32.
+    pub workgroup_size: u32,
+    /// Row stride of the staged f16 tiles, in halves (`LD`).
+    pub stage_stride: u32,
+    /// Rows of one subgroup's f32 epilogue scratch.
+    pub scratch_rows: u32,
+    /// Row stride of that scratch, in floats (`LDC`).
+    pub scratch_stride: u32,
+}
+
+/// `matmul_coop`: 16 × 16 × 16 f16 → f32, a 128 × 128 tile per workgroup of 8 subgroups, each
+/// with 2 × 4 accumulators; 30 720 bytes of workgroup memory.
+pub const MATMUL_COOP: CoopKernel = CoopKernel {
+    name: "matmul_coop",
+    size: 16,
+    tile_m: 128,
+    tile_n: 128,
+    workgroup_size: 256,
+    stage_stride: 40,
+    scratch_rows: 16,
+    scratch_stride: 20,
+};
+
+/// `matmul_coop8`: 8 × 8 × 8 f16 → f32 for Metal, a 64 × 64 tile per workgroup of 4 subgroups,
+/// each with 4 × 4 accumulators; 28 672 bytes of workgroup memory.
+pub const MATMUL_COOP8: CoopKernel = CoopKernel {
+    name: "matmul_coop8",
+    size: 8,
+    tile_m: 64,
+    tile_n: 64,
+    workgroup_size: 128,
+    stage_stride: 40,
+    scratch_rows: 32,
+    scratch_stride: 36,
+};
+
+/// Output rows per workgroup of `matmul_coop`.
+pub const TILE_M: u32 = MATMUL_COOP.tile_m;
+/// Output columns per workgroup of `matmul_coop`.
+pub const TILE_N: u32 = MATMUL_COOP.tile_n;
+/// `matmul_coop`'s (rows, columns) output tile, as the matmul op counts workgroups.
 pub const TILE: (u64, u64) = (TILE_M as u64, TILE_N as u64);
-/// Invocations per workgroup: 8 subgroups of [`SUBGROUP_SIZE`].
-pub const WORKGROUP_SIZE: u32 = 256;
-/// The only subgroup size the kernel's layout is right for (8 subgroups of 32 per workgroup).
+/// `matmul_coop`'s workgroup memory: the A and W tiles (128 × 40 f16 each) and eight 16 × 20
+/// f32 scratch blocks, 30 720 bytes.
+pub const WORKGROUP_STORAGE_BYTES: u32 = MATMUL_COOP.workgroup_storage();
+/// The only subgroup size the kernels' layouts are right for.
 pub const SUBGROUP_SIZE: u32 = 32;
-/// K step of the staged tiles (`BK`).
+/// K step of the staged tiles (`BK`), both kernels.
 pub const K_STEP: u32 = 32;
-/// Row stride of the staged f16 tiles, in halves (`LD` = `BK` + 8).
-pub const STAGE_STRIDE: u32 = 40;
-/// Row stride of a subgroup's f32 epilogue scratch, in floats (`LDC`).
-pub const SCRATCH_STRIDE: u32 = 20;
-/// Workgroup memory the kernel declares: the A and W tiles (128 × 40 f16 each) and eight
-/// 16 × 20 f32 scratch blocks, 30 720 bytes.
-pub const WORKGROUP_STORAGE_BYTES: u32 =
-    2 * TILE_M * STAGE_STRIDE * 2 + (WORKGROUP_SIZE / SUBGROUP_SIZE) * 16 * SCRATCH_STRIDE * 4;
 /// K must be a multiple of this (A and W are read in 4-element chunks).
 pub const K_MULTIPLE: usize = 4;
-/// The device features the kernel needs.
+/// The device features the kernels need.
 pub const FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
     .union(wgpu::Features::SHADER_F16)
     .union(wgpu::Features::SUBGROUP);
@@ -81,19 +126,85 @@ pub const FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MA
 /// configuration `matmul_coop` uses: M = N = K = 16, f16 A and B, f32 C and result (subgroup
 /// scope: wgpu lists no other). Saturating accumulation is irrelevant for floats and ignored.
 pub fn reports_f16_16x16x16(props: &[CooperativeMatrixProperties]) -> bool {
-    props.iter().any(|p| {
-        p.m_size == 16
-            && p.n_size == 16
-            && p.k_size == 16
-            && p.ab_type == CooperativeScalarType::F16
-            && p.cr_type == CooperativeScalarType::F32
-    })
+    MATMUL_COOP.reported(props)
 }
 
-/// Why a device with `features`, subgroups of `subgroup_min_size ..= subgroup_max_size` lanes
-/// (the adapter's `AdapterInfo`), `limits` and the cooperative-matrix list `props` cannot run
-/// `matmul_coop`, or `None` when it can. `features` is what the device was opened with, not
-/// what the adapter offers.
+/// Whether `props` reports `matmul_coop8`'s configuration: M = N = K = 8, f16 A and B, f32 C.
+pub fn reports_f16_8x8x8(props: &[CooperativeMatrixProperties]) -> bool {
+    MATMUL_COOP8.reported(props)
+}
+
+impl CoopKernel {
+    /// Bytes of workgroup memory the shader declares: two TM × LD f16 tiles (TM = TN) and one
+    /// scratch block per subgroup.
+    pub const fn workgroup_storage(&self) -> u32 {
+        2 * self.tile_m * self.stage_stride * 2 + self.subgroups() * self.scratch_rows * self.scratch_stride * 4
+    }
+
+    /// Subgroups per workgroup.
+    pub const fn subgroups(&self) -> u32 {
+        self.workgroup_size / SUBGROUP_SIZE
+    }
+
+    /// Whether `props` lists this kernel's configuration (`size`³, f16 A and B, f32 C).
+    pub fn reported(&self, props: &[CooperativeMatrixProperties]) -> bool {
+        props.iter().any(|p| {
+            p.m_size == self.size
+                && p.n_size == self.size
+                && p.k_size == self.size
+                && p.ab_type == CooperativeScalarType::F16
+                && p.cr_type == CooperativeScalarType::F32
+        })
+    }
+
+    /// Why a device with `features`, subgroups of `subgroup_min_size ..= subgroup_max_size`
+    /// lanes (the adapter's `AdapterInfo`), `limits` and the cooperative-matrix list `props`
+    /// cannot run this kernel, or `None` when it can. `features` is what the device was opened
+    /// with, not what the adapter offers.
+    pub fn unmet(
+        &self,
+        features: wgpu::Features,
+        subgroup_min_size: u32,
+        subgroup_max_size: u32,
+        limits: &wgpu::Limits,
+        props: &[CooperativeMatrixProperties],
+    ) -> Option<String> {
+        let missing = FEATURES - features;
+        if !missing.is_empty() {
+            return Some(format!("{} needs the device features {missing}", self.name));
+        }
+        if !self.reported(props) {
+            let n = self.size;
+            return Some(format!(
+                "{} needs the {n}x{n}x{n} f16 x f16 -> f32 cooperative-matrix configuration; the adapter reports [{}]",
+                self.name,
+                props.iter().map(describe).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if subgroup_min_size != SUBGROUP_SIZE || subgroup_max_size != SUBGROUP_SIZE {
+            return Some(format!(
+                "{} needs subgroups of exactly {SUBGROUP_SIZE} lanes; the adapter's have {subgroup_min_size} to {subgroup_max_size}",
+                self.name
+            ));
+        }
+        let wg = self.workgroup_size;
+        if limits.max_compute_invocations_per_workgroup < wg || limits.max_compute_workgroup_size_x < wg {
+            return Some(format!("{} needs workgroups of {wg} invocations along x", self.name));
+        }
+        let (need, have) = (self.workgroup_storage(), limits.max_compute_workgroup_storage_size);
+        if have < need {
+            return Some(format!("{} needs {need} bytes of workgroup memory; the adapter has {have}", self.name));
+        }
+        None
+    }
+
+    /// Workgroups of one dispatch: `batch · ⌈m / tile_m⌉ · ⌈n / tile_n⌉`.
+    pub fn workgroups(&self, batch: usize, m: usize, n: usize) -> u64 {
+        batch as u64 * (m as u64).div_ceil(self.tile_m as u64) * (n as u64).div_ceil(self.tile_n as u64)
+    }
+}
+
+/// [`CoopKernel::unmet`] of [`MATMUL_COOP`].
 pub fn unmet(
     features: wgpu::Features,
     subgroup_min_size: u32,
@@ -101,40 +212,18 @@ pub fn unmet(
     limits: &wgpu::Limits,
     props: &[CooperativeMatrixProperties],
 ) -> Option<String> {
-    let missing = FEATURES - features;
-    if !missing.is_empty() {
-        return Some(format!("needs the device features {missing}"));
-    }
-    if !reports_f16_16x16x16(props) {
-        return Some(format!(
-            "needs the 16x16x16 f16 x f16 -> f32 cooperative-matrix configuration; the adapter reports [{}]",
-            props.iter().map(describe).collect::<Vec<_>>().join(", ")
-        ));
-    }
-    if subgroup_min_size != SUBGROUP_SIZE || subgroup_max_size != SUBGROUP_SIZE {
-        return Some(format!(
-            "needs subgroups of exactly {SUBGROUP_SIZE} lanes; the adapter's have {subgroup_min_size} to {subgroup_max_size}"
-        ));
-    }
-    if limits.max_compute_invocations_per_workgroup < WORKGROUP_SIZE || limits.max_compute_workgroup_size_x < WORKGROUP_SIZE {
-        return Some(format!("needs workgroups of {WORKGROUP_SIZE} invocations along x"));
-    }
-    let have = limits.max_compute_workgroup_storage_size;
-    if have < WORKGROUP_STORAGE_BYTES {
-        return Some(format!("needs {WORKGROUP_STORAGE_BYTES} bytes of workgroup memory; the adapter has {have}"));
-    }
-    None
+    MATMUL_COOP.unmet(features, subgroup_min_size, subgroup_max_size, limits, props)
 }
 
 /// Whether a matmul of inner dimension `k` with W in `(N, K)` layout (`kn_layout` false) fits
-/// the kernel's contract (M, N and the batch are free).
+/// the kernels' contract (M, N and the batch are free).
 pub fn fits_shape(k: usize, kn_layout: bool) -> bool {
     !kn_layout && k > 0 && k.is_multiple_of(K_MULTIPLE)
 }
 
-/// Workgroups of one dispatch: `batch · ⌈m / 128⌉ · ⌈n / 128⌉`.
+/// Workgroups of one `matmul_coop` dispatch: `batch · ⌈m / 128⌉ · ⌈n / 128⌉`.
 pub fn workgroups(batch: usize, m: usize, n: usize) -> u64 {
-    batch as u64 * (m as u64).div_ceil(TILE.0) * (n as u64).div_ceil(TILE.1)
+    MATMUL_COOP.workgroups(batch, m, n)
 }
 
 /// One configuration as `MxNxK A/B->C`, e.g. `16x16x16 F16->F32`, for reports and errors.
@@ -245,30 +334,53 @@ mod tests {
         assert_eq!(workgroups(3, 128, 128), 3);
     }
 
-    /// The constants here are the shader's: tile, steps, strides, workgroup size and the
-    /// workgroup arrays whose bytes [`WORKGROUP_STORAGE_BYTES`] counts.
+    /// The constants here are the shaders': tile, steps, strides, workgroup size and the
+    /// workgroup arrays whose bytes `workgroup_storage` counts.
     #[test]
-    fn constants_match_the_shader() {
-        let src = include_str!("../../../shaders/runtime/matmul_coop.wgsl");
-        for line in [
-            format!("const TM: u32 = {TILE_M}u;"),
-            format!("const TN: u32 = {TILE_N}u;"),
-            format!("const BK: u32 = {K_STEP}u;"),
-            format!("const LD: u32 = {STAGE_STRIDE}u;"),
-            format!("const LDC: u32 = {SCRATCH_STRIDE}u;"),
-            format!("@workgroup_size({WORKGROUP_SIZE})"),
-            format!("var<workgroup> a_tile: array<f16, {}>;", TILE_M * STAGE_STRIDE),
-            format!("var<workgroup> w_tile: array<f16, {}>;", TILE_N * STAGE_STRIDE),
-            format!("var<workgroup> c_tile: array<f32, {}>;", (WORKGROUP_SIZE / SUBGROUP_SIZE) * 16 * SCRATCH_STRIDE),
-        ] {
-            assert!(src.contains(&line), "matmul_coop.wgsl lacks {line:?}");
+    fn constants_match_the_shaders() {
+        let shaders = [
+            (MATMUL_COOP, include_str!("../../../shaders/runtime/matmul_coop.wgsl")),
+            (MATMUL_COOP8, include_str!("../../../shaders/runtime/matmul_coop8.wgsl")),
+        ];
+        for (k, src) in shaders {
+            assert_eq!(k.tile_m, k.tile_n, "{}: the staging tiles share one layout", k.name);
+            for line in [
+                format!("const TM: u32 = {}u;", k.tile_m),
+                format!("const TN: u32 = {}u;", k.tile_n),
+                format!("const BK: u32 = {K_STEP}u;"),
+                format!("const LD: u32 = {}u;", k.stage_stride),
+                format!("const LDC: u32 = {}u;", k.scratch_stride),
+                format!("@workgroup_size({})", k.workgroup_size),
+                format!("var<workgroup> a_tile: array<f16, {}>;", k.tile_m * k.stage_stride),
+                format!("var<workgroup> w_tile: array<f16, {}>;", k.tile_n * k.stage_stride),
+                format!("var<workgroup> c_tile: array<f32, {}>;", k.subgroups() * k.scratch_rows * k.scratch_stride),
+                format!("{} bytes", k.workgroup_storage()),
+                format!("coop_mat{0}x{0}<f16, A>", k.size),
+                format!("coop_mat{0}x{0}<f32, C>", k.size),
+            ] {
+                assert!(src.contains(&line), "{}.wgsl lacks {line:?}", k.name);
+            }
+            assert!(src.starts_with(&format!("// {}:", k.name)));
+            assert_eq!(src.matches("var<workgroup>").count(), 3, "{}: every workgroup array is counted", k.name);
+            assert!(!src.lines().any(|l| l.trim_start().starts_with("enable ")), "the directives live in coop_enable.wgsl, which goes first");
         }
         assert_eq!(WORKGROUP_STORAGE_BYTES, 30720);
-        assert!(src.contains(&format!("{WORKGROUP_STORAGE_BYTES} bytes")));
-        assert_eq!(src.matches("var<workgroup>").count(), 3, "every workgroup array is counted");
+        assert_eq!(MATMUL_COOP8.workgroup_storage(), 28672);
         let enable = include_str!("../../../shaders/runtime/coop_enable.wgsl");
         assert!(enable.contains("enable f16;") && enable.contains("enable wgpu_cooperative_matrix;"));
-        assert!(!src.lines().any(|l| l.trim_start().starts_with("enable ")), "the directives live in coop_enable.wgsl, which goes first");
+    }
+
+    #[test]
+    fn the_apple_variant_takes_metal_s_list() {
+        assert!(reports_f16_8x8x8(&metal_like()));
+        assert!(!reports_f16_8x8x8(&nvidia_like()));
+        assert!(!reports_f16_8x8x8(&[cfg(8, 8, 8, F16, F16), cfg(8, 8, 8, F32, F32)]));
+        let all = FEATURES;
+        assert_eq!(MATMUL_COOP8.unmet(all, 32, 32, &nvidia_limits(), &metal_like()), None);
+        let apple_limits = wgpu::Limits { max_compute_workgroup_storage_size: 32768, ..nvidia_limits() };
+        assert_eq!(MATMUL_COOP8.unmet(all, 32, 32, &apple_limits, &metal_like()), None);
+        assert!(MATMUL_COOP8.unmet(all, 32, 32, &apple_limits, &nvidia_like()).unwrap().contains("8x8x8"));
+        assert_eq!(MATMUL_COOP8.workgroups(2, 197, 768), 2 * 4 * 12);
     }
 
     #[test]
