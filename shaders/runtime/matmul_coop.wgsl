@@ -35,6 +35,7 @@
 // as on NVIDIA: 256 invocations must form exactly the 8 subgroups the tile assumes),
 // (d) 30720 bytes of workgroup memory, (e) K % 4 == 0 and W has no KN layout, and
 // (f) |a| < 65504 (f16's largest finite value; larger activations become inf).
+// Every fragment pointer is 16-byte aligned and both strides (80 bytes) are multiples of 16.
 // Bindings: 0 params (uniform Params)
 //           1 a:    (B, M, K)       f32, read as vec4 chunks
 //           2 w:    (N, K), or (B, N, K) when flags bit 3; f16, read as vec4<f16> chunks
@@ -56,7 +57,8 @@
 // 17 aligned terms, each truncated by at most 2^-23 of the partial magnitude, doubled for
 // margin; a rounded sequential f32 sum needs only K 2^-24 S), the 2^-22 term the f32 epilogue
 // (alpha, bias, residual), and L the activation's Lipschitz bound (1 for none, ReLU, tanh;
-// 1.13 for the GELUs and quick GELU). For ViT widths (K = 768: 5.8e-4 S; K = 3072: 1.2e-3 S)
+// 1.13 for the GELUs and quick GELU); a reference with exact erf / tanh / exp adds
+// activation.wgsl's own error (erf_approx: 1.2e-7 absolute, so 6e-8 |x| for erf GELU). For ViT widths (K = 768: 5.8e-4 S; K = 3072: 1.2e-3 S)
 // the bound is about 18 x (K = 768) the typical |ref| of random data, whose observed error is
 // near 2^-11 / sqrt(3) * sqrt(sum_k (a W)^2); against the CPU twin, drop the u and 2^-25 terms.
 
