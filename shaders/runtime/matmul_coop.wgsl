@@ -5,7 +5,10 @@
 // Activations become f16 here, when the A tile is staged; products are exact in f32 and summed
 // in the f32 accumulators. Flags: bit 0 bias, bit 1 residual, bit 3 batched W; bit 2 (a (K, N)
 // W) is not supported: the dispatcher must not pick this kernel for it.
-// A workgroup of 8 subgroups of 32 lanes (256 invocations) owns a 128 x 128 output tile.
+// A workgroup of 8 subgroups of 32 lanes (256 invocations) owns a 128 x 128 output tile: the
+// largest whose staging and epilogue fit 32 KiB with 8 accumulators (64 registers) per lane;
+// ViT-B/16 batch-64 shapes give 594 to 2376 workgroups for an H200's 132 SMs. Small grids
+// (batch 1: 12 to 48 workgroups) leave most SMs idle: choose a smaller-tile kernel there.
 // Subgroup s (the subgroup_id builtin) owns rows 32 (s % 4) .. + 31 and columns 64 (s / 4) ..
 // + 63 of it: 2 x 4 accumulators of 16 x 16 (c_ij: rows + 16i, columns + 16j), so that per
 // 16-wide slice of K it loads 2 A and 4 B fragments for 8 multiply-adds. Per step of BK = 32
@@ -58,9 +61,10 @@
 // margin; a rounded sequential f32 sum needs only K 2^-24 S), the 2^-22 term the f32 epilogue
 // (alpha, bias, residual), and L the activation's Lipschitz bound (1 for none, ReLU, tanh;
 // 1.13 for the GELUs and quick GELU); a reference with exact erf / tanh / exp adds
-// activation.wgsl's own error (erf_approx: 1.2e-7 absolute, so 6e-8 |x| for erf GELU). For ViT widths (K = 768: 5.8e-4 S; K = 3072: 1.2e-3 S)
-// the bound is about 18 x (K = 768) the typical |ref| of random data, whose observed error is
-// near 2^-11 / sqrt(3) * sqrt(sum_k (a W)^2); against the CPU twin, drop the u and 2^-25 terms.
+// activation.wgsl's own error (erf_approx: 1.2e-7 absolute, so 6e-8 |x| for erf GELU). At ViT
+// widths the bound is 6.7e-4 S (K = 768) and 1.2e-3 S (K = 3072); for random data S is about
+// 0.64 sqrt(K) |ref| (18 |ref| at K = 768), and the observed error is near
+// 2^-11 / sqrt(3) * sqrt(sum_k (a W)^2). Against the CPU twin, drop the u and 2^-25 terms.
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
