@@ -19,6 +19,9 @@ pub struct KernelNeeds {
     /// Bytes of workgroup memory (`max_compute_workgroup_storage_size`); 0 for at most WebGPU's
     /// guaranteed 16 KiB.
     pub workgroup_storage: u32,
+    /// A cooperative-matrix configuration of [`crate::coop`] that the adapter reports: the
+    /// device then has `EXPERIMENTAL_COOPERATIVE_MATRIX` (requested only in that case).
+    pub cooperative_matrix: bool,
 }
 
 impl KernelNeeds {
@@ -32,6 +35,12 @@ impl KernelNeeds {
             if subgroup_min_size < n {
                 return Some(format!("needs subgroups of at least {n} lanes; the adapter's may have {subgroup_min_size}"));
             }
+        }
+        if self.cooperative_matrix && !features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            return Some(
+                "needs tensor cores through cooperative matrices (16x16x16 or 8x8x8 f16 -> f32, subgroups of 32), which the adapter does not report"
+                    .into(),
+            );
         }
         let have = limits.max_compute_workgroup_storage_size;
         if self.workgroup_storage > have {
@@ -130,9 +139,9 @@ impl AttentionKernel {
     /// What this kernel needs from the adapter.
     pub fn needs(self) -> KernelNeeds {
         match self {
-            AttentionKernel::Tiled => KernelNeeds { subgroups_of: Some(16), workgroup_storage: TILED_ATTENTION_STORAGE },
-            AttentionKernel::TiledWg => KernelNeeds { subgroups_of: None, workgroup_storage: TILED_ATTENTION_STORAGE },
-            AttentionKernel::Subgroup => KernelNeeds { subgroups_of: Some(8), workgroup_storage: 0 },
+            AttentionKernel::Tiled => KernelNeeds { subgroups_of: Some(16), workgroup_storage: TILED_ATTENTION_STORAGE, ..KernelNeeds::default() },
+            AttentionKernel::TiledWg => KernelNeeds { workgroup_storage: TILED_ATTENTION_STORAGE, ..KernelNeeds::default() },
+            AttentionKernel::Subgroup => KernelNeeds { subgroups_of: Some(8), ..KernelNeeds::default() },
             AttentionKernel::Flash | AttentionKernel::Composed => KernelNeeds::default(),
         }
     }

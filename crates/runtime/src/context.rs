@@ -120,6 +120,8 @@ pub struct Context {
     pub(crate) gpu_error: Arc<Mutex<Option<String>>>,
     profiler: Option<Mutex<Profiler>>,
     kernels: KernelChoices,
+    /// The tensor-core matmul the adapter reports a configuration for, if any.
+    coop: Option<crate::coop::CoopKernel>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -170,13 +172,35 @@ impl Context {
 
     fn from_adapter(adapter: wgpu::Adapter, opts: &ContextOptions) -> Result<Self> {
         let info = adapter.get_info();
-        let features = adapter.features() & WANTED_FEATURES;
+        let mut features = adapter.features() & WANTED_FEATURES;
         let limits = adapter.limits();
+        // Cooperative matrices only where a configuration of ours is reported (an unreported one
+        // is undefined behaviour); the feature is requested for nothing else.
+        let coop = if adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            let props = adapter.cooperative_matrix_properties();
+            let with = features | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+            [crate::coop::MATMUL_COOP, crate::coop::MATMUL_COOP8]
+                .into_iter()
+                .find(|k| k.unmet(with, info.subgroup_min_size, info.subgroup_max_size, &limits, &props).is_none())
+        } else {
+            None
+        };
+        if coop.is_some() {
+            features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
         opts.kernels.validate(&info.name, features, info.subgroup_min_size, &limits)?;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("vitfuse"),
             required_features: features,
             required_limits: limits.clone(),
+            experimental_features: if coop.is_some() {
+                // SAFETY: wgpu's experimental features may have bugs with undefined behaviour; we
+                // take that for cooperative matrices only, dispatched only in a reported
+                // configuration (crate::coop).
+                unsafe { wgpu::ExperimentalFeatures::enabled() }
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            },
             ..Default::default()
         }))
         .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), message: e.to_string() })?;
@@ -213,6 +237,7 @@ impl Context {
             gpu_error,
             profiler,
             kernels: opts.kernels,
+            coop,
         })
     }
 
@@ -229,6 +254,7 @@ impl Context {
             (wgpu::Features::SHADER_F16, "SHADER_F16"),
             (wgpu::Features::SUBGROUP, "SUBGROUP"),
             (wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY"),
+            (wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX, "EXPERIMENTAL_COOPERATIVE_MATRIX"),
         ] {
             if self.features.contains(f) {
                 features.push(n.to_string());
@@ -290,6 +316,11 @@ impl Context {
         Tensor::empty(self, &[4], DType::F32)
     }
 
+    /// The tensor-core matmul ([`crate::coop`]) this adapter reports a configuration for.
+    pub fn coop_kernel(&self) -> Option<crate::coop::CoopKernel> {
+        self.coop
+    }
+
     /// True for CPU (software) adapters such as lavapipe.
     pub fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
@@ -305,7 +336,7 @@ impl Context {
         &self.limits
     }
 
-    /// Whether the device was opened with `f` (only `SHADER_F16`, `SUBGROUP`, `TIMESTAMP_QUERY` are ever requested).
+    /// Whether the device was opened with `f` (only `SHADER_F16`, `SUBGROUP`, `TIMESTAMP_QUERY` and, where a configuration of ours is reported, `EXPERIMENTAL_COOPERATIVE_MATRIX` are ever requested).
     pub fn has_feature(&self, f: wgpu::Features) -> bool {
         self.features.contains(f)
     }

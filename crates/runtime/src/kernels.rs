@@ -40,6 +40,9 @@ kernel!(MATMUL_SUBGROUP_F16, "matmul_subgroup_f16", "matmul_subgroup", ["activat
 kernel!(MATMUL_BLOCKED_F16, "matmul_blocked_f16", "matmul_blocked", ["activation", "weights_f16x4"], unchecked = true);
 kernel!(MATMUL_SHARED_F16, "matmul_shared_f16", "matmul_shared", ["activation", "weights_f16"], unchecked = true);
 kernel!(MATMUL_WIDE_F16, "matmul_wide_f16", "matmul_wide", ["activation", "weights_f16x4"], unchecked = true);
+// Tensor cores: the enable directives must come first.
+kernel!(MATMUL_COOP, "matmul_coop", "matmul_coop", ["coop_enable", "activation"], unchecked = true);
+kernel!(MATMUL_COOP8, "matmul_coop8", "matmul_coop8", ["coop_enable", "activation"], unchecked = true);
 kernel!(EMBEDDING, "embedding", "embedding", ["weights_f32"], unchecked = false);
 kernel!(EMBEDDING_F16, "embedding_f16", "embedding", ["weights_f16"], unchecked = false);
 kernel!(LAYERNORM, "layernorm", unchecked = false);
@@ -79,3 +82,7 @@ pub const ALL: &[Kernel] = &[
 
 /// Kernels that compile only where the device has `wgpu::Features::SUBGROUP` (kept out of `ALL`).
 pub const NEEDS_SUBGROUP: &[Kernel] = &[MATMUL_SUBGROUP, MATMUL_SUBGROUP_F16];
+
+/// Kernels that compile only on a device with `EXPERIMENTAL_COOPERATIVE_MATRIX`, `SHADER_F16` and
+/// `SUBGROUP` ([`crate::coop`]; kept out of `ALL`): 16 x 16 x 16 and 8 x 8 x 8 configurations.
+pub const NEEDS_COOPERATIVE_MATRIX: &[Kernel] = &[MATMUL_COOP, MATMUL_COOP8];

@@ -15,6 +15,7 @@
 
 mod choice;
 mod context;
+pub mod coop;
 mod error;
 pub mod kernels;
 pub mod ops;

@@ -71,11 +71,43 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
         ("matmul_naive", MatmulKernel::Naive),
     ];
     let runnable: Vec<_> = variants.into_iter().filter(|(_, kern)| ctx.supports(*kern)).collect();
-    for (name, kern) in runnable {
+    for &(name, kern) in &runnable {
         let o = MatmulOptions { act: Activation::GeluErf, kernel: kern, ..Default::default() };
         c.run(name, "(2,37,100)x(83,100)+bias,gelu,res", Tolerance::KERNEL, want.clone(), || {
             ops::matmul(ctx, &ta, &tw, Some(&tb), Some(&tr), o)
         })?;
+    }
+    // The same with W stored as f16: the twin is the f32 reference over the rounded W.
+    let w16: Vec<half::f16> = w.iter().map(|&x| half::f16::from_f32(x)).collect();
+    let tw16 = Tensor::from_slice(ctx, &[n, k], &w16)?;
+    let w_round: Vec<f32> = w16.iter().map(|x| x.to_f32()).collect();
+    let want16 = r::matmul(&p, &a, &w_round, Some(&bias), Some(&res));
+    for &(name, kern) in &runnable {
+        let o = MatmulOptions { act: Activation::GeluErf, kernel: kern, ..Default::default() };
+        c.run(&format!("{name}_f16"), "(2,37,100)x(83,100)+bias,gelu,res f16 W", Tolerance::KERNEL, want16.clone(), || {
+            ops::matmul(ctx, &ta, &tw16, Some(&tb), Some(&tr), o)
+        })?;
+    }
+    // Tensor cores where the adapter reports them: A is rounded to f16 as it is staged, so the
+    // twin rounds it too (every product is then exact in f32; only the summation order differs).
+    if ctx.supports(MatmulKernel::Coop) {
+        let a_round: Vec<f32> = a.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect();
+        let want_coop = r::matmul(&p, &a_round, &w_round, Some(&bias), Some(&res));
+        let name = ctx.coop_kernel().map_or("matmul_coop", |k| k.name);
+        let o = MatmulOptions { act: Activation::GeluErf, kernel: MatmulKernel::Coop, ..Default::default() };
+        c.run(name, "(2,37,100)x(83,100)+bias,gelu,res f16 W", Tolerance::KERNEL, want_coop, || {
+            ops::matmul(ctx, &ta, &tw16, Some(&tb), Some(&tr), o)
+        })?;
+        // Several 128 x 128 tiles with partial edges, at a ViT-like K.
+        let (m2, k2, n2) = (300, 768, 260);
+        let (a2, ta2) = up(&[1, m2, k2], 21)?;
+        let w2: Vec<half::f16> = seeded(n2 * k2, 22).iter().map(|&x| half::f16::from_f32(x)).collect();
+        let tw2 = Tensor::from_slice(ctx, &[n2, k2], &w2)?;
+        let a2r: Vec<f32> = a2.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect();
+        let w2r: Vec<f32> = w2.iter().map(|x| x.to_f32()).collect();
+        let want2 = r::matmul(&r::Matmul::linear(1, m2, k2, n2), &a2r, &w2r, None, None);
+        let o = MatmulOptions { kernel: MatmulKernel::Coop, ..Default::default() };
+        c.run(name, "(1,300,768)x(260,768)", Tolerance::REDUCTION, want2, || ops::matmul(ctx, &ta2, &tw2, None, None, o))?;
     }
     // matmul with a batched (K, N) second operand (attention's P·V).
     let (v, tv) = up(&[b, k, n], 5)?;

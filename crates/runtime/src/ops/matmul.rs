@@ -37,6 +37,12 @@ pub enum MatmulKernel {
     Wide,
     /// `matmul_tiled`: rows shared by the workgroup, 4 x 4 per invocation, scalar loads; any K.
     Scalar,
+    /// `matmul_coop` (`matmul_coop8` on Metal): tensor cores through cooperative matrices, f16
+    /// weights and activations rounded to f16 as they are staged, f32 accumulators; K % 4 == 0.
+    /// Only where the adapter reports the configuration ([`crate::coop`]), and never chosen by
+    /// `Auto` yet: as a context preference it runs the matmuls with f16 weights and K % 4 == 0,
+    /// the others keep the adapter's choice.
+    Coop,
 }
 
 impl MatmulKernel {
@@ -53,7 +59,15 @@ impl MatmulKernel {
             {
                 ctx.matmul_preference().unwrap_or(self)
             }
-            MatmulKernel::Auto | MatmulKernel::Tiled => {
+            MatmulKernel::Auto | MatmulKernel::Tiled => Self::adapter_choice(ctx, k, tiles_128),
+            other => other,
+        }
+    }
+
+    /// What `Auto` runs on `ctx`'s adapter without a context preference.
+    fn adapter_choice(ctx: &Context, k: usize, tiles_128: u64) -> MatmulKernel {
+        match () {
+            () => {
                 if !ctx.is_software() {
                     if k.is_multiple_of(4) && tiles_128 >= WIDE_MIN_TILES {
                         MatmulKernel::Wide
@@ -68,7 +82,6 @@ impl MatmulKernel {
                     MatmulKernel::Blocked
                 }
             }
-            other => other,
         }
     }
 }
@@ -76,14 +89,19 @@ impl MatmulKernel {
 impl MatmulKernel {
     /// Whether the kernel reads K in vec4s (K % 4 == 0 only).
     pub fn needs_k4(self) -> bool {
-        matches!(self, MatmulKernel::Subgroup | MatmulKernel::Blocked | MatmulKernel::Wide)
+        matches!(self, MatmulKernel::Subgroup | MatmulKernel::Blocked | MatmulKernel::Wide | MatmulKernel::Coop)
     }
 
     /// What this kernel needs from the adapter: subgroups of at least 8 lanes for `Subgroup`
     /// (an 8-invocation workgroup is one subgroup); the others stay within WebGPU's defaults.
     pub fn needs(self) -> KernelNeeds {
         match self {
-            MatmulKernel::Subgroup => KernelNeeds { subgroups_of: Some(8), workgroup_storage: 0 },
+            MatmulKernel::Subgroup => KernelNeeds { subgroups_of: Some(8), ..KernelNeeds::default() },
+            MatmulKernel::Coop => KernelNeeds {
+                cooperative_matrix: true,
+                workgroup_storage: crate::coop::MATMUL_COOP8.workgroup_storage().min(crate::coop::WORKGROUP_STORAGE_BYTES),
+                ..KernelNeeds::default()
+            },
             _ => KernelNeeds::default(),
         }
     }
@@ -98,6 +116,7 @@ kernel_names!(MatmulKernel, "matmul", [
     Shared => "shared",
     Wide => "wide",
     Scalar => "scalar",
+    Coop => "coop",
 ]);
 
 /// Epilogue and layout of a matmul.
@@ -239,10 +258,21 @@ pub fn matmul(
         alpha: opts.alpha,
         _pad: 0,
     };
+    let tiles_128 = batch as u64 * (m as u64).div_ceil(128) * (n as u64).div_ceil(128);
     let kernel = match opts.kernel {
         MatmulKernel::Auto if opts.layout == WeightLayout::KN => MatmulKernel::Naive,
-        kern => kern.resolve(ctx, k, batch as u64 * (m as u64).div_ceil(128) * (n as u64).div_ceil(128)),
+        kern => kern.resolve(ctx, k, tiles_128),
     };
+    // The tensor-core preference covers the matmuls it can run (f16 W as (N, K), K % 4 == 0);
+    // the others keep the adapter's choice. Asked for by name, it refuses them below.
+    let coop_fits = w16 && opts.layout == WeightLayout::NK && crate::coop::fits_shape(k, false);
+    let kernel = match kernel {
+        MatmulKernel::Coop if !coop_fits && opts.kernel != MatmulKernel::Coop => MatmulKernel::adapter_choice(ctx, k, tiles_128),
+        other => other,
+    };
+    if kernel == MatmulKernel::Coop && !w16 {
+        return Err(Error::InvalidArgument { op: OP, message: "the coop matmul kernel needs f16 weights".into() });
+    }
     let unsupported = |message: String| Err(Error::InvalidArgument { op: OP, message });
     if kernel != MatmulKernel::Naive && opts.layout != WeightLayout::NK {
         return unsupported(format!("the {kernel:?} matmul kernel needs W as (N, K)"));
@@ -281,6 +311,15 @@ pub fn matmul(
             let wg = scalar_wg(ctx);
             let n_tiles = tiles((SCALAR_RM, wg as u64 * SCALAR_RN));
             ctx.dispatch(pick(&kernels::MATMUL_TILED, &kernels::MATMUL_TILED_F16), &[("WG", wg as f64)], &params, &tensors, n_tiles)?
+        }
+        MatmulKernel::Coop => {
+            // check_kernel above: the device has the feature, so one of the two is reported.
+            let (kernel, shader) = match ctx.coop_kernel() {
+                Some(c) if c.size == 8 => (c, &kernels::MATMUL_COOP8),
+                Some(c) => (c, &kernels::MATMUL_COOP),
+                None => return unsupported("no cooperative-matrix kernel on this adapter".into()),
+            };
+            ctx.dispatch(shader, &[], &params, &tensors, kernel.workgroups(batch, m, n))?
         }
     }
     Ok(out)
