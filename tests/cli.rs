@@ -76,8 +76,19 @@ fn bench_matmul_prints_the_documented_json() {
         assert!(v["adapter"].as_str().is_some_and(|s| !s.is_empty()));
         assert!(v["median_ms"].as_f64().unwrap() > 0.0 && v["gflops"].as_f64().unwrap() > 0.0);
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["bench", "m", "k", "n", "adapter", "median_ms", "gflops"]);
+        if cmd == "matmul" {
+            assert_eq!(keys, ["bench", "m", "k", "n", "adapter", "dtype", "median_ms", "gflops"]);
+            assert_eq!(v["dtype"], "f32");
+        } else {
+            assert_eq!(keys, ["bench", "m", "k", "n", "adapter", "median_ms", "gflops"]);
+        }
     }
+    // f16 weights: validated against the rounded W before timing, and named in the JSON.
+    let out = vitfuse(&["bench", "matmul", "17", "36", "29", "--iters", "1", "--dtype", "f16"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(v["dtype"], "f16");
+    fails_cleanly(&vitfuse(&["bench", "matmul", "4", "4", "4", "--dtype", "f8"]), "f8");
 }
 
 #[test]
@@ -797,4 +808,19 @@ fn deit_classifies_and_dinov2_embeds_and_retrieves_by_image() {
     let wav = tmp("q.wav");
     write(&wav, b"RIFF");
     fails_cleanly(&vitfuse(&["retrieve", "--model", m, "--images", g, "--query-audio", wav.to_str().unwrap()]), "pipeline");
+}
+
+/// `--dtype f16` stores the weights as f16: `bench model` says so and counts half the bytes.
+#[test]
+fn bench_model_dtype_f16_halves_the_weight_bytes() {
+    let run = |dtype: &str| {
+        let out = vitfuse(&["bench", "model", "vit-ti16", "--iters", "1", "--dtype", dtype]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+        assert_eq!(v["dtype"], dtype);
+        v["weight_bytes"].as_u64().unwrap()
+    };
+    let (full, half) = (run("f32"), run("f16"));
+    // The matmul weights halve; biases, LayerNorms, positions and the patch embedding stay f32.
+    assert!(full > 5_000_000 && half * 10 < full * 6 && half * 2 > full, "f32 {full} bytes, f16 {half} bytes");
 }
