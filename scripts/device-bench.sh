@@ -1,44 +1,158 @@
 #!/usr/bin/env bash
 # Runs ON the lent GPU machine (see ../shared/device/README.md), from the repository root with
-# `.gl` (the amd64 libvulkan1 and libglvnd .debs: libvulkan1 libegl1 libglvnd0 libopengl0 libgl1
-# libglx0 libgles2) and `.device` (target/release/vitfuse + torch_vit_bench.py)
-# carried. Checks every kernel and the tiny fixtures on the GPU, then prints our image-encoder
-# and matmul figures and PyTorch's in the same run, as JSON lines under $OUT (about 100 s of
-# an H200 after a start of about a minute; benches/results/ keeps a past run).
-#   prepare here:  cargo build --release && mkdir -p .device && cp target/release/vitfuse .device/ \
-#                  && cp ../shared/device/*.py .device/
-#   run there:     bash scripts/device-bench.sh
+# `.gl` (the amd64 libvulkan1 and libglvnd .debs) and `.device` (a release `vitfuse` that has
+# `bench peak`, `bench model --dtype` and the `coop` matmul) carried. In one call: adapter info,
+# the GPU self-check (every kernel, f16-weight twins and the tensor-core matmul where reported),
+# every tiny fixture forward against transformers, the peak figures, then ViT-B/16 and CLIP B/32 at batch 1, 8 and 64 with
+# f32 weights, f16 weights and f16 weights through the tensor-core matmul (matmul_coop), beside
+# PyTorch fp32 (TF32 off), TF32 and bf16 autocast (SDPA) from tools/torch_vit_bench.py, and a
+# per-kernel split of the coop pass; all as JSON lines under $OUT, then a table of ratios.
+# About 3 to 5 minutes of an H200 after the machine's start; every step has its own timeout so
+# the whole stays under 8 minutes even when one hangs.
+#   prepare here:  cargo build --release && mkdir -p .device && cp target/release/vitfuse .device/
+#   call:          bash scripts/device-bench.sh      (carry .gl and .device; timeout_s 540)
+#   locally:       VITFUSE_BENCH_SUMMARY_ONLY=DIR bash scripts/device-bench.sh
+#                  re-prints the table from DIR/ours.jsonl and DIR/torch.jsonl.
+# Files under $OUT (at most 8 come back): info.txt, selfcheck.txt, peak.jsonl, ours.jsonl (every
+# `bench model` / `bench matmul` line, tagged "cfg"), torch.jsonl, split.jsonl, summary.txt,
+# log.txt (stderr and failures of every step).
 set -u
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+out=${OUT:-/tmp/vitfuse-bench}
+mkdir -p "$out"
+log=$out/log.txt
+
+summary() {
+  python3 - "$1" <<'PY'
+import json, sys
+d = sys.argv[1]
+def lines(name):
+    rows = []
+    try:
+        with open(f"{d}/{name}") as f:
+            for l in f:
+                l = l.strip()
+                if l.startswith("{"):
+                    try:
+                        rows.append(json.loads(l))
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    return rows
+ours = {(r.get("model"), r.get("batch"), r.get("cfg")): r for r in lines("ours.jsonl")
+        if r.get("bench") == "model" and "images_per_s" in r}
+torch = {(r.get("model"), r.get("batch"), r.get("dtype")): r for r in lines("torch.jsonl") if "images_per_s" in r}
+def ips(t, k):
+    r = t.get(k)
+    return r["images_per_s"] if r else None
+def f(v, w=8):
+    return f"{v:{w}.1f}" if v is not None else " " * (w - 1) + "-"
+def ratio(a, b):
+    return f"{a / b:6.2f}" if a and b else "     -"
+def mib(v):
+    return f"{v / 2**20:7.0f}" if v else "      -"
+print("images/s (higher is better); ratios ours / torch; MiB: our weights (w.), torch's peak with activations (p.)")
+print(f"{'model':9} {'batch':>5} | {'f32':>8} {'f16':>8} {'coop':>8} | {'t.fp32':>8} {'t.tf32':>8} {'t.bf16':>8} |"
+      f" {'f32/fp32':>8} {'coop/tf32':>9} {'coop/bf16':>9} {'coop/f32':>8} | {'w.f32':>7} {'w.f16':>7} {'p.fp32':>7} {'p.bf16':>7}")
+keys = sorted({(m, b) for (m, b, _) in list(ours) + list(torch)}, key=lambda k: (str(k[0]), k[1] or 0))
+for m, b in keys:
+    o = {c: ips(ours, (m, b, c)) for c in ("f32", "f16", "coop")}
+    t = {c: ips(torch, (m, b, c)) for c in ("fp32", "tf32", "bf16")}
+    w32 = (ours.get((m, b, "f32")) or {}).get("weight_bytes")
+    w16 = (ours.get((m, b, "f16")) or {}).get("weight_bytes")
+    p32 = (torch.get((m, b, "fp32")) or {}).get("max_mem_bytes")
+    p16 = (torch.get((m, b, "bf16")) or {}).get("max_mem_bytes")
+    print(f"{m:9} {b:>5} | {f(o['f32'])} {f(o['f16'])} {f(o['coop'])} | {f(t['fp32'])} {f(t['tf32'])} {f(t['bf16'])} |"
+          f"   {ratio(o['f32'], t['fp32'])}    {ratio(o['coop'], t['tf32'])}    {ratio(o['coop'], t['bf16'])}   {ratio(o['coop'], o['f32'])} |"
+          f" {mib(w32)} {mib(w16)} {mib(p32)} {mib(p16)}")
+mm = [r for r in lines("ours.jsonl") if r.get("bench") == "matmul" and "gflops" in r]
+if mm:
+    print("matmul GFLOP/s (M K N: kernel dtype)")
+    for r in mm:
+        print(f"  {r['m']:>6} {r['k']:>5} {r['n']:>5}: {r.get('kernel', '?'):>6} {r.get('dtype', '?'):>4} {r['gflops']:9.0f}")
+PY
+}
+
+if [ -n "${VITFUSE_BENCH_SUMMARY_ONLY:-}" ]; then
+  summary "$VITFUSE_BENCH_SUMMARY_ONLY"
+  exit 0
+fi
+
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-export XDG_RUNTIME_DIR=/tmp
-out=${OUT:-/tmp}
+export XDG_RUNTIME_DIR=/tmp PYTHONUNBUFFERED=1
 bin=.device/vitfuse
-fx=tests/fixtures
+t0=$SECONDS
+step() { echo "[$((SECONDS - t0)) s] $*" | tee -a "$log"; }
+
 nvidia-smi -L
-$bin info > "$out/info.txt" 2>&1; head -12 "$out/info.txt"
-grep -qi nvidia "$out/info.txt" || { echo "no NVIDIA adapter"; exit 3; }
-$bin selfcheck > "$out/selfcheck.txt" 2>&1; tail -1 "$out/selfcheck.txt"; grep -E "FAIL|tiled" "$out/selfcheck.txt"
-for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny vilt_tiny ast_tiny; do
-  $bin forward --model $fx/$m --inputs $fx/$m/inputs.safetensors --output /tmp/$m.safetensors \
-    --compare $fx/$m/expected.safetensors 2>&1 | tail -1
+step info
+timeout 60 $bin info > "$out/info.txt" 2>&1
+head -20 "$out/info.txt"
+grep -qi nvidia "$out/info.txt" || { echo "no NVIDIA adapter"; summary "$out" > "$out/summary.txt"; exit 3; }
+
+step selfcheck
+timeout 150 $bin selfcheck > "$out/selfcheck.txt" 2>&1
+echo "selfcheck exit $?" >> "$out/selfcheck.txt"
+tail -2 "$out/selfcheck.txt"
+grep -E "FAIL|coop" "$out/selfcheck.txt" | head -20
+
+step fixtures
+fx=tests/fixtures
+for m in vit_tiny clip_tiny clip_tiny_eos siglip_tiny siglip2_tiny chinese_clip_tiny vilt_tiny ast_tiny deit_tiny dinov2_tiny dinov2_reg_tiny; do
+  printf '%s: ' "$m"
+  timeout 30 $bin forward --model $fx/$m --inputs $fx/$m/inputs.safetensors --output /tmp/$m.safetensors \
+    --compare $fx/$m/expected.safetensors --dtype f32 2>&1 | tail -1
+done 2>&1 | tee -a "$log"
+
+step bench peak
+timeout 90 $bin bench peak > "$out/peak.jsonl" 2>> "$log" || echo "bench peak failed: exit $?" | tee -a "$log"
+cut -c1-200 "$out/peak.jsonl"
+
+# One `bench model` run: tags each JSON line with "cfg", keeps failures in the log.
+bm() {
+  local cfg=$1; shift
+  local res rc
+  res=$(timeout 120 $bin bench model "$@" --iters 10 2>> "$log"); rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "bench model $* ($cfg) failed: exit $rc" | tee -a "$log"
+    echo "{\"bench\":\"model-failed\",\"cfg\":\"$cfg\",\"args\":\"$*\",\"exit\":$rc}" >> "$out/ours.jsonl"
+  fi
+  printf '%s\n' "$res" | grep '^{' | sed "s/^{/{\"cfg\":\"$cfg\",/" >> "$out/ours.jsonl"
+}
+step ours f32 and f16
+for m in vit-b16 clip-b32; do
+  for b in 1 8 64; do
+    bm f32 "$m" --batch $b --dtype f32
+    bm f16 "$m" --batch $b --dtype f16
+  done
 done
-bm() { $bin bench model "$@" --iters 10; }
-for b in 1 8 64; do
-  for m in vit-b16 clip-b32; do bm $m --batch $b; done
-  bm vit-b16 --batch $b --attention flash
-  bm vit-b16 --batch $b --attention tiled
-done > "$out/ours.jsonl" 2>&1
-bm vit-b16 --batch 64 --patch composed >> "$out/ours.jsonl" 2>&1
-for b in 1 8; do bm ast-b --batch $b; done >> "$out/ours.jsonl" 2>&1
-$bin bench model vit-b16 --batch 64 --iters 3 --profile > "$out/split.jsonl" 2>&1
-$bin bench model vit-b16 --batch 1 --iters 3 --profile >> "$out/split.jsonl" 2>&1
-$bin bench model clip-b32 --batch 64 --iters 3 --profile >> "$out/split.jsonl" 2>&1
-python3 .device/torch_vit_bench.py --device cuda --batch 1,8,64 --dtype float32 --models vit-b16,clip-b32 > "$out/torch.jsonl" 2>&1
-for s in "197 768 768" "197 768 3072" "197 3072 768" "1576 768 2304" "12608 768 2304" "12608 768 3072" "12608 3072 768"; do
-  for k in shared wide; do $bin bench matmul $s --iters 20 --kernel $k; done
-done > "$out/matmul.jsonl" 2>&1
-cut -c1-150 "$out/matmul.jsonl" | sed 's/"adapter":"NVIDIA H200",//'
-sed 's/"adapter":"NVIDIA H200",//' "$out/ours.jsonl" "$out/torch.jsonl" | cut -c1-180
-grep -v '"share": 0.0' "$out/split.jsonl" | sed 's/"adapter":"NVIDIA H200",//' | cut -c1-170
+
+# PyTorch before the coop runs, so that a failing experimental kernel cannot cost the baseline.
+step torch
+timeout 300 python3 tools/torch_vit_bench.py --device cuda --models vit-b16,clip-b32 --batch 1,8,64 \
+  --dtype fp32,tf32,bf16 > "$out/torch.jsonl" 2>> "$log" || echo "torch bench failed: exit $?" | tee -a "$log"
+
+step ours coop
+for m in vit-b16 clip-b32; do
+  for b in 1 8 64; do bm coop "$m" --batch $b --dtype f16 --matmul coop; done
+done
+for s in "197 768 768" "12608 768 2304" "12608 768 3072" "12608 3072 768"; do
+  for k in wide coop; do
+    # shellcheck disable=SC2086 # $s is three numbers
+    res=$(timeout 60 $bin bench matmul $s --iters 20 --kernel $k --dtype f16 2>> "$log") \
+      || echo "bench matmul $s $k failed" | tee -a "$log"
+    printf '%s\n' "$res" | grep '^{' | sed "s/^{/{\"cfg\":\"matmul\",/" >> "$out/ours.jsonl"
+  done
+done
+
+step split
+timeout 90 $bin bench model vit-b16 --batch 64 --iters 3 --dtype f16 --matmul coop --profile > "$out/split.jsonl" 2>> "$log"
+timeout 90 $bin bench model vit-b16 --batch 64 --iters 3 --dtype f16 --profile >> "$out/split.jsonl" 2>> "$log"
+grep -Ev '"share": *0(\.0*)?[,}]' "$out/split.jsonl" | sed 's/"adapter":"NVIDIA H200",//' | cut -c1-170
+
+step summary
+summary "$out" | tee "$out/summary.txt"
+step finished
