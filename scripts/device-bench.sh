@@ -4,7 +4,8 @@
 # `bench peak`, `bench model --dtype` and the `coop` matmul) carried. In one call: adapter info,
 # the GPU self-check (every kernel, f16-weight twins and the tensor-core matmul where reported),
 # every tiny fixture forward against transformers, the peak figures, then ViT-B/16 and CLIP B/32 at batch 1, 8 and 64 with
-# f32 weights, f16 weights and f16 weights through the tensor-core matmul (matmul_coop), beside
+# f32 weights, f16 weights and f16 weights through the tensor-core matmul (matmul_coop), batch 1
+# with split-K matmuls, beside
 # PyTorch fp32 (TF32 off), TF32 and bf16 autocast (SDPA) from tools/torch_vit_bench.py, and a
 # per-kernel split of the coop pass; all as JSON lines under $OUT, then a table of ratios.
 # About 3 to 5 minutes of an H200 after the machine's start; every step has its own timeout so
@@ -65,6 +66,10 @@ for m, b in keys:
     print(f"{m:9} {b:>5} | {f(o['f32'])} {f(o['f16'])} {f(o['coop'])} | {f(t['fp32'])} {f(t['tf32'])} {f(t['bf16'])} |"
           f"   {ratio(o['f32'], t['fp32'])}    {ratio(o['coop'], t['tf32'])}    {ratio(o['coop'], t['bf16'])}   {ratio(o['coop'], o['f32'])} |"
           f" {mib(w32)} {mib(w16)} {mib(p32)} {mib(p16)}")
+for (m, b, c), r in sorted(ours.items(), key=lambda kv: str(kv[0])):
+    if c == "splitk":
+        print(f"{m:9} {b:>5} | splitk f32 {r['images_per_s']:8.1f} images/s: {ratio(r['images_per_s'], ips(torch, (m, b, 'fp32')))} x torch fp32,"
+              f" {ratio(r['images_per_s'], ips(ours, (m, b, 'f32')))} x ours f32")
 mm = [r for r in lines("ours.jsonl") if r.get("bench") == "matmul" and "gflops" in r]
 if mm:
     print("matmul GFLOP/s (M K N: kernel dtype)")
@@ -134,6 +139,16 @@ done
 step torch
 timeout 300 python3 tools/torch_vit_bench.py --device cuda --models vit-b16,clip-b32 --batch 1,8,64 \
   --dtype fp32,tf32,bf16 > "$out/torch.jsonl" 2>> "$log" || echo "torch bench failed: exit $?" | tee -a "$log"
+
+step ours splitk
+for m in vit-b16 clip-b32; do bm splitk "$m" --batch 1 --dtype f32 --matmul splitk; done
+for s in "197 768 768" "197 768 3072" "197 3072 768" "50 768 3072"; do
+  for k in shared splitk; do
+    # shellcheck disable=SC2086 # $s is three numbers
+    res=$(timeout 60 $bin bench matmul $s --iters 20 --kernel $k 2>> "$log") || echo "bench matmul $s $k failed" | tee -a "$log"
+    printf '%s\n' "$res" | grep '^{' | sed "s/^{/{\"cfg\":\"matmul\",/" >> "$out/ours.jsonl"
+  done
+done
 
 step ours coop
 for m in vit-b16 clip-b32; do

@@ -52,9 +52,9 @@ fn check_w(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batch
     assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, Tolerance::REDUCTION);
 }
 
-const VARIANTS: [MatmulKernel; 6] = [
+const VARIANTS: [MatmulKernel; 7] = [
     MatmulKernel::Tiled, MatmulKernel::Subgroup, MatmulKernel::Blocked, MatmulKernel::Shared, MatmulKernel::Wide,
-    MatmulKernel::Scalar,
+    MatmulKernel::Scalar, MatmulKernel::SplitK,
 ];
 
 fn dim(max: usize) -> impl Strategy<Value = usize> {
@@ -116,6 +116,11 @@ fn matmul_variants_fixed_case() {
     check(MatmulKernel::Shared, 1, 130, 37, 200, false, Activation::QuickGelu, true, false, 10);
     check(MatmulKernel::Shared, 1, 520, 21, 530, false, Activation::None, true, true, 11);
     check(MatmulKernel::Shared, 1, 1030, 9, 1025, false, Activation::None, false, true, 12);
+    // Split K: a ViT batch-1 shape (4 x 12 tiles, K = 768: 6 slices), K not a multiple of the
+    // slice or of BK, batched W, f16 W.
+    check(MatmulKernel::SplitK, 1, 197, 768, 130, false, Activation::GeluErf, true, true, 13);
+    check(MatmulKernel::SplitK, 2, 70, 1001, 65, true, Activation::QuickGelu, true, true, 14);
+    check_w(MatmulKernel::SplitK, 1, 33, 515, 20, false, true, Activation::None, true, false, 15);
 }
 
 /// `Tiled` picks a kernel that runs for any K; explicit variants refuse what they cannot do.

@@ -8,19 +8,24 @@
 // tx + 16j (i, j = 0..3) from workgroup memory. The strided ownership keeps workgroup-memory
 // reads conflict-free (A: one address per row of invocations, W: consecutive) and the stores
 // coalesced. Two barriers per step.
+// Split K (p.splits = S > 1, for grids too small to fill the GPU): workgroup g computes tile
+// g % tiles over the S-th slice s = g / tiles of K (kc = ceil(ceil(K / BK) / S) * BK values
+// from s * kc) and writes its raw sums, without the epilogue, to out[s, b, m, n]: out is then
+// the (S, B, M, N) partial buffer that splitk_reduce.wgsl sums and finishes.
 // Bindings: 0 params (uniform Params)
 //           1 a:    (B, M, K)
 //           2 w:    (N, K), or (B, N, K) when flags bit 3
 //           3 bias: (N)       read when flags bit 0, else a dummy
 //           4 res:  (B, M, N) read when flags bit 1, else a dummy
-//           5 out:  (B, M, N)
-// Grid: B * ceil(M / 64) * ceil(N / 64) workgroups of 16 x 16, linearised over (x, y, z).
+//           5 out:  (B, M, N); (S, B, M, N) partial sums when p.splits > 1
+// Grid: S * B * ceil(M / 64) * ceil(N / 64) workgroups of 16 x 16 (S = max(p.splits, 1)),
+// linearised over (x, y, z).
 // Prepended at build time: activation.wgsl (activate()), then weights_f32.wgsl or
 // weights_f16.wgsl (binding 2 `w` and its reader wv1(): f32 or f16 weights).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
-    flags: u32, act: u32, alpha: f32, _pad: u32,
+    flags: u32, act: u32, alpha: f32, splits: u32,
 }
 
 const T: u32 = 64u;   // tile rows = tile columns
@@ -43,15 +48,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let tiles_n = (p.n + T - 1u) / T;
     let tiles_m = (p.m + T - 1u) / T;
-    if (g >= tiles_n * tiles_m * p.batch) { return; }
-    let n0 = (g % tiles_n) * T;
-    let m0 = ((g / tiles_n) % tiles_m) * T;
-    let b = g / (tiles_n * tiles_m);
+    let tiles = tiles_n * tiles_m * p.batch;
+    let splits = max(p.splits, 1u);
+    if (g >= tiles * splits) { return; }
+    let t = g % tiles;
+    let n0 = (t % tiles_n) * T;
+    let m0 = ((t / tiles_n) % tiles_m) * T;
+    let b = t / (tiles_n * tiles_m);
+    // This workgroup's slice of K (all of it unless split).
+    let kc = ((p.k + BK - 1u) / BK + splits - 1u) / splits * BK;
+    let k_begin = (g / tiles) * kc;
+    let k_end = min(p.k, k_begin + kc);
     var wb = 0u;
     if ((p.flags & 8u) != 0u) { wb = b * p.n; }
 
     var acc: array<array<f32, 4>, 4>;
-    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         // Stage: element e = li + 256 s of each tile is (row or column e / BK, k e % BK).
         for (var s = 0u; s < T * BK / 256u; s++) {
             let e = li + 256u * s;
@@ -59,10 +71,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let kk = e % BK;
             let k = k0 + kk;
             var av = 0.0;
-            if (m0 + r < p.m && k < p.k) { av = a[(b * p.m + m0 + r) * p.k + k]; }
+            if (m0 + r < p.m && k < k_end) { av = a[(b * p.m + m0 + r) * p.k + k]; }
             a_tile[kk][r] = av;
             var wv = 0.0;
-            if (n0 + r < p.n && k < p.k) { wv = wv1((wb + n0 + r) * p.k + k); }
+            if (n0 + r < p.n && k < k_end) { wv = wv1((wb + n0 + r) * p.k + k); }
             w_tile[kk][r] = wv;
         }
         workgroupBarrier();
@@ -86,6 +98,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         for (var j = 0u; j < 4u; j++) {
             let n = n0 + lid.x + 16u * j;
             if (n >= p.n) { continue; }
+            if (splits > 1u) {
+                out[((g / tiles) * p.batch * p.m + b * p.m + m) * p.n + n] = acc[i][j];
+                continue;
+            }
             var v = acc[i][j] * p.alpha;
             if ((p.flags & 1u) != 0u) { v += bias[n]; }
             v = activate(v, p.act);

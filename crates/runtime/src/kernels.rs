@@ -45,6 +45,7 @@ kernel!(MATMUL_COOP, "matmul_coop", "matmul_coop", ["coop_enable", "activation"]
 kernel!(MATMUL_COOP8, "matmul_coop8", "matmul_coop8", ["coop_enable", "activation"], unchecked = true);
 kernel!(EMBEDDING, "embedding", "embedding", ["weights_f32"], unchecked = false);
 kernel!(EMBEDDING_F16, "embedding_f16", "embedding", ["weights_f16"], unchecked = false);
+kernel!(SPLITK_REDUCE, "splitk_reduce", with_activation, unchecked = false);
 kernel!(LAYERNORM, "layernorm", unchecked = false);
 kernel!(SOFTMAX, "softmax", unchecked = false);
 kernel!(ELEMENTWISE, "elementwise", with_activation, unchecked = false);
@@ -68,6 +69,7 @@ pub const ALL: &[Kernel] = &[
     MATMUL_SHARED_F16,
     MATMUL_WIDE_F16,
     EMBEDDING_F16,
+    SPLITK_REDUCE,
     LAYERNORM,
     SOFTMAX,
     ELEMENTWISE,

@@ -88,6 +88,19 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
             ops::matmul(ctx, &ta, &tw16, Some(&tb), Some(&tr), o)
         })?;
     }
+    // Split K over 6 slices of K = 768 at a ViT batch-1 shape (4 x 3 tiles of 64²).
+    let (m2, k2, n2) = (197, 768, 130);
+    let (a2, ta2) = up(&[1, m2, k2], 23)?;
+    let (w2, tw2) = up(&[n2, k2], 24)?;
+    let p2 = r::Matmul { act: r::Activation::GeluErf, ..r::Matmul::linear(1, m2, k2, n2) };
+    let (bias2, b2) = up(&[n2], 25)?;
+    let want2 = r::matmul(&p2, &a2, &w2, Some(&bias2), None);
+    if ctx.supports(MatmulKernel::SplitK) {
+        let o = MatmulOptions { act: Activation::GeluErf, kernel: MatmulKernel::SplitK, ..Default::default() };
+        c.run("matmul_splitk", "(1,197,768)x(130,768)+bias,gelu", Tolerance::REDUCTION, want2, || {
+            ops::matmul(ctx, &ta2, &tw2, Some(&b2), None, o)
+        })?;
+    }
     // Tensor cores where the adapter reports them: A is rounded to f16 as it is staged, so the
     // twin rounds it too (every product is then exact in f32; only the summation order differs).
     if ctx.supports(MatmulKernel::Coop) {

@@ -43,6 +43,10 @@ pub enum MatmulKernel {
     /// `Auto` yet: as a context preference it runs the matmuls with f16 weights and K % 4 == 0,
     /// the others keep the adapter's choice.
     Coop,
+    /// `matmul_shared` over slices of K (as many as bring the grid to about 512 workgroups, at
+    /// least 128 K values each), then `splitk_reduce` sums the slices and applies the epilogue:
+    /// for small grids (batch 1: M = 197) on hardware GPUs; any K. Never chosen by `Auto` yet.
+    SplitK,
 }
 
 impl MatmulKernel {
@@ -117,6 +121,7 @@ kernel_names!(MatmulKernel, "matmul", [
     Wide => "wide",
     Scalar => "scalar",
     Coop => "coop",
+    SplitK => "splitk",
 ]);
 
 /// Epilogue and layout of a matmul.
@@ -148,7 +153,8 @@ struct Params {
     flags: u32,
     act: u32,
     alpha: f32,
-    _pad: u32,
+    /// K slices of a split-K `matmul_shared` (0 or 1: not split; the other kernels ignore it).
+    splits: u32,
 }
 
 /// Invocations per workgroup of `matmul_tiled` (columns are WG·RN per workgroup).
@@ -256,7 +262,7 @@ pub fn matmul(
         flags,
         act: opts.act.code(),
         alpha: opts.alpha,
-        _pad: 0,
+        splits: 0,
     };
     let tiles_128 = batch as u64 * (m as u64).div_ceil(128) * (n as u64).div_ceil(128);
     let kernel = match opts.kernel {
@@ -312,6 +318,31 @@ pub fn matmul(
             let n_tiles = tiles((SCALAR_RM, wg as u64 * SCALAR_RN));
             ctx.dispatch(pick(&kernels::MATMUL_TILED, &kernels::MATMUL_TILED_F16), &[("WG", wg as f64)], &params, &tensors, n_tiles)?
         }
+        MatmulKernel::SplitK => {
+            let tiles = tiles(SHARED_TILE);
+            let splits = splitk_slices(tiles, k);
+            if splits <= 1 {
+                ctx.dispatch(pick(&kernels::MATMUL_SHARED, &kernels::MATMUL_SHARED_F16), &[], &params, &tensors, tiles)?
+            } else {
+                let total = batch * m * n;
+                fits_u32(OP, splits as usize * total)?;
+                let part = Tensor::empty(ctx, &[splits as usize, total], DType::F32)?;
+                // Raw sums per slice: no bias, activation or residual yet (W's batching stays).
+                let raw = Params { flags: flags & 8, act: 0, alpha: 1.0, splits, ..params };
+                let shader = pick(&kernels::MATMUL_SHARED, &kernels::MATMUL_SHARED_F16);
+                ctx.dispatch(shader, &[], &raw, &[a, w, bias_t, res_t, &part], tiles * splits as u64)?;
+                let rp = ReduceParams {
+                    total: total as u32,
+                    n: n as u32,
+                    splits,
+                    flags: flags & 3,
+                    act: opts.act.code(),
+                    alpha: opts.alpha,
+                    _p: [0; 2],
+                };
+                ctx.dispatch(&kernels::SPLITK_REDUCE, &[], &rp, &[&part, bias_t, res_t, &out], groups(total, 256))?;
+            }
+        }
         MatmulKernel::Coop => {
             // check_kernel above: the device has the feature, so one of the two is reported.
             let (kernel, shader) = match ctx.coop_kernel() {
@@ -323,6 +354,30 @@ pub fn matmul(
         }
     }
     Ok(out)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceParams {
+    total: u32,
+    n: u32,
+    splits: u32,
+    flags: u32,
+    act: u32,
+    alpha: f32,
+    _p: [u32; 2],
+}
+
+/// Workgroups a split-K matmul aims for (a few waves of a large GPU's multiprocessors).
+const SPLITK_TARGET_WORKGROUPS: u64 = 512;
+/// The fewest K values one slice takes.
+const SPLITK_MIN_SLICE: usize = 128;
+
+/// K slices for a grid of `tiles` 64 x 64 tiles: enough to reach about
+/// `SPLITK_TARGET_WORKGROUPS`, at most one per `SPLITK_MIN_SLICE` values of K (1: no split).
+pub(crate) fn splitk_slices(tiles: u64, k: usize) -> u32 {
+    let want = SPLITK_TARGET_WORKGROUPS.div_ceil(tiles.max(1));
+    want.min((k / SPLITK_MIN_SLICE).max(1) as u64).clamp(1, 64) as u32
 }
 
 /// A Hugging Face Linear layer: `act(x · wᵀ + bias) + residual` with `w` as (N, K).
