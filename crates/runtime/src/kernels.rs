@@ -64,3 +64,56 @@ pub const ALL: &[Kernel] = &[
 
 /// Kernels that compile only where the device has `wgpu::Features::SUBGROUP` (kept out of `ALL`).
 pub const NEEDS_SUBGROUP: &[Kernel] = &[MATMUL_SUBGROUP];
+
+/// A kernel as its crate builds it (source with preludes), the optional device features it
+/// compiles only with, and every set of WGSL `override` values the ops pass for it. Each kernel
+/// crate lists its own (`kernels::assembled()`), for `tests/portability.rs`.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct Assembled {
+    /// The kernel, source as compiled.
+    pub kernel: Kernel,
+    /// `SUBGROUP` and/or `SHADER_F16` where it needs them.
+    pub features: wgpu::Features,
+    /// Each override set dispatched; one empty set for kernels without overrides.
+    pub overrides: Vec<Vec<(&'static str, f64)>>,
+}
+
+/// Lists every kernel of `lists` (each with the features it needs) with the override sets
+/// `overrides` gives (empty: the shader's defaults only). `SHADER_F16` is added wherever the
+/// source says `enable f16;`.
+#[doc(hidden)]
+pub fn assemble(
+    lists: &[(&[Kernel], wgpu::Features)],
+    overrides: impl Fn(&Kernel) -> Vec<Vec<(&'static str, f64)>>,
+) -> Vec<Assembled> {
+    let mut out = Vec::new();
+    for (list, features) in lists {
+        for k in *list {
+            let mut features = *features;
+            if k.source.lines().any(|l| l.trim_start().starts_with("enable") && l.contains("f16")) {
+                features |= wgpu::Features::SHADER_F16;
+            }
+            let mut sets: Vec<Vec<(&'static str, f64)>> = Vec::new();
+            for set in overrides(k) {
+                if !sets.contains(&set) {
+                    sets.push(set);
+                }
+            }
+            if sets.is_empty() {
+                sets.push(Vec::new());
+            }
+            out.push(Assembled { kernel: *k, features, overrides: sets });
+        }
+    }
+    out
+}
+
+/// Every runtime kernel with its needs and the override sets the ops dispatch.
+#[doc(hidden)]
+pub fn assembled() -> Vec<Assembled> {
+    assemble(
+        &[(ALL, wgpu::Features::empty()), (NEEDS_SUBGROUP, wgpu::Features::SUBGROUP)],
+        crate::ops::override_sets,
+    )
+}

@@ -133,12 +133,17 @@ struct Params {
 }
 
 /// Invocations per workgroup of `matmul_tiled` (columns are WG·RN per workgroup).
-fn scalar_wg(ctx: &Context) -> u32 {
-    if ctx.is_software() {
+fn scalar_wg(software: bool) -> u32 {
+    if software {
         32
     } else {
         64
     }
+}
+
+/// The `override`s of `matmul_tiled` on a software or hardware adapter.
+pub(crate) fn scalar_overrides(software: bool) -> [(&'static str, f64); 1] {
+    [("WG", scalar_wg(software) as f64)]
 }
 /// Rows and columns of one workgroup's output tile, per kernel (as in each shader's header).
 const SCALAR_RM: u64 = 4;
@@ -256,9 +261,9 @@ pub fn matmul(
         MatmulKernel::Shared => ctx.dispatch(&kernels::MATMUL_SHARED, &[], &params, &tensors, tiles(SHARED_TILE))?,
         MatmulKernel::Wide => ctx.dispatch(&kernels::MATMUL_WIDE, &[], &params, &tensors, tiles(WIDE_TILE))?,
         MatmulKernel::Scalar => {
-            let wg = scalar_wg(ctx);
+            let wg = scalar_wg(ctx.is_software());
             let n_tiles = tiles((SCALAR_RM, wg as u64 * SCALAR_RN));
-            ctx.dispatch(&kernels::MATMUL_TILED, &[("WG", wg as f64)], &params, &tensors, n_tiles)?
+            ctx.dispatch(&kernels::MATMUL_TILED, &scalar_overrides(ctx.is_software()), &params, &tensors, n_tiles)?
         }
     }
     Ok(out)

@@ -43,6 +43,16 @@ impl Activation {
     }
 }
 
+/// Every set of `override` values the ops dispatch `k` with (empty: the shader's defaults).
+pub(crate) fn override_sets(k: &crate::Kernel) -> Vec<Vec<(&'static str, f64)>> {
+    use crate::kernels::*;
+    match k.name {
+        n if n == MATMUL_TILED.name => [true, false].map(|sw| matmul::scalar_overrides(sw).to_vec()).to_vec(),
+        n if [LAYERNORM.name, SOFTMAX.name, L2_NORMALIZE.name].contains(&n) => norm::row_override_sets(),
+        _ => Vec::new(),
+    }
+}
+
 pub(crate) use crate::util::{fits_u32, groups};
 use crate::{DType, Error, Result, Tensor};
 
