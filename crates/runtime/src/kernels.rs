@@ -42,8 +42,12 @@ kernel!(CONCAT_TOKENS, "concat_tokens", unchecked = false);
 kernel!(TAKE_TOKENS, "take_tokens", unchecked = false);
 kernel!(L2_NORMALIZE, "l2_normalize", unchecked = false);
 kernel!(SWIGLU, "swiglu", unchecked = false);
+kernel!(PEAK_FMA_F32, "peak_fma_f32", unchecked = true);
+kernel!(PEAK_FMA_F16, "peak_fma_f16", unchecked = true);
+kernel!(COPY_BANDWIDTH, "copy_bandwidth", unchecked = true);
 
-/// Every kernel that builds without optional features (all but `MATMUL_SUBGROUP`).
+/// Every kernel that builds without optional features (not those of `NEEDS_SUBGROUP` and
+/// `NEEDS_F16`).
 pub const ALL: &[Kernel] = &[
     MATMUL_NAIVE,
     MATMUL_TILED,
@@ -60,10 +64,16 @@ pub const ALL: &[Kernel] = &[
     TAKE_TOKENS,
     L2_NORMALIZE,
     SWIGLU,
+    PEAK_FMA_F32,
+    COPY_BANDWIDTH,
 ];
 
 /// Kernels that compile only where the device has `wgpu::Features::SUBGROUP` (kept out of `ALL`).
 pub const NEEDS_SUBGROUP: &[Kernel] = &[MATMUL_SUBGROUP];
+
+/// Kernels that compile only where the device has `wgpu::Features::SHADER_F16` (`enable f16;`;
+/// kept out of `ALL`).
+pub const NEEDS_F16: &[Kernel] = &[PEAK_FMA_F16];
 
 /// A kernel as its crate builds it (source with preludes), the optional device features it
 /// compiles only with, and every set of WGSL `override` values the ops pass for it. Each kernel
@@ -113,7 +123,11 @@ pub fn assemble(
 #[doc(hidden)]
 pub fn assembled() -> Vec<Assembled> {
     assemble(
-        &[(ALL, wgpu::Features::empty()), (NEEDS_SUBGROUP, wgpu::Features::SUBGROUP)],
+        &[
+            (ALL, wgpu::Features::empty()),
+            (NEEDS_SUBGROUP, wgpu::Features::SUBGROUP),
+            (NEEDS_F16, wgpu::Features::SHADER_F16),
+        ],
         crate::ops::override_sets,
     )
 }

@@ -307,6 +307,14 @@ enum BenchCmd {
         #[arg(long, default_value_t = 10)]
         iters: usize,
     },
+    /// The adapter's ceilings: f32 FMA GFLOP/s (vec4 accumulators, 2 flops per lane), f16 where
+    /// the device has SHADER_F16, and copy bandwidth in GB/s (bytes read + written); one JSON
+    /// line each with the best and median run.
+    Peak {
+        /// Timed runs (each at least 20 ms of dispatches).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        iters: u64,
+    },
     /// Host-side audio, in seconds of audio per second: the Kaldi fbank (16 kHz, 128 mel bins),
     /// the AST extractor, decoding a 44.1 kHz WAV (or --file) and resampling it to 16 kHz. No GPU.
     Audio {
@@ -867,6 +875,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Cmd::Bench { what: BenchCmd::Peak { iters }, gpu } => {
+            use vitfuse::runtime::ops::peak::Precision;
+            let ctx = context(&gpu)?;
+            for p in [Precision::F32, Precision::F16] {
+                match bench::peak_fma(&ctx, p, iters as usize)? {
+                    Some(line) => println!("{line}"),
+                    None => println!(
+                        "{}",
+                        serde_json::json!({"bench": "peak", "what": "fma-f16", "adapter": ctx.adapter_name(), "skipped": "the device has no SHADER_F16"})
+                    ),
+                }
+            }
+            println!("{}", bench::peak_copy(&ctx, iters as usize)?);
+        }
         Cmd::Bench { what: BenchCmd::Audio { seconds, file, iters }, .. } => {
             println!("{}", bench::audio(seconds, iters, file.as_deref())?);
         }
@@ -894,7 +916,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let (ms, gbs) = bench::layernorm(&ctx, rows, cols, iters)?;
                     serde_json::json!({"bench": "layernorm", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
                 }
-                BenchCmd::Model { .. } | BenchCmd::Audio { .. } => bail!("bench model and audio are handled before the other benchmarks"),
+                BenchCmd::Model { .. } | BenchCmd::Audio { .. } | BenchCmd::Peak { .. } => {
+                    bail!("bench model, peak and audio are handled before the other benchmarks")
+                }
                 BenchCmd::Softmax { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
                     let (ms, gbs) = bench::softmax(&ctx, rows, cols, iters)?;

@@ -6,6 +6,7 @@ mod elementwise;
 mod layout;
 mod matmul;
 mod norm;
+pub mod peak;
 
 pub use elementwise::{activation, add, mul, scale, swiglu};
 pub use layout::{concat_tokens, embedding, merge_heads, split_heads, take_token, take_tokens};
