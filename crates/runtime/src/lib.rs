@@ -15,6 +15,7 @@
 
 mod choice;
 mod context;
+mod disk_cache;
 mod error;
 pub mod kernels;
 pub mod ops;
@@ -26,6 +27,7 @@ pub mod util;
 
 pub use choice::{AttentionKernel, KernelChoices, KernelNeeds, KernelVariant, PatchKernel};
 pub use context::{AdapterReport, Context, ContextOptions, Kernel, RecordStats};
+pub use disk_cache::PipelineCacheDir;
 pub use error::{Error, Result};
 pub use pool::PoolStats;
 pub use tensor::{numel, DType, Element, Tensor};

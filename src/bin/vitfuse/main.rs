@@ -548,6 +548,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("max_compute_invocations_per_workgroup: {}", r.max_compute_invocations_per_workgroup);
             println!("max_compute_workgroup_storage_size: {}", r.max_compute_workgroup_storage_size);
             println!("subgroup size: {}..{}", r.subgroup_min_size, r.subgroup_max_size);
+            match ctx.pipeline_cache_file() {
+                Some(p) => println!("pipeline cache: {}{}", p.display(), if ctx.pipeline_cache_loaded() { "" } else { " (empty)" }),
+                None => println!("pipeline cache: off"),
+            }
         }
         Cmd::Selfcheck { gpu } => {
             let ctx = context(&gpu)?;
@@ -850,7 +854,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 attention: attention.as_deref().map(AttentionKernel::from_name).transpose()?,
                 patch: patch.as_deref().map(PatchKernel::from_name).transpose()?,
             };
-            let opts = ContextOptions { adapter: gpu.adapter.clone(), profile, kernels };
+            let opts = ContextOptions { adapter: gpu.adapter.clone(), profile, kernels, ..Default::default() };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
             let (ms, split) = bench::model(&ctx, &name, batch, iters)?;
