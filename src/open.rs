@@ -51,10 +51,11 @@ impl Options {
         self
     }
 
-    /// What [`Options::precision`] gives `weights`.
-    pub(crate) fn precision_for(&self, weights: &Weights) -> Precision {
+    /// What [`Options::precision`] gives `weights` on `ctx` (f32 by default where the adapter
+    /// cannot read f16).
+    pub(crate) fn precision_for(&self, weights: &Weights, ctx: &Context) -> Precision {
         self.precision.unwrap_or(match weights.float_dtype() {
-            Some(vitfuse_model::weights::Dtype::F16) => Precision::F16,
+            Some(vitfuse_model::weights::Dtype::F16) if ctx.reads_f16() => Precision::F16,
             _ => Precision::F32,
         })
     }
@@ -169,9 +170,9 @@ impl Model {
         };
         let config = ModelConfig::from_file(dir.join("config.json"))?;
         let weights = Weights::open(dir)?;
-        let precision = opts.precision_for(&weights);
-        let weights = std::sync::Arc::new(weights.with_precision(precision));
         let ctx = device.context();
+        let precision = opts.precision_for(&weights, ctx);
+        let weights = std::sync::Arc::new(weights.with_precision(precision));
         let gpu = vitfuse_model::Model::from_parts(ctx, &config, weights)?;
         let gpu = match gpu {
             vitfuse_model::Model::Ast(mut a) if dir.join("preprocessor_config.json").exists() => {

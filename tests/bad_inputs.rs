@@ -29,7 +29,7 @@ struct Run {
     peak_kib: i64,
 }
 
-/// Runs the binary in `cwd` with HOME, TMPDIR and the cache dirs inside it; measures the
+/// Runs the binary in `cwd` with HOME, TMPDIR and the cache dirs (pipeline cache included) inside it; measures the
 /// child's peak RSS through `wait4`.
 fn run(cwd: &Path, args: &[String]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vitfuse"))
@@ -38,6 +38,9 @@ fn run(cwd: &Path, args: &[String]) -> Run {
         .env("HOME", cwd)
         .env("TMPDIR", cwd)
         .env("XDG_CACHE_HOME", cwd)
+        // The pipeline cache goes to XDG_CACHE_HOME too, inside the test's folder.
+        .env_remove("VITFUSE_PIPELINE_CACHE_DIR")
+        .env_remove("VITFUSE_PIPELINE_CACHE")
         .env("XDG_RUNTIME_DIR", cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -824,3 +824,60 @@ fn bench_model_dtype_f16_halves_the_weight_bytes() {
     // The matmul weights halve; biases, LayerNorms, positions and the patch embedding stay f32.
     assert!(full > 5_000_000 && half * 10 < full * 6 && half * 2 > full, "f32 {full} bytes, f16 {half} bytes");
 }
+
+#[test]
+fn bench_peak_prints_fma_and_copy_lines() {
+    let out = vitfuse(&["bench", "peak", "--iters", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let what: Vec<&str> = lines.iter().map(|v| v["what"].as_str().unwrap()).collect();
+    assert_eq!(what, ["fma-f32", "fma-f16", "copy"]);
+    for v in &lines {
+        assert_eq!(v["bench"], "peak");
+        assert!(v["adapter"].as_str().is_some_and(|s| !s.is_empty()));
+        if v["skipped"].is_string() {
+            assert_eq!(v["what"], "fma-f16");
+            continue;
+        }
+        let unit = if v["what"] == "copy" { "gbps" } else { "gflops" };
+        let (best, median) = (v[format!("{unit}_best")].as_f64().unwrap(), v[format!("{unit}_median")].as_f64().unwrap());
+        assert!(best > 0.0 && best >= median, "{v}");
+    }
+    fails_cleanly(&vitfuse(&["bench", "peak", "--iters", "0"]), "--iters");
+}
+
+/// A forward pass leaves the pipeline cache in VITFUSE_PIPELINE_CACHE_DIR (written after the
+/// first pass), the next run starts from it, and VITFUSE_PIPELINE_CACHE=0 writes nothing.
+#[test]
+fn forward_writes_the_pipeline_cache_where_told() {
+    let dir = fixture("vit_tiny");
+    let inputs = dir.join("inputs.safetensors");
+    let args = ["forward", "--model", dir.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--output", ""];
+    let run = |cache: &Path, off: bool| {
+        let out_path = tmp("vit-cache.safetensors");
+        let mut a = args.map(String::from);
+        a[6] = out_path.to_str().unwrap().into();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vitfuse"));
+        cmd.args(&a).env("XDG_RUNTIME_DIR", "/tmp").env("VITFUSE_PIPELINE_CACHE_DIR", cache);
+        if off {
+            cmd.env("VITFUSE_PIPELINE_CACHE", "0");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let info = String::from_utf8(vitfuse(&["info"]).stdout).unwrap();
+    let cache = tmp("pipelines");
+    let _ = std::fs::remove_dir_all(&cache);
+    run(&cache, true);
+    assert!(!cache.exists(), "VITFUSE_PIPELINE_CACHE=0 wrote {}", cache.display());
+    run(&cache, false);
+    if info.contains("(vulkan,") {
+        let files: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap()).collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].metadata().unwrap().len() > 16);
+        run(&cache, false);
+    } else {
+        assert!(!cache.exists());
+    }
+}

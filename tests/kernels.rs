@@ -229,3 +229,29 @@ fn selfcheck_table_passes() {
         assert!(r.passed, "{} {} max error {}", r.kernel, r.shape, r.max_abs_err);
     }
 }
+
+/// The peak kernels compute what their headers say: a few FMA rounds per lane reproduced on
+/// the CPU (an odd invocation count leaves a partial workgroup), and the copy is exact.
+#[test]
+fn peak_kernels_match_their_cpu_twins() {
+    use vitfuse::runtime::ops::peak::{self, Precision};
+    let ctx = gpu();
+    let n = 64 * 2 + 5;
+    for iters in [0, 1, 5] {
+        let got = peak::fma(ctx, Precision::F32, n, iters, 0.75, 0.125).unwrap().to_vec::<f32>(ctx).unwrap();
+        assert_close(&got, &r::peak_fma(n, iters, 0.75, 0.125), Tolerance::new(1e-5, 1e-6));
+        if ctx.has_feature(vitfuse::runtime::wgpu::Features::SHADER_F16) {
+            let got = peak::fma(ctx, Precision::F16, n, iters, 0.75, 0.125).unwrap().to_vec::<f32>(ctx).unwrap();
+            // Each f16 FMA rounds to 11 bits; 32 lanes of about 0.5 summed.
+            assert_close(&got, &r::peak_fma(n, iters, 0.75, 0.125), Tolerance::new(2e-2, 2e-3));
+        } else {
+            let e = peak::fma(ctx, Precision::F16, n, iters, 0.75, 0.125).unwrap_err().to_string();
+            assert!(e.contains("SHADER_F16"), "{e}");
+        }
+    }
+    let x = values(4 * 301, 9);
+    let tx = Tensor::from_slice(ctx, &[4 * 301], &x).unwrap();
+    assert_eq!(peak::copy(ctx, &tx).unwrap().to_vec::<f32>(ctx).unwrap(), x);
+    let odd = Tensor::from_slice(ctx, &[3], &[0f32; 3]).unwrap();
+    assert!(peak::copy(ctx, &odd).is_err());
+}

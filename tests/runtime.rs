@@ -5,7 +5,7 @@ mod common;
 
 use common::{gpu, values};
 use vitfuse::runtime::ops::{self, Activation, MaskLayout};
-use vitfuse::runtime::{AttentionKernel, Context, ContextOptions, DType, Error, KernelChoices, PatchKernel, Tensor};
+use vitfuse::runtime::{AttentionKernel, Context, ContextOptions, DType, Error, KernelChoices, PatchKernel, PipelineCacheDir, Tensor};
 
 /// A small transformer-block-like pass; returns its output without reading it back.
 fn pass(ctx: &Context, x: &Tensor, w: &Tensor, g: &Tensor, mask: &Tensor) -> Tensor {
@@ -317,4 +317,121 @@ fn async_read_back_reports_gpu_errors_like_the_blocking_one() {
     // Both reported the error once; the context reads normally afterwards.
     assert_eq!(pollster::block_on(t.to_vec_async::<f32>(ctx)).unwrap(), vec![1., 2., 3., 4.]);
     assert_eq!(t.to_vec::<f32>(ctx).unwrap(), vec![1., 2., 3., 4.]);
+}
+
+/// A fresh folder of this test's own under the system temp dir (never the user's cache).
+fn cache_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("vitfuse-pipeline-cache-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn cached_context(dir: &std::path::Path) -> Context {
+    let opts = ContextOptions { pipeline_cache: PipelineCacheDir::Dir(dir.to_path_buf()), ..Default::default() };
+    Context::new(&opts).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
+}
+
+/// Builds a pipeline and reads its result back: 1 + 2 = 3, elementwise.
+fn add_once(ctx: &Context) {
+    let a = Tensor::from_slice(ctx, &[8], &[1f32; 8]).unwrap();
+    let b = Tensor::from_slice(ctx, &[8], &[2f32; 8]).unwrap();
+    assert_eq!(ops::add(ctx, &a, &b).unwrap().to_vec::<f32>(ctx).unwrap(), [3f32; 8]);
+}
+
+/// Whether this adapter keeps a persistent cache (Vulkan with `PIPELINE_CACHE`): if not, the
+/// context must say it has none.
+fn expects_cache(ctx: &Context) -> bool {
+    let vulkan = ctx.report().backend == "vulkan";
+    assert_eq!(ctx.pipeline_cache_file().is_some(), vulkan, "a persistent pipeline cache exactly on Vulkan");
+    vulkan
+}
+
+#[test]
+fn pipeline_cache_file_is_written_and_found_by_the_next_context() {
+    let dir = cache_dir("roundtrip");
+    let ctx = cached_context(&dir);
+    if !expects_cache(&ctx) {
+        return;
+    }
+    let file = ctx.pipeline_cache_file().unwrap().to_path_buf();
+    assert!(file.starts_with(&dir) && !ctx.pipeline_cache_loaded());
+    // The first read-back after new pipelines writes it.
+    add_once(&ctx);
+    let len = std::fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).len();
+    assert!(len > 16, "{len} bytes");
+    // Nothing new since: an explicit save has nothing to write.
+    assert_eq!(ctx.save_pipeline_cache().unwrap(), None);
+    drop(ctx);
+    let again = cached_context(&dir);
+    assert!(again.pipeline_cache_loaded(), "the second context did not load {}", file.display());
+    add_once(&again);
+    // A pipeline built after the automatic save: the explicit one writes it.
+    let x = Tensor::from_slice(&again, &[2, 4], &[0.5f32; 8]).unwrap();
+    ops::softmax(&again, &x, None, 1.0).unwrap();
+    assert_eq!(again.save_pipeline_cache().unwrap(), Some(file.clone()));
+    // Only the cache file: no temporary files left behind.
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(names, [file]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn damaged_or_foreign_pipeline_cache_files_are_ignored() {
+    let dir = cache_dir("damaged");
+    let probe = cached_context(&dir);
+    if !expects_cache(&probe) {
+        return;
+    }
+    let file = probe.pipeline_cache_file().unwrap().to_path_buf();
+    drop(probe);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Garbage; then our envelope (magic, FNV-1a of the payload) around data that is not wgpu's,
+    // which only wgpu's own check (fallback) can refuse.
+    let payload = b"not what PipelineCache::get_data returns".repeat(20);
+    let envelope = |data: &[u8]| {
+        let hash = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
+        [&b"VFPLCH01"[..], &hash.to_le_bytes(), data].concat()
+    };
+    // A good file with wgpu's backend byte (offset 16 of its header) changed, as if copied from
+    // another device: wgpu refuses it even with fallback.
+    add_once(&cached_context(&dir));
+    let mut other_device = std::fs::read(&file).unwrap()[16..].to_vec();
+    other_device[16] ^= 0x7f;
+    let cases = [
+        ("garbage", vec![0x5a; 4096], false),
+        ("empty", vec![], false),
+        ("foreign payload", envelope(&payload), true),
+        ("another device", envelope(&other_device), false),
+    ];
+    for (what, bytes, ours) in cases {
+        std::fs::write(&file, &bytes).unwrap();
+        let ctx = cached_context(&dir);
+        // Loaded: our envelope was intact and wgpu took it (starting empty where it was not its own).
+        assert_eq!(ctx.pipeline_cache_loaded(), ours, "{what}");
+        add_once(&ctx);
+        drop(ctx);
+        // The damaged file was replaced by a good one.
+        assert!(cached_context(&dir).pipeline_cache_loaded(), "{what}: not rewritten");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unwritable_pipeline_cache_folder_is_not_fatal() {
+    // A folder under a regular file can never be created.
+    let dir = cache_dir("unwritable");
+    std::fs::create_dir_all(&dir).unwrap();
+    let blocker = dir.join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let ctx = cached_context(&blocker.join("pipelines"));
+    add_once(&ctx);
+    if expects_cache(&ctx) {
+        assert!(ctx.save_pipeline_cache().is_err());
+    }
+    drop(ctx); // logs a warning, does not panic
+    let off = Context::new(&ContextOptions { pipeline_cache: PipelineCacheDir::Off, ..Default::default() }).unwrap();
+    assert!(off.pipeline_cache_file().is_none());
+    add_once(&off);
+    assert_eq!(off.save_pipeline_cache().unwrap(), None);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

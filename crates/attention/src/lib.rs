@@ -120,8 +120,9 @@ pub mod kernels {
         source: include_str!("../../../shaders/attention/attention_mask.wgsl"),
         unchecked: false,
     };
-    /// The kernels that need no optional feature: the `flash_attention` buckets and the mask (the
-    /// tiled kernels need 32 KiB of workgroup memory; see also `NEEDS_SUBGROUP`).
+    /// The kernels that need no optional feature: the `flash_attention` buckets, the mask and
+    /// `FLASH_ATTENTION_TILED_WG` (which builds only with 32 KiB of workgroup memory; see also
+    /// `NEEDS_SUBGROUP`).
     pub const ALL: &[Kernel] = &[
         FLASH_ATTENTION_HS4,
         FLASH_ATTENTION_HS8,
@@ -130,9 +131,10 @@ pub mod kernels {
         FLASH_ATTENTION_HS64,
         FLASH_ATTENTION_HS128,
         ATTENTION_MASK,
+        FLASH_ATTENTION_TILED_WG,
     ];
     /// Kernels that compile only where the device has `wgpu::Features::SUBGROUP` (kept out of
-    /// `ALL`).
+    /// `ALL`); `FLASH_ATTENTION_TILED` also needs 32 KiB of workgroup memory.
     pub const NEEDS_SUBGROUP: &[Kernel] = &[
         FLASH_ATTENTION_SG_HS4,
         FLASH_ATTENTION_SG_HS8,
@@ -140,7 +142,22 @@ pub mod kernels {
         FLASH_ATTENTION_SG_HS32,
         FLASH_ATTENTION_SG_HS64,
         FLASH_ATTENTION_SG_HS128,
+        FLASH_ATTENTION_TILED,
     ];
+
+    /// Every attention kernel with its needs and the override sets the ops dispatch: the
+    /// `flash_attention` bucket for head size HS gets each [`super::FusedConfig::choices`] of HS.
+    #[doc(hidden)]
+    pub fn assembled() -> Vec<vitfuse_runtime::kernels::Assembled> {
+        use vitfuse_runtime::wgpu::Features;
+        vitfuse_runtime::kernels::assemble(&[(ALL, Features::empty()), (NEEDS_SUBGROUP, Features::SUBGROUP)], |k| {
+            (1..=super::MAX_HEAD_SIZE)
+                .filter(|&hs| flash_attention(hs).name == k.name)
+                .flat_map(super::FusedConfig::choices)
+                .map(|c| c.overrides().to_vec())
+                .collect()
+        })
+    }
 }
 
 /// Largest head size the fused kernel supports.
@@ -203,17 +220,34 @@ fn hs4_bucket(hs: usize) -> u32 {
 impl FusedConfig {
     /// Tiles for this adapter and head size.
     pub fn for_context(ctx: &Context, hs: usize) -> Self {
-        if ctx.is_software() {
+        Self::for_adapter(ctx.is_software(), ctx.limits().max_compute_workgroup_storage_size, hs)
+    }
+
+    /// Tiles for a software or hardware adapter with `workgroup_storage` bytes of workgroup memory.
+    fn for_adapter(software: bool, workgroup_storage: u32, hs: usize) -> Self {
+        if software {
             // Measured at ViT-B shape on lavapipe (2 busy cores, noisy): staged tiles with 64
             // lanes 50-120 ms, 32 lanes ~100 ms, the barrier-free uniform-load path 106-120 ms.
             FusedConfig { wg: 64, bk: 16, smem: true }
         } else {
             // Two (BK, HS4) vec4 tiles within 16 KiB (or less when the adapter offers less).
-            let budget = (ctx.limits().max_compute_workgroup_storage_size as usize).min(16384);
+            let budget = (workgroup_storage as usize).min(16384);
             let per_key = 2 * 16 * hs4_bucket(hs.max(1)) as usize;
             let bk = (budget / per_key).clamp(8, 32);
             FusedConfig { wg: 64, bk: 1 << bk.ilog2(), smem: true }
         }
+    }
+
+    /// What [`FusedConfig::for_context`] gives for head size `hs` on software adapters and on
+    /// hardware ones with WebGPU's 16 KiB, wgpu's downlevel 16352 bytes, or more.
+    #[doc(hidden)]
+    pub fn choices(hs: usize) -> Vec<Self> {
+        [(true, 16384), (false, 32768), (false, 16384), (false, 16352)].map(|(sw, st)| Self::for_adapter(sw, st, hs)).to_vec()
+    }
+
+    /// The kernel's `override` values for these tiles.
+    fn overrides(self) -> [(&'static str, f64); 3] {
+        [("WG", self.wg as f64), ("BK", self.bk as f64), ("SMEM", self.smem as u32 as f64)]
     }
 }
 
@@ -451,11 +485,7 @@ pub fn attention_with(
         return Err(invalid(OP, format!("{cfg:?} needs more workgroup memory than the adapter has for head size {}", opts.hs)));
     }
     let nqb = tq.div_ceil(cfg.wg as usize);
-    let overrides = [
-        ("WG", cfg.wg as f64),
-        ("BK", cfg.bk as f64),
-        ("SMEM", cfg.smem as u32 as f64),
-    ];
+    let overrides = cfg.overrides();
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
     launch(ctx, kernels::flash_attention(opts.hs), &overrides, q, k, v, key_mask, opts, (b, tq, tk), nqb, workgroups)
 }

@@ -55,3 +55,9 @@ pub const ALL: &[Kernel] = &[
     GATED_SUM,
     GATED_SUM_VEC4,
 ];
+
+/// Every fusion kernel with its needs (none optional) and override sets (none).
+#[doc(hidden)]
+pub fn assembled() -> Vec<vitfuse_runtime::kernels::Assembled> {
+    vitfuse_runtime::kernels::assemble(&[(ALL, vitfuse_runtime::wgpu::Features::empty())], |_| Vec::new())
+}

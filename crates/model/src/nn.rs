@@ -144,6 +144,11 @@ impl<'a> Loader<'a> {
     pub fn upload_weight(&self, name: &str, shape: &[usize], v: &[f32]) -> Result<Tensor> {
         Ok(match self.precision {
             Precision::F32 => Tensor::from_slice(self.ctx, shape, v)?,
+            Precision::F16 if !self.ctx.reads_f16() => {
+                return Err(ModelError::InvalidInput(format!(
+                    "cannot store `{name}` as f16: the adapter cannot read f16 weights (wgpu's SHADER_F16_IN_F32); load with f32 weights (--dtype f32)"
+                )))
+            }
             Precision::F16 => Tensor::from_slice(self.ctx, shape, &to_f16(name, v)?)?,
         })
     }

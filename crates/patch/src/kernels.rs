@@ -56,9 +56,9 @@ pub const INTERP_BILINEAR_AA: Kernel = Kernel {
     unchecked: false,
 };
 
-/// Every patch kernel, for build-all checks.
+/// Every patch kernel that needs no optional feature, for build-all checks (see also
+/// `NEEDS_SUBGROUP`).
 pub const ALL: &[Kernel] = &[
-    PATCH_EMBED_SG,
     PATCH_EMBED_WG,
     IM2COL,
     ASSEMBLE_TOKENS,
@@ -66,3 +66,19 @@ pub const ALL: &[Kernel] = &[
     INTERP_BICUBIC_AA,
     INTERP_BILINEAR_AA,
 ];
+
+/// Kernels that compile only where the device has `wgpu::Features::SUBGROUP` (kept out of `ALL`).
+pub const NEEDS_SUBGROUP: &[Kernel] = &[PATCH_EMBED_SG];
+
+/// Every patch kernel with its needs and the override sets the ops dispatch.
+#[doc(hidden)]
+pub fn assembled() -> Vec<vitfuse_runtime::kernels::Assembled> {
+    use vitfuse_runtime::wgpu::Features;
+    vitfuse_runtime::kernels::assemble(&[(ALL, Features::empty()), (NEEDS_SUBGROUP, Features::SUBGROUP)], |k| {
+        if [PATCH_EMBED_SG.name, PATCH_EMBED_WG.name].contains(&k.name) {
+            crate::fused_override_sets()
+        } else {
+            Vec::new()
+        }
+    })
+}

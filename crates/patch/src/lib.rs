@@ -202,12 +202,35 @@ const FUSED_RM: usize = 8;
 const ROWS_PER_TILE: u32 = FUSED_RM as u32;
 
 /// Invocations per workgroup of the fused kernel: one lavapipe SIMD row on software adapters.
-fn fused_wg(ctx: &Context) -> usize {
-    if ctx.is_software() {
+fn fused_wg(software: bool) -> usize {
+    if software {
         8
     } else {
         32
     }
+}
+
+/// The fused kernel's `override`s: its workgroup width and whether pixels (`va`) and weights
+/// (`vw`) are read as vec4s.
+fn fused_overrides(software: bool, va: bool, vw: bool) -> [(&'static str, f64); 3] {
+    [
+        ("WG", fused_wg(software) as f64),
+        ("VA", va as u8 as f64),
+        ("VW", vw as u8 as f64),
+    ]
+}
+
+/// Every override set [`patch_embed_with`] may pass to either fused kernel.
+pub(crate) fn fused_override_sets() -> Vec<Vec<(&'static str, f64)>> {
+    let mut sets = Vec::new();
+    for sw in [false, true] {
+        for va in [false, true] {
+            for vw in [false, true] {
+                sets.push(fused_overrides(sw, va, vw).to_vec());
+            }
+        }
+    }
+    sets
 }
 
 /// How the fused kernel hands each invocation the 8 patch rows of its tile.
@@ -268,7 +291,7 @@ pub fn patch_embed_with(
     const OP: &str = "patch_embed";
     let dm = check(OP, pixels, weight, bias, prefix, pos, opts)?;
     let out = Tensor::empty(ctx, &[dm.b, dm.tokens(), dm.d], DType::F32)?;
-    let wg = fused_wg(ctx);
+    let wg = fused_wg(ctx.is_software());
     let k = dm.k();
     let m = dm.b * dm.gp();
     let va = dm.pw % 4 == 0 && dm.sw % 4 == 0 && dm.w % 4 == 0;
@@ -308,11 +331,7 @@ pub fn patch_embed_with(
             ));
         }
     };
-    let overrides = [
-        ("WG", wg as f64),
-        ("VA", va as u8 as f64),
-        ("VW", vw as u8 as f64),
-    ];
+    let overrides = fused_overrides(ctx.is_software(), va, vw);
     let tensors = [
         pixels,
         px4,

@@ -253,6 +253,25 @@ pub fn l2_normalize(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// `peak_fma_f32` / `peak_fma_f16`: per invocation i, 32 lanes starting at
+/// ((32i + l) % 64) / 64, each `4 · iters` times `x = x·mul + add` (4 rounds per loop
+/// iteration), summed (f64 here).
+pub fn peak_fma(n: usize, iters: u32, mul: f32, add: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            (0..32)
+                .map(|l| {
+                    let mut x = ((32 * i + l) % 64) as f64 / 64.0;
+                    for _ in 0..4 * iters {
+                        x = x * mul as f64 + add as f64;
+                    }
+                    x
+                })
+                .sum::<f64>() as f32
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::choice::{self, KernelChoices, KernelVariant};
+use crate::disk_cache::{DiskCache, PipelineCacheDir};
 use crate::error::{Error, Result};
 use crate::pool::{Pool, PoolStats};
 use crate::profile::Profiler;
@@ -36,6 +37,10 @@ pub struct ContextOptions {
     /// default leaves every choice to the ops. [`Context::new`] refuses a choice the adapter
     /// cannot run.
     pub kernels: KernelChoices,
+    /// Where compiled pipelines persist between processes (Vulkan adapters with
+    /// `Features::PIPELINE_CACHE`): by default the user's cache folder, after the
+    /// `VITFUSE_PIPELINE_CACHE_DIR` / `VITFUSE_PIPELINE_CACHE=0` environment variables.
+    pub pipeline_cache: PipelineCacheDir,
 }
 
 /// What the adapter is and what the device was opened with.
@@ -122,6 +127,9 @@ pub struct Context {
     kernels: KernelChoices,
     /// The tensor-core matmul the adapter reports a configuration for, if any.
     coop: Option<crate::coop::CoopKernel>,
+    /// `unpack2x16float` is available (`DownlevelFlags::SHADER_F16_IN_F32`): f16 weights.
+    reads_f16: bool,
+    disk_cache: Option<DiskCache>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -189,9 +197,13 @@ impl Context {
             features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         }
         opts.kernels.validate(&info.name, features, info.subgroup_min_size, &limits)?;
+        let cache_dir = opts.pipeline_cache.resolve().filter(|_| {
+            adapter.features().contains(wgpu::Features::PIPELINE_CACHE) && wgpu::util::pipeline_cache_key(&info).is_some()
+        });
+        let cache_feature = if cache_dir.is_some() { wgpu::Features::PIPELINE_CACHE } else { wgpu::Features::empty() };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("vitfuse"),
-            required_features: features,
+            required_features: features | cache_feature,
             required_limits: limits.clone(),
             experimental_features: if coop.is_some() {
                 // SAFETY: wgpu's experimental features may have bugs with undefined behaviour; we
@@ -221,6 +233,7 @@ impl Context {
         });
         let profiler = (opts.profile && features.contains(wgpu::Features::TIMESTAMP_QUERY))
             .then(|| Mutex::new(Profiler::new(&device, &queue)));
+        let disk_cache = cache_dir.and_then(|d| DiskCache::open(&device, &info, &d));
         Ok(Context {
             device,
             queue,
@@ -238,6 +251,8 @@ impl Context {
             profiler,
             kernels: opts.kernels,
             coop,
+            reads_f16: adapter.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32),
+            disk_cache,
         })
     }
 
@@ -316,6 +331,13 @@ impl Context {
         Tensor::empty(self, &[4], DType::F32)
     }
 
+    /// Whether kernels can read f16 weights: WGSL's `unpack2x16float` needs wgpu's downlevel
+    /// flag `SHADER_F16_IN_F32` (Vulkan, Metal, DX12 and WebGPU have it; lavapipe only with
+    /// `SHADER_F16`; some GL drivers not).
+    pub fn reads_f16(&self) -> bool {
+        self.reads_f16
+    }
+
     /// The tensor-core matmul ([`crate::coop`]) this adapter reports a configuration for.
     pub fn coop_kernel(&self) -> Option<crate::coop::CoopKernel> {
         self.coop
@@ -336,7 +358,10 @@ impl Context {
         &self.limits
     }
 
-    /// Whether the device was opened with `f` (only `SHADER_F16`, `SUBGROUP`, `TIMESTAMP_QUERY` and, where a configuration of ours is reported, `EXPERIMENTAL_COOPERATIVE_MATRIX` are ever requested).
+    /// Whether the device was opened with `f` (of `SHADER_F16`, `SUBGROUP`, `TIMESTAMP_QUERY` and,
+    /// where a configuration of ours is reported, `EXPERIMENTAL_COOPERATIVE_MATRIX`;
+    /// `PIPELINE_CACHE` is requested only for [`ContextOptions::pipeline_cache`] and not
+    /// reported here).
     pub fn has_feature(&self, f: wgpu::Features) -> bool {
         self.features.contains(f)
     }
@@ -416,7 +441,7 @@ impl Context {
                 constants: overrides,
                 zero_initialize_workgroup_memory: false,
             },
-            cache: None,
+            cache: self.disk_cache.as_ref().map(|d| &d.cache),
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu { op: format!("building pipeline {}", k.name), message: e.to_string() });
@@ -424,6 +449,40 @@ impl Context {
         lock(&self.stats).pipelines_compiled += 1;
         lock(&self.pipelines).insert(key, p.clone());
         Ok(p)
+    }
+
+    /// The persistent pipeline cache's file, when this context has one (see
+    /// [`ContextOptions::pipeline_cache`]; it may not exist until the first save).
+    pub fn pipeline_cache_file(&self) -> Option<&std::path::Path> {
+        self.disk_cache.as_ref().map(|d| d.path())
+    }
+
+    /// Whether the context started from a cache file written earlier (intact, and ours);
+    /// wgpu may still drop its data where it came from another driver or wgpu version.
+    pub fn pipeline_cache_loaded(&self) -> bool {
+        self.disk_cache.as_ref().is_some_and(|d| d.loaded())
+    }
+
+    /// Writes the persistent pipeline cache now, when pipelines were built since the last save;
+    /// returns the file written, `None` when there was nothing to write or no cache. It is also
+    /// written after the first read-back that follows new pipelines and when the context drops
+    /// (failures there are logged as a warning, never fatal).
+    pub fn save_pipeline_cache(&self) -> std::io::Result<Option<std::path::PathBuf>> {
+        match &self.disk_cache {
+            Some(d) if d.save(self.record_stats().pipelines_compiled)? => Ok(Some(d.path().to_path_buf())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Saves the pipeline cache once, after the first wait that follows new pipelines (so that a
+    /// short-lived process has written it after its first pass).
+    pub(crate) fn autosave_pipeline_cache(&self) {
+        if let Some(d) = &self.disk_cache {
+            let compiled = self.record_stats().pipelines_compiled;
+            if compiled > 0 && !d.autosaved.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                d.save_or_warn(compiled);
+            }
+        }
     }
 
     /// Splits `n` workgroups into an (x, y, z) grid within `max_compute_workgroups_per_dimension`.
@@ -560,7 +619,9 @@ impl Context {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Gpu { op: "sync".into(), message: e.to_string() })?;
-        self.take_gpu_error()
+        self.take_gpu_error()?;
+        self.autosave_pipeline_cache();
+        Ok(())
     }
 
     pub(crate) fn take_gpu_error(&self) -> Result<()> {
@@ -584,6 +645,14 @@ impl Context {
         match &self.profiler {
             None => Ok(None),
             Some(p) => lock(p).take(&self.device).map(Some),
+        }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        if let Some(d) = &self.disk_cache {
+            d.save_or_warn(self.record_stats().pipelines_compiled);
         }
     }
 }

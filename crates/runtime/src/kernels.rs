@@ -55,8 +55,12 @@ kernel!(CONCAT_TOKENS, "concat_tokens", unchecked = false);
 kernel!(TAKE_TOKENS, "take_tokens", unchecked = false);
 kernel!(L2_NORMALIZE, "l2_normalize", unchecked = false);
 kernel!(SWIGLU, "swiglu", unchecked = false);
+kernel!(PEAK_FMA_F32, "peak_fma_f32", unchecked = true);
+kernel!(PEAK_FMA_F16, "peak_fma_f16", unchecked = true);
+kernel!(COPY_BANDWIDTH, "copy_bandwidth", unchecked = true);
 
-/// Every kernel that builds without optional features (all but the `MATMUL_SUBGROUP` pair).
+/// Every kernel that builds without optional features (not those of `NEEDS_SUBGROUP`,
+/// `NEEDS_F16` and `NEEDS_COOPERATIVE_MATRIX`).
 pub const ALL: &[Kernel] = &[
     MATMUL_NAIVE,
     MATMUL_TILED,
@@ -80,6 +84,8 @@ pub const ALL: &[Kernel] = &[
     TAKE_TOKENS,
     L2_NORMALIZE,
     SWIGLU,
+    PEAK_FMA_F32,
+    COPY_BANDWIDTH,
 ];
 
 /// Kernels that compile only where the device has `wgpu::Features::SUBGROUP` (kept out of `ALL`).
@@ -88,3 +94,65 @@ pub const NEEDS_SUBGROUP: &[Kernel] = &[MATMUL_SUBGROUP, MATMUL_SUBGROUP_F16];
 /// Kernels that compile only on a device with `EXPERIMENTAL_COOPERATIVE_MATRIX`, `SHADER_F16` and
 /// `SUBGROUP` ([`crate::coop`]; kept out of `ALL`): 16 x 16 x 16 and 8 x 8 x 8 configurations.
 pub const NEEDS_COOPERATIVE_MATRIX: &[Kernel] = &[MATMUL_COOP, MATMUL_COOP8];
+
+/// Kernels that compile only where the device has `wgpu::Features::SHADER_F16` (`enable f16;`;
+/// kept out of `ALL`).
+pub const NEEDS_F16: &[Kernel] = &[PEAK_FMA_F16];
+
+/// A kernel as its crate builds it (source with preludes), the optional device features it
+/// compiles only with, and every set of WGSL `override` values the ops pass for it. Each kernel
+/// crate lists its own (`kernels::assembled()`), for `tests/portability.rs`.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct Assembled {
+    /// The kernel, source as compiled.
+    pub kernel: Kernel,
+    /// `SUBGROUP` and/or `SHADER_F16` where it needs them.
+    pub features: wgpu::Features,
+    /// Each override set dispatched; one empty set for kernels without overrides.
+    pub overrides: Vec<Vec<(&'static str, f64)>>,
+}
+
+/// Lists every kernel of `lists` (each with the features it needs) with the override sets
+/// `overrides` gives (empty: the shader's defaults only). `SHADER_F16` is added wherever the
+/// source says `enable f16;`.
+#[doc(hidden)]
+pub fn assemble(
+    lists: &[(&[Kernel], wgpu::Features)],
+    overrides: impl Fn(&Kernel) -> Vec<Vec<(&'static str, f64)>>,
+) -> Vec<Assembled> {
+    let mut out = Vec::new();
+    for (list, features) in lists {
+        for k in *list {
+            let mut features = *features;
+            if k.source.lines().any(|l| l.trim_start().starts_with("enable") && l.contains("f16")) {
+                features |= wgpu::Features::SHADER_F16;
+            }
+            let mut sets: Vec<Vec<(&'static str, f64)>> = Vec::new();
+            for set in overrides(k) {
+                if !sets.contains(&set) {
+                    sets.push(set);
+                }
+            }
+            if sets.is_empty() {
+                sets.push(Vec::new());
+            }
+            out.push(Assembled { kernel: *k, features, overrides: sets });
+        }
+    }
+    out
+}
+
+/// Every runtime kernel with its needs and the override sets the ops dispatch.
+#[doc(hidden)]
+pub fn assembled() -> Vec<Assembled> {
+    assemble(
+        &[
+            (ALL, wgpu::Features::empty()),
+            (NEEDS_SUBGROUP, wgpu::Features::SUBGROUP),
+            (NEEDS_F16, wgpu::Features::SHADER_F16),
+            (NEEDS_COOPERATIVE_MATRIX, crate::coop::FEATURES),
+        ],
+        crate::ops::override_sets,
+    )
+}

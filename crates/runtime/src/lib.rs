@@ -16,6 +16,7 @@
 mod choice;
 mod context;
 pub mod coop;
+mod disk_cache;
 mod error;
 pub mod kernels;
 pub mod ops;
@@ -27,6 +28,7 @@ pub mod util;
 
 pub use choice::{AttentionKernel, KernelChoices, KernelNeeds, KernelVariant, PatchKernel};
 pub use context::{AdapterReport, Context, ContextOptions, Kernel, RecordStats};
+pub use disk_cache::PipelineCacheDir;
 pub use error::{Error, Result};
 pub use pool::PoolStats;
 pub use tensor::{numel, DType, Element, Tensor};

@@ -48,6 +48,7 @@ impl Context {
         rx.recv()
             .map_err(|e| Error::ReadBack(e.to_string()))?
             .map_err(|e| Error::ReadBack(e.to_string()))?;
+        self.autosave_pipeline_cache();
         mapped_bytes(&staging, bytes)
     }
 

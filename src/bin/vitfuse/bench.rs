@@ -301,3 +301,92 @@ pub fn audio(seconds: f64, iters: usize, file: Option<&std::path::Path>) -> anyh
         "resample_audio_s_per_s": clip_s / resample_s,
     }))
 }
+
+/// Sorted wall times (ms) of `reps` runs, each `per_run` calls of `f` recorded into one
+/// submission and waited for; `per_run` doubles from 1 until a run takes `target_ms` (after
+/// one untimed warm-up call). Returns (`per_run`, times).
+fn calibrated_runs(ctx: &Context, reps: usize, target_ms: f64, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<(u64, Vec<f64>)> {
+    let mut run = |k: u64| -> anyhow::Result<f64> {
+        let t0 = Instant::now();
+        for _ in 0..k {
+            f()?;
+        }
+        ctx.sync()?;
+        Ok(t0.elapsed().as_secs_f64() * 1e3)
+    };
+    run(1)?;
+    let mut k = 1;
+    while run(k)? < target_ms && k < 1024 {
+        k *= 2;
+    }
+    let mut t = (0..reps.max(1)).map(|_| run(k)).collect::<anyhow::Result<Vec<f64>>>()?;
+    t.sort_by(|a, b| a.total_cmp(b));
+    Ok((k, t))
+}
+
+/// Each timed run of `bench peak` lasts at least this long (dispatch and sync overheads stay
+/// small beside it).
+const PEAK_RUN_MS: f64 = 20.0;
+
+/// The FMA ceiling in GFLOP/s (2 flops per FMA lane), best and median of `reps` runs, as one
+/// JSON line; `None` for f16 where the device lacks `SHADER_F16`.
+pub fn peak_fma(ctx: &Context, precision: ops::peak::Precision, reps: usize) -> anyhow::Result<Option<serde_json::Value>> {
+    use ops::peak::{Precision, FMA_PER_ITER};
+    if precision == Precision::F16 && !ctx.has_feature(vitfuse_runtime::wgpu::Features::SHADER_F16) {
+        return Ok(None);
+    }
+    // Enough invocations to fill the device, enough rounds that one dispatch is milliseconds.
+    let (n, iters) = if ctx.is_software() { (8192, 256) } else { (1 << 20, 1024) };
+    let (mul, add) = (0.75, 0.125);
+    // Every lane converges to add / (1 - mul) = 0.5: 16 per invocation.
+    let out = ops::peak::fma(ctx, precision, n, iters, mul, add)?.to_vec::<f32>(ctx)?;
+    for (i, v) in out.iter().enumerate().step_by(997) {
+        anyhow::ensure!((v - 16.0).abs() < 0.1, "peak fma {precision:?}: invocation {i} gave {v}, expected 16");
+    }
+    let (per_run, t) = calibrated_runs(ctx, reps, PEAK_RUN_MS, || {
+        ops::peak::fma(ctx, precision, n, iters, mul, add)?;
+        Ok(())
+    })?;
+    let flops = 2.0 * (FMA_PER_ITER * n as u64 * iters as u64 * per_run) as f64;
+    let (best, median) = (t[0], t[t.len() / 2]);
+    let what = match precision {
+        Precision::F32 => "fma-f32",
+        Precision::F16 => "fma-f16",
+    };
+    Ok(Some(serde_json::json!({
+        "bench": "peak", "what": what, "adapter": ctx.adapter_name(),
+        "invocations": n, "loop_iters": iters, "dispatches_per_run": per_run, "runs": t.len(),
+        "best_ms": best, "median_ms": median,
+        "gflops_best": flops / (best * 1e6), "gflops_median": flops / (median * 1e6),
+    })))
+}
+
+/// Copy bandwidth through a kernel in GB/s (bytes read + written per second), best and median
+/// of `reps` runs, as one JSON line. The buffers are 32 MiB on software adapters, else 256 MiB
+/// (less where one binding cannot hold that).
+pub fn peak_copy(ctx: &Context, reps: usize) -> anyhow::Result<serde_json::Value> {
+    let lim = ctx.limits();
+    let cap = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
+    let want: u64 = if ctx.is_software() { 32 << 20 } else { 256 << 20 };
+    let bytes = want.min(cap) / 16 * 16;
+    let n = (bytes / 4) as usize;
+    let host: Vec<f32> = (0..n).map(|i| (i % 4099) as f32).collect();
+    let x = Tensor::from_slice(ctx, &[n], &host)?;
+    let y = ops::peak::copy(ctx, &x)?.to_vec::<f32>(ctx)?;
+    for i in (0..n).step_by(4093) {
+        anyhow::ensure!(y[i] == host[i], "peak copy: element {i} is {}, expected {}", y[i], host[i]);
+    }
+    drop((host, y));
+    let (per_run, t) = calibrated_runs(ctx, reps, PEAK_RUN_MS, || {
+        ops::peak::copy(ctx, &x)?;
+        Ok(())
+    })?;
+    let moved = 2.0 * (bytes * per_run) as f64;
+    let (best, median) = (t[0], t[t.len() / 2]);
+    Ok(serde_json::json!({
+        "bench": "peak", "what": "copy", "adapter": ctx.adapter_name(),
+        "bytes": bytes, "dispatches_per_run": per_run, "runs": t.len(),
+        "best_ms": best, "median_ms": median,
+        "gbps_best": moved / (best * 1e6), "gbps_median": moved / (median * 1e6),
+    }))
+}

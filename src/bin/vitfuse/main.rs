@@ -313,6 +313,14 @@ enum BenchCmd {
         #[arg(long, default_value_t = 10)]
         iters: usize,
     },
+    /// The adapter's ceilings: f32 FMA GFLOP/s (vec4 accumulators, 2 flops per lane), f16 where
+    /// the device has SHADER_F16, and copy bandwidth in GB/s (bytes read + written); one JSON
+    /// line each with the best and median run.
+    Peak {
+        /// Timed runs (each at least 20 ms of dispatches).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        iters: u64,
+    },
     /// Host-side audio, in seconds of audio per second: the Kaldi fbank (16 kHz, 128 mel bins),
     /// the AST extractor, decoding a 44.1 kHz WAV (or --file) and resampling it to 16 kHz. No GPU.
     Audio {
@@ -560,6 +568,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("max_compute_invocations_per_workgroup: {}", r.max_compute_invocations_per_workgroup);
             println!("max_compute_workgroup_storage_size: {}", r.max_compute_workgroup_storage_size);
             println!("subgroup size: {}..{}", r.subgroup_min_size, r.subgroup_max_size);
+            match ctx.pipeline_cache_file() {
+                Some(p) => println!("pipeline cache: {}{}", p.display(), if ctx.pipeline_cache_loaded() { "" } else { " (empty)" }),
+                None => println!("pipeline cache: off"),
+            }
         }
         Cmd::Selfcheck { gpu } => {
             let ctx = context(&gpu)?;
@@ -863,7 +875,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 attention: attention.as_deref().map(AttentionKernel::from_name).transpose()?,
                 patch: patch.as_deref().map(PatchKernel::from_name).transpose()?,
             };
-            let opts = ContextOptions { adapter: gpu.adapter.clone(), profile, kernels };
+            let opts = ContextOptions { adapter: gpu.adapter.clone(), profile, kernels, ..Default::default() };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
             let bench::ModelRun { ms, weight_bytes, split } = bench::model(&ctx, &name, batch, iters, dtype)?;
@@ -887,6 +899,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+        Cmd::Bench { what: BenchCmd::Peak { iters }, gpu } => {
+            use vitfuse::runtime::ops::peak::Precision;
+            let ctx = context(&gpu)?;
+            for p in [Precision::F32, Precision::F16] {
+                match bench::peak_fma(&ctx, p, iters as usize)? {
+                    Some(line) => println!("{line}"),
+                    None => println!(
+                        "{}",
+                        serde_json::json!({"bench": "peak", "what": "fma-f16", "adapter": ctx.adapter_name(), "skipped": "the device has no SHADER_F16"})
+                    ),
+                }
+            }
+            println!("{}", bench::peak_copy(&ctx, iters as usize)?);
         }
         Cmd::Bench { what: BenchCmd::Audio { seconds, file, iters }, .. } => {
             println!("{}", bench::audio(seconds, iters, file.as_deref())?);
@@ -917,7 +943,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let (ms, gbs) = bench::layernorm(&ctx, rows, cols, iters)?;
                     serde_json::json!({"bench": "layernorm", "rows": rows, "cols": cols, "adapter": adapter, "median_ms": ms, "gbps": gbs})
                 }
-                BenchCmd::Model { .. } | BenchCmd::Audio { .. } => bail!("bench model and audio are handled before the other benchmarks"),
+                BenchCmd::Model { .. } | BenchCmd::Audio { .. } | BenchCmd::Peak { .. } => {
+                    bail!("bench model, peak and audio are handled before the other benchmarks")
+                }
                 BenchCmd::Softmax { rows, cols, iters } => {
                     check_dims(&[rows, cols])?;
                     let (ms, gbs) = bench::softmax(&ctx, rows, cols, iters)?;

@@ -90,6 +90,9 @@ pub fn embedding(ctx: &Context, table: &Tensor, ids: &Tensor) -> Result<Tensor> 
         DType::F16 => &kernels::EMBEDDING_F16,
         other => return Err(Error::DTypeMismatch { op: OP, expected: DType::F32, got: other }),
     };
+    if table.dtype() == DType::F16 && !ctx.reads_f16() {
+        return Err(Error::InvalidArgument { op: OP, message: super::NO_F16.into() });
+    }
     ids.expect_dtype(OP, DType::U32)?;
     non_empty(OP, ids)?;
     if table.rank() != 2 {

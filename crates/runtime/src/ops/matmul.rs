@@ -1,6 +1,6 @@
 //! Batched matmul / Linear with fused bias, activation and residual epilogue.
 
-use super::{f32s, fits_u32, groups, non_empty, Activation};
+use super::{f32s, fits_u32, groups, non_empty, Activation, NO_F16};
 use crate::choice::{kernel_names, KernelNeeds};
 use crate::{kernels, Context, DType, Error, Result, Tensor};
 
@@ -158,12 +158,17 @@ struct Params {
 }
 
 /// Invocations per workgroup of `matmul_tiled` (columns are WG·RN per workgroup).
-fn scalar_wg(ctx: &Context) -> u32 {
-    if ctx.is_software() {
+fn scalar_wg(software: bool) -> u32 {
+    if software {
         32
     } else {
         64
     }
+}
+
+/// The `override`s of `matmul_tiled` on a software or hardware adapter.
+pub(crate) fn scalar_overrides(software: bool) -> [(&'static str, f64); 1] {
+    [("WG", scalar_wg(software) as f64)]
 }
 /// Rows and columns of one workgroup's output tile, per kernel (as in each shader's header).
 const SCALAR_RM: u64 = 4;
@@ -197,6 +202,9 @@ pub fn matmul(
         DType::F16 => true,
         other => return Err(Error::DTypeMismatch { op: OP, expected: DType::F32, got: other }),
     };
+    if w16 && !ctx.reads_f16() {
+        return Err(Error::InvalidArgument { op: OP, message: NO_F16.into() });
+    }
     non_empty(OP, a)?;
     non_empty(OP, w)?;
     if a.rank() < 2 || w.rank() < 2 || w.rank() > 3 {
@@ -314,9 +322,9 @@ pub fn matmul(
         }
         MatmulKernel::Wide => ctx.dispatch(pick(&kernels::MATMUL_WIDE, &kernels::MATMUL_WIDE_F16), &[], &params, &tensors, tiles(WIDE_TILE))?,
         MatmulKernel::Scalar => {
-            let wg = scalar_wg(ctx);
+            let wg = scalar_wg(ctx.is_software());
             let n_tiles = tiles((SCALAR_RM, wg as u64 * SCALAR_RN));
-            ctx.dispatch(pick(&kernels::MATMUL_TILED, &kernels::MATMUL_TILED_F16), &[("WG", wg as f64)], &params, &tensors, n_tiles)?
+            ctx.dispatch(pick(&kernels::MATMUL_TILED, &kernels::MATMUL_TILED_F16), &scalar_overrides(ctx.is_software()), &params, &tensors, n_tiles)?
         }
         MatmulKernel::SplitK => {
             let tiles = tiles(SHARED_TILE);

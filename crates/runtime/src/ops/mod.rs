@@ -6,6 +6,7 @@ mod elementwise;
 mod layout;
 mod matmul;
 mod norm;
+pub mod peak;
 
 pub use elementwise::{activation, add, mul, scale, swiglu};
 pub use layout::{concat_tokens, embedding, merge_heads, split_heads, take_token, take_tokens};
@@ -43,8 +44,22 @@ impl Activation {
     }
 }
 
+/// Every set of `override` values the ops dispatch `k` with (empty: the shader's defaults).
+pub(crate) fn override_sets(k: &crate::Kernel) -> Vec<Vec<(&'static str, f64)>> {
+    use crate::kernels::*;
+    match k.name {
+        n if n == MATMUL_TILED.name || n == MATMUL_TILED_F16.name => [true, false].map(|sw| matmul::scalar_overrides(sw).to_vec()).to_vec(),
+        n if [LAYERNORM.name, SOFTMAX.name, L2_NORMALIZE.name].contains(&n) => norm::row_override_sets(),
+        _ => Vec::new(),
+    }
+}
+
 pub(crate) use crate::util::{fits_u32, groups};
 use crate::{DType, Error, Result, Tensor};
+
+/// Why an f16 weight cannot be read on this adapter.
+pub(crate) const NO_F16: &str =
+    "this adapter cannot read f16 weights (wgpu's SHADER_F16_IN_F32 is missing: unpack2x16float); use f32 weights";
 
 /// Checks that every tensor is f32.
 pub(crate) fn f32s(op: &'static str, ts: &[&Tensor]) -> Result<()> {

@@ -12,11 +12,24 @@ struct LnParams {
     _pad: u32,
 }
 
-fn row_wg(ctx: &Context, cols: usize) -> f64 {
-    // Enough lanes to cover the row, at most 256 (16 on software adapters, where every barrier
-    // of the tree reduction suspends the whole workgroup: measured 2x faster than 64 on lavapipe).
-    let cap = if ctx.is_software() { 16 } else { 256 };
+/// Lanes per row: enough to cover the row, at most 256 (16 on software adapters, where every
+/// barrier of the tree reduction suspends the whole workgroup: measured 2x faster than 64 on
+/// lavapipe).
+fn row_wg_for(software: bool, cols: usize) -> f64 {
+    let cap = if software { 16 } else { ROW_WG_MAX };
     (cols.next_power_of_two().clamp(8, cap)) as f64
+}
+
+const ROW_WG_MAX: usize = 256;
+
+fn row_wg(ctx: &Context, cols: usize) -> f64 {
+    row_wg_for(ctx.is_software(), cols)
+}
+
+/// Every `("WG", …)` the row kernels (LayerNorm, softmax, L2 normalisation) may get.
+pub(crate) fn row_override_sets() -> Vec<Vec<(&'static str, f64)>> {
+    let cols = (0..=ROW_WG_MAX.ilog2() + 1).map(|e| 1usize << e);
+    [true, false].into_iter().flat_map(|sw| cols.clone().map(move |c| vec![("WG", row_wg_for(sw, c))])).collect()
 }
 
 /// LayerNorm over the last dim of `x` (…, C) with `gamma`, `beta` (C) and the model's `eps`.
