@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-adapter.sh
-cargo run --release --quiet -- info
+# One build for everything: the test build's `vitfuse` (dev-dependencies such as naga's MSL and
+# HLSL writers change shared crates' features, so a plain `cargo run` would build a second copy).
+cargo test --release --workspace --all-targets --no-run "$@"
+target/release/vitfuse info
 cargo test --release --workspace --all-targets "$@"
 cargo test --release --doc -p vitfuse
 # A library user (`default-features = false`) compiles no clap, indicatif or CPU reference.
