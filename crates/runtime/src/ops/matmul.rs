@@ -70,22 +70,18 @@ impl MatmulKernel {
 
     /// What `Auto` runs on `ctx`'s adapter without a context preference.
     fn adapter_choice(ctx: &Context, k: usize, tiles_128: u64) -> MatmulKernel {
-        match () {
-            () => {
-                if !ctx.is_software() {
-                    if k.is_multiple_of(4) && tiles_128 >= WIDE_MIN_TILES {
-                        MatmulKernel::Wide
-                    } else {
-                        MatmulKernel::Shared
-                    }
-                } else if !k.is_multiple_of(4) {
-                    MatmulKernel::Scalar
-                } else if ctx.supports(MatmulKernel::Subgroup) {
-                    MatmulKernel::Subgroup
-                } else {
-                    MatmulKernel::Blocked
-                }
+        if !ctx.is_software() {
+            if k.is_multiple_of(4) && tiles_128 >= WIDE_MIN_TILES {
+                MatmulKernel::Wide
+            } else {
+                MatmulKernel::Shared
             }
+        } else if !k.is_multiple_of(4) {
+            MatmulKernel::Scalar
+        } else if ctx.supports(MatmulKernel::Subgroup) {
+            MatmulKernel::Subgroup
+        } else {
+            MatmulKernel::Blocked
         }
     }
 }
@@ -101,11 +97,9 @@ impl MatmulKernel {
     pub fn needs(self) -> KernelNeeds {
         match self {
             MatmulKernel::Subgroup => KernelNeeds { subgroups_of: Some(8), ..KernelNeeds::default() },
-            MatmulKernel::Coop => KernelNeeds {
-                cooperative_matrix: true,
-                workgroup_storage: crate::coop::MATMUL_COOP8.workgroup_storage().min(crate::coop::WORKGROUP_STORAGE_BYTES),
-                ..KernelNeeds::default()
-            },
+            // The device has the feature only where `coop::CoopKernel::unmet` found one of the
+            // kernels runnable, workgroup memory included.
+            MatmulKernel::Coop => KernelNeeds { cooperative_matrix: true, ..KernelNeeds::default() },
             _ => KernelNeeds::default(),
         }
     }
