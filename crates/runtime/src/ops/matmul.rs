@@ -24,7 +24,7 @@ pub enum MatmulKernel {
     Naive,
     /// The best tiled kernel for this adapter and K (see [`MatmulKernel::resolve`]).
     Tiled,
-    /// `matmul_subgroup`: one 8-lane subgroup per 24 x 32 tile, vec4 loads; software adapters
+    /// `matmul_subgroup`: one 8-lane subgroup per 24 x 64 tile, vec4 loads; software adapters
     /// with subgroups of at least 8 lanes, K % 4 == 0.
     Subgroup,
     /// `matmul_blocked`: 8 lanes per 16 x 128 tile, vec4 loads, no subgroups; K % 4 == 0.
@@ -167,7 +167,7 @@ pub(crate) fn scalar_overrides(software: bool) -> [(&'static str, f64); 1] {
 /// Rows and columns of one workgroup's output tile, per kernel (as in each shader's header).
 const SCALAR_RM: u64 = 4;
 const SCALAR_RN: u64 = 4;
-const SUBGROUP_TILE: (u64, u64) = (24, 32);
+const SUBGROUP_TILE: (u64, u64) = (24, 64);
 const BLOCKED_TILE: (u64, u64) = (16, 128);
 const SHARED_TILE: (u64, u64) = (64, 64);
 const WIDE_TILE: (u64, u64) = (128, 128);
