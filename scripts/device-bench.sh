@@ -7,7 +7,8 @@
 # f32 weights, f16 weights and f16 weights through the tensor-core matmul (matmul_coop), batch 1
 # with split-K matmuls, beside
 # PyTorch fp32 (TF32 off), TF32 and bf16 autocast (SDPA) from tools/torch_vit_bench.py, and a
-# per-kernel split of the coop pass; all as JSON lines under $OUT, then a table of ratios.
+# per-kernel split of the coop pass, and the first pass of a process with a cold, a warm and no
+# pipeline cache; all as JSON lines under $OUT, then a table of ratios.
 # About 3 to 5 minutes of an H200 after the machine's start; every step has its own timeout so
 # the whole stays under 8 minutes even when one hangs.
 #   prepare here:  cargo build --release && mkdir -p .device && cp target/release/vitfuse .device/
@@ -70,6 +71,11 @@ for (m, b, c), r in sorted(ours.items(), key=lambda kv: str(kv[0])):
     if c == "splitk":
         print(f"{m:9} {b:>5} | splitk f32 {r['images_per_s']:8.1f} images/s: {ratio(r['images_per_s'], ips(torch, (m, b, 'fp32')))} x torch fp32,"
               f" {ratio(r['images_per_s'], ips(ours, (m, b, 'f32')))} x ours f32")
+starts = [(c[len("start-"):], r) for (m, b, c), r in ours.items() if str(c).startswith("start-")]
+if starts:
+    print("first pass of a process, vit-b16 batch 1 f32 (pipeline cache: cold = empty, warm = left by cold, nocache = off):")
+    for c, r in sorted(starts):
+        print(f"  {c:8} first {r['first_ms']:8.1f} ms, then median {r['median_ms']:8.1f} ms")
 mm = [r for r in lines("ours.jsonl") if r.get("bench") == "matmul" and "gflops" in r]
 if mm:
     print("matmul GFLOP/s (M K N: kernel dtype)")
@@ -127,6 +133,19 @@ bm() {
   fi
   printf '%s\n' "$res" | grep '^{' | sed "s/^{/{\"cfg\":\"$cfg\",/" >> "$out/ours.jsonl"
 }
+# Cold start: the first pass of a process (pipelines built) with an empty pipeline cache, then with
+# the cache it left, then with the cache off; the driver's own disk cache off for all three.
+step cold start
+pc=$(mktemp -d)
+for cfg in cold warm nocache; do
+  off=1; [ $cfg = nocache ] && off=0
+  res=$(__GL_SHADER_DISK_CACHE=0 VITFUSE_PIPELINE_CACHE=$off VITFUSE_PIPELINE_CACHE_DIR=$pc \
+    timeout 60 $bin bench model vit-b16 --batch 1 --iters 3 --dtype f32 2>> "$log") || echo "cold start $cfg failed" | tee -a "$log"
+  printf '%s\n' "$res" | grep '^{' | sed "s/^{/{\"cfg\":\"start-$cfg\",/" >> "$out/ours.jsonl"
+  printf '%s: ' "$cfg"; printf '%s\n' "$res" | grep -o '"first_ms":[0-9.]*'
+done
+ls -l "$pc" | tee -a "$log"
+
 step ours f32 and f16
 for m in vit-b16 clip-b32; do
   for b in 1 8 64; do

@@ -431,6 +431,7 @@ impl Context {
             return Ok(p.clone());
         }
         let module = self.module(k)?;
+        let t0 = std::time::Instant::now();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let p = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(k.name),
@@ -446,6 +447,7 @@ impl Context {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu { op: format!("building pipeline {}", k.name), message: e.to_string() });
         }
+        log::debug!("pipeline {} {:?} built in {:.0} ms", k.name, overrides, t0.elapsed().as_secs_f64() * 1e3);
         lock(&self.stats).pipelines_compiled += 1;
         lock(&self.pipelines).insert(key, p.clone());
         Ok(p)

@@ -197,6 +197,9 @@ pub type Split = Vec<(String, u64, f64)>;
 pub struct ModelRun {
     /// Median ms of a pass.
     pub ms: f64,
+    /// Ms of the process's first pass, result read back: the pipelines it builds included (from
+    /// the pipeline cache when one is warm), so cold and warm starts can be compared.
+    pub first_ms: f64,
     /// Device bytes the model's weights hold (the pool's buffers in use after loading).
     pub weight_bytes: u64,
     /// Per-kernel GPU time of one pass, when the context profiles.
@@ -213,7 +216,9 @@ pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize, precision: v
     m.check_batch(ctx, batch, size)?;
     let shape = m.input_shape(batch, size);
     let px = Tensor::from_slice(ctx, &shape, &seeded(shape.iter().product(), 11))?;
+    let t0 = Instant::now();
     let out = m.forward(ctx, &px)?.to_vec::<f32>(ctx)?;
+    let first_ms = t0.elapsed().as_secs_f64() * 1e3;
     anyhow::ensure!(out.iter().all(|v| v.is_finite()), "{name} produced non-finite values");
     let ms = median_ms(ctx, iters, || {
         m.forward(ctx, &px)?;
@@ -223,7 +228,7 @@ pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize, precision: v
     let _ = ctx.take_profile()?;
     m.forward(ctx, &px)?;
     let split = ctx.take_profile()?;
-    Ok(ModelRun { ms, weight_bytes, split })
+    Ok(ModelRun { ms, first_ms, weight_bytes, split })
 }
 
 /// Median wall time of `iters` runs of `f` (after one untimed run), in seconds; host work only.

@@ -878,8 +878,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opts = ContextOptions { adapter: gpu.adapter.clone(), profile, kernels, ..Default::default() };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
-            let bench::ModelRun { ms, weight_bytes, split } = bench::model(&ctx, &name, batch, iters, dtype)?;
-            let mut line = serde_json::json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "dtype": dtype.name(), "weight_bytes": weight_bytes, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
+            let bench::ModelRun { ms, first_ms, weight_bytes, split } = bench::model(&ctx, &name, batch, iters, dtype)?;
+            let mut line = serde_json::json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "dtype": dtype.name(), "weight_bytes": weight_bytes, "first_ms": first_ms, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
             if matmul.is_some() {
                 line["matmul"] = serde_json::json!(kernels.matmul.name());
             }
@@ -992,15 +992,17 @@ fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Prints the library's warnings as `warning: …` lines on stderr.
-struct Warnings;
+/// vitfuse's own log lines on stderr: warnings, or down to `$VITFUSE_LOG` (`info`, `debug`:
+/// e.g. each pipeline build and its time).
+struct Logger(log::Level);
 
-impl log::Log for Warnings {
+impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= log::Level::Warn && m.target().starts_with("vitfuse")
+        m.level() <= self.0 && m.target().starts_with("vitfuse")
     }
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
-            eprintln!("warning: {}", r.args());
+            eprintln!("{}: {}", r.level().as_str().to_lowercase(), r.args());
         }
     }
     fn flush(&self) {}
@@ -1014,7 +1016,8 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let _ = log::set_logger(&Warnings).map(|()| log::set_max_level(log::LevelFilter::Warn));
+    let level = std::env::var("VITFUSE_LOG").ok().and_then(|v| v.parse::<log::Level>().ok()).unwrap_or(log::Level::Warn);
+    let _ = log::set_logger(Box::leak(Box::new(Logger(level)))).map(|()| log::set_max_level(level.to_level_filter()));
     let cli = Cli::parse();
     if let Err(e) = run(cli).context("vitfuse") {
         let mut parts: Vec<String> = Vec::new();
