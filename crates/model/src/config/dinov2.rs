@@ -83,5 +83,5 @@ impl Dinov2Config {
 
 /// The SwiGLU hidden width for an MLP width `w`: `(int(w · 2/3) + 7) // 8 · 8`.
 pub fn swiglu_width(w: usize) -> usize {
-    ((w as f64 * 2.0 / 3.0) as usize + 7) / 8 * 8
+    ((w as f64 * 2.0 / 3.0) as usize).div_ceil(8) * 8
 }

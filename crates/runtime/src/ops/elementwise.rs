@@ -61,7 +61,7 @@ pub fn swiglu(ctx: &Context, x: &Tensor) -> Result<Tensor> {
     f32s(OP, &[x])?;
     non_empty(OP, x)?;
     let c = x.dim_back(0);
-    if x.rank() == 0 || c % 2 != 0 {
+    if x.rank() == 0 || !c.is_multiple_of(2) {
         return Err(Error::InvalidArgument { op: OP, message: format!("the last dimension of {:?} must be even ([x1 | x2])", x.shape()) });
     }
     let h = c / 2;
