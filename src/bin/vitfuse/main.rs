@@ -1002,7 +1002,14 @@ impl log::Log for Logger {
     }
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
-            eprintln!("{}: {}", r.level().as_str().to_lowercase(), r.args());
+            let level = match r.level() {
+                log::Level::Error => "error",
+                log::Level::Warn => "warning",
+                log::Level::Info => "info",
+                log::Level::Debug => "debug",
+                log::Level::Trace => "trace",
+            };
+            eprintln!("{level}: {}", r.args());
         }
     }
     fn flush(&self) {}
