@@ -15,6 +15,11 @@
 #   call:          bash scripts/device-bench.sh      (carry .gl and .device; timeout_s 540)
 #   locally:       VITFUSE_BENCH_SUMMARY_ONLY=DIR bash scripts/device-bench.sh
 #                  re-prints the table from DIR/ours.jsonl and DIR/torch.jsonl.
+#   rehearsal:     VITFUSE_BENCH_REHEARSE=1 OUT=DIR bash scripts/device-bench.sh
+#                  runs every step on this machine's adapter (lavapipe) with target/release/vitfuse,
+#                  vit-ti16 at batch 1 and 2, 1 pass each and small matmuls, so the script's
+#                  plumbing (tags, failures, summary) is checked before a GPU minute is spent
+#                  (PYTHON=a python with torch for the PyTorch step, on the CPU).
 # Files under $OUT (at most 8 come back): info.txt, selfcheck.txt, peak.jsonl, ours.jsonl (every
 # `bench model` / `bench matmul` line, tagged "cfg"), torch.jsonl, split.jsonl, summary.txt,
 # log.txt (stderr and failures of every step).
@@ -73,9 +78,9 @@ for (m, b, c), r in sorted(ours.items(), key=lambda kv: str(kv[0])):
               f" {ratio(r['images_per_s'], ips(ours, (m, b, 'f32')))} x ours f32")
 starts = [(c[len("start-"):], r) for (m, b, c), r in ours.items() if str(c).startswith("start-")]
 if starts:
-    print("first pass of a process, vit-b16 batch 1 f32 (pipeline cache: cold = empty, warm = left by cold, nocache = off):")
-    for c, r in sorted(starts):
-        print(f"  {c:8} first {r['first_ms']:8.1f} ms, then median {r['median_ms']:8.1f} ms")
+    print("first pass of a process, batch 1 f32 (pipeline cache: cold = empty, warm = left by cold, nocache = off):")
+    for c, r in sorted(starts, key=lambda cr: cr[0]):
+        print(f"  {r['model']:9} {c:8} first {r['first_ms']:8.1f} ms, then median {r['median_ms']:8.1f} ms")
 mm = [r for r in lines("ours.jsonl") if r.get("bench") == "matmul" and "gflops" in r]
 if mm:
     print("matmul GFLOP/s (M K N: kernel dtype)")
@@ -89,20 +94,32 @@ if [ -n "${VITFUSE_BENCH_SUMMARY_ONLY:-}" ]; then
   exit 0
 fi
 
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+rehearse=${VITFUSE_BENCH_REHEARSE:-}
+models="vit-b16 clip-b32"
+batches="1 8 64"
+iters=10
+mm_small="197 768 768|197 768 3072|197 3072 768|50 768 3072"
+mm_big="197 768 768|12608 768 2304|12608 768 3072|12608 3072 768"
+if [ -n "$rehearse" ]; then
+  models="vit-ti16"; batches="1 2"; iters=1
+  mm_small="197 192 192|50 192 768"; mm_big="197 192 192|394 192 768"
+  bin=target/release/vitfuse
+else
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  bin=.device/vitfuse
+fi
 export XDG_RUNTIME_DIR=/tmp PYTHONUNBUFFERED=1
-bin=.device/vitfuse
 t0=$SECONDS
 step() { echo "[$((SECONDS - t0)) s] $*" | tee -a "$log"; }
 
-nvidia-smi -L
+[ -n "$rehearse" ] || nvidia-smi -L
 step info
 timeout 60 $bin info > "$out/info.txt" 2>&1
 head -20 "$out/info.txt"
-grep -qi nvidia "$out/info.txt" || { echo "no NVIDIA adapter"; summary "$out" > "$out/summary.txt"; exit 3; }
+[ -n "$rehearse" ] || grep -qi nvidia "$out/info.txt" || { echo "no NVIDIA adapter"; summary "$out" > "$out/summary.txt"; exit 3; }
 
 step selfcheck
 timeout 150 $bin selfcheck > "$out/selfcheck.txt" 2>&1
@@ -126,7 +143,7 @@ cut -c1-200 "$out/peak.jsonl"
 bm() {
   local cfg=$1; shift
   local res rc
-  res=$(timeout 120 $bin bench model "$@" --iters 10 2>> "$log"); rc=$?
+  res=$(timeout 120 $bin bench model "$@" --iters $iters 2>> "$log"); rc=$?
   if [ $rc -ne 0 ]; then
     echo "bench model $* ($cfg) failed: exit $rc" | tee -a "$log"
     echo "{\"bench\":\"model-failed\",\"cfg\":\"$cfg\",\"args\":\"$*\",\"exit\":$rc}" >> "$out/ours.jsonl"
@@ -140,15 +157,15 @@ pc=$(mktemp -d)
 for cfg in cold warm nocache; do
   off=1; [ $cfg = nocache ] && off=0
   res=$(__GL_SHADER_DISK_CACHE=0 VITFUSE_PIPELINE_CACHE=$off VITFUSE_PIPELINE_CACHE_DIR=$pc \
-    timeout 60 $bin bench model vit-b16 --batch 1 --iters 3 --dtype f32 2>> "$log") || echo "cold start $cfg failed" | tee -a "$log"
+    timeout 60 $bin bench model ${models%% *} --batch 1 --iters $iters --dtype f32 2>> "$log") || echo "cold start $cfg failed" | tee -a "$log"
   printf '%s\n' "$res" | grep '^{' | sed "s/^{/{\"cfg\":\"start-$cfg\",/" >> "$out/ours.jsonl"
   printf '%s: ' "$cfg"; printf '%s\n' "$res" | grep -o '"first_ms":[0-9.]*'
 done
 ls -l "$pc" | tee -a "$log"
 
 step ours f32 and f16
-for m in vit-b16 clip-b32; do
-  for b in 1 8 64; do
+for m in $models; do
+  for b in $batches; do
     bm f32 "$m" --batch $b --dtype f32
     bm f16 "$m" --batch $b --dtype f16
   done
@@ -156,35 +173,39 @@ done
 
 # PyTorch before the coop runs, so that a failing experimental kernel cannot cost the baseline.
 step torch
-timeout 300 python3 tools/torch_vit_bench.py --device cuda --models vit-b16,clip-b32 --batch 1,8,64 \
+tdev=cuda; [ -n "$rehearse" ] && tdev=cpu
+timeout 300 ${PYTHON:-python3} tools/torch_vit_bench.py --device $tdev --models "${models// /,}" --batch "${batches// /,}" \
   --dtype fp32,tf32,bf16 > "$out/torch.jsonl" 2>> "$log" || echo "torch bench failed: exit $?" | tee -a "$log"
 
 step ours splitk
-for m in vit-b16 clip-b32; do bm splitk "$m" --batch 1 --dtype f32 --matmul splitk; done
-for s in "197 768 768" "197 768 3072" "197 3072 768" "50 768 3072"; do
+for m in $models; do bm splitk "$m" --batch 1 --dtype f32 --matmul splitk; done
+IFS='|' read -ra shapes <<< "$mm_small"
+for s in "${shapes[@]}"; do
   for k in shared splitk; do
     # shellcheck disable=SC2086 # $s is three numbers
-    res=$(timeout 60 $bin bench matmul $s --iters 20 --kernel $k 2>> "$log") || echo "bench matmul $s $k failed" | tee -a "$log"
+    res=$(timeout 60 $bin bench matmul $s --iters $((2 * iters)) --kernel $k 2>> "$log") || echo "bench matmul $s $k failed" | tee -a "$log"
     printf '%s\n' "$res" | grep '^{' | sed "s/^{/{\"cfg\":\"matmul\",/" >> "$out/ours.jsonl"
   done
 done
 
 step ours coop
-for m in vit-b16 clip-b32; do
-  for b in 1 8 64; do bm coop "$m" --batch $b --dtype f16 --matmul coop; done
+for m in $models; do
+  for b in $batches; do bm coop "$m" --batch $b --dtype f16 --matmul coop; done
 done
-for s in "197 768 768" "12608 768 2304" "12608 768 3072" "12608 3072 768"; do
+IFS='|' read -ra shapes <<< "$mm_big"
+for s in "${shapes[@]}"; do
   for k in wide coop; do
     # shellcheck disable=SC2086 # $s is three numbers
-    res=$(timeout 60 $bin bench matmul $s --iters 20 --kernel $k --dtype f16 2>> "$log") \
+    res=$(timeout 60 $bin bench matmul $s --iters $((2 * iters)) --kernel $k --dtype f16 2>> "$log") \
       || echo "bench matmul $s $k failed" | tee -a "$log"
     printf '%s\n' "$res" | grep '^{' | sed "s/^{/{\"cfg\":\"matmul\",/" >> "$out/ours.jsonl"
   done
 done
 
 step split
-timeout 90 $bin bench model vit-b16 --batch 64 --iters 3 --dtype f16 --matmul coop --profile > "$out/split.jsonl" 2>> "$log"
-timeout 90 $bin bench model vit-b16 --batch 64 --iters 3 --dtype f16 --profile >> "$out/split.jsonl" 2>> "$log"
+big=${batches##* }
+timeout 90 $bin bench model ${models%% *} --batch $big --iters $iters --dtype f16 --matmul coop --profile > "$out/split.jsonl" 2>> "$log"
+timeout 90 $bin bench model ${models%% *} --batch $big --iters $iters --dtype f16 --profile >> "$out/split.jsonl" 2>> "$log"
 grep -Ev '"share": *0(\.0*)?[,}]' "$out/split.jsonl" | sed 's/"adapter":"NVIDIA H200",//' | cut -c1-170
 
 step summary
