@@ -55,8 +55,8 @@ kernel!(CONCAT_TOKENS, "concat_tokens", unchecked = false);
 kernel!(TAKE_TOKENS, "take_tokens", unchecked = false);
 kernel!(L2_NORMALIZE, "l2_normalize", unchecked = false);
 kernel!(SWIGLU, "swiglu", unchecked = false);
-kernel!(PEAK_FMA_F32, "peak_fma_f32", unchecked = true);
-kernel!(PEAK_FMA_F16, "peak_fma_f16", unchecked = true);
+kernel!(PEAK_FMA_F32, "peak_fma_f32", "peak_fma", ["peak_f32"], unchecked = true);
+kernel!(PEAK_FMA_F16, "peak_fma_f16", "peak_fma", ["peak_f16"], unchecked = true);
 kernel!(COPY_BANDWIDTH, "copy_bandwidth", unchecked = true);
 
 /// Every kernel that builds without optional features (not those of `NEEDS_SUBGROUP`,

@@ -26,7 +26,7 @@ struct FmaParams {
 }
 
 /// `n` invocations of `4 · iters` rounds of `acc = fma(acc, mul, add)` over 8 vec4 accumulators
-/// each (see `shaders/runtime/peak_fma_f32.wgsl`); out (n) holds each invocation's sum of lanes.
+/// each (see `shaders/runtime/peak_fma.wgsl`); out (n) holds each invocation's sum of lanes.
 /// Flops: `2 · FMA_PER_ITER · n · iters`.
 pub fn fma(ctx: &Context, precision: Precision, n: usize, iters: u32, mul: f32, add: f32) -> Result<Tensor> {
     const OP: &str = "peak_fma";
