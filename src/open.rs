@@ -55,7 +55,7 @@ impl Options {
     /// cannot read f16).
     pub(crate) fn precision_for(&self, weights: &Weights, ctx: &Context) -> Precision {
         self.precision.unwrap_or(match weights.float_dtype() {
-            Some(vitfuse_model::weights::Dtype::F16) if ctx.reads_f16() => Precision::F16,
+            Some(vitfuse_model::weights::Dtype::F16) if ctx.reads_f16() => Precision::F16Weights,
             _ => Precision::F32,
         })
     }

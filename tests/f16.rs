@@ -141,14 +141,20 @@ fn an_f16_checkpoint_defaults_to_f16_weights_with_the_f32_results() {
     let clip = demo.path().join("clip");
     let dev = vitfuse::Device::shared().unwrap();
     let auto = vitfuse::Model::open_with(&clip, &Options::new().device(dev.clone())).unwrap();
-    assert_eq!(auto.precision(), Precision::F16);
-    let f32_fixture = vitfuse::Model::open_with(fixture("clip_tiny"), &Options::new().device(dev.clone())).unwrap();
+    assert_eq!(auto.precision(), Precision::F16Weights);
+    let f32_fixture =
+        vitfuse::Model::open_with(fixture("clip_tiny"), &Options::new().device(dev.clone()))
+            .unwrap();
     assert_eq!(f32_fixture.precision(), Precision::F32);
     let texts = ["a small red circle", "a large blue star on the left"];
     let embed = |p: Precision| {
         let enc = DualEncoder::open_with(&clip, &Options::new().device(dev.clone()).precision(p)).unwrap();
         enc.embed_texts(&texts).unwrap()
     };
-    let (a, b) = (embed(Precision::F32), embed(Precision::F16));
-    assert_eq!(a.as_slice(), b.as_slice(), "f16 checkpoint: f16 and f32 storage must give the same embeddings");
+    let (a, b) = (embed(Precision::F32), embed(Precision::F16Weights));
+    assert_eq!(
+        a.as_slice(),
+        b.as_slice(),
+        "f16 checkpoint: f16 and f32 storage must give the same embeddings"
+    );
 }

@@ -22,6 +22,8 @@
 // vec4 chunks per head (>= ceil(HS / 4)); one kernel per head-size bound, as WGSL sizes private
 // arrays with constants only.
 // Every index is clamped or guarded against the dims in Params (registered unchecked).
+// Prepended first: shaders/runtime/io_f32.wgsl or io_f16.wgsl (XT = YT, the element type of q,
+// k, v and out; f16 is widened exactly, and scores, the online softmax and the P·V sums are f32).
 
 struct Params {
     b: u32, nh: u32, tq: u32, tk: u32,
@@ -37,11 +39,11 @@ override SMEM: bool = true;
 override KV_LEN: u32 = BK * HS4;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<XT>;
+@group(0) @binding(2) var<storage, read> k: array<XT>;
+@group(0) @binding(3) var<storage, read> v: array<XT>;
 @group(0) @binding(4) var<storage, read> mask: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
 
 var<workgroup> ks: array<vec4<f32>, KV_LEN>;
 var<workgroup> vs: array<vec4<f32>, KV_LEN>;
@@ -52,15 +54,15 @@ var<workgroup> vs: array<vec4<f32>, KV_LEN>;
 fn live4(rem: u32) -> vec4<bool> { return vec4<bool>(true, rem > 1u, rem > 2u, rem > 3u); }
 fn ldq(o: u32, rem: u32) -> vec4<f32> {
     let e = rem - 1u;
-    return select(vec4<f32>(0.0), vec4<f32>(q[o], q[o + min(1u, e)], q[o + min(2u, e)], q[o + min(3u, e)]), live4(rem));
+    return select(vec4<f32>(0.0), vec4<f32>(vec4<XT>(q[o], q[o + min(1u, e)], q[o + min(2u, e)], q[o + min(3u, e)])), live4(rem));
 }
 fn ldk(o: u32, rem: u32) -> vec4<f32> {
     let e = rem - 1u;
-    return select(vec4<f32>(0.0), vec4<f32>(k[o], k[o + min(1u, e)], k[o + min(2u, e)], k[o + min(3u, e)]), live4(rem));
+    return select(vec4<f32>(0.0), vec4<f32>(vec4<XT>(k[o], k[o + min(1u, e)], k[o + min(2u, e)], k[o + min(3u, e)])), live4(rem));
 }
 fn ldv(o: u32, rem: u32) -> vec4<f32> {
     let e = rem - 1u;
-    return select(vec4<f32>(0.0), vec4<f32>(v[o], v[o + min(1u, e)], v[o + min(2u, e)], v[o + min(3u, e)]), live4(rem));
+    return select(vec4<f32>(0.0), vec4<f32>(vec4<XT>(v[o], v[o + min(1u, e)], v[o + min(2u, e)], v[o + min(3u, e)])), live4(rem));
 }
 
 @compute @workgroup_size(WG)
@@ -175,9 +177,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let r = acc[c] * inv;
         let o = orow + 4u * c;
         let rem = p.hs - 4u * c;
-        out[o] = r.x;
-        if (rem > 1u) { out[o + 1u] = r.y; }
-        if (rem > 2u) { out[o + 2u] = r.z; }
-        if (rem > 3u) { out[o + 3u] = r.w; }
+        out[o] = y_of(r.x);
+        if (rem > 1u) { out[o + 1u] = y_of(r.y); }
+        if (rem > 2u) { out[o + 2u] = y_of(r.z); }
+        if (rem > 3u) { out[o + 3u] = y_of(r.w); }
     }
 }

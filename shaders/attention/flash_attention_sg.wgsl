@@ -23,6 +23,8 @@
 // linearised over (x, y, z). Prepended at build time: `const HS4: u32`, the vec4 chunks per head
 // (>= ceil(HS / 4)).
 // Every index is clamped or guarded against the dims in Params (registered unchecked).
+// Prepended first: shaders/runtime/io_f32.wgsl or io_f16.wgsl (XT = YT, the element type of q,
+// k, v and out; f16 is widened exactly, and scores, the online softmax and the P·V sums are f32).
 
 struct Params {
     b: u32, nh: u32, tq: u32, tk: u32,
@@ -34,26 +36,26 @@ struct Params {
 const QB: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<XT>;
+@group(0) @binding(2) var<storage, read> k: array<XT>;
+@group(0) @binding(3) var<storage, read> v: array<XT>;
 @group(0) @binding(4) var<storage, read> mask: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
 
 // The four elements at o of which the first rem belong to the head; the rest read as zero
 // (indices clamped into the head, extra lanes selected away).
 fn live4(rem: u32) -> vec4<bool> { return vec4<bool>(true, rem > 1u, rem > 2u, rem > 3u); }
 fn ldq(o: u32, rem: u32) -> vec4<f32> {
     let e = rem - 1u;
-    return select(vec4<f32>(0.0), vec4<f32>(q[o], q[o + min(1u, e)], q[o + min(2u, e)], q[o + min(3u, e)]), live4(rem));
+    return select(vec4<f32>(0.0), vec4<f32>(vec4<XT>(q[o], q[o + min(1u, e)], q[o + min(2u, e)], q[o + min(3u, e)])), live4(rem));
 }
 fn ldk(o: u32, rem: u32) -> vec4<f32> {
     let e = rem - 1u;
-    return select(vec4<f32>(0.0), vec4<f32>(k[o], k[o + min(1u, e)], k[o + min(2u, e)], k[o + min(3u, e)]), live4(rem));
+    return select(vec4<f32>(0.0), vec4<f32>(vec4<XT>(k[o], k[o + min(1u, e)], k[o + min(2u, e)], k[o + min(3u, e)])), live4(rem));
 }
 fn ldv(o: u32, rem: u32) -> vec4<f32> {
     let e = rem - 1u;
-    return select(vec4<f32>(0.0), vec4<f32>(v[o], v[o + min(1u, e)], v[o + min(2u, e)], v[o + min(3u, e)]), live4(rem));
+    return select(vec4<f32>(0.0), vec4<f32>(vec4<XT>(v[o], v[o + min(1u, e)], v[o + min(2u, e)], v[o + min(3u, e)])), live4(rem));
 }
 
 // Lanes 0..3 (lo) or 4..7 (hi) of x, one lane per matrix column.
@@ -171,10 +173,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 let x = acc[c][r] * inv[r];
                 let o = orow + 4u * c;
                 let rem = p.hs - 4u * c;
-                out[o] = x.x;
-                if (rem > 1u) { out[o + 1u] = x.y; }
-                if (rem > 2u) { out[o + 2u] = x.z; }
-                if (rem > 3u) { out[o + 3u] = x.w; }
+                out[o] = y_of(x.x);
+                if (rem > 1u) { out[o + 1u] = y_of(x.y); }
+                if (rem > 2u) { out[o + 2u] = y_of(x.z); }
+                if (rem > 3u) { out[o + 3u] = y_of(x.w); }
             }
         }
     }

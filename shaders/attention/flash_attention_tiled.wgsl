@@ -25,6 +25,8 @@
 // linearised over (x, y, z). Every index is guarded against the dims in Params.
 // Prepended at build time: row_max4 / row_sum4 over the 16 lanes of a row group, from
 // flash_rows_subgroup.wgsl (subgroups of >= 16 lanes) or flash_rows_shared.wgsl.
+// Prepended first: shaders/runtime/io_f32.wgsl or io_f16.wgsl (XT = YT, the element type of q,
+// k, v and out; f16 is widened exactly, and scores, the online softmax and the P·V sums are f32).
 
 struct Params {
     b: u32, nh: u32, tq: u32, tk: u32,
@@ -38,11 +40,11 @@ const BKV: u32 = 32u;  // keys per tile
 const D: u32 = 64u;    // head columns staged (head size <= D)
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<XT>;
+@group(0) @binding(2) var<storage, read> k: array<XT>;
+@group(0) @binding(3) var<storage, read> v: array<XT>;
 @group(0) @binding(4) var<storage, read> mask: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
 
 var<workgroup> qs: array<f32, 4096>;  // [query * D + d]
 var<workgroup> ks: array<f32, 2048>;  // K: [d * BKV + (key ^ (d % 32))]; then P: [query * BKV + key]
@@ -73,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let d = e % D;
         var x = 0.0;
         if (q0 + qi < p.tq && d < p.hs) {
-            x = q[(b * p.tq + q0 + qi) * p.q_stride + p.q_off + h * p.hs + d] * p.scale;
+            x = f32(q[(b * p.tq + q0 + qi) * p.q_stride + p.q_off + h * p.hs + d]) * p.scale;
         }
         qs[qi * D + d] = x;
     }
@@ -95,8 +97,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             var vx = 0.0;
             if (kt + kj < kend && d < p.hs) {
                 let row = b * p.tk + kt + kj;
-                kx = k[row * p.k_stride + p.k_off + h * p.hs + d];
-                vx = v[row * p.v_stride + p.v_off + h * p.hs + d];
+                kx = f32(k[row * p.k_stride + p.k_off + h * p.hs + d]);
+                vx = f32(v[row * p.v_stride + p.v_off + h * p.hs + d]);
             }
             ks[d * BKV + (kj ^ (d % 32u))] = kx;
             vs[kj * D + d] = vx;
@@ -169,7 +171,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if (qi < p.tq) {
             for (var j = 0u; j < 4u; j++) {
                 let d = tx + 16u * j;
-                if (d < p.hs) { out[(b * p.tq + qi) * p.nh * p.hs + h * p.hs + d] = acc[i][j] * inv; }
+                if (d < p.hs) { out[(b * p.tq + qi) * p.nh * p.hs + h * p.hs + d] = y_of(acc[i][j] * inv); }
             }
         }
     }

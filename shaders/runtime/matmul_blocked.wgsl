@@ -16,7 +16,9 @@
 //           4 res:  (B, M, N)       read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: B * ceil(M / 16) * ceil(N / 128) workgroups of 8, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()), then weights_f32x4.wgsl or
+// Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
+// io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
+// activation.wgsl (activate()), then weights_f32x4.wgsl or
 // weights_f16x4.wgsl (binding 2 `w` and its reader wv4(): f32 or f16 weights).
 
 struct Params {
@@ -28,11 +30,11 @@ const TM: u32 = 16u;
 const TN: u32 = 128u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a: array<vec4<XT>>;
 // binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<YT>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
 
 // Per-invocation state shared by the helpers below.
 var<private> m0: u32;   // first row of the tile, within batch b
@@ -46,7 +48,7 @@ var<private> lane: u32;
 fn a4t(r: u32, c: u32) -> mat4x4<f32> {
     let o = vec4<u32>(bm) + min(vec4<u32>(m0 + r) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m - 1u));
     let rows = o * k4 + vec4<u32>(c);
-    return transpose(mat4x4<f32>(a[rows.x], a[rows.y], a[rows.z], a[rows.w]));
+    return transpose(mat4x4<f32>(vec4<f32>(a[rows.x]), vec4<f32>(a[rows.y]), vec4<f32>(a[rows.z]), vec4<f32>(a[rows.w])));
 }
 
 // Chunk c of this lane's columns 4q..4q+3 (clamped to the last column), one per matrix column.
@@ -68,8 +70,8 @@ fn store(c: mat4x4<f32>, r: u32, q: u32) {
             if ((p.flags & 1u) != 0u) { v += bias[n]; }
             v = activate(v, p.act);
             let o = (bm + m) * p.n + n;
-            if ((p.flags & 2u) != 0u) { v += res[o]; }
-            out[o] = v;
+            if ((p.flags & 2u) != 0u) { v += f32(res[o]); }
+            out[o] = y_of(v);
         }
     }
 }

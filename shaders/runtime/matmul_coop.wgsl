@@ -47,8 +47,10 @@
 //           5 out:  (B, M, N)       f32
 // Grid: B * ceil(M / 128) * ceil(N / 128) workgroups of 256, linearised over (x, y, z):
 // g = wid.x + nwg.x * (wid.y + nwg.y * wid.z); N tiles vary fastest.
-// Prepended at build time: coop_enable.wgsl (the enable directives, first), then
-// activation.wgsl (activate()).
+// Prepended at build time: coop_enable.wgsl (the enable directives, first), then an io
+// prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or io_f32_f16.wgsl: XT, the element type
+// of a; YT, that of res and out; y_of()), then
+// activation.wgsl (activate()). An f16 a is staged unchanged.
 // CPU twin: the f32 matmul of f16(a) and the f16 W (each product exact in f32, sums in f32).
 // Tolerance against an f64 reference computed from the f32 a and the same f16 W, with
 // S = sum_k |a[k] W[n, k]| (in f64), u = 2^-11 (f32 -> f16 round to nearest; 2^-10 if a driver
@@ -78,11 +80,11 @@ const LD: u32 = 40u;   // row stride of the staged tiles, in halves (BK + 8)
 const LDC: u32 = 20u;  // row stride of a subgroup's epilogue scratch, in floats
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a: array<vec4<XT>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<f16>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<YT>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
 
 var<workgroup> a_tile: array<f16, 5120>;  // [row][k], TM x LD
 var<workgroup> w_tile: array<f16, 5120>;  // [row of W = output column][k], TN x LD
@@ -92,7 +94,7 @@ var<workgroup> c_tile: array<f32, 2560>;  // 8 subgroups x [16 rows][LDC]
 // the last row or past K. The index is clamped to 0 rather than branched around.
 fn load_a(base: u32, r: u32, rows: u32, k: u32) -> vec4<f32> {
     let ok = r < rows && k < p.k;
-    return select(vec4<f32>(0.0), a[select(0u, ((base + r) * p.k + k) / 4u, ok)], ok);
+    return select(vec4<f32>(0.0), vec4<f32>(a[select(0u, ((base + r) * p.k + k) / 4u, ok)]), ok);
 }
 
 fn load_w(base: u32, r: u32, rows: u32, k: u32) -> vec4<f16> {
@@ -229,8 +231,8 @@ fn emit(b: u32, r0: u32, c0: u32, cs: u32, lane: u32) {
             if ((p.flags & 1u) != 0u) { x += bias[n]; }
             x = activate(x, p.act);
             let o = (b * p.m + m) * p.n + n;
-            if ((p.flags & 2u) != 0u) { x += res[o]; }
-            out[o] = x;
+            if ((p.flags & 2u) != 0u) { x += f32(res[o]); }
+            out[o] = y_of(x);
         }
     }
 }

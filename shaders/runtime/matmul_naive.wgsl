@@ -8,7 +8,9 @@
 //           4 res:  (B, M, N)   read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: ceil(B*M*N / 64) workgroups of 64, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()), then weights_f32.wgsl or
+// Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
+// io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
+// activation.wgsl (activate()), then weights_f32.wgsl or
 // weights_f16.wgsl (binding 2 `w` and its reader wv1(): f32 or f16 weights).
 
 struct Params {
@@ -17,11 +19,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<XT>;
 // binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<YT>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -39,11 +41,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var k = 0u; k < p.k; k++) {
         var wv: f32;
         if (kn) { wv = wv1(wb + k * p.n + n); } else { wv = wv1(wb + n * p.k + k); }
-        acc += a[bm * p.k + k] * wv;
+        acc += f32(a[bm * p.k + k]) * wv;
     }
     var v = acc * p.alpha;
     if ((p.flags & 1u) != 0u) { v += bias[n]; }
     v = activate(v, p.act);
-    if ((p.flags & 2u) != 0u) { v += res[idx]; }
-    out[idx] = v;
+    if ((p.flags & 2u) != 0u) { v += f32(res[idx]); }
+    out[idx] = y_of(v);
 }

@@ -20,7 +20,9 @@
 //           5 out:  (B, M, N); (S, B, M, N) partial sums when p.splits > 1
 // Grid: S * B * ceil(M / 64) * ceil(N / 64) workgroups of 16 x 16 (S = max(p.splits, 1)),
 // linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()), then weights_f32.wgsl or
+// Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
+// io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
+// activation.wgsl (activate()), then weights_f32.wgsl or
 // weights_f16.wgsl (binding 2 `w` and its reader wv1(): f32 or f16 weights).
 
 struct Params {
@@ -32,11 +34,11 @@ const T: u32 = 64u;   // tile rows = tile columns
 const BK: u32 = 16u;  // K step
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<XT>;
 // binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<YT>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
 
 var<workgroup> a_tile: array<array<f32, T>, BK>;  // [k][row]
 var<workgroup> w_tile: array<array<f32, T>, BK>;  // [k][column]
@@ -71,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let kk = e % BK;
             let k = k0 + kk;
             var av = 0.0;
-            if (m0 + r < p.m && k < k_end) { av = a[(b * p.m + m0 + r) * p.k + k]; }
+            if (m0 + r < p.m && k < k_end) { av = f32(a[(b * p.m + m0 + r) * p.k + k]); }
             a_tile[kk][r] = av;
             var wv = 0.0;
             if (n0 + r < p.n && k < k_end) { wv = wv1((wb + n0 + r) * p.k + k); }
@@ -99,15 +101,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let n = n0 + lid.x + 16u * j;
             if (n >= p.n) { continue; }
             if (splits > 1u) {
-                out[((g / tiles) * p.batch * p.m + b * p.m + m) * p.n + n] = acc[i][j];
+                out[((g / tiles) * p.batch * p.m + b * p.m + m) * p.n + n] = y_of(acc[i][j]);
                 continue;
             }
             var v = acc[i][j] * p.alpha;
             if ((p.flags & 1u) != 0u) { v += bias[n]; }
             v = activate(v, p.act);
             let o = (b * p.m + m) * p.n + n;
-            if ((p.flags & 2u) != 0u) { v += res[o]; }
-            out[o] = v;
+            if ((p.flags & 2u) != 0u) { v += f32(res[o]); }
+            out[o] = y_of(v);
         }
     }
 }

@@ -20,7 +20,9 @@
 //           4 res:  (B, M, N)       read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: B * ceil(M / 24) * ceil(N / 64) workgroups of 8, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()), then weights_f32x4.wgsl or
+// Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
+// io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
+// activation.wgsl (activate()), then weights_f32x4.wgsl or
 // weights_f16x4.wgsl (binding 2 `w` and its reader wv4(): f32 or f16 weights).
 
 struct Params {
@@ -32,11 +34,11 @@ const TM: u32 = 24u;
 const TN: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a: array<vec4<XT>>;
 // binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<YT>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
 
 // Per-invocation state shared by the helpers below (all indexed with constants).
 var<private> m0: u32;          // first row of the tile, within batch b
@@ -73,7 +75,7 @@ fn arow(i: u32) -> u32 {
 
 // Chunk c of tile rows r..r+3, one row per column.
 fn a4(r: u32, c: u32) -> mat4x4<f32> {
-    return mat4x4<f32>(a[arow(r) + c], a[arow(r + 1u) + c], a[arow(r + 2u) + c], a[arow(r + 3u) + c]);
+    return mat4x4<f32>(vec4<f32>(a[arow(r) + c]), vec4<f32>(a[arow(r + 1u) + c]), vec4<f32>(a[arow(r + 2u) + c]), vec4<f32>(a[arow(r + 3u) + c]));
 }
 
 // Chunk c of 4 of this lane's columns (offsets o), one column per matrix column.
@@ -123,8 +125,8 @@ fn store(c: mat4x4<f32>, r: u32, g: u32) {
             if ((p.flags & 1u) != 0u) { v += bias[n]; }
             v = activate(v, p.act);
             let o = (bm + m) * p.n + n;
-            if ((p.flags & 2u) != 0u) { v += res[o]; }
-            out[o] = v;
+            if ((p.flags & 2u) != 0u) { v += f32(res[o]); }
+            out[o] = y_of(v);
         }
     }
 }

@@ -12,7 +12,9 @@
 //           4 res:  (B, M, N) read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: B * ceil(M / RM) * ceil(N / (WG * RN)) workgroups of WG, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()), then weights_f32.wgsl or
+// Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
+// io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
+// activation.wgsl (activate()), then weights_f32.wgsl or
 // weights_f16.wgsl (binding 2 `w` and its reader wv1(): f32 or f16 weights).
 
 struct Params {
@@ -25,11 +27,11 @@ const RN: u32 = 4u;
 override WG: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<XT>;
 // binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<YT>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -58,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         var av: array<vec4<f32>, RM>;
         for (var i = 0u; i < RM; i++) {
             let o = arow[i] + k;
-            av[i] = vec4<f32>(a[o], a[o + 1u], a[o + 2u], a[o + 3u]);
+            av[i] = vec4<f32>(f32(a[o]), f32(a[o + 1u]), f32(a[o + 2u]), f32(a[o + 3u]));
         }
         for (var j = 0u; j < RN; j++) {
             let o = wrow[j] + k;
@@ -69,7 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var k = k4; k < p.k; k++) {
         for (var j = 0u; j < RN; j++) {
             let wv = wv1(wrow[j] + k);
-            for (var i = 0u; i < RM; i++) { acc[i][j] += a[arow[i] + k] * wv; }
+            for (var i = 0u; i < RM; i++) { acc[i][j] += f32(a[arow[i] + k]) * wv; }
         }
     }
 
@@ -83,8 +85,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             if ((p.flags & 1u) != 0u) { v += bias[n]; }
             v = activate(v, p.act);
             let o = (b * p.m + m) * p.n + n;
-            if ((p.flags & 2u) != 0u) { v += res[o]; }
-            out[o] = v;
+            if ((p.flags & 2u) != 0u) { v += f32(res[o]); }
+            out[o] = y_of(v);
         }
     }
 }

@@ -16,7 +16,9 @@
 //           4 res:  (B, M, N) read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
 // Grid: B * ceil(M / 128) * ceil(N / 128) workgroups of 16 x 16, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()), then weights_f32x4.wgsl or
+// Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
+// io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
+// activation.wgsl (activate()), then weights_f32x4.wgsl or
 // weights_f16x4.wgsl (binding 2 `w` and its reader wv4(): f32 or f16 weights).
 
 struct Params {
@@ -28,11 +30,11 @@ const T: u32 = 128u;  // tile rows = tile columns
 const BK: u32 = 8u;   // K step
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a: array<vec4<XT>>;
 // binding 2 (w) comes from the weights prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<YT>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
 
 var<workgroup> a_tile: array<f32, 1024>;  // [k][row], k-major, BK x T
 var<workgroup> w_tile: array<f32, 1024>;  // [k][column]
@@ -47,7 +49,7 @@ fn tile4(of_a: bool, i: u32) -> vec4<f32> {
 // The vec4 at (row r, k chunk k4) of a row-major (rows, K) operand starting at row `base`,
 // zero past the last row or past K.
 fn load_a(base: u32, r: u32, rows: u32, k: u32) -> vec4<f32> {
-    if (r < rows && k < p.k) { return a[((base + r) * p.k + k) / 4u]; }
+    if (r < rows && k < p.k) { return vec4<f32>(a[((base + r) * p.k + k) / 4u]); }
     return vec4<f32>(0.0);
 }
 
@@ -136,7 +138,7 @@ fn store(b: u32, m: u32, n: u32, v: vec4<f32>) {
         if ((p.flags & 1u) != 0u) { x += bias[c]; }
         x = activate(x, p.act);
         let o = (b * p.m + m) * p.n + c;
-        if ((p.flags & 2u) != 0u) { x += res[o]; }
-        out[o] = x;
+        if ((p.flags & 2u) != 0u) { x += f32(res[o]); }
+        out[o] = y_of(x);
     }
 }

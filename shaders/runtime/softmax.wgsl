@@ -6,6 +6,8 @@
 //           2 mask: (G * mask_rows, C) read when has_mask = 1, else a dummy
 //           3 out:  (R, C)
 // Grid: R workgroups of WG, linearised over (x, y, z).
+// Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
+// io_f32_f16.wgsl): XT, the element type of x; YT, that of out; every sum is f32.
 
 struct Params {
     rows: u32, cols: u32, scale: f32, has_mask: u32,
@@ -15,9 +17,9 @@ struct Params {
 override WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<XT>;
 @group(0) @binding(2) var<storage, read> mask: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<YT>;
 
 var<workgroup> red: array<f32, WG>;
 
@@ -44,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let mbase = ((row / p.rows_per_group) * p.mask_rows + row % p.mask_rows) * p.cols;
     var mx = bitcast<f32>(0xff800000u); // -inf
     for (var c = li; c < p.cols; c += WG) {
-        var v = x[base + c] * p.scale;
+        var v = f32(x[base + c]) * p.scale;
         if (p.has_mask != 0u) { v += mask[mbase + c]; }
         mx = max(mx, v);
     }
@@ -52,14 +54,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let dead = rmax < -3.4028235e38; // only -inf is below the lowest finite f32
     var s = 0.0;
     for (var c = li; c < p.cols; c += WG) {
-        var v = x[base + c] * p.scale;
+        var v = f32(x[base + c]) * p.scale;
         if (p.has_mask != 0u) { v += mask[mbase + c]; }
         s += select(exp(v - rmax), 0.0, dead);
     }
     let total = reduce(s, li, false);
     for (var c = li; c < p.cols; c += WG) {
-        var v = x[base + c] * p.scale;
+        var v = f32(x[base + c]) * p.scale;
         if (p.has_mask != 0u) { v += mask[mbase + c]; }
-        out[base + c] = select(exp(v - rmax) / total, 0.0, dead);
+        out[base + c] = y_of(select(exp(v - rmax) / total, 0.0, dead));
     }
 }

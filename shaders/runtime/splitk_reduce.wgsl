@@ -8,7 +8,8 @@
 //           3 res:  (B, M, N)   read when flags bit 1, else a dummy
 //           4 out:  (B, M, N)
 // Grid: ceil(total / 256) workgroups of 256, linearised over (x, y, z).
-// Prepended at build time: activation.wgsl (activate()).
+// Prepended at build time: io_f32.wgsl or io_f32_f16.wgsl (YT: the element type of res and
+// out; part is always f32), then activation.wgsl (activate()).
 
 struct Params {
     total: u32, n: u32, splits: u32, flags: u32,
@@ -18,8 +19,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> res: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> res: array<YT>;
+@group(0) @binding(4) var<storage, read_write> out: array<YT>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -31,6 +32,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     v *= p.alpha;
     if ((p.flags & 1u) != 0u) { v += bias[i % p.n]; }
     v = activate(v, p.act);
-    if ((p.flags & 2u) != 0u) { v += res[i]; }
-    out[i] = v;
+    if ((p.flags & 2u) != 0u) { v += f32(res[i]); }
+    out[i] = y_of(v);
 }

@@ -23,56 +23,129 @@ use vitfuse_runtime::{DType, Kernel};
 
 /// The WGSL kernels of this crate (one file per kernel under `shaders/attention/`).
 pub mod kernels {
-    use super::Kernel;
+    use super::{DType, Kernel};
 
+    macro_rules! io {
+        (f32) => {
+            include_str!("../../../shaders/runtime/io_f32.wgsl")
+        };
+        (f16) => {
+            include_str!("../../../shaders/runtime/io_f16.wgsl")
+        };
+    }
+
+    // One pipeline per activation type, [f32, f16] (index [`io_index`]): the io prelude first
+    // (its `enable f16;` must precede every declaration), then the head-size constant.
     macro_rules! flash {
-        ($name:ident, $file:literal, $hs4:literal) => {
-            /// Fused attention for head sizes up to 4·HS4; indexing is clamped or guarded
-            /// against its params (see the shader's header).
-            pub const $name: Kernel = Kernel {
-                name: $file,
-                source: concat!(
-                    "const HS4: u32 = ",
-                    $hs4,
-                    "u;\n",
-                    include_str!("../../../shaders/attention/flash_attention.wgsl")
-                ),
-                unchecked: true,
-            };
+        ($name:ident, $label:literal, $file:literal, $hs4:literal, $doc:literal) => {
+            #[doc = $doc]
+            pub const $name: [Kernel; 2] = [
+                Kernel {
+                    name: $label,
+                    source: concat!(
+                        io!(f32),
+                        "const HS4: u32 = ",
+                        $hs4,
+                        "u;\n",
+                        include_str!(concat!("../../../shaders/attention/", $file, ".wgsl"))
+                    ),
+                    unchecked: true,
+                },
+                Kernel {
+                    name: concat!($label, "_hh"),
+                    source: concat!(
+                        io!(f16),
+                        "const HS4: u32 = ",
+                        $hs4,
+                        "u;\n",
+                        include_str!(concat!("../../../shaders/attention/", $file, ".wgsl"))
+                    ),
+                    unchecked: true,
+                },
+            ];
         };
     }
-    flash!(FLASH_ATTENTION_HS4, "flash_attention_hs4", 1);
-    flash!(FLASH_ATTENTION_HS8, "flash_attention_hs8", 2);
-    flash!(FLASH_ATTENTION_HS16, "flash_attention_hs16", 4);
-    flash!(FLASH_ATTENTION_HS32, "flash_attention_hs32", 8);
-    flash!(FLASH_ATTENTION_HS64, "flash_attention_hs64", 16);
-    flash!(FLASH_ATTENTION_HS128, "flash_attention_hs128", 32);
+    flash!(FLASH_ATTENTION_HS4, "flash_attention_hs4", "flash_attention", 1, "Fused attention for head sizes up to 4 (f32, f16 activations); indexing is clamped or guarded against its params (see the shader's header).");
+    flash!(
+        FLASH_ATTENTION_HS8,
+        "flash_attention_hs8",
+        "flash_attention",
+        2,
+        "Fused attention for head sizes up to 8 (f32, f16 activations)."
+    );
+    flash!(
+        FLASH_ATTENTION_HS16,
+        "flash_attention_hs16",
+        "flash_attention",
+        4,
+        "Fused attention for head sizes up to 16 (f32, f16 activations)."
+    );
+    flash!(
+        FLASH_ATTENTION_HS32,
+        "flash_attention_hs32",
+        "flash_attention",
+        8,
+        "Fused attention for head sizes up to 32 (f32, f16 activations)."
+    );
+    flash!(
+        FLASH_ATTENTION_HS64,
+        "flash_attention_hs64",
+        "flash_attention",
+        16,
+        "Fused attention for head sizes up to 64 (f32, f16 activations)."
+    );
+    flash!(
+        FLASH_ATTENTION_HS128,
+        "flash_attention_hs128",
+        "flash_attention",
+        32,
+        "Fused attention for head sizes up to 128 (f32, f16 activations)."
+    );
+    flash!(FLASH_ATTENTION_SG_HS4, "flash_attention_sg_hs4", "flash_attention_sg", 1, "Fused attention for software adapters with subgroups of at least 8 lanes, head sizes up to 4 (f32, f16 activations; see the shader's header).");
+    flash!(
+        FLASH_ATTENTION_SG_HS8,
+        "flash_attention_sg_hs8",
+        "flash_attention_sg",
+        2,
+        "The subgroup kernel for head sizes up to 8."
+    );
+    flash!(
+        FLASH_ATTENTION_SG_HS16,
+        "flash_attention_sg_hs16",
+        "flash_attention_sg",
+        4,
+        "The subgroup kernel for head sizes up to 16."
+    );
+    flash!(
+        FLASH_ATTENTION_SG_HS32,
+        "flash_attention_sg_hs32",
+        "flash_attention_sg",
+        8,
+        "The subgroup kernel for head sizes up to 32."
+    );
+    flash!(
+        FLASH_ATTENTION_SG_HS64,
+        "flash_attention_sg_hs64",
+        "flash_attention_sg",
+        16,
+        "The subgroup kernel for head sizes up to 64."
+    );
+    flash!(
+        FLASH_ATTENTION_SG_HS128,
+        "flash_attention_sg_hs128",
+        "flash_attention_sg",
+        32,
+        "The subgroup kernel for head sizes up to 128."
+    );
 
-    macro_rules! flash_sg {
-        ($name:ident, $file:literal, $hs4:literal) => {
-            /// Fused attention for software adapters with subgroups of at least 8 lanes, head
-            /// sizes up to 4·HS4 (see the shader's header).
-            pub const $name: Kernel = Kernel {
-                name: $file,
-                source: concat!(
-                    "const HS4: u32 = ",
-                    $hs4,
-                    "u;\n",
-                    include_str!("../../../shaders/attention/flash_attention_sg.wgsl")
-                ),
-                unchecked: true,
-            };
-        };
+    /// Index of the pipeline for activations of `dtype` in a `[Kernel; 2]` family (f32: 0,
+    /// f16: 1).
+    pub fn io_index(dtype: DType) -> usize {
+        (dtype == DType::F16) as usize
     }
-    flash_sg!(FLASH_ATTENTION_SG_HS4, "flash_attention_sg_hs4", 1);
-    flash_sg!(FLASH_ATTENTION_SG_HS8, "flash_attention_sg_hs8", 2);
-    flash_sg!(FLASH_ATTENTION_SG_HS16, "flash_attention_sg_hs16", 4);
-    flash_sg!(FLASH_ATTENTION_SG_HS32, "flash_attention_sg_hs32", 8);
-    flash_sg!(FLASH_ATTENTION_SG_HS64, "flash_attention_sg_hs64", 16);
-    flash_sg!(FLASH_ATTENTION_SG_HS128, "flash_attention_sg_hs128", 32);
 
     /// The subgroup fused kernel for head size `hs` (1..=128).
-    pub fn flash_attention_sg(hs: usize) -> &'static Kernel {
+    pub fn flash_attention_sg(hs: usize) -> &'static [Kernel; 2] {
         match hs.div_ceil(4).next_power_of_two() {
             1 => &FLASH_ATTENTION_SG_HS4,
             2 => &FLASH_ATTENTION_SG_HS8,
@@ -84,7 +157,7 @@ pub mod kernels {
     }
 
     /// The fused kernel for head size `hs` (1..=128): the smallest bound that holds it.
-    pub fn flash_attention(hs: usize) -> &'static Kernel {
+    pub fn flash_attention(hs: usize) -> &'static [Kernel; 2] {
         match hs.div_ceil(4).next_power_of_two() {
             1 => &FLASH_ATTENTION_HS4,
             2 => &FLASH_ATTENTION_HS8,
@@ -94,48 +167,77 @@ pub mod kernels {
             _ => &FLASH_ATTENTION_HS128,
         }
     }
-    /// Matmul-style fused attention for hardware GPUs (head size <= 64), row reductions by
-    /// subgroup shuffles (subgroups of at least 16 lanes).
-    pub const FLASH_ATTENTION_TILED: Kernel = Kernel {
-        name: "flash_attention_tiled",
-        source: concat!(
-            include_str!("../../../shaders/attention/flash_rows_subgroup.wgsl"),
-            include_str!("../../../shaders/attention/flash_attention_tiled.wgsl")
-        ),
-        unchecked: true,
-    };
-    /// The same kernel with its row reductions through workgroup memory (no subgroups; still
-    /// 32 KiB of workgroup memory).
-    pub const FLASH_ATTENTION_TILED_WG: Kernel = Kernel {
-        name: "flash_attention_tiled_wg",
-        source: concat!(
-            include_str!("../../../shaders/attention/flash_rows_shared.wgsl"),
-            include_str!("../../../shaders/attention/flash_attention_tiled.wgsl")
-        ),
-        unchecked: true,
-    };
+
+    macro_rules! tiled {
+        ($name:ident, $label:literal, $rows:literal, $doc:literal) => {
+            #[doc = $doc]
+            pub const $name: [Kernel; 2] = [
+                Kernel {
+                    name: $label,
+                    source: concat!(
+                        io!(f32),
+                        include_str!(concat!("../../../shaders/attention/", $rows, ".wgsl")),
+                        include_str!("../../../shaders/attention/flash_attention_tiled.wgsl")
+                    ),
+                    unchecked: true,
+                },
+                Kernel {
+                    name: concat!($label, "_hh"),
+                    source: concat!(
+                        io!(f16),
+                        include_str!(concat!("../../../shaders/attention/", $rows, ".wgsl")),
+                        include_str!("../../../shaders/attention/flash_attention_tiled.wgsl")
+                    ),
+                    unchecked: true,
+                },
+            ];
+        };
+    }
+    tiled!(
+        FLASH_ATTENTION_TILED,
+        "flash_attention_tiled",
+        "flash_rows_subgroup",
+        "Matmul-style fused attention for hardware GPUs (head size <= 64), row reductions by subgroup shuffles (subgroups of at least 16 lanes); f32 and f16 activations."
+    );
+    tiled!(
+        FLASH_ATTENTION_TILED_WG,
+        "flash_attention_tiled_wg",
+        "flash_rows_shared",
+        "The same kernel with its row reductions through workgroup memory (no subgroups; still 32 KiB of workgroup memory)."
+    );
     /// Builds the additive (G, Tq, Tk) key + causal mask of the composed path.
     pub const ATTENTION_MASK: Kernel = Kernel {
         name: "attention_mask",
         source: include_str!("../../../shaders/attention/attention_mask.wgsl"),
         unchecked: false,
     };
-    /// The kernels that need no optional feature: the `flash_attention` buckets, the mask and
-    /// `FLASH_ATTENTION_TILED_WG` (which builds only with 32 KiB of workgroup memory; see also
-    /// `NEEDS_SUBGROUP`).
-    pub const ALL: &[Kernel] = &[
+    /// Every kernel family that needs no optional feature for its f32 pipeline (the f16 one
+    /// needs `SHADER_F16`): the `flash_attention` buckets and `FLASH_ATTENTION_TILED_WG` (which
+    /// builds only with 32 KiB of workgroup memory).
+    pub const FAMILIES: &[[Kernel; 2]] = &[
         FLASH_ATTENTION_HS4,
         FLASH_ATTENTION_HS8,
         FLASH_ATTENTION_HS16,
         FLASH_ATTENTION_HS32,
         FLASH_ATTENTION_HS64,
         FLASH_ATTENTION_HS128,
-        ATTENTION_MASK,
         FLASH_ATTENTION_TILED_WG,
     ];
-    /// Kernels that compile only where the device has `wgpu::Features::SUBGROUP` (kept out of
-    /// `ALL`); `FLASH_ATTENTION_TILED` also needs 32 KiB of workgroup memory.
-    pub const NEEDS_SUBGROUP: &[Kernel] = &[
+    /// The kernels that need no optional feature: the f32 pipelines of [`FAMILIES`] and the mask
+    /// (see also `NEEDS_SUBGROUP`).
+    pub const ALL: &[Kernel] = &[
+        FLASH_ATTENTION_HS4[0],
+        FLASH_ATTENTION_HS8[0],
+        FLASH_ATTENTION_HS16[0],
+        FLASH_ATTENTION_HS32[0],
+        FLASH_ATTENTION_HS64[0],
+        FLASH_ATTENTION_HS128[0],
+        ATTENTION_MASK,
+        FLASH_ATTENTION_TILED_WG[0],
+    ];
+    /// Kernel families that compile only where the device has `wgpu::Features::SUBGROUP` (kept
+    /// out of `ALL`); `FLASH_ATTENTION_TILED` also needs 32 KiB of workgroup memory.
+    pub const NEEDS_SUBGROUP: &[[Kernel; 2]] = &[
         FLASH_ATTENTION_SG_HS4,
         FLASH_ATTENTION_SG_HS8,
         FLASH_ATTENTION_SG_HS16,
@@ -150,13 +252,22 @@ pub mod kernels {
     #[doc(hidden)]
     pub fn assembled() -> Vec<vitfuse_runtime::kernels::Assembled> {
         use vitfuse_runtime::wgpu::Features;
-        vitfuse_runtime::kernels::assemble(&[(ALL, Features::empty()), (NEEDS_SUBGROUP, Features::SUBGROUP)], |k| {
-            (1..=super::MAX_HEAD_SIZE)
-                .filter(|&hs| flash_attention(hs).name == k.name)
-                .flat_map(super::FusedConfig::choices)
-                .map(|c| c.overrides().to_vec())
-                .collect()
-        })
+        let f16s: Vec<Kernel> = FAMILIES.iter().map(|f| f[1]).collect();
+        let subgroup: Vec<Kernel> = NEEDS_SUBGROUP.iter().flatten().copied().collect();
+        vitfuse_runtime::kernels::assemble(
+            &[
+                (ALL, Features::empty()),
+                (&f16s, Features::SHADER_F16),
+                (&subgroup, Features::SUBGROUP),
+            ],
+            |k| {
+                (1..=super::MAX_HEAD_SIZE)
+                    .filter(|&hs| flash_attention(hs).iter().any(|f| f.name == k.name))
+                    .flat_map(super::FusedConfig::choices)
+                    .map(|c| c.overrides().to_vec())
+                    .collect()
+            },
+        )
     }
 }
 
@@ -277,17 +388,34 @@ struct Dims {
     b: usize,
     tq: usize,
     tk: usize,
+    /// The activations' dtype: q's, k's, v's and the output's.
+    dtype: DType,
 }
 
-fn check(op: &'static str, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, o: &AttentionOptions) -> Result<Dims> {
+fn check(
+    ctx: &Context,
+    op: &'static str,
+    q: Heads,
+    k: Heads,
+    v: Heads,
+    key_mask: Option<&Tensor>,
+    o: &AttentionOptions,
+) -> Result<Dims> {
     if o.nh == 0 || o.hs == 0 || o.hs > MAX_HEAD_SIZE {
         return Err(invalid(op, format!("need 1..={MAX_HEAD_SIZE} head size and at least one head; got nh {} hs {}", o.nh, o.hs)));
     }
     if !o.scale.is_finite() {
         return Err(invalid(op, format!("scale must be finite, got {}", o.scale)));
     }
+    let dtype = q.x.dtype();
+    if dtype == DType::F16 && !ctx.has_feature(vitfuse_runtime::wgpu::Features::SHADER_F16) {
+        return Err(invalid(op, "f16 activations need the adapter feature SHADER_F16, which this device was not opened with; use f32 activations".into()));
+    }
+    if dtype != DType::F16 {
+        q.x.expect_dtype(op, DType::F32)?;
+    }
     for (name, h) in [("q", q), ("k", k), ("v", v)] {
-        h.x.expect_dtype(op, DType::F32)?;
+        h.x.expect_dtype(op, dtype)?;
         if h.x.rank() != 3 || h.x.numel() == 0 {
             return Err(Error::ShapeMismatch { op, expected: format!("{name} as a non-empty (B, T, C)"), got: h.x.shape().to_vec() });
         }
@@ -315,7 +443,7 @@ fn check(op: &'static str, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tenso
     }
     fits_u32(op, b * tq * o.nh * o.hs)?;
     fits_u32(op, b * o.nh * tq * tk)?;
-    Ok(Dims { b, tq, tk })
+    Ok(Dims { b, tq, tk, dtype })
 }
 
 /// Fused scaled-dot-product attention, flash-attention style (online softmax, K/V tiles in
@@ -390,7 +518,7 @@ pub fn attention_tiled(
     rows: TiledRows,
 ) -> Result<Tensor> {
     const OP: &str = "attention";
-    let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
+    let Dims { b, tq, tk, dtype } = check(ctx, OP, q, k, v, key_mask, &opts)?;
     if opts.hs > TILED_MAX_HEAD {
         return Err(invalid(OP, format!("the tiled kernel takes head sizes up to {TILED_MAX_HEAD}, got {}", opts.hs)));
     }
@@ -401,7 +529,19 @@ pub fn attention_tiled(
     };
     let nqb = tq.div_ceil(TILED_QUERIES);
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
-    launch(ctx, kernel, &[], q, k, v, key_mask, opts, (b, tq, tk), nqb, workgroups)
+    launch(
+        ctx,
+        kernel,
+        &[],
+        q,
+        k,
+        v,
+        key_mask,
+        opts,
+        (b, tq, tk, dtype),
+        nqb,
+        workgroups,
+    )
 }
 
 /// Queries per workgroup of `flash_attention_sg` (8 lanes x 4 queries).
@@ -412,29 +552,41 @@ const SG_QUERIES: usize = 32;
 /// An [`Error::KernelUnsupported`] without subgroups of at least 8 lanes.
 pub fn attention_subgroup(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&Tensor>, opts: AttentionOptions) -> Result<Tensor> {
     const OP: &str = "attention";
-    let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
+    let Dims { b, tq, tk, dtype } = check(ctx, OP, q, k, v, key_mask, &opts)?;
     ctx.check_kernel(AttentionKernel::Subgroup)?;
     let nqb = tq.div_ceil(SG_QUERIES);
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
-    launch(ctx, kernels::flash_attention_sg(opts.hs), &[], q, k, v, key_mask, opts, (b, tq, tk), nqb, workgroups)
+    launch(
+        ctx,
+        kernels::flash_attention_sg(opts.hs),
+        &[],
+        q,
+        k,
+        v,
+        key_mask,
+        opts,
+        (b, tq, tk, dtype),
+        nqb,
+        workgroups,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
 fn launch(
     ctx: &Context,
-    kernel: &Kernel,
+    kernel: &'static [Kernel; 2],
     overrides: &[(&'static str, f64)],
     q: Heads,
     k: Heads,
     v: Heads,
     key_mask: Option<&Tensor>,
     opts: AttentionOptions,
-    (b, tq, tk): (usize, usize, usize),
+    (b, tq, tk, dtype): (usize, usize, usize, DType),
     nqb: usize,
     workgroups: u64,
 ) -> Result<Tensor> {
     let (nh, hs) = (opts.nh, opts.hs);
-    let out = Tensor::empty(ctx, &[b, tq, nh * hs], DType::F32)?;
+    let out = Tensor::empty(ctx, &[b, tq, nh * hs], dtype)?;
     let p = FlashParams {
         b: b as u32,
         nh: nh as u32,
@@ -461,7 +613,13 @@ fn launch(
             &dummy
         }
     };
-    ctx.dispatch(kernel, overrides, &p, &[q.x, k.x, v.x, m, &out], workgroups)?;
+    ctx.dispatch(
+        &kernel[kernels::io_index(dtype)],
+        overrides,
+        &p,
+        &[q.x, k.x, v.x, m, &out],
+        workgroups,
+    )?;
     Ok(out)
 }
 
@@ -476,8 +634,13 @@ pub fn attention_with(
     cfg: FusedConfig,
 ) -> Result<Tensor> {
     const OP: &str = "attention";
-    let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
-    if cfg.wg == 0 || cfg.wg & 7 != 0 || cfg.bk == 0 || cfg.bk > 32 || cfg.wg > ctx.limits().max_compute_invocations_per_workgroup {
+    let Dims { b, tq, tk, dtype } = check(ctx, OP, q, k, v, key_mask, &opts)?;
+    if cfg.wg == 0
+        || cfg.wg & 7 != 0
+        || cfg.bk == 0
+        || cfg.bk > 32
+        || cfg.wg > ctx.limits().max_compute_invocations_per_workgroup
+    {
         return Err(invalid(OP, format!("bad tile config {cfg:?}")));
     }
     let hs4 = hs4_bucket(opts.hs);
@@ -487,7 +650,19 @@ pub fn attention_with(
     let nqb = tq.div_ceil(cfg.wg as usize);
     let overrides = cfg.overrides();
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
-    launch(ctx, kernels::flash_attention(opts.hs), &overrides, q, k, v, key_mask, opts, (b, tq, tk), nqb, workgroups)
+    launch(
+        ctx,
+        kernels::flash_attention(opts.hs),
+        &overrides,
+        q,
+        k,
+        v,
+        key_mask,
+        opts,
+        (b, tq, tk, dtype),
+        nqb,
+        workgroups,
+    )
 }
 
 #[repr(C)]
@@ -511,12 +686,24 @@ pub fn attention_composed(
     opts: AttentionOptions,
 ) -> Result<Tensor> {
     const OP: &str = "attention_composed";
-    let Dims { b, tq, tk } = check(OP, q, k, v, key_mask, &opts)?;
+    let Dims { b, tq, tk, dtype } = check(ctx, OP, q, k, v, key_mask, &opts)?;
     let (nh, hs) = (opts.nh, opts.hs);
     let qh = ops::split_heads(ctx, q.x, q.offset, nh, hs)?; // (B, NH, Tq, HS)
     let kh = ops::split_heads(ctx, k.x, k.offset, nh, hs)?.reshape(&[b * nh, tk, hs])?;
     let vh = ops::split_heads(ctx, v.x, v.offset, nh, hs)?.reshape(&[b * nh, tk, hs])?;
-    let scores = ops::matmul(ctx, &qh, &kh, None, None, MatmulOptions { alpha: opts.scale, ..Default::default() })?;
+    // Scores and probabilities stay f32 whatever the activations (as in the fused kernels).
+    let scores = ops::matmul(
+        ctx,
+        &qh,
+        &kh,
+        None,
+        None,
+        MatmulOptions {
+            alpha: opts.scale,
+            out: Some(DType::F32),
+            ..Default::default()
+        },
+    )?;
     let built;
     let mask = if opts.causal {
         let g = if key_mask.is_some() { b } else { 1 };
@@ -536,7 +723,18 @@ pub fn attention_composed(
         key_mask.map(|m| (m, MaskLayout { rows_per_group: nh * tq, mask_rows: 1 }))
     };
     let probs = ops::softmax(ctx, &scores, mask, 1.0)?;
-    let o = ops::matmul(ctx, &probs, &vh, None, None, MatmulOptions { layout: WeightLayout::KN, ..Default::default() })?;
+    let o = ops::matmul(
+        ctx,
+        &probs,
+        &vh,
+        None,
+        None,
+        MatmulOptions {
+            layout: WeightLayout::KN,
+            out: Some(dtype),
+            ..Default::default()
+        },
+    )?;
     ops::merge_heads(ctx, &o)
 }
 

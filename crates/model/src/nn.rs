@@ -5,8 +5,9 @@
 //! its three operands out of one matmul output.
 
 use vitfuse_attention::{self as attn, AttentionOptions};
+use vitfuse_runtime::ops::MatmulOptions;
 use vitfuse_runtime::ops::{self, Activation as Act};
-use vitfuse_runtime::{Context, Tensor};
+use vitfuse_runtime::{Context, DType, Tensor};
 
 use crate::config::{Activation, EncoderConfig};
 use crate::error::{ModelError, Result};
@@ -66,6 +67,20 @@ impl<'a> Loader<'a> {
     pub fn with_precision(mut self, precision: Precision) -> Self {
         self.precision = precision;
         self
+    }
+
+    /// The dtype of the activations inside encoder layers: f16 with [`Precision::F16`] on a
+    /// device with `SHADER_F16`, else f32.
+    pub fn activations(&self) -> DType {
+        if self.precision == Precision::F16
+            && self
+                .ctx
+                .has_feature(vitfuse_runtime::wgpu::Features::SHADER_F16)
+        {
+            DType::F16
+        } else {
+            DType::F32
+        }
     }
 
     /// A loader for `prefix.name.`.
@@ -144,12 +159,12 @@ impl<'a> Loader<'a> {
     pub fn upload_weight(&self, name: &str, shape: &[usize], v: &[f32]) -> Result<Tensor> {
         Ok(match self.precision {
             Precision::F32 => Tensor::from_slice(self.ctx, shape, v)?,
-            Precision::F16 if !self.ctx.reads_f16() => {
+            Precision::F16 | Precision::F16Weights if !self.ctx.reads_f16() => {
                 return Err(ModelError::InvalidInput(format!(
                     "cannot store `{name}` as f16: the adapter cannot read f16 weights (wgpu's SHADER_F16_IN_F32); load with f32 weights (--dtype f32)"
                 )))
             }
-            Precision::F16 => Tensor::from_slice(self.ctx, shape, &to_f16(name, v)?)?,
+            Precision::F16 | Precision::F16Weights => Tensor::from_slice(self.ctx, shape, &to_f16(name, v)?)?,
         })
     }
 
@@ -234,6 +249,16 @@ impl Linear {
     pub fn forward(&self, ctx: &Context, x: &Tensor, a: Act, residual: Option<&Tensor>) -> Result<Tensor> {
         Ok(ops::linear(ctx, x, &self.w, self.b.as_ref(), a, residual)?)
     }
+
+    /// `act(x Wᵀ + b)` stored as `out` (f32 or f16), whatever `x`'s dtype.
+    pub fn forward_to(&self, ctx: &Context, x: &Tensor, a: Act, out: DType) -> Result<Tensor> {
+        let opts = MatmulOptions {
+            act: a,
+            out: Some(out),
+            ..Default::default()
+        };
+        Ok(ops::matmul(ctx, x, &self.w, self.b.as_ref(), None, opts)?)
+    }
 }
 
 /// LayerNorm over the last dimension: `(x − mean) / sqrt(var + eps) · g + b`.
@@ -256,6 +281,11 @@ impl LayerNorm {
     /// Normalises every row of `x` (…, D).
     pub fn forward(&self, ctx: &Context, x: &Tensor) -> Result<Tensor> {
         Ok(ops::layernorm(ctx, x, &self.g, &self.b, self.eps)?)
+    }
+
+    /// [`LayerNorm::forward`] stored as `out` (f32 or f16).
+    pub fn forward_to(&self, ctx: &Context, x: &Tensor, out: DType) -> Result<Tensor> {
+        Ok(ops::layernorm_to(ctx, x, &self.g, &self.b, self.eps, out)?)
     }
 }
 
@@ -327,6 +357,9 @@ pub struct EncoderLayer {
     act: Act,
     opts: AttentionOptions,
     post_ln: bool,
+    /// The dtype of the activations between the layer's ops ([`Loader::activations`]); the
+    /// residual stream in and out is f32.
+    act_dtype: DType,
 }
 
 impl EncoderLayer {
@@ -348,23 +381,46 @@ impl EncoderLayer {
             act: act(c.hidden_act),
             opts: AttentionOptions { nh: c.num_attention_heads, hs, scale: (hs as f32).powf(-0.5), causal: false },
             post_ln: false,
+            act_dtype: l.activations(),
         })
     }
 
     /// `key_mask`: additive (B, T) mask; `causal`: each token sees itself and earlier ones.
-    pub fn forward(&self, ctx: &Context, x: &Tensor, key_mask: Option<&Tensor>, causal: bool) -> Result<Tensor> {
+    ///
+    /// With f16 activations the LayerNorm outputs, the QKV projection, the attention output and
+    /// the MLP's hidden activations are f16; the projections that add the residual write f32.
+    pub fn forward(
+        &self,
+        ctx: &Context,
+        x: &Tensor,
+        key_mask: Option<&Tensor>,
+        causal: bool,
+    ) -> Result<Tensor> {
+        let dt = self.act_dtype;
         if self.post_ln {
-            let qkv = self.qkv.forward(ctx, x, Act::None, None)?;
-            let a = attn::self_attention(ctx, &qkv, key_mask, AttentionOptions { causal, ..self.opts })?;
-            let x = self.ln1.forward(ctx, &self.out.forward(ctx, &a, Act::None, Some(x))?)?;
-            let m = self.fc1.forward(ctx, &x, self.act, None)?;
-            return self.ln2.forward(ctx, &self.fc2.forward(ctx, &m, Act::None, Some(&x))?);
+            let qkv = self.qkv.forward_to(ctx, x, Act::None, dt)?;
+            let a = attn::self_attention(
+                ctx,
+                &qkv,
+                key_mask,
+                AttentionOptions {
+                    causal,
+                    ..self.opts
+                },
+            )?;
+            let x = self
+                .ln1
+                .forward(ctx, &self.out.forward(ctx, &a, Act::None, Some(x))?)?;
+            let m = self.fc1.forward_to(ctx, &x, self.act, dt)?;
+            return self
+                .ln2
+                .forward(ctx, &self.fc2.forward(ctx, &m, Act::None, Some(&x))?);
         }
-        let h = self.ln1.forward(ctx, x)?;
+        let h = self.ln1.forward_to(ctx, x, dt)?;
         let qkv = self.qkv.forward(ctx, &h, Act::None, None)?;
         let a = attn::self_attention(ctx, &qkv, key_mask, AttentionOptions { causal, ..self.opts })?;
         let x = self.out.forward(ctx, &a, Act::None, Some(x))?;
-        let h = self.ln2.forward(ctx, &x)?;
+        let h = self.ln2.forward_to(ctx, &x, dt)?;
         let m = self.fc1.forward(ctx, &h, self.act, None)?;
         self.fc2.forward(ctx, &m, Act::None, Some(&x))
     }

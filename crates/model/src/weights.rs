@@ -116,33 +116,52 @@ pub enum Precision {
     /// f32 (f16 and bf16 checkpoints widened exactly): PyTorch float32's numbers.
     #[default]
     F32,
-    /// IEEE f16, half the device memory of those weights. f32 and bf16 values are rounded to the
-    /// nearest f16 (ties to even; 11 significant bits, relative error at most 2⁻¹¹; below
-    /// 6.1e-5 in magnitude into f16's subnormals, below 3.0e-8 to zero); a value beyond
-    /// ±65504 is an error naming the tensor, never an infinity. An f16 checkpoint loads
-    /// unchanged, so its results equal the f32 path's.
+    /// f16 weights and f16 activations where they pay, f32 arithmetic: the matmul weights and
+    /// embedding tables as with [`Precision::F16Weights`], and inside every encoder layer the
+    /// LayerNorm outputs, the QKV projection, the attention output and the MLP's hidden
+    /// activations stored as f16 (half the bytes each matmul and the attention read). The
+    /// residual stream, every sum (matmul, attention's online softmax, LayerNorm statistics),
+    /// the embeddings and the heads stay f32. An f16 activation is the f32 value rounded to
+    /// nearest, saturated at ±65504. f16 activations need the adapter feature `SHADER_F16`;
+    /// without it this is [`Precision::F16Weights`].
     F16,
+    /// IEEE f16 weights, f32 activations: half the device memory of those weights. f32 and bf16
+    /// values are rounded to the nearest f16 (ties to even; 11 significant bits, relative error
+    /// at most 2⁻¹¹; below 6.1e-5 in magnitude into f16's subnormals, below 3.0e-8 to zero); a
+    /// value beyond ±65504 is an error naming the tensor, never an infinity. An f16 checkpoint
+    /// loads unchanged, so its results equal the f32 path's (its default).
+    F16Weights,
 }
 
 impl Precision {
     /// The names [`Precision::from_name`] takes.
-    pub const NAMES: &'static [&'static str] = &["f32", "f16"];
+    pub const NAMES: &'static [&'static str] = &["f32", "f16", "f16-weights"];
 
-    /// `f32` or `f16`.
+    /// `f32`, `f16` or `f16-weights`.
     pub fn name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
             Precision::F16 => "f16",
+            Precision::F16Weights => "f16-weights",
         }
     }
 
-    /// `f32` / `f16` (case-insensitive; `float32`, `float16`, `fp32`, `fp16` too).
+    /// `f32` / `f16` / `f16-weights` (case-insensitive; `float32`, `float16`, `fp32`, `fp16`
+    /// too).
     pub fn from_name(name: &str) -> Result<Self> {
         match name.to_ascii_lowercase().as_str() {
             "f32" | "fp32" | "float32" => Ok(Precision::F32),
             "f16" | "fp16" | "float16" | "half" => Ok(Precision::F16),
-            _ => Err(ModelError::InvalidInput(format!("unknown precision `{name}`: use f32 or f16"))),
+            "f16-weights" | "f16w" => Ok(Precision::F16Weights),
+            _ => Err(ModelError::InvalidInput(format!(
+                "unknown precision `{name}`: use f32, f16 or f16-weights"
+            ))),
         }
+    }
+
+    /// Whether matmul weights and embedding tables are stored as f16.
+    pub fn f16_weights(self) -> bool {
+        self != Precision::F32
     }
 }
 

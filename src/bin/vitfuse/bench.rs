@@ -41,14 +41,32 @@ pub fn fits(ctx: &Context, what: &str, dims: &[usize]) -> anyhow::Result<()> {
 
 /// Times `a (M, K) · w (N, K)ᵀ` with the given kernel; returns (median ms, GFLOP/s).
 /// With `f16` the weights are stored as f16 (and the check uses the rounded values).
-pub fn matmul(ctx: &Context, m: usize, k: usize, n: usize, kernel: MatmulKernel, f16: bool, iters: usize) -> anyhow::Result<(f64, f64)> {
+pub fn matmul(
+    ctx: &Context,
+    m: usize,
+    k: usize,
+    n: usize,
+    kernel: MatmulKernel,
+    precision: vitfuse_model::Precision,
+    iters: usize,
+) -> anyhow::Result<(f64, f64)> {
     fits(ctx, "the input A", &[m, k])?;
     fits(ctx, "the input W", &[n, k])?;
     fits(ctx, "the output", &[m, n])?;
-    let a = seeded(m * k, 1);
+    // f16: f16 weights, and f16 activations in and out where the device has SHADER_F16 (as the
+    // models' encoder layers run them).
+    let act16 = precision == vitfuse_model::Precision::F16
+        && ctx.has_feature(vitfuse_runtime::wgpu::Features::SHADER_F16);
+    let mut a = seeded(m * k, 1);
     let mut w = seeded(n * k, 2);
-    let ta = Tensor::from_slice(ctx, &[m, k], &a)?;
-    let tw = if f16 {
+    let ta = if act16 {
+        let h = vitfuse_model::weights::to_f16("A", &a)?;
+        a = h.iter().map(|x| x.to_f32()).collect();
+        Tensor::from_slice(ctx, &[m, k], &h)?
+    } else {
+        Tensor::from_slice(ctx, &[m, k], &a)?
+    };
+    let tw = if precision.f16_weights() {
         let h = vitfuse_model::weights::to_f16("W", &w)?;
         w = h.iter().map(|x| x.to_f32()).collect();
         Tensor::from_slice(ctx, &[n, k], &h)?
@@ -57,7 +75,15 @@ pub fn matmul(ctx: &Context, m: usize, k: usize, n: usize, kernel: MatmulKernel,
     };
     let opts = MatmulOptions { kernel, ..Default::default() };
     // Validate a sample of outputs before timing.
-    let out = ops::matmul(ctx, &ta, &tw, None, None, opts)?.to_vec::<f32>(ctx)?;
+    let out = ops::matmul(ctx, &ta, &tw, None, None, opts)?;
+    let out: Vec<f32> = if act16 {
+        out.to_vec::<half::f16>(ctx)?
+            .iter()
+            .map(|x| x.to_f32())
+            .collect()
+    } else {
+        out.to_vec::<f32>(ctx)?
+    };
     for s in 0..16usize {
         let (i, j) = ((s * 7919) % m, (s * 104_729) % n);
         let want: f64 = (0..k).map(|l| a[i * k + l] as f64 * w[j * k + l] as f64).sum();

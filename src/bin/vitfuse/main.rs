@@ -39,10 +39,11 @@ struct Gpu {
     /// from `vitfuse info`. Defaults to $VITFUSE_ADAPTER, else the high-performance adapter.
     #[arg(long)]
     adapter: Option<String>,
-    /// How the model's matmul weights and token embeddings are stored on the device: f32, or
-    /// f16 (half their memory; arithmetic stays f32; f32 and bf16 values are rounded to the
-    /// nearest f16). Default: f16 for checkpoints stored in f16 (loaded unchanged, the same
-    /// results), else f32.
+    /// The model's precision: f32; f16 (f16 matmul weights and token embeddings, half their
+    /// memory, and f16 activations inside the encoder layers where the adapter has SHADER_F16;
+    /// every sum stays f32); or f16-weights (f16 weights, f32 activations). f32 and bf16 values
+    /// are rounded to the nearest f16. Default: f16-weights for checkpoints stored in f16
+    /// (loaded unchanged, the f32 results), else f32.
     #[arg(long, global = true, value_parser = parse_precision)]
     dtype: Option<Precision>,
 }
@@ -925,17 +926,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 BenchCmd::Matmul { m, k, n, iters, kernel: Some(variant) } => {
                     check_dims(&[m, k, n])?;
                     let kern = parse_kernel(&variant)?;
-                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, kern, dtype == Precision::F16, iters)?;
+                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, kern, dtype, iters)?;
                     serde_json::json!({"bench": "matmul", "m": m, "k": k, "n": n, "adapter": adapter, "dtype": dtype.name(), "median_ms": ms, "gflops": gflops, "kernel": variant})
                 }
                 BenchCmd::Matmul { m, k, n, iters, kernel: None } => {
                     check_dims(&[m, k, n])?;
-                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, MatmulKernel::Tiled, dtype == Precision::F16, iters)?;
+                    let (ms, gflops) =
+                        bench::matmul(&ctx, m, k, n, MatmulKernel::Tiled, dtype, iters)?;
                     serde_json::json!({"bench": "matmul", "m": m, "k": k, "n": n, "adapter": adapter, "dtype": dtype.name(), "median_ms": ms, "gflops": gflops})
                 }
                 BenchCmd::MatmulNaive { m, k, n, iters } => {
                     check_dims(&[m, k, n])?;
-                    let (ms, gflops) = bench::matmul(&ctx, m, k, n, MatmulKernel::Naive, false, iters)?;
+                    let (ms, gflops) =
+                        bench::matmul(&ctx, m, k, n, MatmulKernel::Naive, Precision::F32, iters)?;
                     serde_json::json!({"bench": "matmul-naive", "m": m, "k": k, "n": n, "adapter": adapter, "median_ms": ms, "gflops": gflops})
                 }
                 BenchCmd::Layernorm { rows, cols, iters } => {

@@ -34,7 +34,15 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn run(&mut self, kernel: &str, shape: &str, tol: Tolerance, want: Vec<f32>, f: impl FnOnce() -> Result<Tensor>) -> Result<()> {
         let t0 = Instant::now();
-        let got = f()?.to_vec::<f32>(self.ctx)?;
+        let out = f()?;
+        let got = if out.dtype() == vitfuse::runtime::DType::F16 {
+            out.to_vec::<half::f16>(self.ctx)?
+                .iter()
+                .map(|x| x.to_f32())
+                .collect()
+        } else {
+            out.to_vec::<f32>(self.ctx)?
+        };
         let rep = check_close(&got, &want, tol);
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         self.rows.push(CheckRow { kernel: kernel.into(), shape: shape.into(), max_abs_err: rep.max_abs_err, passed: rep.passed(), ms });
@@ -122,6 +130,62 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
         let o = MatmulOptions { kernel: MatmulKernel::Coop, ..Default::default() };
         c.run(name, "(1,300,768)x(260,768)", Tolerance::REDUCTION, want2, || ops::matmul(ctx, &ta2, &tw2, None, None, o))?;
     }
+    // f16 activations (f16 weights), where the adapter has SHADER_F16: A rounded to f16 in the
+    // twin; f16 outputs are compared with half an f16 ulp more.
+    let f16_act = ctx.has_feature(vitfuse::runtime::wgpu::Features::SHADER_F16);
+    let half_tol = |t: Tolerance| Tolerance::new(t.abs, t.rel + 4.9e-4);
+    let round = |v: &[f32]| -> (Vec<f32>, Vec<half::f16>) {
+        let h: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
+        (h.iter().map(|x| x.to_f32()).collect(), h)
+    };
+    if f16_act {
+        let (a_r, a_h) = round(&a);
+        let ta_h = Tensor::from_slice(ctx, &[b, m, k], &a_h)?;
+        let (res_r, res_h) = round(&res);
+        let tr_h = Tensor::from_slice(ctx, &[b, m, n], &res_h)?;
+        let p = r::Matmul {
+            act: r::Activation::GeluErf,
+            ..r::Matmul::linear(b, m, k, n)
+        };
+        let want_hh = r::matmul(&p, &a_r, &w_round, Some(&bias), Some(&res_r));
+        let want_hf = r::matmul(&p, &a_r, &w_round, Some(&bias), Some(&res));
+        let mut kernels: Vec<(String, MatmulKernel)> = runnable
+            .iter()
+            .map(|&(nm, kern)| (nm.to_string(), kern))
+            .collect();
+        if ctx.supports(MatmulKernel::SplitK) {
+            kernels.push(("matmul_splitk".into(), MatmulKernel::SplitK));
+        }
+        if ctx.supports(MatmulKernel::Coop) {
+            kernels.push((
+                ctx.coop_kernel()
+                    .map_or("matmul_coop", |k| k.name)
+                    .to_string(),
+                MatmulKernel::Coop,
+            ));
+        }
+        for (name, kern) in &kernels {
+            let o = MatmulOptions {
+                act: Activation::GeluErf,
+                kernel: *kern,
+                ..Default::default()
+            };
+            c.run(
+                &format!("{name}_f16_hh"),
+                "(2,37,100)x(83,100)+bias,gelu,res f16 W, f16 in/out",
+                half_tol(Tolerance::KERNEL),
+                want_hh.clone(),
+                || ops::matmul(ctx, &ta_h, &tw16, Some(&tb), Some(&tr_h), o),
+            )?;
+            c.run(
+                &format!("{name}_f16_hf"),
+                "(2,37,100)x(83,100)+bias,gelu,res f16 W, f16 in, f32 out",
+                Tolerance::KERNEL,
+                want_hf.clone(),
+                || ops::matmul(ctx, &ta_h, &tw16, Some(&tb), Some(&tr), o),
+            )?;
+        }
+    }
     // matmul with a batched (K, N) second operand (attention's P·V).
     let (v, tv) = up(&[b, k, n], 5)?;
     let p = r::Matmul { w_batched: true, w_kn: true, alpha: 0.5, ..r::Matmul::linear(b, m, k, n) };
@@ -137,6 +201,16 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
     c.run("layernorm", "(50,197)", Tolerance::KERNEL, r::layernorm(&x, &g, &be, rows, cols, 1e-6), || {
         ops::layernorm(ctx, &tx, &tg, &tbe, 1e-6)
     })?;
+
+    if f16_act {
+        c.run(
+            "layernorm_fh",
+            "(50,197) f32 in, f16 out",
+            half_tol(Tolerance::KERNEL),
+            r::layernorm(&x, &g, &be, rows, cols, 1e-6),
+            || ops::layernorm_to(ctx, &tx, &tg, &tbe, 1e-6, vitfuse::runtime::DType::F16),
+        )?;
+    }
 
     // softmax over (B=2, NH=5, 5, 197) scores with a (B, Tk) padding mask.
     let mut mask = vec![0f32; 2 * cols];
@@ -235,6 +309,87 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
         c.run("attention_composed", shape, Tolerance::KERNEL, want, || {
             vitfuse_attention::attention_composed(ctx, h(0), h(c3), h(2 * c3), Some(&tkm), o)
         })?;
+    }
+    // Every attention kernel this adapter runs, on an f16 QKV (the twin reads the rounded QKV).
+    if f16_act {
+        let (qkv_r, qkv_h) = round(&qkv);
+        let tqkv_h = Tensor::from_slice(ctx, &[bq, t, 3 * c3], &qkv_h)?;
+        let p = r::attention::Attention {
+            b: bq,
+            tq: t,
+            tk: t,
+            nh,
+            hs,
+            q_stride: 3 * c3,
+            q_off: 0,
+            k_stride: 3 * c3,
+            k_off: c3,
+            v_stride: 3 * c3,
+            v_off: 2 * c3,
+            scale: 0.25,
+            causal: true,
+        };
+        let want = r::attention::attention(&p, &qkv_r, &qkv_r, &qkv_r, Some(&km));
+        let o = AttentionOptions {
+            nh,
+            hs,
+            scale: 0.25,
+            causal: true,
+        };
+        let h = |off| Heads::new(&tqkv_h, off);
+        let shape = "(2,13,3x16) f16, mask, causal";
+        c.run(
+            "attention_hh",
+            shape,
+            half_tol(Tolerance::KERNEL),
+            want.clone(),
+            || vitfuse_attention::self_attention(ctx, &tqkv_h, Some(&tkm), o),
+        )?;
+        c.run(
+            "attention_composed_hh",
+            shape,
+            half_tol(Tolerance::KERNEL),
+            want.clone(),
+            || vitfuse_attention::attention_composed(ctx, h(0), h(c3), h(2 * c3), Some(&tkm), o),
+        )?;
+        let cfg = vitfuse_attention::FusedConfig::for_context(ctx, hs);
+        c.run(
+            "attention_flash_hh",
+            shape,
+            half_tol(Tolerance::KERNEL),
+            want.clone(),
+            || vitfuse_attention::attention_with(ctx, h(0), h(c3), h(2 * c3), Some(&tkm), o, cfg),
+        )?;
+        for (rows, name) in [
+            (
+                vitfuse_attention::TiledRows::Shared,
+                "attention_tiled_wg_hh",
+            ),
+            (
+                vitfuse_attention::TiledRows::Subgroup,
+                "attention_tiled_sg_hh",
+            ),
+        ] {
+            if ctx.supports(rows.kernel()) {
+                c.run(
+                    name,
+                    shape,
+                    half_tol(Tolerance::KERNEL),
+                    want.clone(),
+                    || {
+                        vitfuse_attention::attention_tiled(
+                            ctx,
+                            h(0),
+                            h(c3),
+                            h(2 * c3),
+                            Some(&tkm),
+                            o,
+                            rows,
+                        )
+                    },
+                )?;
+            }
+        }
     }
     // The tiled GPU kernel past one query block and several key tiles, with the row reduction
     // this adapter gets.

@@ -1,6 +1,6 @@
 //! Data movement: head split/merge, embedding gather, token concatenation.
 
-use super::{f32s, fits_u32, groups, non_empty};
+use super::{activation_dtype, f32s, fits_u32, groups, io_kernel, non_empty};
 use crate::{kernels, Context, DType, Error, Result, Tensor};
 
 #[repr(C)]
@@ -17,10 +17,18 @@ struct SplitParams {
 }
 
 /// (B, T, C) → (B, NH, T, HS) from columns `offset + h·HS + d`; `offset` picks Q, K or V out of
-/// a fused QKV projection.
-pub fn split_heads(ctx: &Context, x: &Tensor, offset: usize, nh: usize, hs: usize) -> Result<Tensor> {
+/// a fused QKV projection. `x` is f32 or f16 (where the device has `SHADER_F16`), and so is the
+/// output.
+pub fn split_heads(
+    ctx: &Context,
+    x: &Tensor,
+    offset: usize,
+    nh: usize,
+    hs: usize,
+) -> Result<Tensor> {
     const OP: &str = "split_heads";
-    f32s(OP, &[x])?;
+    let dt = activation_dtype(ctx, OP, x)?;
+    let kernel = io_kernel(ctx, OP, &kernels::SPLIT_HEADS, dt, dt)?;
     non_empty(OP, x)?;
     if x.rank() != 3 || nh == 0 || hs == 0 || offset + nh * hs > x.dim_back(0) {
         return Err(Error::InvalidArgument {
@@ -29,7 +37,7 @@ pub fn split_heads(ctx: &Context, x: &Tensor, offset: usize, nh: usize, hs: usiz
         });
     }
     let (b, t, c) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-    let out = Tensor::empty(ctx, &[b, nh, t, hs], DType::F32)?;
+    let out = Tensor::empty(ctx, &[b, nh, t, hs], dt)?;
     let p = SplitParams {
         b: b as u32,
         t: t as u32,
@@ -41,7 +49,7 @@ pub fn split_heads(ctx: &Context, x: &Tensor, offset: usize, nh: usize, hs: usiz
         _p1: 0,
     };
     fits_u32(OP, x.numel())?;
-    ctx.dispatch(&kernels::SPLIT_HEADS, &[], &p, &[x, &out], groups(out.numel(), 64))?;
+    ctx.dispatch(kernel, &[], &p, &[x, &out], groups(out.numel(), 64))?;
     Ok(out)
 }
 
@@ -54,10 +62,11 @@ struct MergeParams {
     hs: u32,
 }
 
-/// (B, NH, T, HS) → (B, T, NH·HS).
+/// (B, NH, T, HS) → (B, T, NH·HS), f32 or f16 as `x`.
 pub fn merge_heads(ctx: &Context, x: &Tensor) -> Result<Tensor> {
     const OP: &str = "merge_heads";
-    f32s(OP, &[x])?;
+    let dt = activation_dtype(ctx, OP, x)?;
+    let kernel = io_kernel(ctx, OP, &kernels::MERGE_HEADS, dt, dt)?;
     non_empty(OP, x)?;
     if x.rank() != 4 {
         return Err(Error::ShapeMismatch { op: OP, expected: "(B, NH, T, HS)".into(), got: x.shape().to_vec() });
@@ -65,9 +74,14 @@ pub fn merge_heads(ctx: &Context, x: &Tensor) -> Result<Tensor> {
     let s = x.shape();
     let (b, nh, t, hs) = (s[0], s[1], s[2], s[3]);
     fits_u32(OP, x.numel())?;
-    let out = Tensor::empty(ctx, &[b, t, nh * hs], DType::F32)?;
-    let p = MergeParams { b: b as u32, nh: nh as u32, t: t as u32, hs: hs as u32 };
-    ctx.dispatch(&kernels::MERGE_HEADS, &[], &p, &[x, &out], groups(out.numel(), 64))?;
+    let out = Tensor::empty(ctx, &[b, t, nh * hs], dt)?;
+    let p = MergeParams {
+        b: b as u32,
+        nh: nh as u32,
+        t: t as u32,
+        hs: hs as u32,
+    };
+    ctx.dispatch(kernel, &[], &p, &[x, &out], groups(out.numel(), 64))?;
     Ok(out)
 }
 

@@ -1,7 +1,8 @@
 //! Batched matmul / Linear with fused bias, activation and residual epilogue.
 
-use super::{f32s, fits_u32, groups, non_empty, Activation, NO_F16};
+use super::{activation_dtype, f32s, fits_u32, groups, non_empty, Activation, NO_F16};
 use crate::choice::{kernel_names, KernelNeeds};
+use crate::kernels::Io;
 use crate::{kernels, Context, DType, Error, Result, Tensor};
 
 /// How the second operand is stored.
@@ -129,11 +130,19 @@ pub struct MatmulOptions {
     pub layout: WeightLayout,
     /// The kernel to run (`Auto` by default).
     pub kernel: MatmulKernel,
+    /// The output's dtype, f32 or f16 (`None`, the default: the residual's, else `a`'s).
+    pub out: Option<DType>,
 }
 
 impl Default for MatmulOptions {
     fn default() -> Self {
-        MatmulOptions { alpha: 1.0, act: Activation::None, layout: WeightLayout::NK, kernel: MatmulKernel::Auto }
+        MatmulOptions {
+            alpha: 1.0,
+            act: Activation::None,
+            layout: WeightLayout::NK,
+            kernel: MatmulKernel::Auto,
+            out: None,
+        }
     }
 }
 
@@ -177,10 +186,14 @@ const WIDE_MIN_TILES: u64 = 128;
 
 /// `out = act(alpha · a · wᵀ + bias) + residual`.
 ///
-/// `a` is (…, M, K), f32. `w` is f32 or f16 (read widened to f32: every product and sum is f32),
+/// `a` is (…, M, K). `w` is f32 or f16 (read widened to f32: every product and sum is f32),
 /// (N, K) (or (K, N) with `WeightLayout::KN`), shared by every batch,
-/// or (B, N, K) matching `a`'s leading dims flattened to B. `bias` is (N), `residual` has the
-/// output's shape (…, M, N).
+/// or (B, N, K) matching `a`'s leading dims flattened to B. `bias` is (N), f32; `residual` has the
+/// output's shape (…, M, N) and dtype.
+///
+/// Activations (`a`, the residual and the output, `opts.out`) are f32 or f16 each, f16 on a
+/// device with `SHADER_F16`: f16 is read widened exactly, and the f32 result is rounded to the
+/// nearest f16 and saturated at ±65504 as it is stored.
 pub fn matmul(
     ctx: &Context,
     a: &Tensor,
@@ -190,7 +203,24 @@ pub fn matmul(
     opts: MatmulOptions,
 ) -> Result<Tensor> {
     const OP: &str = "matmul";
-    f32s(OP, &[a])?;
+    let a_dt = activation_dtype(ctx, OP, a)?;
+    let out_dt = opts.out.or(residual.map(Tensor::dtype)).unwrap_or(a_dt);
+    let io = match Io::of(a_dt, out_dt) {
+        Some(io) => io,
+        None => {
+            return Err(Error::DTypeMismatch {
+                op: OP,
+                expected: DType::F32,
+                got: out_dt,
+            })
+        }
+    };
+    if io.needs_f16() && !ctx.has_feature(wgpu::Features::SHADER_F16) {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            message: super::NO_F16_ACTIVATIONS.into(),
+        });
+    }
     let w16 = match w.dtype() {
         DType::F32 => false,
         DType::F16 => true,
@@ -235,7 +265,7 @@ pub fn matmul(
         flags |= 1;
     }
     if let Some(r) = residual {
-        f32s(OP, &[r])?;
+        r.expect_dtype(OP, out_dt)?;
         r.expect_shape("matmul residual", &out_shape)?;
         flags |= 2;
     }
@@ -246,7 +276,7 @@ pub fn matmul(
         flags |= 8;
     }
     fits_u32(OP, a.numel().max(w.numel()).max(batch * m * n))?;
-    let out = Tensor::empty(ctx, &out_shape, DType::F32)?;
+    let out = Tensor::empty(ctx, &out_shape, out_dt)?;
     let dummy;
     let bias_t = match bias {
         Some(b) => b,
@@ -290,9 +320,15 @@ pub fn matmul(
     }
     ctx.check_kernel(kernel)?;
     let tensors = [a, w, bias_t, res_t, &out];
-    let tiles = |(tm, tn): (u64, u64)| batch as u64 * (m as u64).div_ceil(tm) * (n as u64).div_ceil(tn);
-    // Each kernel and its f16-weight twin: the same WGSL behind another weights prelude.
-    let pick = |f32k: &'static crate::context::Kernel, f16k: &'static crate::context::Kernel| if w16 { f16k } else { f32k };
+    let tiles =
+        |(tm, tn): (u64, u64)| batch as u64 * (m as u64).div_ceil(tm) * (n as u64).div_ceil(tn);
+    // Each kernel and its f16-weight twin: the same WGSL behind another weights prelude, and
+    // in each the pipeline of the activations' io prelude.
+    type Family = [crate::context::Kernel; 4];
+    let pick_io = |f32k: &'static Family, f16k: &'static Family, io: Io| {
+        &(if w16 { f16k } else { f32k })[io.index()]
+    };
+    let pick = |f32k: &'static Family, f16k: &'static Family| pick_io(f32k, f16k, io);
     match kernel {
         MatmulKernel::Naive | MatmulKernel::Auto | MatmulKernel::Tiled => ctx.dispatch(
             pick(&kernels::MATMUL_NAIVE, &kernels::MATMUL_NAIVE_F16),
@@ -326,13 +362,41 @@ pub fn matmul(
             if splits <= 1 {
                 ctx.dispatch(pick(&kernels::MATMUL_SHARED, &kernels::MATMUL_SHARED_F16), &[], &params, &tensors, tiles)?
             } else {
+                // The slices' raw sums are f32 whatever the activations; the reduction stores
+                // the output's type.
+                let to_part = if a_dt == DType::F16 {
+                    Io::F16ToF32
+                } else {
+                    Io::F32
+                };
+                let from_part = if out_dt == DType::F16 {
+                    Io::F32ToF16
+                } else {
+                    Io::F32
+                };
                 let total = batch * m * n;
                 fits_u32(OP, splits as usize * total)?;
                 let part = Tensor::empty(ctx, &[splits as usize, total], DType::F32)?;
                 // Raw sums per slice: no bias, activation or residual yet (W's batching stays).
-                let raw = Params { flags: flags & 8, act: 0, alpha: 1.0, splits, ..params };
-                let shader = pick(&kernels::MATMUL_SHARED, &kernels::MATMUL_SHARED_F16);
-                ctx.dispatch(shader, &[], &raw, &[a, w, bias_t, res_t, &part], tiles * splits as u64)?;
+                let raw = Params {
+                    flags: flags & 8,
+                    act: 0,
+                    alpha: 1.0,
+                    splits,
+                    ..params
+                };
+                let shader = pick_io(
+                    &kernels::MATMUL_SHARED,
+                    &kernels::MATMUL_SHARED_F16,
+                    to_part,
+                );
+                ctx.dispatch(
+                    shader,
+                    &[],
+                    &raw,
+                    &[a, w, bias_t, res_t, &part],
+                    tiles * splits as u64,
+                )?;
                 let rp = ReduceParams {
                     total: total as u32,
                     n: n as u32,
@@ -342,14 +406,20 @@ pub fn matmul(
                     alpha: opts.alpha,
                     _p: [0; 2],
                 };
-                ctx.dispatch(&kernels::SPLITK_REDUCE, &[], &rp, &[&part, bias_t, res_t, &out], groups(total, 256))?;
+                ctx.dispatch(
+                    &kernels::SPLITK_REDUCE[from_part.index()],
+                    &[],
+                    &rp,
+                    &[&part, bias_t, res_t, &out],
+                    groups(total, 256),
+                )?;
             }
         }
         MatmulKernel::Coop => {
             // check_kernel above: the device has the feature, so one of the two is reported.
             let (kernel, shader) = match ctx.coop_kernel() {
-                Some(c) if c.size == 8 => (c, &kernels::MATMUL_COOP8),
-                Some(c) => (c, &kernels::MATMUL_COOP),
+                Some(c) if c.size == 8 => (c, &kernels::MATMUL_COOP8[io.index()]),
+                Some(c) => (c, &kernels::MATMUL_COOP[io.index()]),
                 None => return unsupported("no cooperative-matrix kernel on this adapter".into()),
             };
             ctx.dispatch(shader, &[], &params, &tensors, kernel.workgroups(batch, m, n))?

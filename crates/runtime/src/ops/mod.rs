@@ -11,7 +11,7 @@ pub mod peak;
 pub use elementwise::{activation, add, mul, scale, swiglu};
 pub use layout::{concat_tokens, embedding, merge_heads, split_heads, take_token, take_tokens};
 pub use matmul::{linear, matmul, MatmulKernel, MatmulOptions, WeightLayout};
-pub use norm::{l2_normalize, layernorm, softmax, MaskLayout};
+pub use norm::{l2_normalize, layernorm, layernorm_to, softmax, MaskLayout};
 
 /// Epilogue activation (WGSL `activate()` codes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -48,18 +48,77 @@ impl Activation {
 pub(crate) fn override_sets(k: &crate::Kernel) -> Vec<Vec<(&'static str, f64)>> {
     use crate::kernels::*;
     match k.name {
-        n if n == MATMUL_TILED.name || n == MATMUL_TILED_F16.name => [true, false].map(|sw| matmul::scalar_overrides(sw).to_vec()).to_vec(),
-        n if [LAYERNORM.name, SOFTMAX.name, L2_NORMALIZE.name].contains(&n) => norm::row_override_sets(),
+        n if MATMUL_TILED
+            .iter()
+            .chain(&MATMUL_TILED_F16)
+            .any(|t| t.name == n) =>
+        {
+            [true, false]
+                .map(|sw| matmul::scalar_overrides(sw).to_vec())
+                .to_vec()
+        }
+        n if LAYERNORM.iter().chain(&SOFTMAX).any(|t| t.name == n) || n == L2_NORMALIZE.name => {
+            norm::row_override_sets()
+        }
         _ => Vec::new(),
     }
 }
 
+use crate::kernels::Io;
 pub(crate) use crate::util::{fits_u32, groups};
-use crate::{DType, Error, Result, Tensor};
+use crate::{Context, DType, Error, Kernel, Result, Tensor};
 
 /// Why an f16 weight cannot be read on this adapter.
 pub(crate) const NO_F16: &str =
     "this adapter cannot read f16 weights (wgpu's SHADER_F16_IN_F32 is missing: unpack2x16float); use f32 weights";
+
+/// Why f16 activations cannot run on this device.
+pub(crate) const NO_F16_ACTIVATIONS: &str =
+    "f16 activations need the adapter feature SHADER_F16, which this device was not opened with; use f32 activations";
+
+/// Whether `t` holds activations the io kernels take: f32, or f16 on a device with `SHADER_F16`.
+pub(crate) fn activation_dtype(ctx: &Context, op: &'static str, t: &Tensor) -> Result<DType> {
+    match t.dtype() {
+        DType::F32 => Ok(DType::F32),
+        DType::F16 if ctx.has_feature(wgpu::Features::SHADER_F16) => Ok(DType::F16),
+        DType::F16 => Err(Error::InvalidArgument {
+            op,
+            message: NO_F16_ACTIVATIONS.into(),
+        }),
+        other => Err(Error::DTypeMismatch {
+            op,
+            expected: DType::F32,
+            got: other,
+        }),
+    }
+}
+
+/// The pipeline of io kernel `family` for input `x` and output `y` (each f32 or f16; f16 on a
+/// device with `SHADER_F16` only).
+pub(crate) fn io_kernel(
+    ctx: &Context,
+    op: &'static str,
+    family: &'static [Kernel; 4],
+    x: DType,
+    y: DType,
+) -> Result<&'static Kernel> {
+    let io = Io::of(x, y).ok_or(Error::DTypeMismatch {
+        op,
+        expected: DType::F32,
+        got: if x == DType::F32 || x == DType::F16 {
+            y
+        } else {
+            x
+        },
+    })?;
+    if io.needs_f16() && !ctx.has_feature(wgpu::Features::SHADER_F16) {
+        return Err(Error::InvalidArgument {
+            op,
+            message: NO_F16_ACTIVATIONS.into(),
+        });
+    }
+    Ok(&family[io.index()])
+}
 
 /// Checks that every tensor is f32.
 pub(crate) fn f32s(op: &'static str, ts: &[&Tensor]) -> Result<()> {

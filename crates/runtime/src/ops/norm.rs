@@ -1,6 +1,6 @@
 //! Row reductions: LayerNorm and softmax with an additive mask.
 
-use super::{f32s, fits_u32, non_empty};
+use super::{activation_dtype, f32s, fits_u32, io_kernel, non_empty};
 use crate::{kernels, Context, DType, Error, Result, Tensor};
 
 #[repr(C)]
@@ -32,18 +32,56 @@ pub(crate) fn row_override_sets() -> Vec<Vec<(&'static str, f64)>> {
     [true, false].into_iter().flat_map(|sw| cols.clone().map(move |c| vec![("WG", row_wg_for(sw, c))])).collect()
 }
 
-/// LayerNorm over the last dim of `x` (…, C) with `gamma`, `beta` (C) and the model's `eps`.
-pub fn layernorm(ctx: &Context, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<Tensor> {
+/// LayerNorm over the last dim of `x` (…, C) with `gamma`, `beta` (C) and the model's `eps`;
+/// the output has `x`'s dtype (f32, or f16 where the device has `SHADER_F16`).
+pub fn layernorm(
+    ctx: &Context,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f32,
+) -> Result<Tensor> {
+    layernorm_to(ctx, x, gamma, beta, eps, x.dtype())
+}
+
+/// [`layernorm`] with the output stored as `out` (f32 or f16): e.g. the f32 residual stream
+/// normalised into f16 for the next matmul. Mean and variance are f32 sums either way.
+pub fn layernorm_to(
+    ctx: &Context,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f32,
+    out: DType,
+) -> Result<Tensor> {
     const OP: &str = "layernorm";
-    f32s(OP, &[x, gamma, beta])?;
+    f32s(OP, &[gamma, beta])?;
+    let kernel = io_kernel(
+        ctx,
+        OP,
+        &kernels::LAYERNORM,
+        activation_dtype(ctx, OP, x)?,
+        out,
+    )?;
     non_empty(OP, x)?;
     let cols = x.dim_back(0);
     gamma.expect_shape("layernorm gamma", &[cols])?;
     beta.expect_shape("layernorm beta", &[cols])?;
     let rows = x.numel() / cols;
-    let p = LnParams { rows: fits_u32(OP, rows)?, cols: cols as u32, eps, _pad: 0 };
-    let out = Tensor::empty(ctx, x.shape(), DType::F32)?;
-    ctx.dispatch(&kernels::LAYERNORM, &[("WG", row_wg(ctx, cols))], &p, &[x, gamma, beta, &out], rows as u64)?;
+    let p = LnParams {
+        rows: fits_u32(OP, rows)?,
+        cols: cols as u32,
+        eps,
+        _pad: 0,
+    };
+    let out = Tensor::empty(ctx, x.shape(), out)?;
+    ctx.dispatch(
+        kernel,
+        &[("WG", row_wg(ctx, cols))],
+        &p,
+        &[x, gamma, beta, &out],
+        rows as u64,
+    )?;
     Ok(out)
 }
 
@@ -73,9 +111,17 @@ struct SmParams {
 }
 
 /// Row softmax over the last dim of `scale · x + mask`. Rows that are entirely −∞ give zeros.
-pub fn softmax(ctx: &Context, x: &Tensor, mask: Option<(&Tensor, MaskLayout)>, scale: f32) -> Result<Tensor> {
+/// `x` is f32 or f16 (f16 where the device has `SHADER_F16`), and so is the output; the mask is
+/// f32 and every sum is f32.
+pub fn softmax(
+    ctx: &Context,
+    x: &Tensor,
+    mask: Option<(&Tensor, MaskLayout)>,
+    scale: f32,
+) -> Result<Tensor> {
     const OP: &str = "softmax";
-    f32s(OP, &[x])?;
+    let dt = activation_dtype(ctx, OP, x)?;
+    let kernel = io_kernel(ctx, OP, &kernels::SOFTMAX, dt, dt)?;
     non_empty(OP, x)?;
     let cols = x.dim_back(0);
     let rows = x.numel() / cols;
@@ -110,7 +156,7 @@ pub fn softmax(ctx: &Context, x: &Tensor, mask: Option<(&Tensor, MaskLayout)>, s
         _p0: 0,
         _p1: 0,
     };
-    let out = Tensor::empty(ctx, x.shape(), DType::F32)?;
+    let out = Tensor::empty(ctx, x.shape(), dt)?;
     let dummy;
     let m = match mask {
         Some((m, _)) => m,
@@ -119,7 +165,13 @@ pub fn softmax(ctx: &Context, x: &Tensor, mask: Option<(&Tensor, MaskLayout)>, s
             &dummy
         }
     };
-    ctx.dispatch(&kernels::SOFTMAX, &[("WG", row_wg(ctx, cols))], &p, &[x, m, &out], rows as u64)?;
+    ctx.dispatch(
+        kernel,
+        &[("WG", row_wg(ctx, cols))],
+        &p,
+        &[x, m, &out],
+        rows as u64,
+    )?;
     Ok(out)
 }
 
