@@ -73,6 +73,9 @@ for m, b in keys:
           f"   {ratio(o['f32'], t['fp32'])}    {ratio(o['coop'], t['tf32'])}    {ratio(o['coop'], t['bf16'])}   {ratio(o['coop'], o['f32'])} |"
           f" {mib(w32)} {mib(w16)} {mib(p32)} {mib(p16)}")
 for (m, b, c), r in sorted(ours.items(), key=lambda kv: str(kv[0])):
+    if c == "f16w":
+        print(f"{m:9} {b:>5} | f16 weights, f32 activations {r['images_per_s']:8.1f} images/s: f16 activations give"
+              f" {ratio(ips(ours, (m, b, 'f16')), r['images_per_s'])} x")
     if c == "splitk":
         print(f"{m:9} {b:>5} | splitk f32 {r['images_per_s']:8.1f} images/s: {ratio(r['images_per_s'], ips(torch, (m, b, 'fp32')))} x torch fp32,"
               f" {ratio(r['images_per_s'], ips(ours, (m, b, 'f32')))} x ours f32")
@@ -164,11 +167,14 @@ done
 ls -l "$pc" | tee -a "$log"
 
 step ours f32 and f16
+# f16: f16 weights and activations; f16w (largest batch only): f16 weights, f32 activations, so
+# that the summary shows what the f16 activations buy.
 for m in $models; do
   for b in $batches; do
     bm f32 "$m" --batch $b --dtype f32
     bm f16 "$m" --batch $b --dtype f16
   done
+  bm f16w "$m" --batch ${batches##* } --dtype f16-weights
 done
 
 # PyTorch before the coop runs, so that a failing experimental kernel cannot cost the baseline.

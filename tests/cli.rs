@@ -810,7 +810,8 @@ fn deit_classifies_and_dinov2_embeds_and_retrieves_by_image() {
     fails_cleanly(&vitfuse(&["retrieve", "--model", m, "--images", g, "--query-audio", wav.to_str().unwrap()]), "pipeline");
 }
 
-/// `--dtype f16` stores the weights as f16: `bench model` says so and counts half the bytes.
+/// `--dtype f16` (and `f16-weights`) stores the weights as f16: `bench model` says so and counts
+/// half the bytes.
 #[test]
 fn bench_model_dtype_f16_halves_the_weight_bytes() {
     let run = |dtype: &str| {
@@ -825,6 +826,8 @@ fn bench_model_dtype_f16_halves_the_weight_bytes() {
     let (full, half) = (run("f32"), run("f16"));
     // The matmul weights halve; biases, LayerNorms, positions and the patch embedding stay f32.
     assert!(full > 5_000_000 && half * 10 < full * 6 && half * 2 > full, "f32 {full} bytes, f16 {half} bytes");
+    // f16 weights alone store the same (activations are not weights).
+    assert_eq!(run("f16-weights"), half);
 }
 
 #[test]

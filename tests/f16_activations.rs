@@ -245,6 +245,16 @@ fn f16_outputs_saturate() {
     );
 }
 
+/// SwiGLU on f16 keeps f16, gated in f32.
+#[test]
+fn swiglu_with_f16_matches_reference() {
+    let ctx = gpu();
+    let (x, tx) = up(ctx, &[3, 5, 2 * 37], 12, DType::F16);
+    let got = ops::swiglu(ctx, &tx).unwrap();
+    assert_eq!(got.dtype(), DType::F16);
+    assert_close(&host(ctx, &got), &r::swiglu(&x, 15, 37), tol(Tolerance::KERNEL, DType::F16));
+}
+
 /// Head split and merge copy f16 exactly.
 #[test]
 fn split_and_merge_heads_copy_f16_exactly() {

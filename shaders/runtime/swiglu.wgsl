@@ -5,12 +5,14 @@
 //           1 x:   (R, 2H)
 //           2 out: (R, H)
 // Grid: ceil(R*H / 64) workgroups of 64, linearised over (x, y, z).
+// Prepended at build time: an io prelude (io_f32.wgsl or io_f16.wgsl: XT = YT, the element type
+// of x and out; the gate is computed in f32).
 
 struct Params { rows: u32, h: u32, _p0: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<XT>;
+@group(0) @binding(2) var<storage, read_write> out: array<YT>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -19,8 +21,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= p.rows * p.h) { return; }
     let r = i / p.h;
     let j = i % p.h;
-    let a = x[r * 2u * p.h + j];
-    let b = x[r * 2u * p.h + p.h + j];
+    let a = f32(x[r * 2u * p.h + j]);
+    let b = f32(x[r * 2u * p.h + p.h + j]);
     // exp(-a) overflows to +inf for a < -88: a / inf = -0, the limit.
-    out[i] = a / (1.0 + exp(-a)) * b;
+    out[i] = y_of(a / (1.0 + exp(-a)) * b);
 }

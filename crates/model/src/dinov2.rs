@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use vitfuse_attention::{self as attn, AttentionOptions};
 use vitfuse_patch::{self as patch, PatchOptions};
 use vitfuse_runtime::ops::{self, Activation as Act};
-use vitfuse_runtime::{Context, Tensor};
+use vitfuse_runtime::{Context, DType, Tensor};
 
 use crate::config::Dinov2Config;
 use crate::error::{ModelError, Result};
@@ -51,6 +51,9 @@ struct Layer {
     norm2: LayerNorm,
     mlp: Mlp,
     opts: AttentionOptions,
+    /// The activations' dtype between the ops ([`Loader::activations`]); the residual stream is
+    /// f32.
+    act_dtype: DType,
 }
 
 impl Layer {
@@ -75,15 +78,16 @@ impl Layer {
             norm2: LayerNorm::load(l, "norm2", d, eps)?,
             mlp,
             opts: AttentionOptions { nh: e.num_attention_heads, hs, scale: (hs as f32).powf(-0.5), causal: false },
+            act_dtype: l.activations(),
         })
     }
 
     fn forward(&self, ctx: &Context, x: &Tensor) -> Result<Tensor> {
-        let h = self.norm1.forward(ctx, x)?;
+        let h = self.norm1.forward_to(ctx, x, self.act_dtype)?;
         let qkv = self.qkv.forward(ctx, &h, Act::None, None)?;
         let a = attn::self_attention(ctx, &qkv, None, self.opts)?;
         let x = self.out.forward(ctx, &a, Act::None, Some(x))?;
-        let h = self.norm2.forward(ctx, &x)?;
+        let h = self.norm2.forward_to(ctx, &x, self.act_dtype)?;
         match &self.mlp {
             Mlp::Gelu { fc1, fc2, act } => fc2.forward(ctx, &fc1.forward(ctx, &h, *act, None)?, Act::None, Some(&x)),
             Mlp::SwiGlu { w_in, w_out } => {

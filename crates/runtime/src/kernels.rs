@@ -255,7 +255,7 @@ io_kernels!(
 kernel!(CONCAT_TOKENS, "concat_tokens", unchecked = false);
 kernel!(TAKE_TOKENS, "take_tokens", unchecked = false);
 kernel!(L2_NORMALIZE, "l2_normalize", unchecked = false);
-kernel!(SWIGLU, "swiglu", unchecked = false);
+io_kernels!(SWIGLU, "swiglu", "swiglu", [], [], unchecked = false);
 kernel!(PEAK_FMA_F32, "peak_fma_f32", "peak_fma", ["peak_f32"], unchecked = true);
 kernel!(PEAK_FMA_F16, "peak_fma_f16", "peak_fma", ["peak_f16"], unchecked = true);
 kernel!(COPY_BANDWIDTH, "copy_bandwidth", unchecked = true);
@@ -278,6 +278,7 @@ pub const IO_FAMILIES: &[[Kernel; 4]] = &[
     SOFTMAX,
     SPLIT_HEADS,
     MERGE_HEADS,
+    SWIGLU,
 ];
 
 /// Every kernel that builds without optional features (not those of `NEEDS_SUBGROUP`,
@@ -304,7 +305,7 @@ pub const ALL: &[Kernel] = &[
     CONCAT_TOKENS,
     TAKE_TOKENS,
     L2_NORMALIZE,
-    SWIGLU,
+    SWIGLU[0],
     PEAK_FMA_F32,
     COPY_BANDWIDTH,
 ];

@@ -55,10 +55,12 @@ struct SwigluParams {
     _p: [u32; 2],
 }
 
-/// SwiGLU gate: `x` (…, 2H) holds `[x1 | x2]` per row → `silu(x1) · x2` (…, H).
+/// SwiGLU gate: `x` (…, 2H) holds `[x1 | x2]` per row → `silu(x1) · x2` (…, H), f32 or f16 as
+/// `x` (f16 where the device has `SHADER_F16`; computed in f32).
 pub fn swiglu(ctx: &Context, x: &Tensor) -> Result<Tensor> {
     const OP: &str = "swiglu";
-    f32s(OP, &[x])?;
+    let dt = super::activation_dtype(ctx, OP, x)?;
+    let kernel = super::io_kernel(ctx, OP, &kernels::SWIGLU, dt, dt)?;
     non_empty(OP, x)?;
     let c = x.dim_back(0);
     if x.rank() == 0 || !c.is_multiple_of(2) {
@@ -69,8 +71,8 @@ pub fn swiglu(ctx: &Context, x: &Tensor) -> Result<Tensor> {
     let mut shape = x.shape().to_vec();
     *shape.last_mut().expect("rank checked") = h;
     fits_u32(OP, x.numel())?;
-    let out = Tensor::empty(ctx, &shape, DType::F32)?;
+    let out = Tensor::empty(ctx, &shape, dt)?;
     let p = SwigluParams { rows: rows as u32, h: h as u32, _p: [0; 2] };
-    ctx.dispatch(&kernels::SWIGLU, &[], &p, &[x, &out], groups(out.numel(), 64))?;
+    ctx.dispatch(kernel, &[], &p, &[x, &out], groups(out.numel(), 64))?;
     Ok(out)
 }
