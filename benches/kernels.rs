@@ -35,7 +35,7 @@ fn matmul(c: &mut Criterion) {
     g.sample_size(10);
     for &(m, k, n) in MATMULS {
         // Validates a sample against the CPU before anything is timed.
-        bench::matmul(&ctx, m, k, n, MatmulKernel::Tiled, false, 0).expect("matmul validation");
+        bench::matmul(&ctx, m, k, n, MatmulKernel::Tiled, vitfuse_model::Precision::F32, 0).expect("matmul validation");
         let a = Tensor::from_slice(&ctx, &[m, k], &seeded(m * k, 1)).unwrap();
         let w = Tensor::from_slice(&ctx, &[n, k], &seeded(n * k, 2)).unwrap();
         g.throughput(Throughput::Elements((2 * m * k * n) as u64));

@@ -172,6 +172,9 @@ impl Model {
         let weights = Weights::open(dir)?;
         let ctx = device.context();
         let precision = opts.precision_for(&weights, ctx);
+        if precision == Precision::F16 && !ctx.has_feature(vitfuse_runtime::wgpu::Features::SHADER_F16) {
+            log::warn!("{} has no SHADER_F16: f16 weights, but activations stay f32 (as with f16-weights)", ctx.adapter_name());
+        }
         let weights = std::sync::Arc::new(weights.with_precision(precision));
         let gpu = vitfuse_model::Model::from_parts(ctx, &config, weights)?;
         let gpu = match gpu {

@@ -278,7 +278,8 @@ pub const MAX_HEAD_SIZE: usize = 128;
 /// offset + h*HS + d.
 #[derive(Clone, Copy)]
 pub struct Heads<'a> {
-    /// The (B, T, C_total) f32 tensor holding the heads (e.g. a fused QKV projection).
+    /// The (B, T, C_total) tensor holding the heads (e.g. a fused QKV projection): f32, or f16
+    /// on a device with `SHADER_F16`.
     pub x: &'a Tensor,
     /// Column of head 0, dim 0; `offset + NH·HS` must not exceed C_total.
     pub offset: usize,
@@ -450,7 +451,8 @@ fn check(
 /// workgroup memory on GPUs). q: (B, Tq, ·), k and v: (B, Tk, ·) viewed through [`Heads`];
 /// key_mask: optional additive f32 mask (B, Tk) (0 keep, −∞ or very negative drop). causal:
 /// query i sees keys j <= i (requires Tq == Tk). Output (B, Tq, NH·HS), heads merged; a query
-/// whose keys are all −∞ gives zeros. One dispatch.
+/// whose keys are all −∞ gives zeros. One dispatch. q, k and v share one dtype, f32 or f16
+/// (`SHADER_F16`), and the output has it; scores, the online softmax and the P·V sums are f32.
 /// On software adapters with subgroups of at least 8 lanes this runs [`attention_subgroup`].
 /// On hardware GPUs with head size <= 64 and enough workgroup memory it runs
 /// [`attention_tiled`].

@@ -8,13 +8,15 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::pool::PooledBuffer;
 
-/// Element type of a tensor. Kernels compute in f32; `F16` is the storage of weights (matmul
-/// and embedding operands, widened to f32 as they are read).
+/// Element type of a tensor. Kernels compute in f32; `F16` is storage: of weights (matmul and
+/// embedding operands, widened to f32 as they are read, on any adapter) and of activations
+/// (the io kernels: matmul, LayerNorm, softmax, head split/merge, SwiGLU, attention; on a device
+/// with `SHADER_F16`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     /// 32-bit float: what the kernels compute in.
     F32,
-    /// 16-bit IEEE float (`half::f16`): weights read by the matmul and embedding kernels.
+    /// 16-bit IEEE float (`half::f16`): weights, and activations where the device has `SHADER_F16`.
     F16,
     /// 32-bit unsigned integer: token ids, indices.
     U32,
