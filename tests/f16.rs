@@ -7,6 +7,7 @@
 //! zero-shot rankings are unchanged.
 
 mod common;
+mod f16_kernels;
 
 use std::collections::{BTreeMap, HashMap};
 

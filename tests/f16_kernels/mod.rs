@@ -1,12 +1,11 @@
-//! f16 activations (`io_*.wgsl` pipelines) against the CPU twins: every matmul kernel with each
+//! f16 activations (`io_*.wgsl` pipelines) against the CPU twins (a module of `tests/f16.rs`, so
+//! that CI links one test binary fewer): every matmul kernel with each
 //! of the four activation-type pairs, LayerNorm, softmax, head split/merge and every attention
 //! kernel, over odd shapes. The twin is the f64 reference over the f16-rounded inputs; an f16
 //! output is that result rounded once more, so its tolerance is the f32 one plus half an f16
 //! ulp (2⁻¹¹ relative). Needs `SHADER_F16` (lavapipe has it): without it these fail.
 
-mod common;
-
-use common::{gpu, values};
+use crate::common::{gpu, values};
 use half::f16;
 use proptest::prelude::*;
 use vitfuse::attention::{self as at, AttentionOptions, FusedConfig, Heads, TiledRows};
