@@ -531,19 +531,7 @@ pub fn attention_tiled(
     };
     let nqb = tq.div_ceil(TILED_QUERIES);
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
-    launch(
-        ctx,
-        kernel,
-        &[],
-        q,
-        k,
-        v,
-        key_mask,
-        opts,
-        (b, tq, tk, dtype),
-        nqb,
-        workgroups,
-    )
+    launch(ctx, kernel, &[], q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups)
 }
 
 /// Queries per workgroup of `flash_attention_sg` (8 lanes x 4 queries).
@@ -558,19 +546,7 @@ pub fn attention_subgroup(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask:
     ctx.check_kernel(AttentionKernel::Subgroup)?;
     let nqb = tq.div_ceil(SG_QUERIES);
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
-    launch(
-        ctx,
-        kernels::flash_attention_sg(opts.hs),
-        &[],
-        q,
-        k,
-        v,
-        key_mask,
-        opts,
-        (b, tq, tk, dtype),
-        nqb,
-        workgroups,
-    )
+    launch(ctx, kernels::flash_attention_sg(opts.hs), &[], q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -652,19 +628,7 @@ pub fn attention_with(
     let nqb = tq.div_ceil(cfg.wg as usize);
     let overrides = cfg.overrides();
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
-    launch(
-        ctx,
-        kernels::flash_attention(opts.hs),
-        &overrides,
-        q,
-        k,
-        v,
-        key_mask,
-        opts,
-        (b, tq, tk, dtype),
-        nqb,
-        workgroups,
-    )
+    launch(ctx, kernels::flash_attention(opts.hs), &overrides, q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups)
 }
 
 #[repr(C)]
