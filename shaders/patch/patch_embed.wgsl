@@ -16,14 +16,16 @@
 // Bindings: 0 params (uniform Params)
 //           1 px:     (B, C, H, W)
 //           2 px4:    same buffer as vec4 when VA, else a 16-byte dummy
-//           3 wt:     (D, C, ph, pw) = (N, K)
-//           4 wt4:    same buffer as vec4 when VW, else a 16-byte dummy
+//           3 wt:     (D, C, ph, pw) = (N, K), f32 or f16 (from the weights prelude)
+//           4 wt4:    same buffer read 4 elements at a time when VW, else a 16-byte dummy
 //           5 bias:   (D)               read when flags bit 0, else a dummy
 //           6 prefix: (NP, D)           read when NP > 0, else a dummy
 //           7 pos:    (NP + GH*GW, D)   read when flags bit 1, else a dummy
 //           8 out:    (B, NP + GH*GW, D)
 // Grid: ceil(M / 8) * tiles_n GEMM workgroups, tiles_n = ceil(D / (WG*8)), then
 //       ceil(B*NP*D / (WG*8)) prefix workgroups; all of WG, linearised over (x, y, z).
+// Prepended at build time: patch_weights_f32.wgsl or patch_weights_f16.wgsl (bindings 3 and 4
+// and their readers wt1() and wt4v(): f32 or f16 weights, arithmetic f32 in both).
 
 struct Params {
     b: u32, c: u32, h: u32, w: u32,
@@ -40,8 +42,7 @@ override VW: bool = false;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> px: array<f32>;
 @group(0) @binding(2) var<storage, read> px4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> wt: array<f32>;
-@group(0) @binding(4) var<storage, read> wt4: array<vec4<f32>>;
+// bindings 3 (wt) and 4 (wt4) come from the weights prelude.
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read> prefix: array<f32>;
 @group(0) @binding(7) var<storage, read> pos: array<f32>;
@@ -74,8 +75,8 @@ fn adv(n: u32) {
 
 fn wload(row: u32, k: u32) -> vec4<f32> {
     let o = row + k;
-    if (VW) { return wt4[o >> 2u]; }
-    return vec4<f32>(wt[o], wt[o + 1u], wt[o + 2u], wt[o + 3u]);
+    if (VW) { return wt4v(o >> 2u); }
+    return vec4<f32>(wt1(o), wt1(o + 1u), wt1(o + 2u), wt1(o + 3u));
 }
 
 fn mac(r: array<vec4<f32>, 8>, w0: mat4x4<f32>, w1: mat4x4<f32>) {
@@ -169,14 +170,14 @@ fn run(g: u32, li: u32, lane8: u32) {
             if (k < p.k) {
                 a[i] = px[abase + ko];
                 adv(1u);
-                w0[0][i] = wt[r0 + k];
-                w0[1][i] = wt[r1 + k];
-                w0[2][i] = wt[r2 + k];
-                w0[3][i] = wt[r3 + k];
-                w1[0][i] = wt[r4 + k];
-                w1[1][i] = wt[r5 + k];
-                w1[2][i] = wt[r6 + k];
-                w1[3][i] = wt[r7 + k];
+                w0[0][i] = wt1(r0 + k);
+                w0[1][i] = wt1(r1 + k);
+                w0[2][i] = wt1(r2 + k);
+                w0[3][i] = wt1(r3 + k);
+                w1[0][i] = wt1(r4 + k);
+                w1[1][i] = wt1(r5 + k);
+                w1[2][i] = wt1(r6 + k);
+                w1[3][i] = wt1(r7 + k);
             }
         }
         let rows = share_rows(a, li);

@@ -1,7 +1,7 @@
 //! f16 activations (`io_*.wgsl` pipelines) against the CPU twins (a module of `tests/f16.rs`, so
 //! that CI links one test binary fewer): every matmul kernel with each
 //! of the four activation-type pairs, LayerNorm, softmax, head split/merge and every attention
-//! kernel, over odd shapes. The twin is the f64 reference over the f16-rounded inputs; an f16
+//! kernel, and the patch embedding with f16 weights (each path), over odd shapes. The twin is the f64 reference over the f16-rounded inputs; an f16
 //! output is that result rounded once more, so its tolerance is the f32 one plus half an f16
 //! ulp (2⁻¹¹ relative). Needs `SHADER_F16` (lavapipe has it): without it these fail.
 
@@ -9,6 +9,7 @@ use crate::common::{gpu, values};
 use half::f16;
 use proptest::prelude::*;
 use vitfuse::attention::{self as at, AttentionOptions, FusedConfig, Heads, TiledRows};
+use vitfuse::patch::{patch_embed_composed, patch_embed_with, PatchOptions, RowSharing};
 use vitfuse::reference::attention::{self as ra, Attention};
 use vitfuse::reference::twin_activation as ref_act;
 use vitfuse::reference::{self as r, assert_close, Tolerance};
@@ -158,6 +159,41 @@ proptest! {
         prop_assert_eq!(got.dtype(), dt(x16));
         let rl = r::MaskLayout { rows_per_group: rows, mask_rows: 1 };
         assert_close(&host(ctx, &got), &r::softmax(&x, Some((&mv, rl)), rows, cols, 0.7), tol(Tolerance::KERNEL, dt(x16)));
+    }
+}
+
+/// The patch embedding with f16 weights on every path (fused with subgroups, fused through
+/// workgroup memory, composed): the f64 reference over the rounded weights. `c` channels of
+/// `p` x `p` patches at stride `s`: K = c·p² is odd (scalar weight reads, odd f16 offsets) or a
+/// multiple of 4 (vec4 reads of u32 pairs), D past a tile.
+fn check_patch_f16(c: usize, p: usize, s: usize, d: usize, seed: u64) {
+    let ctx = gpu();
+    let (b, np, h, w) = (2, 1, p + 2 * s + 1, p + 3 * s);
+    let gp = ((h - p) / s + 1) * ((w - p) / s + 1);
+    let (px, tpx) = up(ctx, &[b, c, h, w], seed, DType::F32);
+    let (wt, twt) = up(ctx, &[d, c, p, p], seed + 1, DType::F16);
+    let (bv, tb) = up(ctx, &[d], seed + 2, DType::F32);
+    let (pre, tpre) = up(ctx, &[np, d], seed + 3, DType::F32);
+    let (pv, tpos) = up(ctx, &[np + gp, d], seed + 4, DType::F32);
+    let want = r::patch::patch_embed(&px, &wt, Some(&bv), Some(&pre), Some(&pv), b, c, h, w, d, p, p, s, s, np);
+    let opts = PatchOptions { patch: [p, p], stride: [s, s] };
+    let mut paths = vec![RowSharing::Workgroup];
+    if ctx.subgroups_at_least(8) {
+        paths.push(RowSharing::Subgroup);
+    }
+    for sharing in paths {
+        let got = patch_embed_with(ctx, &tpx, &twt, Some(&tb), Some(&tpre), Some(&tpos), opts, sharing).unwrap();
+        assert_close(&host(ctx, &got), &want, Tolerance::REDUCTION);
+    }
+    let got = patch_embed_composed(ctx, &tpx, &twt, Some(&tb), Some(&tpre), Some(&tpos), opts).unwrap();
+    assert_close(&host(ctx, &got), &want, Tolerance::REDUCTION);
+}
+
+#[test]
+fn patch_embedding_with_f16_weights_matches_reference() {
+    // K = 3·16² (vec4 pixels and weights), 3·3² = 27 (scalar, odd), 1·4² with overlap (AST-like).
+    for (c, p, s, d, seed) in [(3, 16, 16, 70, 1), (3, 3, 2, 37, 2), (1, 4, 2, 9, 3)] {
+        check_patch_f16(c, p, s, d, seed);
     }
 }
 

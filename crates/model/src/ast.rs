@@ -78,7 +78,7 @@ impl Ast {
         Ok(Ast {
             config: c.clone(),
             features: None,
-            patch_w: e.tensor("patch_embeddings.projection.weight", &[d, 1, p, p])?,
+            patch_w: e.weight("patch_embeddings.projection.weight", &[d, 1, p, p])?,
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             prefix: Tensor::from_slice(root.ctx, &[2, d], &prefix)?,
             pos: e.tensor("position_embeddings", &[1, 2 + gf * gt, d])?.reshape(&[2 + gf * gt, d])?,

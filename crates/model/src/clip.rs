@@ -64,7 +64,7 @@ impl ClipVision {
         let (d, p, g) = (v.encoder.hidden_size, v.patch_size, v.grid_size());
         let e = l.pp("embeddings");
         Ok(ClipVision {
-            patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels, p, p])?,
+            patch_w: e.weight("patch_embedding.weight", &[d, v.num_channels, p, p])?,
             cls: e.tensor("class_embedding", &[d])?.reshape(&[1, d])?,
             pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g + 1, d], 1, g, d)?,
             pre_ln: LayerNorm::load(l, "pre_layrnorm", d, v.encoder.layer_norm_eps)?,

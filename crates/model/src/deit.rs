@@ -89,7 +89,7 @@ impl Deit {
         };
         Ok(Deit {
             config: c.clone(),
-            patch_w: e.tensor("patch_embeddings.projection.weight", &[d, ch, p, p])?,
+            patch_w: e.weight("patch_embeddings.projection.weight", &[d, ch, p, p])?,
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             prefix: Tensor::from_slice(root.ctx, &[2, d], &prefix)?,
             pos: PosEmbed::load(&e, "position_embeddings", &[1, g * g + 2, d], 2, g, d)?,

@@ -163,7 +163,7 @@ impl Dinov2 {
         let layers = (0..c.encoder.num_hidden_layers).map(|i| Layer::load(&l.pp("encoder").pp("layer").pp(&i.to_string()), c)).collect::<Result<_>>()?;
         Ok(Dinov2 {
             config: c.clone(),
-            patch_w: e.tensor("patch_embeddings.projection.weight", &[d, ch, p, p])?,
+            patch_w: e.weight("patch_embeddings.projection.weight", &[d, ch, p, p])?,
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             prefix: Tensor::from_slice(root.ctx, &[1 + r, d], &prefix)?,
             pos,

@@ -100,7 +100,7 @@ impl SiglipVision {
             let g = v.position_grid();
             let table = e.tensor("position_embedding.weight", &[g * g, d])?;
             return Ok(SiglipVision {
-                patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels * p * p])?,
+                patch_w: e.weight("patch_embedding.weight", &[d, v.num_channels * p * p])?,
                 patch_b: e.tensor("patch_embedding.bias", &[d])?,
                 pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g, d], 0, g, d)?,
                 naflex: Some((table, g)),
@@ -113,7 +113,7 @@ impl SiglipVision {
             });
         }
         Ok(SiglipVision {
-            patch_w: e.tensor("patch_embedding.weight", &[d, v.num_channels, p, p])?,
+            patch_w: e.weight("patch_embedding.weight", &[d, v.num_channels, p, p])?,
             patch_b: e.tensor("patch_embedding.bias", &[d])?,
             pos: PosEmbed::load(&e, "position_embedding.weight", &[g * g, d], 0, g, d)?,
             naflex: None,

@@ -251,7 +251,7 @@ impl Vilt {
             text_pos: te.tensor("position_embeddings.weight", &[c.max_position_embeddings, d])?,
             text_type: te.tensor("token_type_embeddings.weight", &[c.type_vocab_size, d])?,
             text_ln: LayerNorm::load(&te, "LayerNorm", d, c.encoder.layer_norm_eps)?,
-            patch_w: e.tensor("patch_embeddings.projection.weight", &[d, ch, p, p])?,
+            patch_w: e.weight("patch_embeddings.projection.weight", &[d, ch, p, p])?,
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             cls: e.tensor("cls_token", &[1, 1, d])?.reshape(&[1, d])?,
             pos: e.tensor("position_embeddings", &[1, 1 + g * g, d])?.reshape(&[1 + g * g, d])?,

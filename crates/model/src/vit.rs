@@ -63,7 +63,7 @@ impl Vit {
         };
         Ok(Vit {
             config: c.clone(),
-            patch_w: e.tensor("patch_embeddings.projection.weight", &[d, ch, p, p])?,
+            patch_w: e.weight("patch_embeddings.projection.weight", &[d, ch, p, p])?,
             patch_b: e.tensor("patch_embeddings.projection.bias", &[d])?,
             cls: e.tensor("cls_token", &[1, 1, d])?.reshape(&[1, d])?,
             pos: PosEmbed::load(&e, "position_embeddings", &[1, g * g + 1, d], 1, g, d)?,

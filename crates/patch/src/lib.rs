@@ -61,6 +61,8 @@ struct Dims {
     gh: usize,
     gw: usize,
     np: usize,
+    /// The weight is f16 (read widened exactly; arithmetic f32).
+    w16: bool,
 }
 
 impl Dims {
@@ -77,6 +79,7 @@ impl Dims {
 
 #[allow(clippy::too_many_arguments)]
 fn check(
+    ctx: &Context,
     op: &'static str,
     pixels: &Tensor,
     weight: &Tensor,
@@ -85,10 +88,7 @@ fn check(
     pos: Option<&Tensor>,
     opts: PatchOptions,
 ) -> Result<Dims> {
-    for t in [Some(pixels), Some(weight), bias, prefix, pos]
-        .into_iter()
-        .flatten()
-    {
+    for t in [Some(pixels), bias, prefix, pos].into_iter().flatten() {
         t.expect_dtype(op, DType::F32)?;
     }
     if pixels.rank() != 4 || pixels.numel() == 0 {
@@ -129,6 +129,7 @@ fn check(
         });
     }
     let d = weight.shape()[0];
+    let w16 = ops::f16_weight(ctx, op, weight)?;
     if let Some(bb) = bias {
         bb.expect_shape(op, &[d])?;
     }
@@ -158,6 +159,7 @@ fn check(
         gh: (h - ph) / sh + 1,
         gw: (w - pw) / sw + 1,
         np,
+        w16,
     };
     if let Some(ps) = pos {
         ps.expect_shape(op, &[dims.tokens(), d])?;
@@ -247,7 +249,8 @@ pub enum RowSharing {
 
 
 /// Patch embedding in one dispatch: `pixels` (B, C, H, W), `weight` (D, C, ph, pw) exactly as the
-/// Hugging Face Conv2d stores it, `bias` (D); `prefix` (NP, D) learned tokens put in front of
+/// Hugging Face Conv2d stores it, f32 or f16 (read widened exactly; every product and sum is
+/// f32), `bias` (D); `prefix` (NP, D) learned tokens put in front of
 /// every image (CLS, or CLS + distillation for AST); `pos` (NP + GH·GW, D) added to every token,
 /// prefix included. GH = (H − ph)/sh + 1, GW = (W − pw)/sw + 1 (floor, a conv without padding);
 /// patches in raster order. Returns (B, NP + GH·GW, D). The context's `patch` kernel choice
@@ -289,7 +292,7 @@ pub fn patch_embed_with(
     sharing: RowSharing,
 ) -> Result<Tensor> {
     const OP: &str = "patch_embed";
-    let dm = check(OP, pixels, weight, bias, prefix, pos, opts)?;
+    let dm = check(ctx, OP, pixels, weight, bias, prefix, pos, opts)?;
     let out = Tensor::empty(ctx, &[dm.b, dm.tokens(), dm.d], DType::F32)?;
     let wg = fused_wg(ctx.is_software());
     let k = dm.k();
@@ -320,10 +323,15 @@ pub fn patch_embed_with(
     let dummy = ctx.dummy()?;
     let px4 = if va { pixels } else { &dummy };
     let w4 = if vw { weight } else { &dummy };
+    let (sg, wg_kernel) = if dm.w16 {
+        (&kernels::PATCH_EMBED_SG_F16, &kernels::PATCH_EMBED_WG_F16)
+    } else {
+        (&kernels::PATCH_EMBED_SG, &kernels::PATCH_EMBED_WG)
+    };
     let kernel = match sharing {
-        RowSharing::Auto if ctx.subgroups_at_least(ROWS_PER_TILE) => &kernels::PATCH_EMBED_SG,
-        RowSharing::Auto | RowSharing::Workgroup => &kernels::PATCH_EMBED_WG,
-        RowSharing::Subgroup if ctx.subgroups_at_least(ROWS_PER_TILE) => &kernels::PATCH_EMBED_SG,
+        RowSharing::Auto if ctx.subgroups_at_least(ROWS_PER_TILE) => sg,
+        RowSharing::Auto | RowSharing::Workgroup => wg_kernel,
+        RowSharing::Subgroup if ctx.subgroups_at_least(ROWS_PER_TILE) => sg,
         RowSharing::Subgroup => {
             return Err(invalid(
                 OP,
@@ -387,7 +395,7 @@ pub fn patch_embed_composed(
     opts: PatchOptions,
 ) -> Result<Tensor> {
     const OP: &str = "patch_embed_composed";
-    let dm = check(OP, pixels, weight, bias, prefix, pos, opts)?;
+    let dm = check(ctx, OP, pixels, weight, bias, prefix, pos, opts)?;
     let (k, m) = (dm.k(), dm.b * dm.gp());
     let cols = Tensor::empty(ctx, &[m, k], DType::F32)?;
     let p = Im2colParams {

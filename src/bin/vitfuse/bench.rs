@@ -228,6 +228,9 @@ pub struct ModelRun {
     pub first_ms: f64,
     /// Device bytes the model's weights hold (the pool's buffers in use after loading).
     pub weight_bytes: u64,
+    /// Median host ms to record a pass (every dispatch encoded, nothing submitted yet): the
+    /// CPU cost a GPU waits behind before the pass starts.
+    pub record_ms: f64,
     /// Per-kernel GPU time of one pass, when the context profiles.
     pub split: Option<Split>,
 }
@@ -246,15 +249,24 @@ pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize, precision: v
     let out = m.forward(ctx, &px)?.to_vec::<f32>(ctx)?;
     let first_ms = t0.elapsed().as_secs_f64() * 1e3;
     anyhow::ensure!(out.iter().all(|v| v.is_finite()), "{name} produced non-finite values");
+    let mut record = Vec::with_capacity(iters + 1);
     let ms = median_ms(ctx, iters, || {
+        let t0 = Instant::now();
         m.forward(ctx, &px)?;
+        let t1 = Instant::now();
+        ctx.flush();
+        record.push((t0.elapsed().as_secs_f64() * 1e3, (t1 - t0).as_secs_f64() * 1e3));
         Ok(())
     })?;
+    record.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let record_ms = record[record.len() / 2].1;
+    record.sort_by(|a, b| a.0.total_cmp(&b.0));
+    eprintln!("submit median {}", record[record.len() / 2].0);
     // The split: one more pass, timed per dispatch when the context profiles.
     let _ = ctx.take_profile()?;
     m.forward(ctx, &px)?;
     let split = ctx.take_profile()?;
-    Ok(ModelRun { ms, first_ms, weight_bytes, split })
+    Ok(ModelRun { ms, first_ms, record_ms, weight_bytes, split })
 }
 
 /// Median wall time of `iters` runs of `f` (after one untimed run), in seconds; host work only.

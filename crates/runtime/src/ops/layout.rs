@@ -99,14 +99,7 @@ struct EmbParams {
 /// (callers validate ids on the host, where they come from).
 pub fn embedding(ctx: &Context, table: &Tensor, ids: &Tensor) -> Result<Tensor> {
     const OP: &str = "embedding";
-    let kernel = match table.dtype() {
-        DType::F32 => &kernels::EMBEDDING,
-        DType::F16 => &kernels::EMBEDDING_F16,
-        other => return Err(Error::DTypeMismatch { op: OP, expected: DType::F32, got: other }),
-    };
-    if table.dtype() == DType::F16 && !ctx.reads_f16() {
-        return Err(Error::InvalidArgument { op: OP, message: super::NO_F16.into() });
-    }
+    let kernel = if super::f16_weight(ctx, OP, table)? { &kernels::EMBEDDING_F16 } else { &kernels::EMBEDDING };
     ids.expect_dtype(OP, DType::U32)?;
     non_empty(OP, ids)?;
     if table.rank() != 2 {

@@ -1,6 +1,6 @@
 //! Batched matmul / Linear with fused bias, activation and residual epilogue.
 
-use super::{activation_dtype, f32s, fits_u32, groups, non_empty, Activation, NO_F16};
+use super::{activation_dtype, f32s, fits_u32, groups, non_empty, Activation};
 use crate::choice::{kernel_names, KernelNeeds};
 use crate::kernels::Io;
 use crate::{kernels, Context, DType, Error, Result, Tensor};
@@ -221,14 +221,7 @@ pub fn matmul(
             message: super::NO_F16_ACTIVATIONS.into(),
         });
     }
-    let w16 = match w.dtype() {
-        DType::F32 => false,
-        DType::F16 => true,
-        other => return Err(Error::DTypeMismatch { op: OP, expected: DType::F32, got: other }),
-    };
-    if w16 && !ctx.reads_f16() {
-        return Err(Error::InvalidArgument { op: OP, message: NO_F16.into() });
-    }
+    let w16 = super::f16_weight(ctx, OP, w)?;
     non_empty(OP, a)?;
     non_empty(OP, w)?;
     if a.rank() < 2 || w.rank() < 2 || w.rank() > 3 {

@@ -69,8 +69,20 @@ pub(crate) use crate::util::{fits_u32, groups};
 use crate::{Context, DType, Error, Kernel, Result, Tensor};
 
 /// Why an f16 weight cannot be read on this adapter.
-pub(crate) const NO_F16: &str =
+const NO_F16: &str =
     "this adapter cannot read f16 weights (wgpu's SHADER_F16_IN_F32 is missing: unpack2x16float); use f32 weights";
+
+/// Whether the weight `w` is f16 (kernels read it widened exactly to f32) rather than f32; any
+/// other dtype is a [`Error::DTypeMismatch`], and f16 on an adapter that cannot read it an
+/// [`Error::InvalidArgument`] that says so.
+pub fn f16_weight(ctx: &Context, op: &'static str, w: &Tensor) -> Result<bool> {
+    match w.dtype() {
+        DType::F32 => Ok(false),
+        DType::F16 if ctx.reads_f16() => Ok(true),
+        DType::F16 => Err(Error::InvalidArgument { op, message: NO_F16.into() }),
+        other => Err(Error::DTypeMismatch { op, expected: DType::F32, got: other }),
+    }
+}
 
 /// Why f16 activations cannot run on this device.
 pub(crate) const NO_F16_ACTIVATIONS: &str =
