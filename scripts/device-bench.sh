@@ -5,13 +5,16 @@
 # the GPU self-check (every kernel, f16-weight twins and the tensor-core matmul where reported),
 # every tiny fixture forward against transformers, the peak figures, then ViT-B/16 and CLIP B/32 at batch 1, 8 and 64 with
 # f32 weights, f16 weights and f16 weights through the tensor-core matmul (matmul_coop), batch 1
-# with split-K matmuls, beside
+# with split-K and with the double-buffered matmul_shared_db, the largest batch with the
+# double-buffered matmul_wide_db, the matmul shapes per kernel, beside
 # PyTorch fp32 (TF32 off), TF32 and bf16 autocast (SDPA) from tools/torch_vit_bench.py, and a
 # per-kernel split of the coop pass, and the first pass of a process with a cold, a warm and no
 # pipeline cache; all as JSON lines under $OUT, then a table of ratios.
 # About 3 to 5 minutes of an H200 after the machine's start; every step has its own timeout so
 # the whole stays under 8 minutes even when one hangs.
-#   prepare here:  cargo build --release && mkdir -p .device && cp target/release/vitfuse .device/
+#   prepare here:  cargo build --release && mkdir -p .device && strip -o .device/vitfuse target/release/vitfuse
+#                  (stripped: with the release profile's debug info the binary is about 130 MB, over
+#                  the 64 MiB a device call carries; stripped about 27 MB)
 #   call:          bash scripts/device-bench.sh      (carry .gl and .device; timeout_s 540)
 #   locally:       VITFUSE_BENCH_SUMMARY_ONLY=DIR bash scripts/device-bench.sh
 #                  re-prints the table from DIR/ours.jsonl and DIR/torch.jsonl.
@@ -76,9 +79,11 @@ for (m, b, c), r in sorted(ours.items(), key=lambda kv: str(kv[0])):
     if c == "f16w":
         print(f"{m:9} {b:>5} | f16 weights, f32 activations {r['images_per_s']:8.1f} images/s: f16 activations give"
               f" {ratio(ips(ours, (m, b, 'f16')), r['images_per_s'])} x")
-    if c == "splitk":
-        print(f"{m:9} {b:>5} | splitk f32 {r['images_per_s']:8.1f} images/s: {ratio(r['images_per_s'], ips(torch, (m, b, 'fp32')))} x torch fp32,"
+    if c in ("splitk", "shared-db", "wide-db"):
+        print(f"{m:9} {b:>5} | {c:9} f32 {r['images_per_s']:8.1f} images/s: {ratio(r['images_per_s'], ips(torch, (m, b, 'fp32')))} x torch fp32,"
               f" {ratio(r['images_per_s'], ips(ours, (m, b, 'f32')))} x ours f32")
+    if c == "f32" and r.get("record_ms") is not None:
+        print(f"{m:9} {b:>5} | host: record {r['record_ms']:.3f} ms + submit {r.get('submit_ms', 0):.3f} ms of a {r['median_ms']:.3f} ms pass")
 starts = [(c[len("start-"):], r) for (m, b, c), r in ours.items() if str(c).startswith("start-")]
 if starts:
     print("first pass of a process, batch 1 f32 (pipeline cache: cold = empty, warm = left by cold, nocache = off):")
@@ -88,7 +93,7 @@ mm = [r for r in lines("ours.jsonl") if r.get("bench") == "matmul" and "gflops" 
 if mm:
     print("matmul GFLOP/s (M K N: kernel dtype)")
     for r in mm:
-        print(f"  {r['m']:>6} {r['k']:>5} {r['n']:>5}: {r.get('kernel', '?'):>6} {r.get('dtype', '?'):>4} {r['gflops']:9.0f}")
+        print(f"  {r['m']:>6} {r['k']:>5} {r['n']:>5}: {r.get('kernel', '?'):>9} {r.get('dtype', '?'):>4} {r['gflops']:9.0f}")
 PY
 }
 
@@ -103,9 +108,10 @@ batches="1 8 64"
 iters=10
 mm_small="197 768 768|197 768 3072|197 3072 768|50 768 3072"
 mm_big="197 768 768|12608 768 2304|12608 768 3072|12608 3072 768"
+mm_clip="3200 768 768|3200 3072 768"
 if [ -n "$rehearse" ]; then
   models="vit-ti16"; batches="1 2"; iters=1
-  mm_small="197 192 192|50 192 768"; mm_big="197 192 192|394 192 768"
+  mm_small="197 192 192|50 192 768"; mm_big="197 192 192|394 192 768"; mm_clip="100 192 192"
   bin=target/release/vitfuse
 else
   for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -183,13 +189,30 @@ tdev=cuda; [ -n "$rehearse" ] && tdev=cpu
 timeout 300 ${PYTHON:-python3} tools/torch_vit_bench.py --device $tdev --models "${models// /,}" --batch "${batches// /,}" \
   --dtype fp32,tf32,bf16 > "$out/torch.jsonl" 2>> "$log" || echo "torch bench failed: exit $?" | tee -a "$log"
 
-step ours splitk
-for m in $models; do bm splitk "$m" --batch 1 --dtype f32 --matmul splitk; done
+step ours splitk and the double-buffered candidates
+# Batch 1: split-K (its slices are matmul_shared_db) and shared-db against Auto's matmul_shared;
+# the largest batch: wide-db against Auto's matmul_wide.
+for m in $models; do
+  bm splitk "$m" --batch 1 --dtype f32 --matmul splitk
+  bm shared-db "$m" --batch 1 --dtype f32 --matmul shared-db
+  bm wide-db "$m" --batch ${batches##* } --dtype f32 --matmul wide-db
+done
 IFS='|' read -ra shapes <<< "$mm_small"
 for s in "${shapes[@]}"; do
-  for k in shared splitk; do
+  for k in shared shared-db splitk; do
     # shellcheck disable=SC2086 # $s is three numbers
     res=$(timeout 60 $bin bench matmul $s --iters $((2 * iters)) --kernel $k 2>> "$log") || echo "bench matmul $s $k failed" | tee -a "$log"
+    printf '%s\n' "$res" | grep '^{' | sed "s/^{/{\"cfg\":\"matmul\",/" >> "$out/ours.jsonl"
+  done
+done
+
+# The large f32 shapes per kernel; CLIP B/32's batch-64 out-projection and fc2 (N = 768) make
+# only 150 tiles of 128 x 128, which the 64 x 64 kernels split into 600.
+IFS='|' read -ra shapes <<< "$mm_big|$mm_clip"
+for s in "${shapes[@]}"; do
+  for k in wide wide-db shared shared-db; do
+    # shellcheck disable=SC2086 # $s is three numbers
+    res=$(timeout 30 $bin bench matmul $s --iters $((2 * iters)) --kernel $k 2>> "$log") || echo "bench matmul $s $k failed" | tee -a "$log"
     printf '%s\n' "$res" | grep '^{' | sed "s/^{/{\"cfg\":\"matmul\",/" >> "$out/ours.jsonl"
   done
 done

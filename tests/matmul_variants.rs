@@ -52,9 +52,9 @@ fn check_w(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batch
     assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, Tolerance::REDUCTION);
 }
 
-const VARIANTS: [MatmulKernel; 7] = [
+const VARIANTS: [MatmulKernel; 9] = [
     MatmulKernel::Tiled, MatmulKernel::Subgroup, MatmulKernel::Blocked, MatmulKernel::Shared, MatmulKernel::Wide,
-    MatmulKernel::Scalar, MatmulKernel::SplitK,
+    MatmulKernel::Scalar, MatmulKernel::SplitK, MatmulKernel::SharedDb, MatmulKernel::WideDb,
 ];
 
 fn dim(max: usize) -> impl Strategy<Value = usize> {
@@ -116,6 +116,12 @@ fn matmul_variants_fixed_case() {
     check(MatmulKernel::Shared, 1, 130, 37, 200, false, Activation::QuickGelu, true, false, 10);
     check(MatmulKernel::Shared, 1, 520, 21, 530, false, Activation::None, true, true, 11);
     check(MatmulKernel::Shared, 1, 1030, 9, 1025, false, Activation::None, false, true, 12);
+    // The double-buffered kernels over several tiles, K of one partial step, of several steps
+    // with a partial last one, and batched W.
+    check(MatmulKernel::WideDb, 2, 300, 44, 260, false, Activation::None, true, true, 16);
+    check(MatmulKernel::WideDb, 1, 129, 4, 257, true, Activation::GeluErf, false, true, 17);
+    check(MatmulKernel::SharedDb, 1, 130, 37, 200, false, Activation::QuickGelu, true, false, 18);
+    check(MatmulKernel::SharedDb, 2, 65, 9, 129, true, Activation::None, true, true, 19);
     // Split K: a ViT batch-1 shape (4 x 12 tiles, K = 768: 6 slices), K not a multiple of the
     // slice or of BK, batched W, f16 W.
     check(MatmulKernel::SplitK, 1, 197, 768, 130, false, Activation::GeluErf, true, true, 13);

@@ -104,7 +104,7 @@ fn check_matmul(
     assert_close(&host(ctx, &got), &want, tol(Tolerance::REDUCTION, out_dt));
 }
 
-const KERNELS: [MatmulKernel; 8] = [
+const KERNELS: [MatmulKernel; 10] = [
     MatmulKernel::Naive,
     MatmulKernel::Subgroup,
     MatmulKernel::Blocked,
@@ -112,6 +112,8 @@ const KERNELS: [MatmulKernel; 8] = [
     MatmulKernel::Wide,
     MatmulKernel::Scalar,
     MatmulKernel::SplitK,
+    MatmulKernel::SharedDb,
+    MatmulKernel::WideDb,
     MatmulKernel::Coop,
 ];
 

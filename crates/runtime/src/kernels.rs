@@ -134,6 +134,22 @@ io_kernels!(
     unchecked = true
 );
 io_kernels!(
+    MATMUL_SHARED_DB,
+    "matmul_shared_db",
+    "matmul_shared_db",
+    [],
+    ["activation", "weights_f32"],
+    unchecked = true
+);
+io_kernels!(
+    MATMUL_WIDE_DB,
+    "matmul_wide_db",
+    "matmul_wide_db",
+    [],
+    ["activation", "weights_f32x4"],
+    unchecked = true
+);
+io_kernels!(
     MATMUL_NAIVE_F16,
     "matmul_naive_f16",
     "matmul_naive",
@@ -177,6 +193,22 @@ io_kernels!(
     MATMUL_WIDE_F16,
     "matmul_wide_f16",
     "matmul_wide",
+    [],
+    ["activation", "weights_f16x4"],
+    unchecked = true
+);
+io_kernels!(
+    MATMUL_SHARED_DB_F16,
+    "matmul_shared_db_f16",
+    "matmul_shared_db",
+    [],
+    ["activation", "weights_f16"],
+    unchecked = true
+);
+io_kernels!(
+    MATMUL_WIDE_DB_F16,
+    "matmul_wide_db_f16",
+    "matmul_wide_db",
     [],
     ["activation", "weights_f16x4"],
     unchecked = true
@@ -268,11 +300,15 @@ pub const IO_FAMILIES: &[[Kernel; 4]] = &[
     MATMUL_BLOCKED,
     MATMUL_SHARED,
     MATMUL_WIDE,
+    MATMUL_SHARED_DB,
+    MATMUL_WIDE_DB,
     MATMUL_NAIVE_F16,
     MATMUL_TILED_F16,
     MATMUL_BLOCKED_F16,
     MATMUL_SHARED_F16,
     MATMUL_WIDE_F16,
+    MATMUL_SHARED_DB_F16,
+    MATMUL_WIDE_DB_F16,
     SPLITK_REDUCE,
     LAYERNORM,
     SOFTMAX,
@@ -289,11 +325,15 @@ pub const ALL: &[Kernel] = &[
     MATMUL_BLOCKED[0],
     MATMUL_SHARED[0],
     MATMUL_WIDE[0],
+    MATMUL_SHARED_DB[0],
+    MATMUL_WIDE_DB[0],
     MATMUL_NAIVE_F16[0],
     MATMUL_TILED_F16[0],
     MATMUL_BLOCKED_F16[0],
     MATMUL_SHARED_F16[0],
     MATMUL_WIDE_F16[0],
+    MATMUL_SHARED_DB_F16[0],
+    MATMUL_WIDE_DB_F16[0],
     EMBEDDING_F16,
     SPLITK_REDUCE[0],
     LAYERNORM[0],

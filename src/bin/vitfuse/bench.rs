@@ -228,9 +228,12 @@ pub struct ModelRun {
     pub first_ms: f64,
     /// Device bytes the model's weights hold (the pool's buffers in use after loading).
     pub weight_bytes: u64,
-    /// Median host ms to record a pass (every dispatch encoded, nothing submitted yet): the
-    /// CPU cost a GPU waits behind before the pass starts.
+    /// Median host ms to record a pass (every dispatch encoded, nothing submitted yet) and to
+    /// submit it (command buffer finished and handed to the queue): the CPU time a GPU waits
+    /// for before the pass starts.
     pub record_ms: f64,
+    /// See `record_ms`.
+    pub submit_ms: f64,
     /// Per-kernel GPU time of one pass, when the context profiles.
     pub split: Option<Split>,
 }
@@ -255,18 +258,21 @@ pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize, precision: v
         m.forward(ctx, &px)?;
         let t1 = Instant::now();
         ctx.flush();
-        record.push((t0.elapsed().as_secs_f64() * 1e3, (t1 - t0).as_secs_f64() * 1e3));
+        record.push(((t1 - t0).as_secs_f64() * 1e3, t1.elapsed().as_secs_f64() * 1e3));
         Ok(())
     })?;
-    record.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let record_ms = record[record.len() / 2].1;
-    record.sort_by(|a, b| a.0.total_cmp(&b.0));
-    eprintln!("submit median {}", record[record.len() / 2].0);
+    let median = |v: Vec<f64>| {
+        let mut v = v;
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let record_ms = median(record.iter().map(|r| r.0).collect());
+    let submit_ms = median(record.iter().map(|r| r.1).collect());
     // The split: one more pass, timed per dispatch when the context profiles.
     let _ = ctx.take_profile()?;
     m.forward(ctx, &px)?;
     let split = ctx.take_profile()?;
-    Ok(ModelRun { ms, first_ms, record_ms, weight_bytes, split })
+    Ok(ModelRun { ms, first_ms, record_ms, submit_ms, weight_bytes, split })
 }
 
 /// Median wall time of `iters` runs of `f` (after one untimed run), in seconds; host work only.

@@ -67,14 +67,17 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
     let (res, tr) = up(&[b, m, n], 4)?;
     let p = r::Matmul { act: r::Activation::GeluErf, ..r::Matmul::linear(b, m, k, n) };
     let want = r::matmul(&p, &a, &w, Some(&bias), Some(&res));
-    // The ones this adapter can run (the subgroup kernel needs SUBGROUP; all these need K % 4 == 0
-    // except scalar, naive and shared), at K = 100.
+    // The ones this adapter can run (the subgroup kernel needs SUBGROUP, wide-db 32 KiB of
+    // workgroup memory; all these need K % 4 == 0 except scalar, naive, shared and shared-db),
+    // at K = 100.
     let variants = [
         ("matmul_tiled", MatmulKernel::Tiled),
         ("matmul_subgroup", MatmulKernel::Subgroup),
         ("matmul_blocked", MatmulKernel::Blocked),
         ("matmul_shared", MatmulKernel::Shared),
         ("matmul_wide", MatmulKernel::Wide),
+        ("matmul_shared_db", MatmulKernel::SharedDb),
+        ("matmul_wide_db", MatmulKernel::WideDb),
         ("matmul_scalar", MatmulKernel::Scalar),
         ("matmul_naive", MatmulKernel::Naive),
     ];
@@ -108,6 +111,20 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
         c.run("matmul_splitk", "(1,197,768)x(130,768)+bias,gelu", Tolerance::REDUCTION, want2, || {
             ops::matmul(ctx, &ta2, &tw2, Some(&b2), None, o)
         })?;
+    }
+    // The double-buffered candidates over several tiles and 48 K steps, partial edges.
+    let (m3, k3, n3) = (300, 768, 260);
+    let (a3, ta3) = up(&[1, m3, k3], 26)?;
+    let (w3, tw3) = up(&[n3, k3], 27)?;
+    let (res3, tr3) = up(&[1, m3, n3], 28)?;
+    let want3 = r::matmul(&r::Matmul::linear(1, m3, k3, n3), &a3, &w3, None, Some(&res3));
+    for (name, kern) in [("matmul_shared_db", MatmulKernel::SharedDb), ("matmul_wide_db", MatmulKernel::WideDb)] {
+        if ctx.supports(kern) {
+            let o = MatmulOptions { kernel: kern, ..Default::default() };
+            c.run(name, "(1,300,768)x(260,768)+res", Tolerance::REDUCTION, want3.clone(), || {
+                ops::matmul(ctx, &ta3, &tw3, None, Some(&tr3), o)
+            })?;
+        }
     }
     // Tensor cores where the adapter reports them: A is rounded to f16 as it is staged, so the
     // twin rounds it too (every product is then exact in f32; only the summation order differs).

@@ -44,10 +44,20 @@ pub enum MatmulKernel {
     /// `Auto` yet: as a context preference it runs the matmuls with f16 weights and K % 4 == 0,
     /// the others keep the adapter's choice.
     Coop,
-    /// `matmul_shared` over slices of K (as many as bring the grid to about 512 workgroups, at
-    /// least 128 K values each), then `splitk_reduce` sums the slices and applies the epilogue:
-    /// for small grids (batch 1: M = 197) on hardware GPUs; any K. Never chosen by `Auto` yet.
+    /// `matmul_shared_db` over slices of K (as many as bring the grid to about 512 workgroups,
+    /// at least 128 K values each), then `splitk_reduce` sums the slices and applies the
+    /// epilogue: for small grids (batch 1: M = 197) on hardware GPUs; any K. Never chosen by
+    /// `Auto` yet.
     SplitK,
+    /// `matmul_shared_db`: `Shared` with double-buffered workgroup memory (one barrier per K
+    /// step of 16) and the next step's loads in flight while the current one computes; any K.
+    /// A candidate for hardware GPUs that `Auto` does not choose until a GPU run has measured it
+    /// against `Shared`.
+    SharedDb,
+    /// `matmul_wide_db`: `Wide` with a K step of 16 and double-buffered workgroup memory (one
+    /// barrier per step instead of two per 8); K % 4 == 0, 32 KiB of workgroup memory. A
+    /// candidate that `Auto` does not choose until a GPU run has measured it against `Wide`.
+    WideDb,
 }
 
 impl MatmulKernel {
@@ -90,7 +100,7 @@ impl MatmulKernel {
 impl MatmulKernel {
     /// Whether the kernel reads K in vec4s (K % 4 == 0 only).
     pub fn needs_k4(self) -> bool {
-        matches!(self, MatmulKernel::Subgroup | MatmulKernel::Blocked | MatmulKernel::Wide | MatmulKernel::Coop)
+        matches!(self, MatmulKernel::Subgroup | MatmulKernel::Blocked | MatmulKernel::Wide | MatmulKernel::WideDb | MatmulKernel::Coop)
     }
 
     /// What this kernel needs from the adapter: subgroups of at least 8 lanes for `Subgroup`
@@ -101,6 +111,7 @@ impl MatmulKernel {
             // The device has the feature only where `coop::CoopKernel::unmet` found one of the
             // kernels runnable, workgroup memory included.
             MatmulKernel::Coop => KernelNeeds { cooperative_matrix: true, ..KernelNeeds::default() },
+            MatmulKernel::WideDb => KernelNeeds { workgroup_storage: WIDE_DB_STORAGE, ..KernelNeeds::default() },
             _ => KernelNeeds::default(),
         }
     }
@@ -117,6 +128,8 @@ kernel_names!(MatmulKernel, "matmul", [
     Scalar => "scalar",
     Coop => "coop",
     SplitK => "splitk",
+    SharedDb => "shared-db",
+    WideDb => "wide-db",
 ]);
 
 /// Epilogue and layout of a matmul.
@@ -180,6 +193,8 @@ const SUBGROUP_TILE: (u64, u64) = (24, 64);
 const BLOCKED_TILE: (u64, u64) = (16, 128);
 const SHARED_TILE: (u64, u64) = (64, 64);
 const WIDE_TILE: (u64, u64) = (128, 128);
+/// Workgroup memory of `matmul_wide_db`: two buffers of A and W tiles, 16 x 128 f32 each.
+const WIDE_DB_STORAGE: u32 = 32_768;
 /// Below this many 128 x 128 tiles `Auto` uses the 64 x 64 kernel on hardware GPUs, so that a
 /// small matmul still spreads over the GPU's multiprocessors.
 const WIDE_MIN_TILES: u64 = 128;
@@ -344,6 +359,20 @@ pub fn matmul(
             ctx.dispatch(pick(&kernels::MATMUL_SHARED, &kernels::MATMUL_SHARED_F16), &[], &params, &tensors, tiles(SHARED_TILE))?
         }
         MatmulKernel::Wide => ctx.dispatch(pick(&kernels::MATMUL_WIDE, &kernels::MATMUL_WIDE_F16), &[], &params, &tensors, tiles(WIDE_TILE))?,
+        MatmulKernel::SharedDb => ctx.dispatch(
+            pick(&kernels::MATMUL_SHARED_DB, &kernels::MATMUL_SHARED_DB_F16),
+            &[],
+            &params,
+            &tensors,
+            tiles(SHARED_TILE),
+        )?,
+        MatmulKernel::WideDb => ctx.dispatch(
+            pick(&kernels::MATMUL_WIDE_DB, &kernels::MATMUL_WIDE_DB_F16),
+            &[],
+            &params,
+            &tensors,
+            tiles(WIDE_TILE),
+        )?,
         MatmulKernel::Scalar => {
             let wg = scalar_wg(ctx.is_software());
             let n_tiles = tiles((SCALAR_RM, wg as u64 * SCALAR_RN));
@@ -353,7 +382,7 @@ pub fn matmul(
             let tiles = tiles(SHARED_TILE);
             let splits = splitk_slices(tiles, k);
             if splits <= 1 {
-                ctx.dispatch(pick(&kernels::MATMUL_SHARED, &kernels::MATMUL_SHARED_F16), &[], &params, &tensors, tiles)?
+                ctx.dispatch(pick(&kernels::MATMUL_SHARED_DB, &kernels::MATMUL_SHARED_DB_F16), &[], &params, &tensors, tiles)?
             } else {
                 // The slices' raw sums are f32 whatever the activations; the reduction stores
                 // the output's type.
@@ -379,8 +408,8 @@ pub fn matmul(
                     ..params
                 };
                 let shader = pick_io(
-                    &kernels::MATMUL_SHARED,
-                    &kernels::MATMUL_SHARED_F16,
+                    &kernels::MATMUL_SHARED_DB,
+                    &kernels::MATMUL_SHARED_DB_F16,
                     to_part,
                 );
                 ctx.dispatch(

@@ -1,0 +1,174 @@
+// matmul_wide_db: matmul_wide.wgsl with a K step of 16 and its workgroup memory double-buffered,
+// one barrier per step instead of two per 8; for hardware GPUs with 32 KiB of workgroup memory
+// and large grids; W as Hugging Face stores it (N, K); K % 4 == 0.
+//   out[b, m, n] = act(alpha * sum_k a[b, m, k] * W[(b), n, k] + bias[n]) + res[b, m, n]
+// A 16 x 16 workgroup owns a 128 x 128 output tile; invocation (tx, ty) accumulates an 8 x 8
+// block: rows 4ty + i and 64 + 4ty + i, columns 4tx + j and 64 + 4tx + j (i, j = 0..3), so
+// that its workgroup-memory reads are vec4s that a quarter-warp shares (broadcast) or reads
+// consecutively. Per step of BK = 16 along K each invocation loads two vec4s of A and two of W:
+// row li / 2 of the tile, k chunks (li % 2) * 4 and 8 + (li % 2) * 4 (consecutive invocations
+// read consecutive 16-byte chunks), and stores them k-major, one scalar at a time (a component
+// store into a shared vec4 may become a read-modify-write of the whole vector). Step s computes
+// from buffer s % 2 while the loads of step s + 1 are in flight, then stores them into the
+// other buffer; the buffer written in step s was last read in step s - 1, before that step's
+// barrier. 64 FMAs per 16 workgroup floats read.
+// Bindings: 0 params (uniform Params)
+//           1 a:    (B, M, K)
+//           2 w:    (N, K), or (B, N, K) when flags bit 3
+//           3 bias: (N)       read when flags bit 0, else a dummy
+//           4 res:  (B, M, N) read when flags bit 1, else a dummy
+//           5 out:  (B, M, N)
+// Grid: B * ceil(M / 128) * ceil(N / 128) workgroups of 16 x 16, linearised over (x, y, z).
+// Workgroup memory: 2 x 2 x 16 x 128 f32 = 32 KiB.
+// Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
+// io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
+// activation.wgsl (activate()), then weights_f32x4.wgsl or
+// weights_f16x4.wgsl (binding 2 `w` and its reader wv4(): f32 or f16 weights).
+
+struct Params {
+    batch: u32, m: u32, k: u32, n: u32,
+    flags: u32, act: u32, alpha: f32, _pad: u32,
+}
+
+const T: u32 = 128u;        // tile rows = tile columns
+const BK: u32 = 16u;        // K step
+const BUF: u32 = BK * T;    // elements of one buffer
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<XT>>;
+// binding 2 (w) comes from the weights prelude.
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<YT>;
+@group(0) @binding(5) var<storage, read_write> out: array<YT>;
+
+var<workgroup> a_tile: array<f32, 4096>;  // 2 buffers of [k][row], k-major, BK x T
+var<workgroup> w_tile: array<f32, 4096>;  // 2 buffers of [k][column]
+
+// Four consecutive tile elements from index i (a multiple of 4: one 16-byte shared load where
+// the compiler merges them).
+fn tile4(of_a: bool, i: u32) -> vec4<f32> {
+    if (of_a) { return vec4<f32>(a_tile[i], a_tile[i + 1u], a_tile[i + 2u], a_tile[i + 3u]); }
+    return vec4<f32>(w_tile[i], w_tile[i + 1u], w_tile[i + 2u], w_tile[i + 3u]);
+}
+
+// The vec4 at (row r, k chunk k4) of a row-major (rows, K) operand starting at row `base`,
+// zero past the last row or past K.
+fn load_a(base: u32, r: u32, rows: u32, k: u32) -> vec4<f32> {
+    if (r < rows && k < p.k) { return vec4<f32>(a[((base + r) * p.k + k) / 4u]); }
+    return vec4<f32>(0.0);
+}
+
+fn load_w(base: u32, r: u32, rows: u32, k: u32) -> vec4<f32> {
+    if (r < rows && k < p.k) { return wv4(((base + r) * p.k + k) / 4u); }
+    return vec4<f32>(0.0);
+}
+
+// Stores a fetched vec4 (k rows k..k+3 of tile element r) into buffer offset `o`, k-major.
+fn put_a(o: u32, k: u32, r: u32, v: vec4<f32>) {
+    a_tile[o + k * T + r] = v.x;
+    a_tile[o + (k + 1u) * T + r] = v.y;
+    a_tile[o + (k + 2u) * T + r] = v.z;
+    a_tile[o + (k + 3u) * T + r] = v.w;
+}
+
+fn put_w(o: u32, k: u32, r: u32, v: vec4<f32>) {
+    w_tile[o + k * T + r] = v.x;
+    w_tile[o + (k + 1u) * T + r] = v.y;
+    w_tile[o + (k + 2u) * T + r] = v.z;
+    w_tile[o + (k + 3u) * T + r] = v.w;
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // Uniform per workgroup, so the early return keeps the barriers in uniform control flow.
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let tiles_n = (p.n + T - 1u) / T;
+    let tiles_m = (p.m + T - 1u) / T;
+    if (g >= tiles_n * tiles_m * p.batch) { return; }
+    let n0 = (g % tiles_n) * T;
+    let m0 = ((g / tiles_n) % tiles_m) * T;
+    let b = g / (tiles_n * tiles_m);
+    var wb = 0u;
+    if ((p.flags & 8u) != 0u) { wb = b * p.n; }
+    let a_base = b * p.m + m0;
+    let w_base = wb + n0;
+    let a_rows = p.m - m0;  // rows of this tile that exist (may exceed T)
+    let w_rows = p.n - n0;
+
+    // This invocation's staging slots: row lr of the tile, k offsets lk and lk + 8 (lk = 0, 4).
+    let lr = li / 2u;
+    let lk = (li % 2u) * 4u;
+
+    var acc: array<vec4<f32>, 16>;  // see the products below for which outputs each holds
+    var na0 = load_a(a_base, lr, a_rows, lk);
+    var na1 = load_a(a_base, lr, a_rows, lk + 8u);
+    var nw0 = load_w(w_base, lr, w_rows, lk);
+    var nw1 = load_w(w_base, lr, w_rows, lk + 8u);
+    put_a(0u, lk, lr, na0);
+    put_a(0u, lk + 8u, lr, na1);
+    put_w(0u, lk, lr, nw0);
+    put_w(0u, lk + 8u, lr, nw1);
+    workgroupBarrier();
+    var buf = 0u;
+    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+        let more = k0 + BK < p.k;  // uniform
+        // The next step's vec4s, in flight while this one computes.
+        if (more) {
+            na0 = load_a(a_base, lr, a_rows, k0 + BK + lk);
+            na1 = load_a(a_base, lr, a_rows, k0 + BK + lk + 8u);
+            nw0 = load_w(w_base, lr, w_rows, k0 + BK + lk);
+            nw1 = load_w(w_base, lr, w_rows, k0 + BK + lk + 8u);
+        }
+        let o = buf * BUF;
+        for (var kk = 0u; kk < BK; kk++) {
+            let a0 = tile4(true, o + kk * T + 4u * lid.y);
+            let a1 = tile4(true, o + kk * T + 64u + 4u * lid.y);
+            let w0 = tile4(false, o + kk * T + 4u * lid.x);
+            let w1 = tile4(false, o + kk * T + 64u + 4u * lid.x);
+            // acc[i] rows 4ty + i, columns 4tx..+3; acc[4 + i] same rows, columns 64 + 4tx..;
+            // acc[8 + i] rows 64 + 4ty + i, columns 4tx..; acc[12 + i] rows 64 + ..., 64 + ...
+            acc[0] += a0.x * w0; acc[1] += a0.y * w0; acc[2] += a0.z * w0; acc[3] += a0.w * w0;
+            acc[4] += a0.x * w1; acc[5] += a0.y * w1; acc[6] += a0.z * w1; acc[7] += a0.w * w1;
+            acc[8] += a1.x * w0; acc[9] += a1.y * w0; acc[10] += a1.z * w0; acc[11] += a1.w * w0;
+            acc[12] += a1.x * w1; acc[13] += a1.y * w1; acc[14] += a1.z * w1; acc[15] += a1.w * w1;
+        }
+        if (more) {
+            let n = (buf ^ 1u) * BUF;
+            put_a(n, lk, lr, na0);
+            put_a(n, lk + 8u, lr, na1);
+            put_w(n, lk, lr, nw0);
+            put_w(n, lk + 8u, lr, nw1);
+        }
+        workgroupBarrier();
+        buf ^= 1u;
+    }
+
+    // Unrolled with constant indices so that acc stays in registers.
+    let r0 = m0 + 4u * lid.y;
+    let c0 = n0 + 4u * lid.x;
+    store(b, r0, c0, acc[0]); store(b, r0 + 1u, c0, acc[1]);
+    store(b, r0 + 2u, c0, acc[2]); store(b, r0 + 3u, c0, acc[3]);
+    store(b, r0, c0 + 64u, acc[4]); store(b, r0 + 1u, c0 + 64u, acc[5]);
+    store(b, r0 + 2u, c0 + 64u, acc[6]); store(b, r0 + 3u, c0 + 64u, acc[7]);
+    store(b, r0 + 64u, c0, acc[8]); store(b, r0 + 65u, c0, acc[9]);
+    store(b, r0 + 66u, c0, acc[10]); store(b, r0 + 67u, c0, acc[11]);
+    store(b, r0 + 64u, c0 + 64u, acc[12]); store(b, r0 + 65u, c0 + 64u, acc[13]);
+    store(b, r0 + 66u, c0 + 64u, acc[14]); store(b, r0 + 67u, c0 + 64u, acc[15]);
+}
+
+// Epilogue for outputs (m, n..n+3) of batch b: alpha, bias, activation, residual; columns past N
+// and rows past M are skipped.
+fn store(b: u32, m: u32, n: u32, v: vec4<f32>) {
+    if (m >= p.m) { return; }
+    for (var j = 0u; j < 4u; j++) {
+        let c = n + j;
+        if (c >= p.n) { return; }
+        var x = v[j] * p.alpha;
+        if ((p.flags & 1u) != 0u) { x += bias[c]; }
+        x = activate(x, p.act);
+        let o = (b * p.m + m) * p.n + c;
+        if ((p.flags & 2u) != 0u) { x += f32(res[o]); }
+        out[o] = y_of(x);
+    }
+}
