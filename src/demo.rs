@@ -516,13 +516,12 @@ pub fn evaluate(dir: &Path, opts: &Options, mut progress: impl FnMut(Step)) -> R
             }
         }
         if si == 0 {
-            for k in 0..lab.images.len().min(3) {
-                let i = &lab.images[k];
+            for (k, (i, sl)) in lab.images.iter().zip(&shape_l).enumerate().take(3) {
                 examples.push(Example {
                     task: "image: shape".into(),
                     input: format!("{set}/{}", i.file),
                     truth: format!("{} {}", i.colour, i.shape),
-                    vitfuse: percent_top(&shape_l[k], &SHAPES),
+                    vitfuse: percent_top(sl, &SHAPES),
                     torch: tset.map(|t| percent_top(&t.images[k].shape_logits, &SHAPES)),
                 });
             }
@@ -547,14 +546,13 @@ pub fn evaluate(dir: &Path, opts: &Options, mut progress: impl FnMut(Step)) -> R
             }
         }
         if si == 0 {
-            for k in 0..lab.sounds.len().min(2) {
-                let s = &lab.sounds[k];
+            for (k, (s, sl)) in lab.sounds.iter().zip(&sound_l).enumerate().take(2) {
                 let shape = SHAPES.iter().position(|x| *x == s.shape).map_or("?", |j| SOUNDS[j]);
                 examples.push(Example {
                     task: "sound".into(),
                     input: format!("{set}/{}", s.file),
                     truth: shape.to_string(),
-                    vitfuse: percent_top(&sound_l[k], &SOUNDS),
+                    vitfuse: percent_top(sl, &SOUNDS),
                     torch: tset.map(|t| percent_top(&t.sounds[k].sound_logits, &SOUNDS)),
                 });
             }

@@ -281,11 +281,14 @@ impl Model {
 /// A decoded, preprocessed image: ((3, H, W), values).
 pub(crate) type Prepared = (Vec<usize>, Vec<f32>);
 
+/// SigLIP 2's patch mask (N·max patches) and each image's patch grid.
+pub(crate) type NaflexLayout = (Vec<i64>, Vec<(usize, usize)>);
+
 /// Images ready for an image tower: (N, 3, H, W) pixels, or SigLIP 2's NaFlex patches
-/// (N, max patches, 3·P·P) with the patch mask (N·max) and each image's grid.
+/// (N, max patches, 3·P·P) with their [`NaflexLayout`].
 pub(crate) struct Batch {
     pub(crate) px: Tensor,
-    pub(crate) naflex: Option<(Vec<i64>, Vec<(usize, usize)>)>,
+    pub(crate) naflex: Option<NaflexLayout>,
 }
 
 /// Fails with a clear message unless `dir` looks like a model folder.

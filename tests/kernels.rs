@@ -40,6 +40,7 @@ fn cfg(cases: u32) -> ProptestConfig {
     ProptestConfig { cases, max_shrink_iters: 20, ..ProptestConfig::default() }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_matmul(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, a_: Activation, bias: bool, res: bool, seed: u64) {
     let ctx = gpu();
     let (a, ta) = up(&[b, m, k], seed);

@@ -219,8 +219,11 @@ pub fn audio_inputs(
     }
 }
 
+/// Text inputs: `input_ids`, the optional `attention_mask`, and their shape (B, T).
+pub type TextInputs = (Vec<i64>, Option<Vec<i64>>, Vec<usize>);
+
 /// `input_ids` (B, T) and the optional `attention_mask` of the same shape.
-pub fn text_inputs(inputs: &HashMap<String, HostTensor>) -> Result<(Vec<i64>, Option<Vec<i64>>, Vec<usize>)> {
+pub fn text_inputs(inputs: &HashMap<String, HostTensor>) -> Result<TextInputs> {
     let (ids, shape) = int_input(inputs, "input_ids")?;
     if shape.len() != 2 {
         return Err(ModelError::InvalidInput(format!("input_ids must be (B, T), got {shape:?}")));
