@@ -10,12 +10,19 @@ use common::{gpu, values};
 use proptest::prelude::*;
 use vitfuse::reference::{self as r, assert_close, Tolerance};
 use vitfuse::runtime::ops::{self, Activation, MatmulKernel, MatmulOptions};
-use vitfuse::runtime::{Context, Tensor};
+use vitfuse::runtime::{Context, DType, Tensor};
 use vitfuse::reference::twin_activation as ref_act;
 
 /// Whether `kernel` can run an (N, K) matmul with inner dim `k` on the test adapter.
 fn runs(ctx: &Context, kernel: MatmulKernel, k: usize) -> bool {
     ctx.supports(kernel) && (k.is_multiple_of(4) || !kernel.needs_k4())
+}
+
+/// Seeded values and their f32 tensor.
+fn up(shape: &[usize], seed: u64) -> (Vec<f32>, Tensor) {
+    let v = values(shape.iter().product(), seed);
+    let t = Tensor::from_slice(gpu(), shape, &v).unwrap();
+    (v, t)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -29,11 +36,6 @@ fn check(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batched
 fn check_w(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batched: bool, w16: bool,
            act: Activation, bias: bool, res: bool, seed: u64) {
     let ctx = gpu();
-    let up = |shape: &[usize], s: u64| {
-        let v = values(shape.iter().product(), s);
-        let t = Tensor::from_slice(ctx, shape, &v).unwrap();
-        (v, t)
-    };
     let (a, ta) = up(&[b, m, k], seed);
     let w_shape = if w_batched { vec![b, n, k] } else { vec![n, k] };
     let (w, tw) = if w16 {
@@ -52,9 +54,9 @@ fn check_w(kernel: MatmulKernel, b: usize, m: usize, k: usize, n: usize, w_batch
     assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, Tolerance::REDUCTION);
 }
 
-const VARIANTS: [MatmulKernel; 9] = [
-    MatmulKernel::Tiled, MatmulKernel::Subgroup, MatmulKernel::Blocked, MatmulKernel::Shared, MatmulKernel::Wide,
-    MatmulKernel::Scalar, MatmulKernel::SplitK, MatmulKernel::SharedDb, MatmulKernel::WideDb,
+const VARIANTS: [MatmulKernel; 10] = [
+    MatmulKernel::Tiled, MatmulKernel::Subgroup, MatmulKernel::SubgroupTex, MatmulKernel::Blocked, MatmulKernel::Shared,
+    MatmulKernel::Wide, MatmulKernel::Scalar, MatmulKernel::SplitK, MatmulKernel::SharedDb, MatmulKernel::WideDb,
 ];
 
 fn dim(max: usize) -> impl Strategy<Value = usize> {
@@ -139,8 +141,57 @@ fn matmul_tiled_resolves_per_adapter_and_k() {
     }
     let ta = Tensor::from_slice(ctx, &[3, 6], &values(18, 1)).unwrap();
     let tw = Tensor::from_slice(ctx, &[5, 6], &values(30, 2)).unwrap();
-    for kernel in [MatmulKernel::Blocked, MatmulKernel::Subgroup, MatmulKernel::Wide] {
+    for kernel in [MatmulKernel::Blocked, MatmulKernel::Subgroup, MatmulKernel::SubgroupTex, MatmulKernel::Wide] {
         let o = MatmulOptions { kernel, ..Default::default() };
         assert!(ops::matmul(ctx, &ta, &tw, None, None, o).is_err(), "{kernel:?} accepted K = 6");
     }
+}
+
+/// The texture-operand kernel computes exactly what the buffer kernel does (the same code over
+/// other loads), f32 and f16 weights and activations alike; each operand's texture copy is made
+/// once per tensor (a weight's survives its next use); what does not fit a texture falls back to
+/// buffers under `Auto` and is an error when asked for by name.
+#[test]
+fn subgroup_texture_operands_match_buffers_and_are_made_once() {
+    let ctx = gpu();
+    if !ctx.supports(MatmulKernel::SubgroupTex) {
+        return assert!(!ctx.supports(MatmulKernel::Subgroup), "subgroups but no subgroup-tex");
+    }
+    let (b, m, k, n) = (2, 29, 44, 131);
+    let (_, ta) = up(&[b, m, k], 31);
+    let (_, tw) = up(&[n, k], 32);
+    let (_, tb) = up(&[n], 33);
+    let (_, tr) = up(&[b, m, n], 34);
+    let run = |kernel, a: &Tensor, w: &Tensor| {
+        let o = MatmulOptions { act: Activation::GeluErf, kernel, ..Default::default() };
+        ops::matmul(ctx, a, w, Some(&tb), Some(&tr), o).unwrap().to_vec::<f32>(ctx).unwrap()
+    };
+    assert_eq!(run(MatmulKernel::SubgroupTex, &ta, &tw), run(MatmulKernel::Subgroup, &ta, &tw));
+    let w16: Vec<half::f16> = values(n * k, 32).into_iter().map(half::f16::from_f32).collect();
+    let tw16 = Tensor::from_slice(ctx, &[n, k], &w16).unwrap();
+    assert_eq!(run(MatmulKernel::SubgroupTex, &ta, &tw16), run(MatmulKernel::Subgroup, &ta, &tw16));
+    if ctx.has_feature(vitfuse::runtime::wgpu::Features::SHADER_F16) {
+        let a16: Vec<half::f16> = values(b * m * k, 35).into_iter().map(half::f16::from_f32).collect();
+        let ta16 = Tensor::from_slice(ctx, &[b, m, k], &a16).unwrap();
+        let run16 = |kernel| {
+            let o = MatmulOptions { kernel, out: Some(DType::F16), ..Default::default() };
+            ops::matmul(ctx, &ta16, &tw16, Some(&tb), None, o).unwrap().to_vec::<half::f16>(ctx).unwrap()
+        };
+        assert_eq!(run16(MatmulKernel::SubgroupTex), run16(MatmulKernel::Subgroup));
+    }
+    // A new A with a W already copied: one copy (A's) and the matmul.
+    let (_, ta2) = up(&[b, m, k], 36);
+    let before = ctx.record_stats().dispatches;
+    run(MatmulKernel::SubgroupTex, &ta2, &tw);
+    assert_eq!(ctx.record_stats().dispatches - before, 2);
+    // More rows than a texture holds: Auto runs the buffer kernel; by name it is an error.
+    let rows = ctx.limits().max_texture_dimension_2d as usize + 1;
+    let (av, tbig) = up(&[rows, 4], 37);
+    let (wv, tw4) = up(&[3, 4], 38);
+    let want = r::matmul(&r::Matmul::linear(1, rows, 4, 3), &av, &wv, None, None);
+    let got = ops::matmul(ctx, &tbig, &tw4, None, None, MatmulOptions::default()).unwrap();
+    assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, Tolerance::REDUCTION);
+    let o = MatmulOptions { kernel: MatmulKernel::SubgroupTex, ..Default::default() };
+    let e = ops::matmul(ctx, &tbig, &tw4, None, None, o).unwrap_err().to_string();
+    assert!(e.contains("subgroup-tex") && e.contains("rows"), "{e}");
 }

@@ -22,8 +22,10 @@
 // Grid: B * ceil(M / 24) * ceil(N / 64) workgroups of 8, linearised over (x, y, z).
 // Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
 // io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
-// activation.wgsl (activate()), then weights_f32x4.wgsl or
-// weights_f16x4.wgsl (binding 2 `w` and its reader wv4(): f32 or f16 weights).
+// activation.wgsl (activate()), then the operands' readers (bindings 1 and 2; a_base/a_chunk,
+// w_base/w_chunk): storage buffers (subgroup_buffers.wgsl after weights_f32x4.wgsl or
+// weights_f16x4.wgsl: f32 or f16 weights) or textures (subgroup_textures.wgsl: A and W as
+// rgba32float or rgba16float textures, K / 4 texels wide, one row per texel row).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
@@ -34,8 +36,7 @@ const TM: u32 = 24u;
 const TN: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<XT>>;
-// binding 2 (w) comes from the weights prelude.
+// bindings 1 (a) and 2 (w) come from the readers' prelude.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<YT>;
 @group(0) @binding(5) var<storage, read_write> out: array<YT>;
@@ -46,7 +47,7 @@ var<private> n0: u32;          // first column of the tile
 var<private> bm: u32;          // b * M
 var<private> k4: u32;          // K / 4
 var<private> lane: u32;
-var<private> wc: vec4<u32>;    // this lane's W rows (columns of out) 0..3, as vec4 chunk offsets
+var<private> wc: vec4<u32>;    // this lane's W rows (columns of out) 0..3, as w_base()s
 var<private> wd: vec4<u32>;    // and 4..7
 // acc<r><g>: rows 4r..4r+3, column group g.
 var<private> acc0a: mat4x4<f32>;
@@ -68,19 +69,19 @@ var<private> la3: mat4x4<f32>;
 var<private> la4: mat4x4<f32>;
 var<private> la5: mat4x4<f32>;
 
-// vec4 chunk offset of tile row i (clamped to the last row).
+// a_base() of tile row i (clamped to the last row).
 fn arow(i: u32) -> u32 {
-    return (bm + min(m0 + i, p.m - 1u)) * k4;
+    return a_base(bm + min(m0 + i, p.m - 1u));
 }
 
 // Chunk c of tile rows r..r+3, one row per column.
 fn a4(r: u32, c: u32) -> mat4x4<f32> {
-    return mat4x4<f32>(vec4<f32>(a[arow(r) + c]), vec4<f32>(a[arow(r + 1u) + c]), vec4<f32>(a[arow(r + 2u) + c]), vec4<f32>(a[arow(r + 3u) + c]));
+    return mat4x4<f32>(a_chunk(arow(r), c), a_chunk(arow(r + 1u), c), a_chunk(arow(r + 2u), c), a_chunk(arow(r + 3u), c));
 }
 
-// Chunk c of 4 of this lane's columns (offsets o), one column per matrix column.
+// Chunk c of 4 of this lane's columns (w_base()s o), one column per matrix column.
 fn w4(o: vec4<u32>, c: u32) -> mat4x4<f32> {
-    return mat4x4<f32>(wv4(o.x + c), wv4(o.y + c), wv4(o.z + c), wv4(o.w + c));
+    return mat4x4<f32>(w_chunk(o.x, c), w_chunk(o.y, c), w_chunk(o.z, c), w_chunk(o.w, c));
 }
 
 // The 4 rows held by lane u, transposed: one row per matrix row.
@@ -148,8 +149,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if ((p.flags & 8u) != 0u) { wbase = b * p.n; }
     let cols = vec4<u32>(n0 + lane) + vec4<u32>(0u, 8u, 16u, 24u);
     let last = vec4<u32>(p.n - 1u);
-    wc = (vec4<u32>(wbase) + min(cols, last)) * k4;
-    wd = (vec4<u32>(wbase) + min(cols + vec4<u32>(32u), last)) * k4;
+    wc = w_base(vec4<u32>(wbase) + min(cols, last));
+    wd = w_base(vec4<u32>(wbase) + min(cols + vec4<u32>(32u), last));
 
     let k8 = k4 & ~7u;
     for (var k = 0u; k < k8; k += 8u) {

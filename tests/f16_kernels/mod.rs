@@ -104,9 +104,10 @@ fn check_matmul(
     assert_close(&host(ctx, &got), &want, tol(Tolerance::REDUCTION, out_dt));
 }
 
-const KERNELS: [MatmulKernel; 10] = [
+const KERNELS: [MatmulKernel; 11] = [
     MatmulKernel::Naive,
     MatmulKernel::Subgroup,
+    MatmulKernel::SubgroupTex,
     MatmulKernel::Blocked,
     MatmulKernel::Shared,
     MatmulKernel::Wide,

@@ -106,7 +106,7 @@ io_kernels!(
     "matmul_subgroup",
     "matmul_subgroup",
     [],
-    ["activation", "weights_f32x4"],
+    ["activation", "weights_f32x4", "subgroup_buffers"],
     unchecked = true
 );
 io_kernels!(
@@ -170,7 +170,7 @@ io_kernels!(
     "matmul_subgroup_f16",
     "matmul_subgroup",
     [],
-    ["activation", "weights_f16x4"],
+    ["activation", "weights_f16x4", "subgroup_buffers"],
     unchecked = true
 );
 io_kernels!(
@@ -211,6 +211,16 @@ io_kernels!(
     "matmul_wide_db",
     [],
     ["activation", "weights_f16x4"],
+    unchecked = true
+);
+// The subgroup matmul over texture operands: a texel load gives vec4<f32> whatever the texture
+// stores, so one family serves f32 and f16 weights (the io prelude's XT goes unused).
+io_kernels!(
+    MATMUL_SUBGROUP_TEX,
+    "matmul_subgroup_tex",
+    "matmul_subgroup",
+    [],
+    ["activation", "subgroup_textures"],
     unchecked = true
 );
 // Tensor cores: the enable directives must come first.
@@ -284,6 +294,8 @@ io_kernels!(
     [],
     unchecked = false
 );
+kernel!(TO_TEXTURE_F32, "to_texture_f32", "to_texture", ["io_f32", "texture_rgba32f"], unchecked = false);
+kernel!(TO_TEXTURE_F16, "to_texture_f16", "to_texture", ["io_f16", "texture_rgba16f"], unchecked = false);
 kernel!(CONCAT_TOKENS, "concat_tokens", unchecked = false);
 kernel!(TAKE_TOKENS, "take_tokens", unchecked = false);
 kernel!(L2_NORMALIZE, "l2_normalize", unchecked = false);
@@ -348,11 +360,12 @@ pub const ALL: &[Kernel] = &[
     SWIGLU[0],
     PEAK_FMA_F32,
     COPY_BANDWIDTH,
+    TO_TEXTURE_F32,
 ];
 
 /// Kernel families that compile only where the device has `wgpu::Features::SUBGROUP` (and
 /// `SHADER_F16` for their f16 pipelines; kept out of `ALL`).
-pub const NEEDS_SUBGROUP: &[[Kernel; 4]] = &[MATMUL_SUBGROUP, MATMUL_SUBGROUP_F16];
+pub const NEEDS_SUBGROUP: &[[Kernel; 4]] = &[MATMUL_SUBGROUP, MATMUL_SUBGROUP_F16, MATMUL_SUBGROUP_TEX];
 
 /// Kernel families that compile only on a device with `EXPERIMENTAL_COOPERATIVE_MATRIX`,
 /// `SHADER_F16` and `SUBGROUP` ([`crate::coop`]; kept out of `ALL`): 16 x 16 x 16 and 8 x 8 x 8
@@ -361,7 +374,7 @@ pub const NEEDS_COOPERATIVE_MATRIX: &[[Kernel; 4]] = &[MATMUL_COOP, MATMUL_COOP8
 
 /// Kernels that compile only where the device has `wgpu::Features::SHADER_F16` (`enable f16;`;
 /// kept out of `ALL`), besides the f16 pipelines of [`IO_FAMILIES`].
-pub const NEEDS_F16: &[Kernel] = &[PEAK_FMA_F16];
+pub const NEEDS_F16: &[Kernel] = &[PEAK_FMA_F16, TO_TEXTURE_F16];
 
 /// A kernel as its crate builds it (source with preludes), the optional device features it
 /// compiles only with, and every set of WGSL `override` values the ops pass for it. Each kernel

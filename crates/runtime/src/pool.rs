@@ -18,6 +18,9 @@ pub struct PoolStats {
     pub bytes_free: u64,
     /// Bytes of the buffers that exist now (created and not trimmed), free or in use.
     pub bytes_live: u64,
+    /// Bytes of the textures that hold tensors' texture copies now (the texture operands of the
+    /// subgroup matmul on software adapters; weights keep theirs while they live).
+    pub texture_bytes_in_use: u64,
 }
 
 impl PoolStats {
@@ -76,7 +79,7 @@ impl Pool {
                 })
             }
         };
-        PooledBuffer { buf, class, pool: Arc::downgrade(self) }
+        PooledBuffer { buf, class, pool: Arc::downgrade(self), mirror: Mutex::new(None) }
     }
 
     /// Drops every free buffer (device memory goes back to the driver).
@@ -93,11 +96,98 @@ pub(crate) struct PooledBuffer {
     buf: wgpu::Buffer,
     class: u64,
     pool: Weak<Pool>,
+    /// A texture copy of the contents, made on first use and dropped with the buffer (tensors
+    /// are written once, when they are made, so it never goes stale).
+    mirror: Mutex<Option<Mirror>>,
 }
 
 impl PooledBuffer {
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
         &self.buf
+    }
+
+    pub(crate) fn mirror(&self) -> &Mutex<Option<Mirror>> {
+        &self.mirror
+    }
+}
+
+/// (width, height, format) of a texture copy.
+pub(crate) type TextureKey = (u32, u32, wgpu::TextureFormat);
+
+/// A tensor's contents as a texture (see `Context::texture_of`).
+pub(crate) struct Mirror {
+    pub(crate) key: TextureKey,
+    pub(crate) view: wgpu::TextureView,
+    // Returns the texture to the pool when the mirror drops (after `view`).
+    _tex: PooledTexture,
+}
+
+impl Mirror {
+    pub(crate) fn new(tex: PooledTexture) -> Mirror {
+        let view = tex.tex.create_view(&wgpu::TextureViewDescriptor::default());
+        Mirror { key: tex.key, view, _tex: tex }
+    }
+}
+
+/// Textures for tensors' texture copies, recycled by exact size and format (activations of one
+/// shape come back every pass).
+pub(crate) struct TexturePool {
+    free: Mutex<HashMap<TextureKey, Vec<wgpu::Texture>>>,
+    stats: Arc<Pool>,
+}
+
+/// Bytes of a texture of `key`.
+fn texture_bytes((w, h, format): TextureKey) -> u64 {
+    let texel = if format == wgpu::TextureFormat::Rgba16Float { 8 } else { 16 };
+    w as u64 * h as u64 * texel
+}
+
+impl TexturePool {
+    /// Counts its textures in `pool`'s stats.
+    pub(crate) fn new(pool: &Arc<Pool>) -> Arc<Self> {
+        Arc::new(TexturePool { free: Mutex::new(HashMap::new()), stats: pool.clone() })
+    }
+
+    /// A texture of `key`, usable as a storage texture (written) and a texture (read).
+    pub(crate) fn take(self: &Arc<Self>, device: &wgpu::Device, key: TextureKey) -> PooledTexture {
+        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key).and_then(|v| v.pop());
+        let tex = reused.unwrap_or_else(|| {
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("vitfuse.mirror"),
+                size: wgpu::Extent3d { width: key.0, height: key.1, depth_or_array_layers: 1 },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: key.2,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+                view_formats: &[],
+            })
+        });
+        self.stats.stats.lock().unwrap_or_else(|e| e.into_inner()).texture_bytes_in_use += texture_bytes(key);
+        PooledTexture { tex, key, pool: Arc::downgrade(self) }
+    }
+
+    /// Drops every free texture.
+    pub(crate) fn trim(&self) {
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// A texture on loan from the texture pool.
+pub(crate) struct PooledTexture {
+    tex: wgpu::Texture,
+    key: TextureKey,
+    pool: Weak<TexturePool>,
+}
+
+impl Drop for PooledTexture {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.upgrade() {
+            let mut st = pool.stats.stats.lock().unwrap_or_else(|e| e.into_inner());
+            st.texture_bytes_in_use -= texture_bytes(self.key);
+            drop(st);
+            pool.free.lock().unwrap_or_else(|e| e.into_inner()).entry(self.key).or_default().push(self.tex.clone());
+        }
     }
 }
 

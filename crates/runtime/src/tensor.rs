@@ -174,6 +174,11 @@ impl Tensor {
         self.buf.buffer()
     }
 
+    /// The buffer's texture copy, if one was made ([`Context::texture_of`]).
+    pub(crate) fn mirror(&self) -> &std::sync::Mutex<Option<crate::pool::Mirror>> {
+        self.buf.mirror()
+    }
+
     pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
         let size = (self.byte_len().div_ceil(4) * 4).max(4);
         wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: self.buffer(), offset: 0, size: wgpu::BufferSize::new(size) })

@@ -228,6 +228,9 @@ pub struct ModelRun {
     pub first_ms: f64,
     /// Device bytes the model's weights hold (the pool's buffers in use after loading).
     pub weight_bytes: u64,
+    /// Bytes of texture copies held after the passes (the weights' copies for the
+    /// texture-operand matmul on software adapters; 0 elsewhere).
+    pub texture_bytes: u64,
     /// Median host ms to record a pass (every dispatch encoded, nothing submitted yet) and to
     /// submit it (command buffer finished and handed to the queue): the CPU time a GPU waits
     /// for before the pass starts.
@@ -268,11 +271,12 @@ pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize, precision: v
     };
     let record_ms = median(record.iter().map(|r| r.0).collect());
     let submit_ms = median(record.iter().map(|r| r.1).collect());
+    let texture_bytes = ctx.pool_stats().texture_bytes_in_use;
     // The split: one more pass, timed per dispatch when the context profiles.
     let _ = ctx.take_profile()?;
     m.forward(ctx, &px)?;
     let split = ctx.take_profile()?;
-    Ok(ModelRun { ms, first_ms, record_ms, submit_ms, weight_bytes, split })
+    Ok(ModelRun { ms, first_ms, record_ms, submit_ms, weight_bytes, texture_bytes, split })
 }
 
 /// Median wall time of `iters` runs of `f` (after one untimed run), in seconds; host work only.

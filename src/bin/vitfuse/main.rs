@@ -879,10 +879,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opts = ContextOptions { adapter: gpu.adapter.clone(), profile, kernels, ..Default::default() };
             let ctx = Context::new(&opts)?;
             let adapter = ctx.adapter_name().to_string();
-            let bench::ModelRun { ms, first_ms, record_ms, submit_ms, weight_bytes, split } = bench::model(&ctx, &name, batch, iters, dtype)?;
+            let bench::ModelRun { ms, first_ms, record_ms, submit_ms, weight_bytes, texture_bytes, split } = bench::model(&ctx, &name, batch, iters, dtype)?;
             // What the encoder layers stored their activations as (f16 needs SHADER_F16).
             let activations = if dtype == Precision::F16 && ctx.has_feature(vitfuse::runtime::wgpu::Features::SHADER_F16) { "f16" } else { "f32" };
-            let mut line = serde_json::json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "dtype": dtype.name(), "activations": activations, "weight_bytes": weight_bytes, "first_ms": first_ms, "record_ms": record_ms, "submit_ms": submit_ms, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
+            let mut line = serde_json::json!({"bench": "model", "model": name, "batch": batch, "adapter": adapter, "dtype": dtype.name(), "activations": activations, "weight_bytes": weight_bytes, "texture_bytes": texture_bytes, "first_ms": first_ms, "record_ms": record_ms, "submit_ms": submit_ms, "median_ms": ms, "images_per_s": batch as f64 * 1e3 / ms});
             if matmul.is_some() {
                 line["matmul"] = serde_json::json!(kernels.matmul.name());
             }

@@ -73,6 +73,7 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
     let variants = [
         ("matmul_tiled", MatmulKernel::Tiled),
         ("matmul_subgroup", MatmulKernel::Subgroup),
+        ("matmul_subgroup_tex", MatmulKernel::SubgroupTex),
         ("matmul_blocked", MatmulKernel::Blocked),
         ("matmul_shared", MatmulKernel::Shared),
         ("matmul_wide", MatmulKernel::Wide),

@@ -28,6 +28,13 @@ pub enum MatmulKernel {
     /// `matmul_subgroup`: one 8-lane subgroup per 24 x 64 tile, vec4 loads; software adapters
     /// with subgroups of at least 8 lanes, K % 4 == 0.
     Subgroup,
+    /// `matmul_subgroup` reading A and W from texture copies (rgba32float, rgba16float for f16
+    /// tensors; `Context::texture_of`: a weight's copy is made once and kept with it, which
+    /// doubles its memory): what `Auto` runs on Vulkan software adapters
+    /// ([`Context::texture_operands`]: lavapipe, 1.26-1.38x the buffer kernel at ViT-B shapes).
+    /// K % 4 == 0, W as (N, K), rows and K / 4 within the adapter's 2D texture size, f16 tensors
+    /// with `SHADER_F16`; otherwise `Auto` and a context preference run `Subgroup`.
+    SubgroupTex,
     /// `matmul_blocked`: 8 lanes per 16 x 128 tile, vec4 loads, no subgroups; K % 4 == 0.
     Blocked,
     /// `matmul_shared`: 16 x 16 invocations per 64 x 64 tile staged in workgroup memory; any K,
@@ -90,7 +97,11 @@ impl MatmulKernel {
         } else if !k.is_multiple_of(4) {
             MatmulKernel::Scalar
         } else if ctx.supports(MatmulKernel::Subgroup) {
-            MatmulKernel::Subgroup
+            if ctx.texture_operands() {
+                MatmulKernel::SubgroupTex
+            } else {
+                MatmulKernel::Subgroup
+            }
         } else {
             MatmulKernel::Blocked
         }
@@ -100,14 +111,17 @@ impl MatmulKernel {
 impl MatmulKernel {
     /// Whether the kernel reads K in vec4s (K % 4 == 0 only).
     pub fn needs_k4(self) -> bool {
-        matches!(self, MatmulKernel::Subgroup | MatmulKernel::Blocked | MatmulKernel::Wide | MatmulKernel::WideDb | MatmulKernel::Coop)
+        matches!(
+            self,
+            MatmulKernel::Subgroup | MatmulKernel::SubgroupTex | MatmulKernel::Blocked | MatmulKernel::Wide | MatmulKernel::WideDb | MatmulKernel::Coop
+        )
     }
 
     /// What this kernel needs from the adapter: subgroups of at least 8 lanes for `Subgroup`
     /// (an 8-invocation workgroup is one subgroup); the others stay within WebGPU's defaults.
     pub fn needs(self) -> KernelNeeds {
         match self {
-            MatmulKernel::Subgroup => KernelNeeds { subgroups_of: Some(8), ..KernelNeeds::default() },
+            MatmulKernel::Subgroup | MatmulKernel::SubgroupTex => KernelNeeds { subgroups_of: Some(8), ..KernelNeeds::default() },
             // The device has the feature only where `coop::CoopKernel::unmet` found one of the
             // kernels runnable, workgroup memory included.
             MatmulKernel::Coop => KernelNeeds { cooperative_matrix: true, ..KernelNeeds::default() },
@@ -122,6 +136,7 @@ kernel_names!(MatmulKernel, "matmul", [
     Naive => "naive",
     Tiled => "tiled",
     Subgroup => "subgroup",
+    SubgroupTex => "subgroup-tex",
     Blocked => "blocked",
     Shared => "shared",
     Wide => "wide",
@@ -316,6 +331,32 @@ pub fn matmul(
         MatmulKernel::Coop if !coop_fits && opts.kernel != MatmulKernel::Coop => MatmulKernel::adapter_choice(ctx, k, tiles_128),
         other => other,
     };
+    // Texture operands where they fit; asked for by name, a misfit is an error, else the same
+    // kernel runs over the buffers.
+    let rows_a = a.numel() / k;
+    let rows_w = w.numel() / k;
+    let tex_fits = opts.layout == WeightLayout::NK
+        && k.is_multiple_of(4)
+        && ctx.fits_texture(rows_a, k / 4)
+        && ctx.fits_texture(rows_w, k / 4)
+        && ((a_dt == DType::F32 && !w16) || ctx.has_feature(wgpu::Features::SHADER_F16));
+    let kernel = match kernel {
+        MatmulKernel::SubgroupTex if !tex_fits && opts.kernel != MatmulKernel::SubgroupTex => MatmulKernel::Subgroup,
+        MatmulKernel::SubgroupTex if !tex_fits => {
+            return Err(Error::InvalidArgument {
+                op: OP,
+                message: format!(
+                    "the subgroup-tex matmul kernel needs W as (N, K), K % 4 == 0, at most {} rows and K / 4 texels per texture and f16 tensors only with SHADER_F16; got a {:?} and w {:?} ({:?}, {:?} layout)",
+                    ctx.limits().max_texture_dimension_2d,
+                    a.shape(),
+                    w.shape(),
+                    w.dtype(),
+                    opts.layout
+                ),
+            })
+        }
+        other => other,
+    };
     if kernel == MatmulKernel::Coop && !w16 {
         return Err(Error::InvalidArgument { op: OP, message: "the coop matmul kernel needs f16 weights".into() });
     }
@@ -352,6 +393,19 @@ pub fn matmul(
             &tensors,
             tiles(SUBGROUP_TILE),
         )?,
+        MatmulKernel::SubgroupTex => {
+            let (k4, rows_a, rows_w) = (k as u32 / 4, rows_a as u32, rows_w as u32);
+            let ta = ctx.texture_of(a, rows_a, k4)?;
+            let tw = ctx.texture_of(w, rows_w, k4)?;
+            let bindings = [
+                wgpu::BindingResource::TextureView(&ta),
+                wgpu::BindingResource::TextureView(&tw),
+                bias_t.binding(),
+                res_t.binding(),
+                out.binding(),
+            ];
+            ctx.dispatch_bindings(&kernels::MATMUL_SUBGROUP_TEX[io.index()], &[], &params, &bindings, tiles(SUBGROUP_TILE))?
+        }
         MatmulKernel::Blocked => {
             ctx.dispatch(pick(&kernels::MATMUL_BLOCKED, &kernels::MATMUL_BLOCKED_F16), &[], &params, &tensors, tiles(BLOCKED_TILE))?
         }

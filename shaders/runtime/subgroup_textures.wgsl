@@ -1,0 +1,30 @@
+// subgroup_textures.wgsl: matmul_subgroup.wgsl's operands as textures (rgba32float, or
+// rgba16float for f16 tensors; a load returns vec4<f32> either way), made from the tensors by
+// to_texture.wgsl. A texel is a vec4 chunk: texel (c, row) holds elements 4c..4c+3 of the row, so
+// bases are rows and a load takes no index arithmetic. On lavapipe the kernel runs 1.26-1.38x
+// faster this way than from storage buffers (ViT-B shapes, paired runs). No entry point.
+// Bindings: 1 a: (B * M rows, K / 4 texels)
+//           2 w: (N rows, or B * N when flags bit 3; K / 4 texels)
+
+@group(0) @binding(1) var a: texture_2d<f32>;
+@group(0) @binding(2) var w: texture_2d<f32>;
+
+// Where row `row` of A starts (its texel row).
+fn a_base(row: u32) -> u32 {
+    return row;
+}
+
+// Chunk c (elements 4c..4c+3) of A row `base`.
+fn a_chunk(base: u32, c: u32) -> vec4<f32> {
+    return textureLoad(a, vec2<u32>(c, base), 0);
+}
+
+// Where rows `rows` of W start (their texel rows).
+fn w_base(rows: vec4<u32>) -> vec4<u32> {
+    return rows;
+}
+
+// Chunk c of W row `base`.
+fn w_chunk(base: u32, c: u32) -> vec4<f32> {
+    return textureLoad(w, vec2<u32>(c, base), 0);
+}
