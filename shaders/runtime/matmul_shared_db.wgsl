@@ -25,7 +25,8 @@
 // Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
 // io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
 // activation.wgsl (activate()), then weights_f32.wgsl or
-// weights_f16.wgsl (binding 2 `w` and its reader wv1(): f32 or f16 weights).
+// weights_f16.wgsl (binding 2 `w` and its reader wv1(): f32 or f16 weights), then
+// matmul_shared_parts.wgsl (store_tile(), the epilogue).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
@@ -139,22 +140,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         buf ^= 1u;
     }
 
-    for (var i = 0u; i < 4u; i++) {
-        let m = m0 + lid.y + 16u * i;
-        if (m >= p.m) { break; }
-        for (var j = 0u; j < 4u; j++) {
-            let n = n0 + lid.x + 16u * j;
-            if (n >= p.n) { continue; }
-            if (splits > 1u) {
-                out[((g / tiles) * p.batch * p.m + b * p.m + m) * p.n + n] = y_of(acc[i][j]);
-                continue;
-            }
-            var v = acc[i][j] * p.alpha;
-            if ((p.flags & 1u) != 0u) { v += bias[n]; }
-            v = activate(v, p.act);
-            let o = (b * p.m + m) * p.n + n;
-            if ((p.flags & 2u) != 0u) { v += f32(res[o]); }
-            out[o] = y_of(v);
-        }
-    }
+    store_tile(acc, g / tiles, splits, b, m0, n0, lid.x, lid.y);
 }

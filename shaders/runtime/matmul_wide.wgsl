@@ -19,7 +19,8 @@
 // Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
 // io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
 // activation.wgsl (activate()), then weights_f32x4.wgsl or
-// weights_f16x4.wgsl (binding 2 `w` and its reader wv4(): f32 or f16 weights).
+// weights_f16x4.wgsl (binding 2 `w` and its reader wv4(): f32 or f16 weights), then
+// matmul_wide_parts.wgsl (tile4(), load_a(), load_w(), store()).
 
 struct Params {
     batch: u32, m: u32, k: u32, n: u32,
@@ -38,25 +39,6 @@ const BK: u32 = 8u;   // K step
 
 var<workgroup> a_tile: array<f32, 1024>;  // [k][row], k-major, BK x T
 var<workgroup> w_tile: array<f32, 1024>;  // [k][column]
-
-// Four consecutive tile elements from index i (a multiple of 4: one 16-byte shared load where
-// the compiler merges them).
-fn tile4(of_a: bool, i: u32) -> vec4<f32> {
-    if (of_a) { return vec4<f32>(a_tile[i], a_tile[i + 1u], a_tile[i + 2u], a_tile[i + 3u]); }
-    return vec4<f32>(w_tile[i], w_tile[i + 1u], w_tile[i + 2u], w_tile[i + 3u]);
-}
-
-// The vec4 at (row r, k chunk k4) of a row-major (rows, K) operand starting at row `base`,
-// zero past the last row or past K.
-fn load_a(base: u32, r: u32, rows: u32, k: u32) -> vec4<f32> {
-    if (r < rows && k < p.k) { return vec4<f32>(a[((base + r) * p.k + k) / 4u]); }
-    return vec4<f32>(0.0);
-}
-
-fn load_w(base: u32, r: u32, rows: u32, k: u32) -> vec4<f32> {
-    if (r < rows && k < p.k) { return wv4(((base + r) * p.k + k) / 4u); }
-    return vec4<f32>(0.0);
-}
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -125,20 +107,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     store(b, r0 + 66u, c0, acc[10]); store(b, r0 + 67u, c0, acc[11]);
     store(b, r0 + 64u, c0 + 64u, acc[12]); store(b, r0 + 65u, c0 + 64u, acc[13]);
     store(b, r0 + 66u, c0 + 64u, acc[14]); store(b, r0 + 67u, c0 + 64u, acc[15]);
-}
-
-// Epilogue for outputs (m, n..n+3) of batch b: alpha, bias, activation, residual; columns past N
-// and rows past M are skipped.
-fn store(b: u32, m: u32, n: u32, v: vec4<f32>) {
-    if (m >= p.m) { return; }
-    for (var j = 0u; j < 4u; j++) {
-        let c = n + j;
-        if (c >= p.n) { return; }
-        var x = v[j] * p.alpha;
-        if ((p.flags & 1u) != 0u) { x += bias[c]; }
-        x = activate(x, p.act);
-        let o = (b * p.m + m) * p.n + c;
-        if ((p.flags & 2u) != 0u) { x += f32(res[o]); }
-        out[o] = y_of(x);
-    }
 }

@@ -122,7 +122,7 @@ io_kernels!(
     "matmul_shared",
     "matmul_shared",
     [],
-    ["activation", "weights_f32"],
+    ["activation", "weights_f32", "matmul_shared_parts"],
     unchecked = true
 );
 io_kernels!(
@@ -130,7 +130,7 @@ io_kernels!(
     "matmul_wide",
     "matmul_wide",
     [],
-    ["activation", "weights_f32x4"],
+    ["activation", "weights_f32x4", "matmul_wide_parts"],
     unchecked = true
 );
 io_kernels!(
@@ -138,7 +138,7 @@ io_kernels!(
     "matmul_shared_db",
     "matmul_shared_db",
     [],
-    ["activation", "weights_f32"],
+    ["activation", "weights_f32", "matmul_shared_parts"],
     unchecked = true
 );
 io_kernels!(
@@ -146,7 +146,7 @@ io_kernels!(
     "matmul_wide_db",
     "matmul_wide_db",
     [],
-    ["activation", "weights_f32x4"],
+    ["activation", "weights_f32x4", "matmul_wide_parts"],
     unchecked = true
 );
 io_kernels!(
@@ -186,7 +186,7 @@ io_kernels!(
     "matmul_shared_f16",
     "matmul_shared",
     [],
-    ["activation", "weights_f16"],
+    ["activation", "weights_f16", "matmul_shared_parts"],
     unchecked = true
 );
 io_kernels!(
@@ -194,7 +194,7 @@ io_kernels!(
     "matmul_wide_f16",
     "matmul_wide",
     [],
-    ["activation", "weights_f16x4"],
+    ["activation", "weights_f16x4", "matmul_wide_parts"],
     unchecked = true
 );
 io_kernels!(
@@ -202,7 +202,7 @@ io_kernels!(
     "matmul_shared_db_f16",
     "matmul_shared_db",
     [],
-    ["activation", "weights_f16"],
+    ["activation", "weights_f16", "matmul_shared_parts"],
     unchecked = true
 );
 io_kernels!(
@@ -210,7 +210,7 @@ io_kernels!(
     "matmul_wide_db_f16",
     "matmul_wide_db",
     [],
-    ["activation", "weights_f16x4"],
+    ["activation", "weights_f16x4", "matmul_wide_parts"],
     unchecked = true
 );
 // The subgroup matmul over texture operands: a texel load gives vec4<f32> whatever the texture
