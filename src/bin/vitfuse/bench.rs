@@ -20,8 +20,13 @@ pub fn median_ms(ctx: &Context, iters: usize, mut f: impl FnMut() -> anyhow::Res
         ctx.sync()?;
         t.push(t0.elapsed().as_secs_f64() * 1e3);
     }
-    t.sort_by(|a, b| a.total_cmp(b));
-    Ok(t[t.len() / 2])
+    Ok(median(t))
+}
+
+/// The middle value of `v` (the upper one of an even count); `v` is not empty.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
 }
 
 /// Checks, before anything is allocated, that an f32 tensor of `dims` fits one GPU binding.
@@ -264,11 +269,6 @@ pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize, precision: v
         record.push(((t1 - t0).as_secs_f64() * 1e3, t1.elapsed().as_secs_f64() * 1e3));
         Ok(())
     })?;
-    let median = |v: Vec<f64>| {
-        let mut v = v;
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
-    };
     let record_ms = median(record.iter().map(|r| r.0).collect());
     let submit_ms = median(record.iter().map(|r| r.1).collect());
     let texture_bytes = ctx.pool_stats().texture_bytes_in_use;
@@ -288,8 +288,7 @@ fn median_host_s<T>(iters: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> a
         std::hint::black_box(f()?);
         t.push(t0.elapsed().as_secs_f64());
     }
-    t.sort_by(|a, b| a.total_cmp(b));
-    Ok(t[t.len() / 2])
+    Ok(median(t))
 }
 
 /// A 16-bit stereo WAV of `seconds` of a sweep and a tone at `rate`, in memory.
