@@ -133,7 +133,8 @@ impl Mirror {
 /// shape come back every pass).
 pub(crate) struct TexturePool {
     free: Mutex<HashMap<TextureKey, Vec<wgpu::Texture>>>,
-    stats: Arc<Pool>,
+    // The buffer pool, whose stats count the textures too.
+    buffers: Arc<Pool>,
 }
 
 /// Bytes of a texture of `key`.
@@ -145,7 +146,7 @@ fn texture_bytes((w, h, format): TextureKey) -> u64 {
 impl TexturePool {
     /// Counts its textures in `pool`'s stats.
     pub(crate) fn new(pool: &Arc<Pool>) -> Arc<Self> {
-        Arc::new(TexturePool { free: Mutex::new(HashMap::new()), stats: pool.clone() })
+        Arc::new(TexturePool { free: Mutex::new(HashMap::new()), buffers: pool.clone() })
     }
 
     /// A texture of `key`, usable as a storage texture (written) and a texture (read).
@@ -163,7 +164,7 @@ impl TexturePool {
                 view_formats: &[],
             })
         });
-        self.stats.stats.lock().unwrap_or_else(|e| e.into_inner()).texture_bytes_in_use += texture_bytes(key);
+        self.buffers.stats.lock().unwrap_or_else(|e| e.into_inner()).texture_bytes_in_use += texture_bytes(key);
         PooledTexture { tex, key, pool: Arc::downgrade(self) }
     }
 
@@ -183,7 +184,7 @@ pub(crate) struct PooledTexture {
 impl Drop for PooledTexture {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.upgrade() {
-            let mut st = pool.stats.stats.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = pool.buffers.stats.lock().unwrap_or_else(|e| e.into_inner());
             st.texture_bytes_in_use -= texture_bytes(self.key);
             drop(st);
             pool.free.lock().unwrap_or_else(|e| e.into_inner()).entry(self.key).or_default().push(self.tex.clone());
