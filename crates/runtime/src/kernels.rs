@@ -213,16 +213,21 @@ io_kernels!(
     ["activation", "weights_f16x4", "matmul_wide_parts"],
     unchecked = true
 );
-// The subgroup matmul over texture operands: a texel load gives vec4<f32> whatever the texture
-// stores, so one family serves f32 and f16 weights (the io prelude's XT goes unused).
-io_kernels!(
-    MATMUL_SUBGROUP_TEX,
-    "matmul_subgroup_tex",
-    "matmul_subgroup",
-    [],
-    ["activation", "subgroup_textures"],
-    unchecked = true
-);
+// The subgroup matmul over storage-texture operands, whose format is part of their type: A's
+// follows the io prelude's XT, W's the family (f32 or f16 weights).
+macro_rules! tex_kernels {
+    ($name:ident, $label:literal, $w:literal) => {
+        #[doc = concat!("`shaders/runtime/matmul_subgroup.wgsl` reading its operands through `subgroup_textures.wgsl`, W as `", $w, ".wgsl`, A as the io prelude's type, indexed by [`Io::index`].")]
+        pub const $name: [Kernel; 4] = [
+            Kernel { name: $label, source: src!(["io_f32", "activation", "subgroup_a_rgba32f", $w, "subgroup_textures", "matmul_subgroup"]), unchecked: true },
+            Kernel { name: concat!($label, "_hh"), source: src!(["io_f16", "activation", "subgroup_a_rgba16f", $w, "subgroup_textures", "matmul_subgroup"]), unchecked: true },
+            Kernel { name: concat!($label, "_hf"), source: src!(["io_f16_f32", "activation", "subgroup_a_rgba16f", $w, "subgroup_textures", "matmul_subgroup"]), unchecked: true },
+            Kernel { name: concat!($label, "_fh"), source: src!(["io_f32_f16", "activation", "subgroup_a_rgba32f", $w, "subgroup_textures", "matmul_subgroup"]), unchecked: true },
+        ];
+    };
+}
+tex_kernels!(MATMUL_SUBGROUP_TEX, "matmul_subgroup_tex", "subgroup_w_rgba32f");
+tex_kernels!(MATMUL_SUBGROUP_TEX_F16, "matmul_subgroup_tex_f16", "subgroup_w_rgba16f");
 // Tensor cores: the enable directives must come first.
 io_kernels!(
     MATMUL_COOP,
@@ -365,7 +370,8 @@ pub const ALL: &[Kernel] = &[
 
 /// Kernel families that compile only where the device has `wgpu::Features::SUBGROUP` (and
 /// `SHADER_F16` for their f16 pipelines; kept out of `ALL`).
-pub const NEEDS_SUBGROUP: &[[Kernel; 4]] = &[MATMUL_SUBGROUP, MATMUL_SUBGROUP_F16, MATMUL_SUBGROUP_TEX];
+pub const NEEDS_SUBGROUP: &[[Kernel; 4]] =
+    &[MATMUL_SUBGROUP, MATMUL_SUBGROUP_F16, MATMUL_SUBGROUP_TEX, MATMUL_SUBGROUP_TEX_F16];
 
 /// Kernel families that compile only on a device with `EXPERIMENTAL_COOPERATIVE_MATRIX`,
 /// `SHADER_F16` and `SUBGROUP` ([`crate::coop`]; kept out of `ALL`): 16 x 16 x 16 and 8 x 8 x 8

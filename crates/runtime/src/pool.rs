@@ -149,7 +149,8 @@ impl TexturePool {
         Arc::new(TexturePool { free: Mutex::new(HashMap::new()), buffers: pool.clone() })
     }
 
-    /// A texture of `key`, usable as a storage texture (written) and a texture (read).
+    /// A texture of `key`, usable as a storage texture (written by `to_texture`, read by the
+    /// matmul).
     pub(crate) fn take(self: &Arc<Self>, device: &wgpu::Device, key: TextureKey) -> PooledTexture {
         let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key).and_then(|v| v.pop());
         let tex = reused.unwrap_or_else(|| {
@@ -160,7 +161,7 @@ impl TexturePool {
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
                 format: key.2,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+                usage: wgpu::TextureUsages::STORAGE_BINDING,
                 view_formats: &[],
             })
         });

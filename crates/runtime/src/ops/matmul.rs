@@ -404,7 +404,13 @@ pub fn matmul(
                 res_t.binding(),
                 out.binding(),
             ];
-            ctx.dispatch_bindings(&kernels::MATMUL_SUBGROUP_TEX[io.index()], &[], &params, &bindings, tiles(SUBGROUP_TILE))?
+            ctx.dispatch_bindings(
+                pick(&kernels::MATMUL_SUBGROUP_TEX, &kernels::MATMUL_SUBGROUP_TEX_F16),
+                &[],
+                &params,
+                &bindings,
+                tiles(SUBGROUP_TILE),
+            )?
         }
         MatmulKernel::Blocked => {
             ctx.dispatch(pick(&kernels::MATMUL_BLOCKED, &kernels::MATMUL_BLOCKED_F16), &[], &params, &tensors, tiles(BLOCKED_TILE))?
