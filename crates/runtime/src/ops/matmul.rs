@@ -201,6 +201,12 @@ fn scalar_wg(software: bool) -> u32 {
 pub(crate) fn scalar_overrides(software: bool) -> [(&'static str, f64); 1] {
     [("WG", scalar_wg(software) as f64)]
 }
+/// `matmul_subgroup`'s pipeline constant over textures: the activation code, fixed per pipeline
+/// so that lavapipe compiles out the other activations (1.1-1.2x at K = 768). The buffer path
+/// keeps the default (the code from `Params`, one pipeline for all) for fewer compiles.
+pub(crate) fn subgroup_overrides(act: u32) -> [(&'static str, f64); 1] {
+    [("ACT", act as f64)]
+}
 /// Rows and columns of one workgroup's output tile, per kernel (as in each shader's header).
 const SCALAR_RM: u64 = 4;
 const SCALAR_RN: u64 = 4;
@@ -406,7 +412,7 @@ pub fn matmul(
             ];
             ctx.dispatch_bindings(
                 pick(&kernels::MATMUL_SUBGROUP_TEX, &kernels::MATMUL_SUBGROUP_TEX_F16),
-                &[],
+                &subgroup_overrides(opts.act.code()),
                 &params,
                 &bindings,
                 tiles(SUBGROUP_TILE),

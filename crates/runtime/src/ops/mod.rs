@@ -57,6 +57,21 @@ pub(crate) fn override_sets(k: &crate::Kernel) -> Vec<Vec<(&'static str, f64)>> 
                 .map(|sw| matmul::scalar_overrides(sw).to_vec())
                 .to_vec()
         }
+        n if [MATMUL_SUBGROUP_TEX, MATMUL_SUBGROUP_TEX_F16]
+            .iter()
+            .flatten()
+            .any(|t| t.name == n) =>
+        {
+            let acts = [
+                Activation::None,
+                Activation::GeluErf,
+                Activation::GeluTanh,
+                Activation::QuickGelu,
+                Activation::Relu,
+                Activation::Tanh,
+            ];
+            acts.iter().map(|a| matmul::subgroup_overrides(a.code()).to_vec()).collect()
+        }
         n if LAYERNORM.iter().chain(&SOFTMAX).any(|t| t.name == n) || n == L2_NORMALIZE.name => {
             norm::row_override_sets()
         }
