@@ -31,7 +31,7 @@ pub enum MatmulKernel {
     /// `matmul_subgroup` reading A and W from texture copies (rgba32float, rgba16float for f16
     /// tensors; `Context::texture_of`: a weight's copy is made once and kept with it, which
     /// doubles its memory): what `Auto` runs on Vulkan software adapters
-    /// ([`Context::texture_operands`]: lavapipe, 1.26-1.38x the buffer kernel at ViT-B shapes).
+    /// ([`Context::texture_operands`]: lavapipe, 1.6-1.8x the buffer kernel at ViT-B shapes).
     /// K % 4 == 0, W as (N, K), rows and K / 4 within the adapter's 2D texture size, f16 tensors
     /// with `SHADER_F16`; otherwise `Auto` and a context preference run `Subgroup`.
     SubgroupTex,
