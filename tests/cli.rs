@@ -842,6 +842,28 @@ fn bench_model_dtype_f16_halves_the_weight_bytes() {
     assert_eq!(run("f16-weights"), half);
 }
 
+/// `bench model --profile` adds one line per kernel whose times account for the pass: on a
+/// software adapter they are host-timed dispatches (its timestamps summed to a tenth of a pass
+/// on lavapipe), so their sum is of the order of the pass's median.
+#[test]
+fn bench_model_profile_splits_the_pass() {
+    let out = vitfuse(&["bench", "model", "vit-ti16", "--iters", "1", "--profile"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["bench"], "model");
+    let split = &lines[1..];
+    assert!(split.iter().all(|v| v["bench"] == "model-split"), "{lines:?}");
+    let kernels: Vec<&str> = split.iter().map(|v| v["kernel"].as_str().unwrap()).collect();
+    assert!(kernels.iter().any(|k| k.starts_with("matmul")) && kernels.iter().any(|k| k.starts_with("layernorm")), "{kernels:?}");
+    let share: f64 = split.iter().map(|v| v["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-9, "{share}");
+    if lines[0]["adapter"].as_str().is_some_and(|a| a.contains("llvmpipe")) {
+        let sum: f64 = split.iter().map(|v| v["gpu_ms"].as_f64().unwrap()).sum();
+        let pass = lines[0]["median_ms"].as_f64().unwrap();
+        assert!(sum > 0.25 * pass && sum < 4.0 * pass, "kernels {sum} ms against a pass of {pass} ms");
+    }
+}
+
 #[test]
 fn bench_peak_prints_fma_and_copy_lines() {
     let out = vitfuse(&["bench", "peak", "--iters", "1"]);

@@ -5,7 +5,7 @@
 //! (or an explicit [`Context::flush`]) needs it, and only a read-back waits. Each dispatch's small
 //! parameter struct goes into a slot of one uniform arena that is written once per submission.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::choice::{self, KernelChoices, KernelVariant};
@@ -31,7 +31,10 @@ pub struct ContextOptions {
     /// Adapter wanted: a substring of its name, a backend (`vulkan`, `metal`, `dx12`, `gl`,
     /// `webgpu`), `cpu`/`software`, or an index into the list. Falls back to `VITFUSE_ADAPTER`.
     pub adapter: Option<String>,
-    /// Time every dispatch with timestamp queries (when the adapter has them).
+    /// Time every dispatch: with timestamp queries on hardware adapters that have them; on
+    /// software adapters (whose timestamps measured a tenth of a pass on lavapipe) and where
+    /// they are missing, on the host, each dispatch submitted and waited for alone (so a
+    /// profiled pass is slower, and each figure includes a submission's overhead).
     pub profile: bool,
     /// Kernels to run where an op would choose per adapter (benchmarks and tuning); the
     /// default leaves every choice to the ops. [`Context::new`] refuses a choice the adapter
@@ -125,6 +128,8 @@ pub struct Context {
     stats: Mutex<RecordStats>,
     pub(crate) gpu_error: Arc<Mutex<Option<String>>>,
     profiler: Option<Mutex<Profiler>>,
+    /// Host-timed profile (name -> dispatches, ms) where timestamps are not used.
+    host_profile: Option<Mutex<BTreeMap<&'static str, (u64, f64)>>>,
     kernels: KernelChoices,
     /// The tensor-core matmul the adapter reports a configuration for, if any.
     coop: Option<crate::coop::CoopKernel>,
@@ -232,8 +237,9 @@ impl Context {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let profiler = (opts.profile && features.contains(wgpu::Features::TIMESTAMP_QUERY))
-            .then(|| Mutex::new(Profiler::new(&device, &queue)));
+        let timestamps = features.contains(wgpu::Features::TIMESTAMP_QUERY) && info.device_type != wgpu::DeviceType::Cpu;
+        let profiler = (opts.profile && timestamps).then(|| Mutex::new(Profiler::new(&device, &queue)));
+        let host_profile = (opts.profile && !timestamps).then(|| Mutex::new(BTreeMap::new()));
         let disk_cache = cache_dir.and_then(|d| DiskCache::open(&device, &info, &d));
         let pool = Pool::new();
         Ok(Context {
@@ -252,6 +258,7 @@ impl Context {
             stats: Mutex::new(RecordStats::default()),
             gpu_error,
             profiler,
+            host_profile,
             kernels: opts.kernels,
             coop,
             reads_f16: adapter.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32),
@@ -594,8 +601,12 @@ impl Context {
             return Err(Error::InvalidArgument { op: k.name, message: "parameter struct too large".into() });
         }
         let mut rec = lock(&self.rec);
-        if rec.slots_used == UNIFORM_SLOTS {
+        if rec.slots_used == UNIFORM_SLOTS || self.host_profile.is_some() {
+            // Host profiling: what came before runs (untimed) first.
             self.submit_locked(&mut rec);
+            if self.host_profile.is_some() {
+                self.wait_idle(k.name)?;
+            }
         }
         let offset = rec.slots_used * self.slot;
         rec.uniforms.resize(offset as usize, 0);
@@ -644,7 +655,24 @@ impl Context {
             drop(prof);
             self.submit_locked(&mut rec);
         }
+        if let Some(h) = &self.host_profile {
+            let t0 = std::time::Instant::now();
+            self.submit_locked(&mut rec);
+            self.wait_idle(k.name)?;
+            let mut h = lock(h);
+            let e = h.entry(k.name).or_default();
+            e.0 += 1;
+            e.1 += t0.elapsed().as_secs_f64() * 1e3;
+        }
         Ok(())
+    }
+
+    /// Waits for everything submitted (host profiling).
+    fn wait_idle(&self, op: &str) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu { op: op.into(), message: e.to_string() })
     }
 
     /// Records a buffer-to-buffer copy of `bytes` bytes.
@@ -708,10 +736,16 @@ impl Context {
         self.queue.write_buffer(buf, 0, data);
     }
 
-    /// Per-kernel GPU time (name, dispatches, total ms) gathered since the last call, when the
-    /// context was opened with `profile` on an adapter with timestamp queries. Syncs.
+    /// Per-kernel GPU time (name, dispatches, total ms, most first) gathered since the last
+    /// call, when the context was opened with `profile` (see [`ContextOptions::profile`]). Syncs.
     pub fn take_profile(&self) -> Result<Option<Vec<(String, u64, f64)>>> {
         self.sync()?;
+        if let Some(h) = &self.host_profile {
+            let mut v: Vec<(String, u64, f64)> =
+                std::mem::take(&mut *lock(h)).into_iter().map(|(n, (c, ms))| (n.to_string(), c, ms)).collect();
+            v.sort_by(|a, b| b.2.total_cmp(&a.2));
+            return Ok(Some(v));
+        }
         match &self.profiler {
             None => Ok(None),
             Some(p) => lock(p).take(&self.device).map(Some),

@@ -247,8 +247,8 @@ pub struct ModelRun {
 }
 
 /// Median ms of a batch-`batch` forward pass of `name` with weights in `precision`; with
-/// `profile`, also the per-kernel GPU time of one pass (name, dispatches, ms) from timestamp
-/// queries.
+/// `profile`, also the per-kernel GPU time of one pass (name, dispatches, ms; see
+/// `ContextOptions::profile`).
 pub fn model(ctx: &Context, name: &str, batch: usize, iters: usize, precision: vitfuse_model::Precision) -> anyhow::Result<ModelRun> {
     let before = ctx.pool_stats().bytes_in_use();
     let (m, size) = BenchModel::new(ctx, name, precision)?;

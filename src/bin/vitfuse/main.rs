@@ -290,7 +290,9 @@ enum BenchCmd {
         /// Timed passes (the median is printed).
         #[arg(long, default_value_t = 3)]
         iters: usize,
-        /// Also print the per-kernel GPU time of one pass (timestamp queries).
+        /// Also print the per-kernel GPU time of one pass: timestamp queries on hardware GPUs; on
+        /// software adapters each dispatch submitted and timed alone on the host, which slows
+        /// every pass of the run (compare its median only with other --profile runs).
         #[arg(long)]
         profile: bool,
         /// Run every matmul the model would give to the adapter's choice with this kernel; adds a
