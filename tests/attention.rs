@@ -230,8 +230,27 @@ fn subgroup_kernel_matches_reference() {
         let p = Attention { causal, ..Attention::self_attention(b, t, nh, hs) };
         let want = ra::attention(&p, &qkv, &qkv, &qkv, m.as_ref().map(|m| &m.0[..]));
         let opts = AttentionOptions { causal, ..AttentionOptions::new(nh, hs) };
-        let got = at::attention_subgroup(ctx, Heads::new(&tqkv, 0), Heads::new(&tqkv, c), Heads::new(&tqkv, 2 * c), m.as_ref().map(|m| &m.1), opts)
-            .unwrap();
-        assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, TOL);
+        let h = |o| Heads::new(&tqkv, o);
+        let got = at::attention_subgroup(ctx, h(0), h(c), h(2 * c), m.as_ref().map(|m| &m.1), opts).unwrap();
+        let got = got.to_vec::<f32>(ctx).unwrap();
+        assert_close(&got, &want, TOL);
+        // Over texture copies: the same code over other loads, so the same values, where the
+        // head size is a multiple of 4; elsewhere a typed error that says why.
+        let tex = at::attention_subgroup_tex(ctx, h(0), h(c), h(2 * c), m.as_ref().map(|m| &m.1), opts);
+        if hs % 4 == 0 {
+            assert_eq!(tex.unwrap().to_vec::<f32>(ctx).unwrap(), got, "hs {hs}");
+        } else {
+            let e = tex.unwrap_err().to_string();
+            assert!(e.contains("subgroup-tex") && e.contains("multiple of 4"), "{e}");
+        }
     }
+    // Heads at a column that is not a multiple of 4 cannot be texels; Auto then reads buffers.
+    let (qkv, tqkv) = up(&[1, 11, 2 + 3 * 8], 5);
+    let p = Attention { q_off: 2, k_off: 10, v_off: 18, q_stride: 26, k_stride: 26, v_stride: 26, ..Attention::self_attention(1, 11, 2, 4) };
+    let want = ra::attention(&p, &qkv, &qkv, &qkv, None);
+    let (h, opts) = (|o| Heads::new(&tqkv, o), AttentionOptions::new(2, 4));
+    let e = at::attention_subgroup_tex(ctx, h(2), h(10), h(18), None, opts).unwrap_err().to_string();
+    assert!(e.contains("column 2"), "{e}");
+    let got = at::attention(ctx, h(2), h(10), h(18), None, opts).unwrap();
+    assert_close(&got.to_vec::<f32>(ctx).unwrap(), &want, TOL);
 }

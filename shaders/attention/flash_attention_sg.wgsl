@@ -19,6 +19,12 @@
 //           3 v:    (B, Tk, v_stride), head h at column v_off + h*HS
 //           4 mask: (B, Tk) additive, read when flags bit 0, else a dummy
 //           5 out:  (B, Tq, NH*HS)
+// Bindings 1-3 and their readers ldq/ldk/ldv(row, col, c, rem) (chunk c of the head starting at
+// column col of row `row`, rem of its elements live) come from a prelude:
+// attention_sg_buffers.wgsl (storage buffers), or attention_sg_textures.wgsl behind
+// attention_sg_rgba32f/16f.wgsl (read-only storage textures, q_stride / 4 texels wide, for head
+// sizes, offsets and strides that are multiples of 4: on lavapipe a texel load costs a fraction
+// of four per-lane buffer loads).
 // Grid: B * NH * ceil(Tq / 32) workgroups of 8 (nqb = ceil(Tq / 32) query blocks per head),
 // linearised over (x, y, z). Prepended at build time: `const HS4: u32`, the vec4 chunks per head
 // (>= ceil(HS / 4)).
@@ -36,27 +42,9 @@ struct Params {
 const QB: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<XT>;
-@group(0) @binding(2) var<storage, read> k: array<XT>;
-@group(0) @binding(3) var<storage, read> v: array<XT>;
+// bindings 1 (q), 2 (k) and 3 (v) come from the readers' prelude.
 @group(0) @binding(4) var<storage, read> mask: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<YT>;
-
-// The four elements at o of which the first rem belong to the head; the rest read as zero
-// (indices clamped into the head, extra lanes selected away).
-fn live4(rem: u32) -> vec4<bool> { return vec4<bool>(true, rem > 1u, rem > 2u, rem > 3u); }
-fn ldq(o: u32, rem: u32) -> vec4<f32> {
-    let e = rem - 1u;
-    return select(vec4<f32>(0.0), vec4<f32>(vec4<XT>(q[o], q[o + min(1u, e)], q[o + min(2u, e)], q[o + min(3u, e)])), live4(rem));
-}
-fn ldk(o: u32, rem: u32) -> vec4<f32> {
-    let e = rem - 1u;
-    return select(vec4<f32>(0.0), vec4<f32>(vec4<XT>(k[o], k[o + min(1u, e)], k[o + min(2u, e)], k[o + min(3u, e)])), live4(rem));
-}
-fn ldv(o: u32, rem: u32) -> vec4<f32> {
-    let e = rem - 1u;
-    return select(vec4<f32>(0.0), vec4<f32>(vec4<XT>(v[o], v[o + min(1u, e)], v[o + min(2u, e)], v[o + min(3u, e)])), live4(rem));
-}
 
 // Lanes 0..3 (lo) or 4..7 (hi) of x, one lane per matrix column.
 fn lo4(x: vec4<f32>) -> mat4x4<f32> {
@@ -91,7 +79,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let q0 = qb * QB;
     let i = vec4<u32>(q0 + 4u * lane) + vec4<u32>(0u, 1u, 2u, 3u);
     let ic = min(i, vec4<u32>(p.tq - 1u));
-    let qrow = (vec4<u32>(b * p.tq) + ic) * p.q_stride + vec4<u32>(p.q_off + h * p.hs);
+    let qrow = vec4<u32>(b * p.tq) + ic;
+    let qcol = p.q_off + h * p.hs;
     var qm: array<mat4x4<f32>, HS4>;
     var acc: array<mat4x4<f32>, HS4>;
     for (var c = 0u; c < HS4; c++) {
@@ -99,8 +88,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         var t = mat4x4<f32>();
         if (c < nc) {
             let rem = p.hs - 4u * c;
-            t = mat4x4<f32>(ldq(qrow.x + 4u * c, rem), ldq(qrow.y + 4u * c, rem),
-                            ldq(qrow.z + 4u * c, rem), ldq(qrow.w + 4u * c, rem)) * p.scale;
+            t = mat4x4<f32>(ldq(qrow.x, qcol, c, rem), ldq(qrow.y, qcol, c, rem),
+                            ldq(qrow.z, qcol, c, rem), ldq(qrow.w, qcol, c, rem)) * p.scale;
         }
         qm[c] = t;
     }
@@ -118,14 +107,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         // This lane's key k0 + lane: its chunks, and its additive bias (mask, -inf past the end).
         let jl = k0 + lane;
         let jr = krow0 + min(jl, p.tk - 1u);
-        let ko = jr * p.k_stride + kcol;
-        let vo = jr * p.v_stride + vcol;
         for (var c = 0u; c < HS4; c++) {
             var kx = vec4<f32>(0.0);
             var vx = vec4<f32>(0.0);
             if (c < nc) {
-                kx = ldk(ko + 4u * c, p.hs - 4u * c);
-                vx = ldv(vo + 4u * c, p.hs - 4u * c);
+                kx = ldk(jr, kcol, c, p.hs - 4u * c);
+                vx = ldv(jr, vcol, c, p.hs - 4u * c);
             }
             kc[c] = kx;
             vc[c] = vx;

@@ -367,6 +367,13 @@ fn check_attention(b: usize, t: usize, nh: usize, hs: usize, causal: bool, seed:
             at::attention_subgroup(ctx, h(0), h(c), h(2 * c), Some(&tm), opts).unwrap(),
         );
         ran.push("subgroup");
+        if hs % 4 == 0 {
+            check(
+                "subgroup-tex",
+                at::attention_subgroup_tex(ctx, h(0), h(c), h(2 * c), Some(&tm), opts).unwrap(),
+            );
+            ran.push("subgroup-tex");
+        }
     }
     for rows in [TiledRows::Shared, TiledRows::Subgroup] {
         if hs <= at::TILED_MAX_HEAD && ctx.supports(rows.kernel()) {

@@ -35,9 +35,13 @@ pub mod kernels {
     }
 
     // One pipeline per activation type, [f32, f16] (index [`io_index`]): the io prelude first
-    // (its `enable f16;` must precede every declaration), then the head-size constant.
+    // (its `enable f16;` must precede every declaration), then the head-size constant, then the
+    // operand readers' preludes where the kernel has them (f32 pipeline's, f16 pipeline's).
     macro_rules! flash {
         ($name:ident, $label:literal, $file:literal, $hs4:literal, $doc:literal) => {
+            flash!($name, $label, $file, $hs4, [], [], $doc);
+        };
+        ($name:ident, $label:literal, $file:literal, $hs4:literal, [$($r32:literal),*], [$($r16:literal),*], $doc:literal) => {
             #[doc = $doc]
             pub const $name: [Kernel; 2] = [
                 Kernel {
@@ -47,6 +51,7 @@ pub mod kernels {
                         "const HS4: u32 = ",
                         $hs4,
                         "u;\n",
+                        $(include_str!(concat!("../../../shaders/attention/", $r32, ".wgsl")),)*
                         include_str!(concat!("../../../shaders/attention/", $file, ".wgsl"))
                     ),
                     unchecked: true,
@@ -58,11 +63,27 @@ pub mod kernels {
                         "const HS4: u32 = ",
                         $hs4,
                         "u;\n",
+                        $(include_str!(concat!("../../../shaders/attention/", $r16, ".wgsl")),)*
                         include_str!(concat!("../../../shaders/attention/", $file, ".wgsl"))
                     ),
                     unchecked: true,
                 },
             ];
+        };
+    }
+    // The subgroup kernel over storage buffers (any head size) and over storage textures.
+    macro_rules! flash_sg {
+        ($name:ident, $tex:ident, $label:literal, $tex_label:literal, $hs4:literal, $doc:literal) => {
+            flash!($name, $label, "flash_attention_sg", $hs4, ["attention_sg_buffers"], ["attention_sg_buffers"], $doc);
+            flash!(
+                $tex,
+                $tex_label,
+                "flash_attention_sg",
+                $hs4,
+                ["attention_sg_rgba32f", "attention_sg_textures"],
+                ["attention_sg_rgba16f", "attention_sg_textures"],
+                "The same kernel reading q, k and v from read-only storage textures (head sizes, offsets and strides that are multiples of 4)."
+            );
         };
     }
     flash!(FLASH_ATTENTION_HS4, "flash_attention_hs4", "flash_attention", 1, "Fused attention for head sizes up to 4 (f32, f16 activations); indexing is clamped or guarded against its params (see the shader's header).");
@@ -101,42 +122,12 @@ pub mod kernels {
         32,
         "Fused attention for head sizes up to 128 (f32, f16 activations)."
     );
-    flash!(FLASH_ATTENTION_SG_HS4, "flash_attention_sg_hs4", "flash_attention_sg", 1, "Fused attention for software adapters with subgroups of at least 8 lanes, head sizes up to 4 (f32, f16 activations; see the shader's header).");
-    flash!(
-        FLASH_ATTENTION_SG_HS8,
-        "flash_attention_sg_hs8",
-        "flash_attention_sg",
-        2,
-        "The subgroup kernel for head sizes up to 8."
-    );
-    flash!(
-        FLASH_ATTENTION_SG_HS16,
-        "flash_attention_sg_hs16",
-        "flash_attention_sg",
-        4,
-        "The subgroup kernel for head sizes up to 16."
-    );
-    flash!(
-        FLASH_ATTENTION_SG_HS32,
-        "flash_attention_sg_hs32",
-        "flash_attention_sg",
-        8,
-        "The subgroup kernel for head sizes up to 32."
-    );
-    flash!(
-        FLASH_ATTENTION_SG_HS64,
-        "flash_attention_sg_hs64",
-        "flash_attention_sg",
-        16,
-        "The subgroup kernel for head sizes up to 64."
-    );
-    flash!(
-        FLASH_ATTENTION_SG_HS128,
-        "flash_attention_sg_hs128",
-        "flash_attention_sg",
-        32,
-        "The subgroup kernel for head sizes up to 128."
-    );
+    flash_sg!(FLASH_ATTENTION_SG_HS4, FLASH_ATTENTION_SG_TEX_HS4, "flash_attention_sg_hs4", "flash_attention_sg_tex_hs4", 1, "Fused attention for software adapters with subgroups of at least 8 lanes, head sizes up to 4 (f32, f16 activations; see the shader's header).");
+    flash_sg!(FLASH_ATTENTION_SG_HS8, FLASH_ATTENTION_SG_TEX_HS8, "flash_attention_sg_hs8", "flash_attention_sg_tex_hs8", 2, "The subgroup kernel for head sizes up to 8.");
+    flash_sg!(FLASH_ATTENTION_SG_HS16, FLASH_ATTENTION_SG_TEX_HS16, "flash_attention_sg_hs16", "flash_attention_sg_tex_hs16", 4, "The subgroup kernel for head sizes up to 16.");
+    flash_sg!(FLASH_ATTENTION_SG_HS32, FLASH_ATTENTION_SG_TEX_HS32, "flash_attention_sg_hs32", "flash_attention_sg_tex_hs32", 8, "The subgroup kernel for head sizes up to 32.");
+    flash_sg!(FLASH_ATTENTION_SG_HS64, FLASH_ATTENTION_SG_TEX_HS64, "flash_attention_sg_hs64", "flash_attention_sg_tex_hs64", 16, "The subgroup kernel for head sizes up to 64.");
+    flash_sg!(FLASH_ATTENTION_SG_HS128, FLASH_ATTENTION_SG_TEX_HS128, "flash_attention_sg_hs128", "flash_attention_sg_tex_hs128", 32, "The subgroup kernel for head sizes up to 128.");
 
     /// Index of the pipeline for activations of `dtype` in a `[Kernel; 2]` family (f32: 0,
     /// f16: 1).
@@ -153,6 +144,18 @@ pub mod kernels {
             8 => &FLASH_ATTENTION_SG_HS32,
             16 => &FLASH_ATTENTION_SG_HS64,
             _ => &FLASH_ATTENTION_SG_HS128,
+        }
+    }
+
+    /// The subgroup fused kernel over textures for head size `hs` (1..=128).
+    pub fn flash_attention_sg_tex(hs: usize) -> &'static [Kernel; 2] {
+        match hs.div_ceil(4).next_power_of_two() {
+            1 => &FLASH_ATTENTION_SG_TEX_HS4,
+            2 => &FLASH_ATTENTION_SG_TEX_HS8,
+            4 => &FLASH_ATTENTION_SG_TEX_HS16,
+            8 => &FLASH_ATTENTION_SG_TEX_HS32,
+            16 => &FLASH_ATTENTION_SG_TEX_HS64,
+            _ => &FLASH_ATTENTION_SG_TEX_HS128,
         }
     }
 
@@ -244,6 +247,12 @@ pub mod kernels {
         FLASH_ATTENTION_SG_HS32,
         FLASH_ATTENTION_SG_HS64,
         FLASH_ATTENTION_SG_HS128,
+        FLASH_ATTENTION_SG_TEX_HS4,
+        FLASH_ATTENTION_SG_TEX_HS8,
+        FLASH_ATTENTION_SG_TEX_HS16,
+        FLASH_ATTENTION_SG_TEX_HS32,
+        FLASH_ATTENTION_SG_TEX_HS64,
+        FLASH_ATTENTION_SG_TEX_HS128,
         FLASH_ATTENTION_TILED,
     ];
 
@@ -464,10 +473,14 @@ pub fn attention(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask: Option<&
         Some(AttentionKernel::Tiled) => return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Subgroup),
         Some(AttentionKernel::TiledWg) => return attention_tiled(ctx, q, k, v, key_mask, opts, TiledRows::Shared),
         Some(AttentionKernel::Subgroup) => return attention_subgroup(ctx, q, k, v, key_mask, opts),
+        Some(AttentionKernel::SubgroupTex) => return attention_subgroup_tex(ctx, q, k, v, key_mask, opts),
         Some(AttentionKernel::Composed) => return attention_composed(ctx, q, k, v, key_mask, opts),
         None => {}
     }
     if ctx.is_software() && ctx.supports(AttentionKernel::Subgroup) {
+        if ctx.texture_operands() && texture_problem(ctx, q, k, v, &opts).is_none() {
+            return attention_subgroup_tex(ctx, q, k, v, key_mask, opts);
+        }
         return attention_subgroup(ctx, q, k, v, key_mask, opts);
     }
     if !ctx.is_software() && opts.hs <= TILED_MAX_HEAD {
@@ -549,11 +562,75 @@ pub fn attention_subgroup(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask:
     launch(ctx, kernels::flash_attention_sg(opts.hs), &[], q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn launch(
+/// Why q, k and v cannot be read as textures by [`attention_subgroup_tex`], if they cannot.
+fn texture_problem(ctx: &Context, q: Heads, k: Heads, v: Heads, opts: &AttentionOptions) -> Option<String> {
+    if opts.hs % 4 != 0 {
+        return Some(format!("head size {} is not a multiple of 4", opts.hs));
+    }
+    for (what, h) in [("q", q), ("k", k), ("v", v)] {
+        let &[b, t, width] = h.x.shape() else {
+            return Some(format!("{what} is not (B, T, C)"));
+        };
+        let rows = b * t;
+        if h.offset % 4 != 0 || width % 4 != 0 {
+            return Some(format!("{what}'s heads start at column {} of rows {width} wide; both must be multiples of 4", h.offset));
+        }
+        if !ctx.fits_texture(rows, width / 4) {
+            return Some(format!("{what}'s {rows} rows of {} texels exceed the adapter's 2D texture size", width / 4));
+        }
+    }
+    None
+}
+
+/// [`attention_subgroup`] reading q, k and v from texture copies ([`Context::texture_of`]: one
+/// per tensor, so a fused QKV projection is copied once), which lavapipe loads far faster than
+/// its per-lane storage-buffer reads. Head size, head offsets and row widths must be multiples
+/// of 4 and the rows within the adapter's 2D texture size ([`Error::InvalidArgument`] otherwise);
+/// [`attention`] takes this path on Vulkan software adapters where they are.
+pub fn attention_subgroup_tex(
     ctx: &Context,
-    kernel: &'static [Kernel; 2],
-    overrides: &[(&'static str, f64)],
+    q: Heads,
+    k: Heads,
+    v: Heads,
+    key_mask: Option<&Tensor>,
+    opts: AttentionOptions,
+) -> Result<Tensor> {
+    const OP: &str = "attention";
+    let Dims { b, tq, tk, dtype } = check(ctx, OP, q, k, v, key_mask, &opts)?;
+    ctx.check_kernel(AttentionKernel::SubgroupTex)?;
+    if let Some(why) = texture_problem(ctx, q, k, v, &opts) {
+        return Err(invalid(OP, format!("subgroup-tex: {why}")));
+    }
+    let tex = |h: Heads| {
+        let s = h.x.shape();
+        ctx.texture_of(h.x, (s[0] * s[1]) as u32, (s[2] / 4) as u32)
+    };
+    let (tq_, tk_, tv_) = (tex(q)?, tex(k)?, tex(v)?);
+    let nqb = tq.div_ceil(SG_QUERIES);
+    let workgroups = (b * opts.nh) as u64 * nqb as u64;
+    let (p, out) = params_and_out(q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, ctx)?;
+    let dummy;
+    let m = match key_mask {
+        Some(m) => m,
+        None => {
+            dummy = ctx.dummy()?;
+            &dummy
+        }
+    };
+    let bindings = [
+        vitfuse_runtime::wgpu::BindingResource::TextureView(&tq_),
+        vitfuse_runtime::wgpu::BindingResource::TextureView(&tk_),
+        vitfuse_runtime::wgpu::BindingResource::TextureView(&tv_),
+        m.binding(),
+        out.binding(),
+    ];
+    ctx.dispatch_bindings(&kernels::flash_attention_sg_tex(opts.hs)[kernels::io_index(dtype)], &[], &p, &bindings, workgroups)?;
+    Ok(out)
+}
+
+/// The fused kernels' params and output tensor.
+#[allow(clippy::too_many_arguments)]
+fn params_and_out(
     q: Heads,
     k: Heads,
     v: Heads,
@@ -561,8 +638,8 @@ fn launch(
     opts: AttentionOptions,
     (b, tq, tk, dtype): (usize, usize, usize, DType),
     nqb: usize,
-    workgroups: u64,
-) -> Result<Tensor> {
+    ctx: &Context,
+) -> Result<(FlashParams, Tensor)> {
     let (nh, hs) = (opts.nh, opts.hs);
     let out = Tensor::empty(ctx, &[b, tq, nh * hs], dtype)?;
     let p = FlashParams {
@@ -583,6 +660,24 @@ fn launch(
         _p0: 0,
         _p1: 0,
     };
+    Ok((p, out))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    ctx: &Context,
+    kernel: &'static [Kernel; 2],
+    overrides: &[(&'static str, f64)],
+    q: Heads,
+    k: Heads,
+    v: Heads,
+    key_mask: Option<&Tensor>,
+    opts: AttentionOptions,
+    (b, tq, tk, dtype): (usize, usize, usize, DType),
+    nqb: usize,
+    workgroups: u64,
+) -> Result<Tensor> {
+    let (p, out) = params_and_out(q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, ctx)?;
     let dummy;
     let m = match key_mask {
         Some(m) => m,

@@ -128,6 +128,9 @@ pub enum AttentionKernel {
     TiledWg,
     /// `flash_attention_sg`: 8-lane workgroups sharing keys by shuffles (subgroups of at least 8).
     Subgroup,
+    /// `flash_attention_sg` reading q, k and v from texture copies (the choice on Vulkan
+    /// software adapters; head sizes, head offsets and row widths must be multiples of 4).
+    SubgroupTex,
     /// split_heads → matmul → softmax → matmul → merge_heads; any adapter.
     Composed,
 }
@@ -141,7 +144,7 @@ impl AttentionKernel {
         match self {
             AttentionKernel::Tiled => KernelNeeds { subgroups_of: Some(16), workgroup_storage: TILED_ATTENTION_STORAGE, ..KernelNeeds::default() },
             AttentionKernel::TiledWg => KernelNeeds { workgroup_storage: TILED_ATTENTION_STORAGE, ..KernelNeeds::default() },
-            AttentionKernel::Subgroup => KernelNeeds { subgroups_of: Some(8), ..KernelNeeds::default() },
+            AttentionKernel::Subgroup | AttentionKernel::SubgroupTex => KernelNeeds { subgroups_of: Some(8), ..KernelNeeds::default() },
             AttentionKernel::Flash | AttentionKernel::Composed => KernelNeeds::default(),
         }
     }
@@ -152,6 +155,7 @@ kernel_names!(AttentionKernel, "attention", [
     Tiled => "tiled",
     TiledWg => "tiled-wg",
     Subgroup => "subgroup",
+    SubgroupTex => "subgroup-tex",
     Composed => "composed",
 ]);
 

@@ -400,7 +400,7 @@ impl Context {
     }
 
     /// Whether a (rows, width) texture fits this adapter's 2D texture limit.
-    pub(crate) fn fits_texture(&self, rows: usize, width: usize) -> bool {
+    pub fn fits_texture(&self, rows: usize, width: usize) -> bool {
         let max = self.limits.max_texture_dimension_2d as usize;
         rows >= 1 && width >= 1 && rows <= max && width <= max
     }
@@ -410,7 +410,7 @@ impl Context {
     /// recorded `to_texture` dispatch, and kept with its buffer: a weight pays once, an
     /// activation once per pass. f16 needs `SHADER_F16` (to read it); callers check
     /// [`Context::fits_texture`] first.
-    pub(crate) fn texture_of(&self, t: &Tensor, rows: u32, c4: u32) -> Result<wgpu::TextureView> {
+    pub fn texture_of(&self, t: &Tensor, rows: u32, c4: u32) -> Result<wgpu::TextureView> {
         const OP: &str = "to_texture";
         let (format, kernel) = match t.dtype() {
             DType::F32 => (wgpu::TextureFormat::Rgba32Float, &crate::kernels::TO_TEXTURE_F32),
@@ -586,7 +586,7 @@ impl Context {
     }
 
     /// [`Context::dispatch`] with bindings 1.. given as resources (textures among them).
-    pub(crate) fn dispatch_bindings<P: bytemuck::Pod>(
+    pub fn dispatch_bindings<P: bytemuck::Pod>(
         &self,
         k: &Kernel,
         overrides: &[(&'static str, f64)],

@@ -179,7 +179,8 @@ impl Tensor {
         self.buf.mirror()
     }
 
-    pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
+    /// The whole buffer as a bind-group resource (for [`Context::dispatch_bindings`]).
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
         let size = (self.byte_len().div_ceil(4) * 4).max(4);
         wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: self.buffer(), offset: 0, size: wgpu::BufferSize::new(size) })
     }

@@ -432,6 +432,25 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
             c.run(name, shape, Tolerance::KERNEL, want, || vitfuse_attention::attention_tiled(ctx, h(0), h(c2), h(2 * c2), Some(&tkm2), o, rows))?;
         }
     }
+    // The software subgroup kernel over buffers and over texture copies, the same case.
+    if ctx.supports(vitfuse_attention::AttentionKernel::Subgroup) {
+        for causal in [false, true] {
+            let p = r::attention::Attention {
+                b: 1, tq: t2, tk: t2, nh: nh2, hs: hs2, q_stride: 3 * c2, q_off: 0, k_stride: 3 * c2, k_off: c2,
+                v_stride: 3 * c2, v_off: 2 * c2, scale: 0.125, causal,
+            };
+            let want = r::attention::attention(&p, &qkv2, &qkv2, &qkv2, Some(&km2));
+            let o = AttentionOptions { nh: nh2, hs: hs2, scale: 0.125, causal };
+            let shape = if causal { "(1,100,2x64) mask, causal" } else { "(1,100,2x64) mask" };
+            let h = |off| Heads::new(&tqkv2, off);
+            c.run("attention_subgroup", shape, Tolerance::KERNEL, want.clone(), || {
+                vitfuse_attention::attention_subgroup(ctx, h(0), h(c2), h(2 * c2), Some(&tkm2), o)
+            })?;
+            c.run("attention_subgroup_tex", shape, Tolerance::KERNEL, want, || {
+                vitfuse_attention::attention_subgroup_tex(ctx, h(0), h(c2), h(2 * c2), Some(&tkm2), o)
+            })?;
+        }
+    }
 
     // Early fusion of text and image tokens with modality types and masks.
     let (ta_, tta) = up(&[2, 5, 24], 22)?;
