@@ -1,12 +1,14 @@
 // matmul_subgroup: Linear-layer matmul for K % 4 == 0 on software rasterisers (lavapipe) with
 // subgroups of at least 8 lanes; W as Hugging Face stores it (N, K).
 //   out[b, m, n] = act(alpha * sum_k a[b, m, k] * W[(b), n, k] + bias[n]) + res[b, m, n]
-// One workgroup = one subgroup of 8 lanes owns a tile of 24 rows x 64 columns. Lane l owns the
-// 8 columns n0 + 8j + l (j = 0..7) of all 24 rows, in two groups of 4 (j = 0..3, 4..7): twelve
-// mat4x4 accumulators, one per group of 4 rows and 4 columns, acc[j][i] = out[row i, column j].
+// One workgroup = one subgroup of 8 lanes owns a tile of TM = 4 * ROWS4 rows (20, 24 or 28) x
+// 64 columns. Lane l owns the 8 columns n0 + 8j + l (j = 0..7) of all TM rows, in two groups of
+// 4 (j = 0..3, 4..7): 2 * ROWS4 mat4x4 accumulators, one per group of 4 rows and 4 columns,
+// acc[j][i] = out[row i, column j].
 // (64 columns rather than 32: each row chunk taken from a lane feeds twice the work, 1.2-1.3x
-// faster on lavapipe, whose shuffles and per-lane loads cost more than the FMAs.) K is walked in vec4 chunks, 8 chunks per
-// block: each lane loads chunk k + l of all 24 rows (one vec4 load per row shared by the whole
+// // faster on lavapipe, whose shuffles and per-lane loads cost more than the FMAs.) K is walked in
+// vec4 chunks, 8 chunks per block: each lane loads chunk k + l of all TM rows (one vec4 load per
+// row shared by the whole
 // subgroup), then for u = 0..7 the rows' chunk k + u is taken from lane u (subgroup shuffle with
 // a constant lane after inlining) and each lane loads its 8 columns' chunk k + u itself.
 // With A4 = mat4x4(4 rows' chunks) and W4 = mat4x4(4 columns' chunks), transpose(A4) * W4 is
@@ -19,8 +21,9 @@
 //           3 bias: (N)             read when flags bit 0, else a dummy
 //           4 res:  (B, M, N)       read when flags bit 1, else a dummy
 //           5 out:  (B, M, N)
-// Override: ACT (the activation, or 255: from Params; see below).
-// Grid: B * ceil(M / 24) * ceil(N / 64) workgroups of 8, linearised over (x, y, z).
+// Overrides: ACT (the activation, or 255: from Params), ROWS4 (5, 6 or 7 groups of 4 rows; the
+// host picks the one that pads M least; see below).
+// Grid: B * ceil(M / TM) * ceil(N / 64) workgroups of 8, linearised over (x, y, z).
 // Prepended at build time: an io prelude (io_f32.wgsl, io_f16.wgsl, io_f16_f32.wgsl or
 // io_f32_f16.wgsl: XT, the element type of a; YT, that of res and out; y_of()), then
 // activation.wgsl (activate()), then the operands' readers (bindings 1 and 2; a_base/a_chunk,
@@ -33,7 +36,11 @@ struct Params {
     flags: u32, act: u32, alpha: f32, _pad: u32,
 }
 
-const TM: u32 = 24u;
+// Groups of 4 rows per tile, 5..7: the code of groups 5 and 6 sits behind tests of this constant,
+// which the compiler folds. 7 groups run each row slower (more accumulators spill) and 5 load W
+// for fewer rows, so the host pads M least at the per-row cost of each (20 rows for M = 197,
+// 28 for M = 50; 24 for M = 1576).
+override ROWS4: u32 = 6u;
 const TN: u32 = 64u;
 // The activation code as a pipeline constant, so that the compiler drops the unused cases of
 // activate(): on lavapipe every case runs under a mask otherwise. With the bias read once per
@@ -62,18 +69,21 @@ var<private> acc2a: mat4x4<f32>;
 var<private> acc3a: mat4x4<f32>;
 var<private> acc4a: mat4x4<f32>;
 var<private> acc5a: mat4x4<f32>;
+var<private> acc6a: mat4x4<f32>;
 var<private> acc0b: mat4x4<f32>;
 var<private> acc1b: mat4x4<f32>;
 var<private> acc2b: mat4x4<f32>;
 var<private> acc3b: mat4x4<f32>;
 var<private> acc4b: mat4x4<f32>;
 var<private> acc5b: mat4x4<f32>;
+var<private> acc6b: mat4x4<f32>;
 var<private> la0: mat4x4<f32>; // rows 0..3 of the tile, chunk k + lane (one row per column)
 var<private> la1: mat4x4<f32>;
 var<private> la2: mat4x4<f32>;
 var<private> la3: mat4x4<f32>;
 var<private> la4: mat4x4<f32>;
 var<private> la5: mat4x4<f32>;
+var<private> la6: mat4x4<f32>;
 
 // a_base() of tile row i (clamped to the last row).
 fn arow(i: u32) -> u32 {
@@ -115,9 +125,16 @@ fn step(k: u32, u: u32) {
     r = rows(la4, u);
     acc4a += r * wa;
     acc4b += r * wb;
-    r = rows(la5, u);
-    acc5a += r * wa;
-    acc5b += r * wb;
+    if (ROWS4 > 5u) {
+        r = rows(la5, u);
+        acc5a += r * wa;
+        acc5b += r * wb;
+    }
+    if (ROWS4 > 6u) {
+        r = rows(la6, u);
+        acc6a += r * wa;
+        acc6b += r * wb;
+    }
 }
 
 // The bias of this lane's 4 columns in group g (0 or 1), or zeros without one (flags bit 0).
@@ -153,12 +170,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(subgroup_invocation_id) sg_lane: u32) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let tiles_n = (p.n + TN - 1u) / TN;
-    let tiles_m = (p.m + TM - 1u) / TM;
+    let tm = 4u * ROWS4;
+    let tiles_m = (p.m + tm - 1u) / tm;
     if (g >= tiles_n * tiles_m * p.batch) { return; }
     let b = g / (tiles_n * tiles_m);
     lane = sg_lane;
     n0 = (g % tiles_n) * TN;
-    m0 = ((g / tiles_n) % tiles_m) * TM;
+    m0 = ((g / tiles_n) % tiles_m) * tm;
     bm = b * p.m;
     k4 = p.k / 4u;
     var wbase = 0u;
@@ -175,7 +193,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         la2 = a4(8u, k + lane);
         la3 = a4(12u, k + lane);
         la4 = a4(16u, k + lane);
-        la5 = a4(20u, k + lane);
+        if (ROWS4 > 5u) { la5 = a4(20u, k + lane); }
+        if (ROWS4 > 6u) { la6 = a4(24u, k + lane); }
         step(k, 0u);
         step(k, 1u);
         step(k, 2u);
@@ -204,9 +223,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         r = transpose(a4(16u, k));
         acc4a += r * wa;
         acc4b += r * wb;
-        r = transpose(a4(20u, k));
-        acc5a += r * wa;
-        acc5b += r * wb;
+        if (ROWS4 > 5u) {
+            r = transpose(a4(20u, k));
+            acc5a += r * wa;
+            acc5b += r * wb;
+        }
+        if (ROWS4 > 6u) {
+            r = transpose(a4(24u, k));
+            acc6a += r * wa;
+            acc6b += r * wb;
+        }
     }
 
     let ba = col_bias(0u);
@@ -216,11 +242,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     store(acc2a, 8u, 0u, ba);
     store(acc3a, 12u, 0u, ba);
     store(acc4a, 16u, 0u, ba);
-    store(acc5a, 20u, 0u, ba);
+    if (ROWS4 > 5u) { store(acc5a, 20u, 0u, ba); }
+    if (ROWS4 > 6u) { store(acc6a, 24u, 0u, ba); }
     store(acc0b, 0u, 1u, bb);
     store(acc1b, 4u, 1u, bb);
     store(acc2b, 8u, 1u, bb);
     store(acc3b, 12u, 1u, bb);
     store(acc4b, 16u, 1u, bb);
-    store(acc5b, 20u, 1u, bb);
+    if (ROWS4 > 5u) { store(acc5b, 20u, 1u, bb); }
+    if (ROWS4 > 6u) { store(acc6b, 24u, 1u, bb); }
 }

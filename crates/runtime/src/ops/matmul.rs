@@ -201,11 +201,23 @@ fn scalar_wg(software: bool) -> u32 {
 pub(crate) fn scalar_overrides(software: bool) -> [(&'static str, f64); 1] {
     [("WG", scalar_wg(software) as f64)]
 }
-/// `matmul_subgroup`'s pipeline constant over textures: the activation code, fixed per pipeline
-/// so that lavapipe compiles out the other activations (1.1-1.2x at K = 768). The buffer path
-/// keeps the default (the code from `Params`, one pipeline for all) for fewer compiles.
-pub(crate) fn subgroup_overrides(act: u32) -> [(&'static str, f64); 1] {
-    [("ACT", act as f64)]
+/// `matmul_subgroup`'s pipeline constants over textures: the activation code, fixed per pipeline
+/// so that lavapipe compiles out the other activations (1.1-1.2x at K = 768), and the groups of
+/// 4 rows per tile ([`subgroup_rows4`]). The buffer path keeps the defaults (the code from
+/// `Params`, 24-row tiles: one pipeline for all) for fewer compiles.
+pub(crate) fn subgroup_overrides(act: u32, rows4: u64) -> [(&'static str, f64); 2] {
+    [("ACT", act as f64), ("ROWS4", rows4 as f64)]
+}
+
+/// Groups of 4 rows per `matmul_subgroup` tile over textures for M rows per batch entry: the
+/// fewest padded rows, each weighed by its tile's cost per row on lavapipe (paired runs at
+/// ViT-B shapes: 20-row tiles 1.5% and 28-row ones 8% slower per row than 24-row ones, whose
+/// accumulators fit best). M = 197 takes 20 rows (200 padded against 216), M = 50 28 (56
+/// against 72; 1.4x in the kernel), M = 1214 24.
+pub(crate) fn subgroup_rows4(m: usize) -> u64 {
+    // Cost per row, in thousandths of the 24-row tile's.
+    let cost = |g: usize| m.div_ceil(4 * g) * 4 * g * [1015, 1000, 1080][g - 5];
+    [6, 5, 7].into_iter().min_by_key(|&g| cost(g)).unwrap_or(6) as u64
 }
 /// Rows and columns of one workgroup's output tile, per kernel (as in each shader's header).
 const SCALAR_RM: u64 = 4;
@@ -401,6 +413,7 @@ pub fn matmul(
         )?,
         MatmulKernel::SubgroupTex => {
             let (k4, rows_a, rows_w) = (k as u32 / 4, rows_a as u32, rows_w as u32);
+            let rows4 = subgroup_rows4(m);
             let ta = ctx.texture_of(a, rows_a, k4)?;
             let tw = ctx.texture_of(w, rows_w, k4)?;
             let bindings = [
@@ -412,10 +425,10 @@ pub fn matmul(
             ];
             ctx.dispatch_bindings(
                 pick(&kernels::MATMUL_SUBGROUP_TEX, &kernels::MATMUL_SUBGROUP_TEX_F16),
-                &subgroup_overrides(opts.act.code()),
+                &subgroup_overrides(opts.act.code(), rows4),
                 &params,
                 &bindings,
-                tiles(SUBGROUP_TILE),
+                tiles((4 * rows4, SUBGROUP_TILE.1)),
             )?
         }
         MatmulKernel::Blocked => {
@@ -550,4 +563,16 @@ pub fn linear(
     residual: Option<&Tensor>,
 ) -> Result<Tensor> {
     matmul(ctx, x, w, bias, residual, MatmulOptions { act, ..Default::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subgroup_rows4;
+
+    #[test]
+    fn subgroup_tiles_pad_the_fewest_weighed_rows() {
+        // ViT-B/16, CLIP B/32 image and text, AST-base, DINOv2-B/14 tokens per image.
+        let picks: Vec<u64> = [197, 50, 77, 1214, 257, 1, 24, 20, 28].map(subgroup_rows4).to_vec();
+        assert_eq!(picks, [5, 7, 5, 6, 5, 5, 6, 5, 7]);
+    }
 }

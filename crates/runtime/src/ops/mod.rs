@@ -70,7 +70,9 @@ pub(crate) fn override_sets(k: &crate::Kernel) -> Vec<Vec<(&'static str, f64)>> 
                 Activation::Relu,
                 Activation::Tanh,
             ];
-            acts.iter().map(|a| matmul::subgroup_overrides(a.code()).to_vec()).collect()
+            acts.iter()
+                .flat_map(|a| (5..=7).map(move |g| matmul::subgroup_overrides(a.code(), g).to_vec()))
+                .collect()
         }
         n if LAYERNORM.iter().chain(&SOFTMAX).any(|t| t.name == n) || n == L2_NORMALIZE.name => {
             norm::row_override_sets()
