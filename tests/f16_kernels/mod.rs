@@ -367,7 +367,7 @@ fn check_attention(b: usize, t: usize, nh: usize, hs: usize, causal: bool, seed:
             at::attention_subgroup(ctx, h(0), h(c), h(2 * c), Some(&tm), opts).unwrap(),
         );
         ran.push("subgroup");
-        if hs % 4 == 0 {
+        if hs.is_multiple_of(4) {
             check(
                 "subgroup-tex",
                 at::attention_subgroup_tex(ctx, h(0), h(c), h(2 * c), Some(&tm), opts).unwrap(),

@@ -564,7 +564,7 @@ pub fn attention_subgroup(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask:
 
 /// Why q, k and v cannot be read as textures by [`attention_subgroup_tex`], if they cannot.
 fn texture_problem(ctx: &Context, q: Heads, k: Heads, v: Heads, opts: &AttentionOptions) -> Option<String> {
-    if opts.hs % 4 != 0 {
+    if !opts.hs.is_multiple_of(4) {
         return Some(format!("head size {} is not a multiple of 4", opts.hs));
     }
     for (what, h) in [("q", q), ("k", k), ("v", v)] {
