@@ -544,7 +544,7 @@ pub fn attention_tiled(
     };
     let nqb = tq.div_ceil(TILED_QUERIES);
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
-    launch(ctx, kernel, &[], q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups)
+    launch(ctx, kernel, &[], q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups, None)
 }
 
 /// Queries per workgroup of `flash_attention_sg` (8 lanes x 4 queries).
@@ -559,7 +559,7 @@ pub fn attention_subgroup(ctx: &Context, q: Heads, k: Heads, v: Heads, key_mask:
     ctx.check_kernel(AttentionKernel::Subgroup)?;
     let nqb = tq.div_ceil(SG_QUERIES);
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
-    launch(ctx, kernels::flash_attention_sg(opts.hs), &[], q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups)
+    launch(ctx, kernels::flash_attention_sg(opts.hs), &[], q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups, None)
 }
 
 /// Why q, k and v cannot be read as textures by [`attention_subgroup_tex`], if they cannot.
@@ -605,32 +605,20 @@ pub fn attention_subgroup_tex(
         let s = h.x.shape();
         ctx.texture_of(h.x, (s[0] * s[1]) as u32, (s[2] / 4) as u32)
     };
-    let (tq_, tk_, tv_) = (tex(q)?, tex(k)?, tex(v)?);
+    let views = [tex(q)?, tex(k)?, tex(v)?];
     let nqb = tq.div_ceil(SG_QUERIES);
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
-    let (p, out) = params_and_out(q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, ctx)?;
-    let dummy;
-    let m = match key_mask {
-        Some(m) => m,
-        None => {
-            dummy = ctx.dummy()?;
-            &dummy
-        }
-    };
-    let bindings = [
-        vitfuse_runtime::wgpu::BindingResource::TextureView(&tq_),
-        vitfuse_runtime::wgpu::BindingResource::TextureView(&tk_),
-        vitfuse_runtime::wgpu::BindingResource::TextureView(&tv_),
-        m.binding(),
-        out.binding(),
-    ];
-    ctx.dispatch_bindings(&kernels::flash_attention_sg_tex(opts.hs)[kernels::io_index(dtype)], &[], &p, &bindings, workgroups)?;
-    Ok(out)
+    let kernel = kernels::flash_attention_sg_tex(opts.hs);
+    launch(ctx, kernel, &[], q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups, Some(&views))
 }
 
-/// The fused kernels' params and output tensor.
+/// Dispatches a fused kernel over q, k and v: their buffers, or `views`, their texture copies
+/// (bindings 1-3 of the texture readers).
 #[allow(clippy::too_many_arguments)]
-fn params_and_out(
+fn launch(
+    ctx: &Context,
+    kernel: &'static [Kernel; 2],
+    overrides: &[(&'static str, f64)],
     q: Heads,
     k: Heads,
     v: Heads,
@@ -638,8 +626,10 @@ fn params_and_out(
     opts: AttentionOptions,
     (b, tq, tk, dtype): (usize, usize, usize, DType),
     nqb: usize,
-    ctx: &Context,
-) -> Result<(FlashParams, Tensor)> {
+    workgroups: u64,
+    views: Option<&[vitfuse_runtime::wgpu::TextureView; 3]>,
+) -> Result<Tensor> {
+    use vitfuse_runtime::wgpu::BindingResource;
     let (nh, hs) = (opts.nh, opts.hs);
     let out = Tensor::empty(ctx, &[b, tq, nh * hs], dtype)?;
     let p = FlashParams {
@@ -660,24 +650,6 @@ fn params_and_out(
         _p0: 0,
         _p1: 0,
     };
-    Ok((p, out))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn launch(
-    ctx: &Context,
-    kernel: &'static [Kernel; 2],
-    overrides: &[(&'static str, f64)],
-    q: Heads,
-    k: Heads,
-    v: Heads,
-    key_mask: Option<&Tensor>,
-    opts: AttentionOptions,
-    (b, tq, tk, dtype): (usize, usize, usize, DType),
-    nqb: usize,
-    workgroups: u64,
-) -> Result<Tensor> {
-    let (p, out) = params_and_out(q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, ctx)?;
     let dummy;
     let m = match key_mask {
         Some(m) => m,
@@ -686,13 +658,11 @@ fn launch(
             &dummy
         }
     };
-    ctx.dispatch(
-        &kernel[kernels::io_index(dtype)],
-        overrides,
-        &p,
-        &[q.x, k.x, v.x, m, &out],
-        workgroups,
-    )?;
+    let [bq, bk, bv] = match views {
+        Some([tq, tk, tv]) => [BindingResource::TextureView(tq), BindingResource::TextureView(tk), BindingResource::TextureView(tv)],
+        None => [q.x.binding(), k.x.binding(), v.x.binding()],
+    };
+    ctx.dispatch_bindings(&kernel[kernels::io_index(dtype)], overrides, &p, &[bq, bk, bv, m.binding(), out.binding()], workgroups)?;
     Ok(out)
 }
 
@@ -723,7 +693,7 @@ pub fn attention_with(
     let nqb = tq.div_ceil(cfg.wg as usize);
     let overrides = cfg.overrides();
     let workgroups = (b * opts.nh) as u64 * nqb as u64;
-    launch(ctx, kernels::flash_attention(opts.hs), &overrides, q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups)
+    launch(ctx, kernels::flash_attention(opts.hs), &overrides, q, k, v, key_mask, opts, (b, tq, tk, dtype), nqb, workgroups, None)
 }
 
 #[repr(C)]

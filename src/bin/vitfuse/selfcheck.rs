@@ -409,40 +409,28 @@ pub fn run(ctx: &Context) -> Result<Vec<CheckRow>> {
             }
         }
     }
-    // The tiled GPU kernel past one query block and several key tiles, with the row reduction
-    // this adapter gets.
+    // The tiled GPU kernels past one query block and several key tiles (the row reductions this
+    // adapter has), and the software subgroup kernel over buffers and over texture copies.
     let (t2, nh2, hs2) = (100, 2, 64);
     let c2 = nh2 * hs2;
     let (qkv2, tqkv2) = up(&[1, t2, 3 * c2], 26)?;
     let km2: Vec<f32> = (0..t2).map(|j| if j % 7 == 3 { f32::NEG_INFINITY } else { 0.0 }).collect();
     let tkm2 = Tensor::from_slice(ctx, &[1, t2], &km2)?;
-    for (rows, name) in [(vitfuse_attention::TiledRows::Shared, "attention_tiled_wg"), (vitfuse_attention::TiledRows::Subgroup, "attention_tiled_sg")] {
-        if !ctx.supports(rows.kernel()) {
-            continue;
+    let h = |off| Heads::new(&tqkv2, off);
+    for causal in [false, true] {
+        let p = r::attention::Attention {
+            b: 1, tq: t2, tk: t2, nh: nh2, hs: hs2, q_stride: 3 * c2, q_off: 0, k_stride: 3 * c2, k_off: c2,
+            v_stride: 3 * c2, v_off: 2 * c2, scale: 0.125, causal,
+        };
+        let want = r::attention::attention(&p, &qkv2, &qkv2, &qkv2, Some(&km2));
+        let o = AttentionOptions { nh: nh2, hs: hs2, scale: 0.125, causal };
+        let shape = if causal { "(1,100,2x64) mask, causal" } else { "(1,100,2x64) mask" };
+        for (rows, name) in [(vitfuse_attention::TiledRows::Shared, "attention_tiled_wg"), (vitfuse_attention::TiledRows::Subgroup, "attention_tiled_sg")] {
+            if ctx.supports(rows.kernel()) {
+                c.run(name, shape, Tolerance::KERNEL, want.clone(), || vitfuse_attention::attention_tiled(ctx, h(0), h(c2), h(2 * c2), Some(&tkm2), o, rows))?;
+            }
         }
-        for causal in [false, true] {
-            let p = r::attention::Attention {
-                b: 1, tq: t2, tk: t2, nh: nh2, hs: hs2, q_stride: 3 * c2, q_off: 0, k_stride: 3 * c2, k_off: c2,
-                v_stride: 3 * c2, v_off: 2 * c2, scale: 0.125, causal,
-            };
-            let want = r::attention::attention(&p, &qkv2, &qkv2, &qkv2, Some(&km2));
-            let o = AttentionOptions { nh: nh2, hs: hs2, scale: 0.125, causal };
-            let shape = if causal { "(1,100,2x64) mask, causal" } else { "(1,100,2x64) mask" };
-            let h = |off| Heads::new(&tqkv2, off);
-            c.run(name, shape, Tolerance::KERNEL, want, || vitfuse_attention::attention_tiled(ctx, h(0), h(c2), h(2 * c2), Some(&tkm2), o, rows))?;
-        }
-    }
-    // The software subgroup kernel over buffers and over texture copies, the same case.
-    if ctx.supports(vitfuse_attention::AttentionKernel::Subgroup) {
-        for causal in [false, true] {
-            let p = r::attention::Attention {
-                b: 1, tq: t2, tk: t2, nh: nh2, hs: hs2, q_stride: 3 * c2, q_off: 0, k_stride: 3 * c2, k_off: c2,
-                v_stride: 3 * c2, v_off: 2 * c2, scale: 0.125, causal,
-            };
-            let want = r::attention::attention(&p, &qkv2, &qkv2, &qkv2, Some(&km2));
-            let o = AttentionOptions { nh: nh2, hs: hs2, scale: 0.125, causal };
-            let shape = if causal { "(1,100,2x64) mask, causal" } else { "(1,100,2x64) mask" };
-            let h = |off| Heads::new(&tqkv2, off);
+        if ctx.supports(vitfuse_attention::AttentionKernel::Subgroup) {
             c.run("attention_subgroup", shape, Tolerance::KERNEL, want.clone(), || {
                 vitfuse_attention::attention_subgroup(ctx, h(0), h(c2), h(2 * c2), Some(&tkm2), o)
             })?;
