@@ -320,21 +320,21 @@ impl Pipeline {
     pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Embeddings> {
         let t = self.tower(Modality::Text)?;
         let m = &t.model.inner;
-        self.collect(t, texts, m.batch_len(m.text_item_bytes()), |chunk| text_embeds(m, chunk))
+        self.collect(t, texts, m.batch_len(m.text_item()), |chunk| text_embeds(m, chunk))
     }
 
     /// Normalised embeddings of `images` in the shared space.
     pub fn embed_images<S: ImageSource>(&self, images: &[S]) -> Result<Embeddings> {
         let t = self.tower(Modality::Image)?;
         let m = &t.model.inner;
-        self.collect(t, images, m.batch_len(m.image_item_bytes()), |chunk| self.image_tensor(m, chunk))
+        self.collect(t, images, m.batch_len(m.image_item()), |chunk| self.image_tensor(m, chunk))
     }
 
     /// Normalised embeddings of audio `clips` in the shared space.
     pub fn embed_audio<S: AudioSource>(&self, clips: &[S]) -> Result<Embeddings> {
         let t = self.tower(Modality::Audio)?;
         let m = &t.model.inner;
-        self.collect(t, clips, m.batch_len(m.image_item_bytes()), |chunk| self.audio_tensor(m, chunk))
+        self.collect(t, clips, m.batch_len(m.image_item()), |chunk| self.audio_tensor(m, chunk))
     }
 
     fn image_tensor<S: ImageSource>(&self, m: &Inner, chunk: &[S]) -> Result<Tensor> {

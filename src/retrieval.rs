@@ -210,7 +210,7 @@ fn index_with(inner: &Inner, folder: &Path, opts: &IndexOptions, mut events: imp
         }
     }
     events(IndexEvent::Start(todo.len()));
-    let per = inner.batch_len(inner.image_item_bytes());
+    let per = inner.batch_len(inner.image_item());
     for (batch, chunk) in todo.chunks(per).enumerate() {
         // Decode one by one so that a bad file only skips itself.
         let mut ok: Vec<&(PathBuf, String)> = Vec::new();

@@ -9,7 +9,7 @@ use vitfuse_runtime::ops;
 use vitfuse_runtime::Tensor;
 
 use crate::input::{AudioSource, ImageSource};
-use crate::open::{Batch, Inner, Model, Options, Prepared, Task};
+use crate::open::{Batch, Inner, ItemSize, Model, Options, Prepared, Task};
 use crate::output::{sigmoid_ranked, softmax_ranked, Embeddings, LabelScore, Progress, Scores};
 use crate::{Error, Result};
 
@@ -40,9 +40,9 @@ pub fn apply_prompt(template: &str, label: &str) -> Result<String> {
     Ok(format!("{before}{label}{after}"))
 }
 
-/// Bytes of the widest activation of one item through a tower of `tokens` tokens.
-fn item_bytes(tokens: usize, e: &vitfuse_model::EncoderConfig) -> u64 {
-    (tokens * (3 * e.hidden_size).max(e.intermediate_size) * 4) as u64
+/// One item through a tower of `tokens` tokens: its rows and the bytes of its widest activation.
+fn item_size(tokens: usize, e: &vitfuse_model::EncoderConfig) -> ItemSize {
+    ItemSize { rows: tokens, bytes: (tokens * (3 * e.hidden_size).max(e.intermediate_size) * 4) as u64 }
 }
 
 /// Image embeddings of preprocessed `pixel_values` on the GPU: CLIP/SigLIP normalised
@@ -136,25 +136,25 @@ fn concat(parts: Vec<Embeddings>, dim: usize, normalized: bool) -> Result<Embedd
 }
 
 impl Inner {
-    pub(crate) fn image_item_bytes(&self) -> u64 {
+    pub(crate) fn image_item(&self) -> ItemSize {
         match &self.config {
             ModelConfig::Clip(c) => {
                 let v = &c.vision_config;
-                item_bytes(v.grid_size().pow(2) + 1, &v.encoder)
+                item_size(v.grid_size().pow(2) + 1, &v.encoder)
             }
             ModelConfig::Siglip(c) => {
                 let v = &c.vision_config;
                 // NaFlex: every image is padded to the processor's patch count
                 let tokens = self.processor.as_ref().and_then(|p| p.config.naflex).map_or(v.grid_size().pow(2), |(_, max)| max);
-                item_bytes(tokens, &v.encoder)
+                item_size(tokens, &v.encoder)
             }
-            ModelConfig::Vit(c) => item_bytes(c.grid_size().pow(2) + 1, &c.encoder),
-            ModelConfig::Vilt(c) => item_bytes(c.grid_size().pow(2) + 1 + c.max_position_embeddings, &c.encoder),
+            ModelConfig::Vit(c) => item_size(c.grid_size().pow(2) + 1, &c.encoder),
+            ModelConfig::Vilt(c) => item_size(c.grid_size().pow(2) + 1 + c.max_position_embeddings, &c.encoder),
             ModelConfig::Ast(c) => {
                 let (f, t) = c.patch_grid();
-                item_bytes(f * t + 2, &c.encoder)
+                item_size(f * t + 2, &c.encoder)
             }
-            ModelConfig::Deit(c) => item_bytes(c.grid_size().pow(2) + 2, &c.encoder),
+            ModelConfig::Deit(c) => item_size(c.grid_size().pow(2) + 2, &c.encoder),
             ModelConfig::Dinov2(c) => {
                 // at the processor's output size (DINOv2 takes any), the SwiGLU input twice as wide
                 let (h, w) = self.processor.as_ref().map_or((c.image_size, c.image_size), |p| p.config.output_size(c.image_size, c.image_size));
@@ -163,22 +163,22 @@ impl Inner {
                 if c.use_swiglu_ffn {
                     e.intermediate_size *= 2;
                 }
-                item_bytes((h / p) * (w / p) + 1 + c.num_register_tokens, &e)
+                item_size((h / p) * (w / p) + 1 + c.num_register_tokens, &e)
             }
         }
     }
 
-    pub(crate) fn text_item_bytes(&self) -> u64 {
+    pub(crate) fn text_item(&self) -> ItemSize {
         match &self.config {
             ModelConfig::Clip(c) => {
                 let t = &c.text_config;
-                item_bytes(t.max_position_embeddings, &t.encoder)
+                item_size(t.max_position_embeddings, &t.encoder)
             }
             ModelConfig::Siglip(c) => {
                 let t = &c.text_config;
-                item_bytes(t.max_position_embeddings, &t.encoder)
+                item_size(t.max_position_embeddings, &t.encoder)
             }
-            _ => self.image_item_bytes(),
+            _ => self.image_item(),
         }
     }
 
@@ -201,7 +201,7 @@ impl Inner {
     pub(crate) fn embed_images<S: ImageSource>(&self, images: &[S], progress: impl FnMut(Progress)) -> Result<Embeddings> {
         self.check(Task::EmbedImages)?;
         let norm = self.images_normalized();
-        let parts = self.batched(images, self.batch_len(self.image_item_bytes()), progress, |chunk| {
+        let parts = self.batched(images, self.batch_len(self.image_item()), progress, |chunk| {
             let px = self.pixels(chunk)?;
             Ok(vec![embeddings(self, &image_embeds(self, &px)?, norm)?])
         })?;
@@ -212,7 +212,7 @@ impl Inner {
         self.check(Task::EmbedImages)?;
         let norm = self.images_normalized();
         let mut all = Embeddings::empty(self.embed_dim(), norm);
-        for chunk in images.chunks(self.batch_len(self.image_item_bytes())) {
+        for chunk in images.chunks(self.batch_len(self.image_item())) {
             let px = self.pixels(chunk)?;
             all.extend(&embeddings_async(self, &image_embeds(self, &px)?, norm).await?)?;
         }
@@ -221,7 +221,7 @@ impl Inner {
 
     pub(crate) fn embed_texts<S: AsRef<str>>(&self, texts: &[S], progress: impl FnMut(Progress)) -> Result<Embeddings> {
         self.check(Task::EmbedTexts)?;
-        let parts = self.batched(texts, self.batch_len(self.text_item_bytes()), progress, |chunk| {
+        let parts = self.batched(texts, self.batch_len(self.text_item()), progress, |chunk| {
             Ok(vec![embeddings(self, &text_embeds(self, chunk)?, true)?])
         })?;
         concat(parts, self.embed_dim(), true)
@@ -230,7 +230,7 @@ impl Inner {
     pub(crate) async fn embed_texts_async<S: AsRef<str>>(&self, texts: &[S]) -> Result<Embeddings> {
         self.check(Task::EmbedTexts)?;
         let mut all = Embeddings::empty(self.embed_dim(), true);
-        for chunk in texts.chunks(self.batch_len(self.text_item_bytes())) {
+        for chunk in texts.chunks(self.batch_len(self.text_item())) {
             all.extend(&embeddings_async(self, &text_embeds(self, chunk)?, true).await?)?;
         }
         Ok(all)
@@ -492,7 +492,7 @@ impl ImageClassifier {
             Gpu::Deit(d) => &d.config.id2label,
             _ => return Err(Error::InvalidInput("not an image classifier".into())),
         };
-        m.batched(images, m.batch_len(m.image_item_bytes()), progress, |chunk| {
+        m.batched(images, m.batch_len(m.image_item()), progress, |chunk| {
             let px = m.pixels(chunk)?.px;
             let logits = match &m.gpu {
                 Gpu::Vit(v) => v.forward(ctx, &px)?.logits,
@@ -530,7 +530,7 @@ impl ImageTextMatcher {
         }
         // Images are decoded batch by batch, never all at once.
         let idx: Vec<usize> = (0..texts.len()).collect();
-        m.batched(&idx, m.batch_len(m.image_item_bytes()), |_| {}, |chunk| {
+        m.batched(&idx, m.batch_len(m.image_item()), |_| {}, |chunk| {
             let px = chunk.iter().map(|&i| m.prepare(&images[i])).collect::<Result<Vec<_>>>()?;
             let imgs: Vec<&Prepared> = px.iter().collect();
             let txts: Vec<&str> = chunk.iter().map(|&i| texts[i].as_ref()).collect();
@@ -540,7 +540,7 @@ impl ImageTextMatcher {
 
     /// Logits of prepared (image, text) pairs, in batches of pairs.
     fn score_prepared(m: &Inner, pairs: &[(&Prepared, &str)]) -> Result<Vec<f32>> {
-        m.batched(pairs, m.batch_len(m.image_item_bytes()), |_| {}, |chunk| {
+        m.batched(pairs, m.batch_len(m.image_item()), |_| {}, |chunk| {
             let imgs: Vec<&Prepared> = chunk.iter().map(|p| p.0).collect();
             let txts: Vec<&str> = chunk.iter().map(|p| p.1).collect();
             vilt_scores(m, &imgs, &txts)
@@ -588,7 +588,7 @@ impl AudioClassifier {
         let m = &self.model.inner;
         let Gpu::Ast(a) = &m.gpu else { return Err(Error::InvalidInput("not an AST".into())) };
         let ctx = m.ctx();
-        m.batched(clips, m.batch_len(m.image_item_bytes()), progress, |chunk| {
+        m.batched(clips, m.batch_len(m.image_item()), progress, |chunk| {
             let logits = a.forward(ctx, &m.audio(chunk)?)?.logits.ok_or_else(|| Error::InvalidInput("no classifier head".into()))?;
             let n = logits.shape()[1];
             let names = label_names(&a.config.id2label, n);
@@ -620,7 +620,7 @@ impl AudioEncoder {
     pub fn embed_with<S: AudioSource>(&self, clips: &[S], progress: impl FnMut(Progress)) -> Result<Embeddings> {
         let m = &self.model.inner;
         let Gpu::Ast(a) = &m.gpu else { return Err(Error::InvalidInput("not an AST".into())) };
-        let parts = m.batched(clips, m.batch_len(m.image_item_bytes()), progress, |chunk| {
+        let parts = m.batched(clips, m.batch_len(m.image_item()), progress, |chunk| {
             Ok(vec![embeddings(m, &a.forward(m.ctx(), &m.audio(chunk)?)?.pooler_output, false)?])
         })?;
         concat(parts, m.embed_dim(), false)

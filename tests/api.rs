@@ -111,6 +111,32 @@ fn image_embeddings_match_transformers() {
     }
 }
 
+/// A batch asked for holds fewer inputs where its widest activation would not fit one binding,
+/// and, where the matmuls read texture copies (software adapters), fewer than would make their
+/// operand taller than a 2D texture (whose fallback is the slower buffer kernel).
+#[test]
+fn batches_stay_within_a_binding_and_the_texture_height() {
+    let dir = dual_folder("clip_tiny");
+    let m = DualEncoder::open_with(&dir, &opts().batch_size(100_000)).unwrap();
+    let dev = device();
+    let ctx = dev.context();
+    // clip_tiny's text tower: 16 positions, hidden 48, MLP 192 (the widest: 3 x 48 = 144 < 192)
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let t = &cfg["text_config"];
+    let (rows, hidden, mlp) = (t["max_position_embeddings"].as_u64().unwrap(), t["hidden_size"].as_u64().unwrap(), t["intermediate_size"].as_u64().unwrap());
+    let mut cap = ctx.limits().max_storage_buffer_binding_size / (rows * (3 * hidden).max(mlp) * 4);
+    if ctx.texture_operands() {
+        cap = cap.min(ctx.limits().max_texture_dimension_2d as u64 / rows);
+    }
+    let cap = cap as usize;
+    let texts: Vec<&str> = ["a cat", "the dog"].into_iter().cycle().take(cap + 3).collect();
+    let mut seen = Vec::new();
+    let e = m.embed_texts_with(&texts, |p| seen.push(p.done)).unwrap();
+    assert_eq!(seen, vec![cap, cap + 3], "batches of at most {cap}");
+    assert_eq!(e.len(), cap + 3);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn batches_give_the_same_results_as_one_by_one() {
     let dir = dual_folder("clip_tiny");
