@@ -157,28 +157,37 @@ fn subgroup_texture_operands_match_buffers_and_are_made_once() {
     if !ctx.supports(MatmulKernel::SubgroupTex) {
         return assert!(!ctx.supports(MatmulKernel::Subgroup), "subgroups but no subgroup-tex");
     }
-    let (b, m, k, n) = (2, 29, 44, 131);
-    let (_, ta) = up(&[b, m, k], 31);
-    let (_, tw) = up(&[n, k], 32);
-    let (_, tb) = up(&[n], 33);
-    let (_, tr) = up(&[b, m, n], 34);
-    let run = |kernel, a: &Tensor, w: &Tensor| {
-        let o = MatmulOptions { act: Activation::GeluErf, kernel, ..Default::default() };
-        ops::matmul(ctx, a, w, Some(&tb), Some(&tr), o).unwrap().to_vec::<f32>(ctx).unwrap()
-    };
-    assert_eq!(run(MatmulKernel::SubgroupTex, &ta, &tw), run(MatmulKernel::Subgroup, &ta, &tw));
-    let w16: Vec<half::f16> = values(n * k, 32).into_iter().map(half::f16::from_f32).collect();
-    let tw16 = Tensor::from_slice(ctx, &[n, k], &w16).unwrap();
-    assert_eq!(run(MatmulKernel::SubgroupTex, &ta, &tw16), run(MatmulKernel::Subgroup, &ta, &tw16));
-    if ctx.has_feature(vitfuse::runtime::wgpu::Features::SHADER_F16) {
-        let a16: Vec<half::f16> = values(b * m * k, 35).into_iter().map(half::f16::from_f32).collect();
-        let ta16 = Tensor::from_slice(ctx, &[b, m, k], &a16).unwrap();
-        let run16 = |kernel| {
-            let o = MatmulOptions { kernel, out: Some(DType::F16), ..Default::default() };
-            ops::matmul(ctx, &ta16, &tw16, Some(&tb), None, o).unwrap().to_vec::<half::f16>(ctx).unwrap()
+    // K = 44: rows of 11 texels; K = 512: rows of 2 KiB in f32 and 1 KiB in f16, which
+    // Context::texture_width pads by a cache line (the kernel must read past nothing).
+    for (b, m, k, n) in [(2, 29, 44, 131), (1, 21, 512, 70)] {
+        let (_, ta) = up(&[b, m, k], 31);
+        let (_, tw) = up(&[n, k], 32);
+        let (_, tb) = up(&[n], 33);
+        let (_, tr) = up(&[b, m, n], 34);
+        let run = |kernel, a: &Tensor, w: &Tensor| {
+            let o = MatmulOptions { act: Activation::GeluErf, kernel, ..Default::default() };
+            ops::matmul(ctx, a, w, Some(&tb), Some(&tr), o).unwrap().to_vec::<f32>(ctx).unwrap()
         };
-        assert_eq!(run16(MatmulKernel::SubgroupTex), run16(MatmulKernel::Subgroup));
+        assert_eq!(run(MatmulKernel::SubgroupTex, &ta, &tw), run(MatmulKernel::Subgroup, &ta, &tw));
+        let w16: Vec<half::f16> = values(n * k, 32).into_iter().map(half::f16::from_f32).collect();
+        let tw16 = Tensor::from_slice(ctx, &[n, k], &w16).unwrap();
+        assert_eq!(run(MatmulKernel::SubgroupTex, &ta, &tw16), run(MatmulKernel::Subgroup, &ta, &tw16));
+        if ctx.has_feature(vitfuse::runtime::wgpu::Features::SHADER_F16) {
+            let a16: Vec<half::f16> = values(b * m * k, 35).into_iter().map(half::f16::from_f32).collect();
+            let ta16 = Tensor::from_slice(ctx, &[b, m, k], &a16).unwrap();
+            let run16 = |kernel| {
+                let o = MatmulOptions { kernel, out: Some(DType::F16), ..Default::default() };
+                ops::matmul(ctx, &ta16, &tw16, Some(&tb), None, o).unwrap().to_vec::<half::f16>(ctx).unwrap()
+            };
+            assert_eq!(run16(MatmulKernel::SubgroupTex), run16(MatmulKernel::Subgroup));
+        }
     }
+    // The padding: one 64-byte line where a row of 1 KiB or more takes an even number of lines.
+    use vitfuse::runtime::wgpu::TextureFormat::{Rgba16Float, Rgba32Float};
+    for (c4, format, width) in [(11, Rgba32Float, 11), (32, Rgba32Float, 32), (64, Rgba32Float, 68), (100, Rgba32Float, 100), (768, Rgba32Float, 772), (128, Rgba16Float, 136), (64, Rgba16Float, 64)] {
+        assert_eq!(ctx.texture_width(c4, format), width, "{c4} texels of {format:?}");
+    }
+    let (b, m, k, n) = (2, 29, 44, 131);
     // A new A with a W already copied: one copy (A's) and the matmul (counted on a context of
     // the test's own, which the other tests' dispatches cannot reach).
     let own = common::own_context();

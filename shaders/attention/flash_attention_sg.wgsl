@@ -22,8 +22,8 @@
 // Bindings 1-3 and their readers ldq/ldk/ldv(row, col, c, rem) (chunk c of the head starting at
 // column col of row `row`, rem of its elements live) come from a prelude:
 // attention_sg_buffers.wgsl (storage buffers), or attention_sg_textures.wgsl behind
-// attention_sg_rgba32f/16f.wgsl (read-only storage textures, q_stride / 4 texels wide, for head
-// sizes, offsets and strides that are multiples of 4: on lavapipe a texel load costs a fraction
+// attention_sg_rgba32f/16f.wgsl (read-only storage textures, at least q_stride / 4 texels wide,
+// for head sizes, offsets and strides that are multiples of 4: on lavapipe a texel load costs a fraction
 // of four per-lane buffer loads).
 // Grid: B * NH * ceil(Tq / 32) workgroups of 8 (nqb = ceil(Tq / 32) query blocks per head),
 // linearised over (x, y, z). Prepended at build time: `const HS4: u32`, the vec4 chunks per head

@@ -6,8 +6,8 @@
 // (texture_2d), and storage textures' loads are cheaper again (1.20-1.26x, ViT-B shapes, paired
 // runs): the format is then part of the type, so bindings 1 and 2 come from the preludes before
 // this one (subgroup_a_rgba32f/16f.wgsl, subgroup_w_rgba32f/16f.wgsl). No entry point.
-// Bindings: 1 a: (B * M rows, K / 4 texels)
-//           2 w: (N rows, or B * N when flags bit 3; K / 4 texels)
+// Bindings: 1 a: (B * M rows, K / 4 texels or more: see Context::texture_width)
+//           2 w: (N rows, or B * N when flags bit 3; K / 4 texels or more)
 
 // Where row `row` of A starts (its texel row).
 fn a_base(row: u32) -> u32 {

@@ -1,9 +1,10 @@
-// to_texture: a row-major (R, C) tensor with C % 4 == 0 as a texture C / 4 texels wide and R
-// tall: texel (c, r) = elements 4c..4c+3 of row r. Makes matmul_subgroup's texture operands
-// (subgroup_textures.wgsl); values are copied exactly (f32 into rgba32float, f16 into rgba16float).
+// to_texture: a row-major (R, C) tensor with C % 4 == 0 as a texture R tall and at least C / 4
+// texels wide (Context::texture_width pads some rows by a cache line, never written or read):
+// texel (c, r) = elements 4c..4c+3 of row r. Makes matmul_subgroup's and flash_attention_sg's
+// texture operands; values are copied exactly (f32 into rgba32float, f16 into rgba16float).
 // Bindings: 0 params (uniform Params)
 //           1 src: (R, C) as vec4<XT> chunks
-//           2 dst: texture_storage_2d (C / 4, R), write-only
+//           2 dst: texture_storage_2d (C / 4 or more, R), write-only
 // Grid: ceil(R * C / 4 / 64) workgroups of 64, linearised over (x, y, z).
 // Prepended at build time: io_f32.wgsl or io_f16.wgsl (XT, the source's element type), then
 // texture_rgba32f.wgsl or texture_rgba16f.wgsl (OutTex, the destination's type).
