@@ -157,8 +157,9 @@ fn subgroup_texture_operands_match_buffers_and_are_made_once() {
     if !ctx.supports(MatmulKernel::SubgroupTex) {
         return assert!(!ctx.supports(MatmulKernel::Subgroup), "subgroups but no subgroup-tex");
     }
-    // K = 44: rows of 11 texels; K = 512: rows of 2 KiB in f32 and 1 KiB in f16, which
-    // Context::texture_width pads by a cache line (the kernel must read past nothing).
+    // K = 44: rows of 11 texels, made by a dispatch; K = 512: rows of 2 KiB in f32 and 1 KiB in
+    // f16, copied (multiples of 256 bytes) into textures that Context::texture_width pads by a
+    // cache line (the kernel must read past nothing).
     for (b, m, k, n) in [(2, 29, 44, 131), (1, 21, 512, 70)] {
         let (_, ta) = up(&[b, m, k], 31);
         let (_, tw) = up(&[n, k], 32);
@@ -198,6 +199,15 @@ fn subgroup_texture_operands_match_buffers_and_are_made_once() {
     let before = own.record_stats().dispatches;
     ops::matmul(&own, &a2, &wo, None, None, o).unwrap();
     assert_eq!(own.record_stats().dispatches - before, 2);
+    // Rows of 256 bytes or a multiple (K = 64 here) are copied without a dispatch.
+    let (wo, a1, a2) = (on_own(&[n, 64], 32), on_own(&[b, m, 64], 31), on_own(&[b, m, 64], 36));
+    ops::matmul(&own, &a1, &wo, None, None, o).unwrap();
+    let before = own.record_stats();
+    let got = ops::matmul(&own, &a2, &wo, None, None, o).unwrap().to_vec::<f32>(&own).unwrap();
+    let after = own.record_stats();
+    assert_eq!((after.dispatches - before.dispatches, after.texture_copies - before.texture_copies), (1, 1));
+    let o_buf = MatmulOptions { kernel: MatmulKernel::Subgroup, ..Default::default() };
+    assert_eq!(got, ops::matmul(&own, &a2, &wo, None, None, o_buf).unwrap().to_vec::<f32>(&own).unwrap());
     // More rows than a texture holds: Auto runs the buffer kernel; by name it is an error.
     let rows = ctx.limits().max_texture_dimension_2d as usize + 1;
     let (av, tbig) = up(&[rows, 4], 37);

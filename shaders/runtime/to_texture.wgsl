@@ -1,7 +1,9 @@
 // to_texture: a row-major (R, C) tensor with C % 4 == 0 as a texture R tall and at least C / 4
 // texels wide (Context::texture_width pads some rows by a cache line, never written or read):
 // texel (c, r) = elements 4c..4c+3 of row r. Makes matmul_subgroup's and flash_attention_sg's
-// texture operands; values are copied exactly (f32 into rgba32float, f16 into rgba16float).
+// texture operands where a row's bytes are not a multiple of 256 (the others are a plain
+// buffer-to-texture copy: Context::texture_of); values are copied exactly (f32 into
+// rgba32float, f16 into rgba16float).
 // Bindings: 0 params (uniform Params)
 //           1 src: (R, C) as vec4<XT> chunks
 //           2 dst: texture_storage_2d (C / 4 or more, R), write-only

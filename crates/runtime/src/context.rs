@@ -108,6 +108,9 @@ pub struct RecordStats {
     pub submissions: u64,
     /// Compute pipelines built (cache misses of [`Context::pipeline`]).
     pub pipelines_compiled: u64,
+    /// Buffer-to-texture copies recorded (tensors' texture copies made without a dispatch,
+    /// see [`Context::texture_of`]).
+    pub texture_copies: u64,
 }
 
 /// An open GPU device: adapter, queue, pipeline cache, buffer pool and the pending command
@@ -420,8 +423,9 @@ impl Context {
 
     /// `t`, a row-major (rows, 4 · c4) f32 or f16 tensor, as a texture of `rows` rows of c4
     /// texels (rgba32float, or rgba16float for f16: values exact; the texture may be wider, see
-    /// [`Context::texture_width`]). Made once per tensor, by a
-    /// recorded `to_texture` dispatch, and kept with its buffer: a weight pays once, an
+    /// [`Context::texture_width`]). Made once per tensor, by a recorded buffer-to-texture copy
+    /// where a row's bytes are a multiple of 256 (`wgpu::COPY_BYTES_PER_ROW_ALIGNMENT`), else by
+    /// a recorded `to_texture` dispatch, and kept with its buffer: a weight pays once, an
     /// activation once per pass. f16 needs `SHADER_F16` (to read it); callers check
     /// [`Context::fits_texture`] first.
     pub fn texture_of(&self, t: &Tensor, rows: u32, c4: u32) -> Result<wgpu::TextureView> {
@@ -442,6 +446,15 @@ impl Context {
             return Ok(m.view.clone());
         }
         let m = crate::pool::Mirror::new(self.tex_pool.take(&self.device, key));
+        // Rows whose bytes meet the copy alignment (every ViT-B width) are a plain copy: on
+        // lavapipe a row-by-row memcpy, against a dispatch whose per-lane loads cost a loop.
+        let row_bytes = c4 * format.block_copy_size(None).unwrap_or(16);
+        if row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) {
+            self.record_texture_copy(t.buffer(), m.texture(), rows, c4, row_bytes)?;
+            let view = m.view.clone();
+            *mirror = Some(m);
+            return Ok(view);
+        }
         #[repr(C)]
         #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
         struct Params {
@@ -687,6 +700,41 @@ impl Context {
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
             .map_err(|e| Error::Gpu { op: op.into(), message: e.to_string() })
+    }
+
+    /// Records a copy of `rows` rows of `row_bytes` bytes (`c4` texels) from the start of `src`
+    /// into the top-left of `dst`; host-timed as `to_texture_copy` when the context profiles
+    /// on the host.
+    fn record_texture_copy(&self, src: &wgpu::Buffer, dst: &wgpu::Texture, rows: u32, c4: u32, row_bytes: u32) -> Result<()> {
+        const NAME: &str = "to_texture_copy";
+        let mut rec = lock(&self.rec);
+        if self.host_profile.is_some() {
+            self.submit_locked(&mut rec);
+            self.wait_idle(NAME)?;
+        }
+        let device = &self.device;
+        let encoder = rec
+            .encoder
+            .get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("vitfuse.pass") }));
+        encoder.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: src,
+                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(row_bytes), rows_per_image: Some(rows) },
+            },
+            wgpu::TexelCopyTextureInfo { texture: dst, mip_level: 0, origin: wgpu::Origin3d::ZERO, aspect: wgpu::TextureAspect::All },
+            wgpu::Extent3d { width: c4, height: rows, depth_or_array_layers: 1 },
+        );
+        lock(&self.stats).texture_copies += 1;
+        if let Some(h) = &self.host_profile {
+            let t0 = std::time::Instant::now();
+            self.submit_locked(&mut rec);
+            self.wait_idle(NAME)?;
+            let mut h = lock(h);
+            let e = h.entry(NAME).or_default();
+            e.0 += 1;
+            e.1 += t0.elapsed().as_secs_f64() * 1e3;
+        }
+        Ok(())
     }
 
     /// Records a buffer-to-buffer copy of `bytes` bytes.

@@ -127,6 +127,10 @@ impl Mirror {
         let view = tex.tex.create_view(&wgpu::TextureViewDescriptor::default());
         Mirror { key: tex.key, view, _tex: tex }
     }
+
+    pub(crate) fn texture(&self) -> &wgpu::Texture {
+        &self._tex.tex
+    }
 }
 
 /// Textures for tensors' texture copies, recycled by exact size and format (activations of one
@@ -149,8 +153,8 @@ impl TexturePool {
         Arc::new(TexturePool { free: Mutex::new(HashMap::new()), buffers: pool.clone() })
     }
 
-    /// A texture of `key`, usable as a storage texture (written by `to_texture`, read by the
-    /// matmul).
+    /// A texture of `key`, usable as a storage texture (written by `to_texture` or a
+    /// buffer-to-texture copy, read by the matmul and attention kernels).
     pub(crate) fn take(self: &Arc<Self>, device: &wgpu::Device, key: TextureKey) -> PooledTexture {
         let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key).and_then(|v| v.pop());
         let tex = reused.unwrap_or_else(|| {
@@ -161,7 +165,7 @@ impl TexturePool {
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
                 format: key.2,
-                usage: wgpu::TextureUsages::STORAGE_BINDING,
+                usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST,
                 view_formats: &[],
             })
         });
