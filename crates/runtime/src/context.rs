@@ -682,15 +682,20 @@ impl Context {
             drop(prof);
             self.submit_locked(&mut rec);
         }
-        if let Some(h) = &self.host_profile {
-            let t0 = std::time::Instant::now();
-            self.submit_locked(&mut rec);
-            self.wait_idle(k.name)?;
-            let mut h = lock(h);
-            let e = h.entry(k.name).or_default();
-            e.0 += 1;
-            e.1 += t0.elapsed().as_secs_f64() * 1e3;
-        }
+        self.time_on_host(&mut rec, k.name)
+    }
+
+    /// With host profiling, submits what is recorded (one dispatch or copy after an idle
+    /// queue), waits for it and adds the time to `name`'s row; else nothing.
+    fn time_on_host(&self, rec: &mut Recorder, name: &'static str) -> Result<()> {
+        let Some(h) = &self.host_profile else { return Ok(()) };
+        let t0 = std::time::Instant::now();
+        self.submit_locked(rec);
+        self.wait_idle(name)?;
+        let mut h = lock(h);
+        let e = h.entry(name).or_default();
+        e.0 += 1;
+        e.1 += t0.elapsed().as_secs_f64() * 1e3;
         Ok(())
     }
 
@@ -725,16 +730,7 @@ impl Context {
             wgpu::Extent3d { width: c4, height: rows, depth_or_array_layers: 1 },
         );
         lock(&self.stats).texture_copies += 1;
-        if let Some(h) = &self.host_profile {
-            let t0 = std::time::Instant::now();
-            self.submit_locked(&mut rec);
-            self.wait_idle(NAME)?;
-            let mut h = lock(h);
-            let e = h.entry(NAME).or_default();
-            e.0 += 1;
-            e.1 += t0.elapsed().as_secs_f64() * 1e3;
-        }
-        Ok(())
+        self.time_on_host(&mut rec, NAME)
     }
 
     /// Records a buffer-to-buffer copy of `bytes` bytes.
