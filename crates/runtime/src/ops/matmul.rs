@@ -212,7 +212,8 @@ pub(crate) fn subgroup_overrides(act: u32, rows4: u64) -> [(&'static str, f64); 
 /// Groups of 4 rows per `matmul_subgroup` tile over textures for M rows per batch entry: the
 /// fewest padded rows, each weighed by its tile's cost per row on lavapipe (paired runs at
 /// ViT-B shapes: 20-row tiles 1.5% and 28-row ones 8% slower per row than 24-row ones, whose
-/// accumulators fit best). M = 197 takes 20 rows (200 padded against 216), M = 50 28 (56
+/// accumulators fit best; measured before the K block became a loop, whose runs at M = 197 and
+/// 50 still favoured these picks). M = 197 takes 20 rows (200 padded against 216), M = 50 28 (56
 /// against 72; 1.4x in the kernel), M = 1214 24.
 pub(crate) fn subgroup_rows4(m: usize) -> u64 {
     // Cost per row, in thousandths of the 24-row tile's.

@@ -32,6 +32,10 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Every activation (the pipelines that fix one as a constant are built for each).
+    pub(crate) const ALL: [Activation; 6] =
+        [Activation::None, Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu, Activation::Tanh];
+
     pub(crate) fn code(self) -> u32 {
         match self {
             Activation::None => 0,
@@ -62,15 +66,8 @@ pub(crate) fn override_sets(k: &crate::Kernel) -> Vec<Vec<(&'static str, f64)>> 
             .flatten()
             .any(|t| t.name == n) =>
         {
-            let acts = [
-                Activation::None,
-                Activation::GeluErf,
-                Activation::GeluTanh,
-                Activation::QuickGelu,
-                Activation::Relu,
-                Activation::Tanh,
-            ];
-            acts.iter()
+            Activation::ALL
+                .iter()
                 .flat_map(|a| (5..=7).map(move |g| matmul::subgroup_overrides(a.code(), g).to_vec()))
                 .collect()
         }
